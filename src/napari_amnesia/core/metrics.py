@@ -1,0 +1,44 @@
+"""Scores of results against planted ground truth, shared by tests, demo and benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["roi_auc"]
+
+
+def roi_auc(image: np.ndarray, labels: np.ndarray, *, margin: int = 2) -> float:
+    """How well an image separates ROI pixels from background pixels.
+
+    The area under the ROC curve of the image's values, ROI pixels (``labels > 0``)
+    against background pixels farther than ``margin`` pixels from any ROI: the
+    probability that a random ROI pixel is brighter than a random background pixel.
+    0.5 is chance, 1.0 perfect separation.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X)
+    labels : ndarray of int, shape (Y, X)
+        0 = background.
+    margin : int
+        Pixels around ROIs left out of the background (soft footprint edges).
+
+    Returns
+    -------
+    auc : float
+    """
+    from scipy import ndimage
+
+    image = np.asarray(image, dtype=np.float64)
+    labels = np.asarray(labels)
+    if image.shape != labels.shape:
+        raise ValueError(f"image shape {image.shape} differs from labels shape {labels.shape}.")
+    inside = labels > 0
+    outside = ~ndimage.binary_dilation(inside, iterations=margin) if margin else ~inside
+    valid = np.isfinite(image)
+    a, b = image[inside & valid], image[outside & valid]
+    if a.size == 0 or b.size == 0:
+        raise ValueError("roi_auc needs pixels both inside and outside the ROIs.")
+    u = stats.mannwhitneyu(a, b, alternative="two-sided").statistic
+    return float(u / (a.size * b.size))
