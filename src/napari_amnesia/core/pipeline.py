@@ -1,0 +1,212 @@
+"""The pipeline entry point: run stages on a movie and write a results folder.
+
+``amnesia demo``, ``amnesia summary`` and (later) ``amnesia run CONFIG`` all go
+through :func:`iter_run`. Each stage is a function registered in :data:`STAGES`
+that receives a :class:`RunContext`, yields :class:`Progress`, writes its files
+into its own sub-folder and returns a JSON-able record; the records are collected
+in ``summary.json``. The whole folder is written under a temporary name and moved
+into place at the end, so a failed or cancelled run leaves nothing half-written and
+replaces nothing.
+
+Results folder::
+
+    DIR/
+      summary.json          input, parameters, timings, files and scores of every stage
+      summary/mean.tif ...  the summary images (float32 TIFFs)
+      (later stages add their own sub-folders)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ._files import atomic_folder
+from ._progress import Progress, drive
+
+__all__ = ["RunContext", "STAGES", "SUMMARY_FILES", "iter_run", "run", "register_stage"]
+
+logger = logging.getLogger(__name__)
+
+#: Summary image attribute → file name (without ``.tif``) in the results folder.
+SUMMARY_FILES = {
+    "mean": "mean",
+    "max": "max",
+    "std": "std",
+    "corr": "correlation",
+    "pnr": "pnr",
+    "corr_pnr": "correlation_pnr",
+    "max_corr": "max_correlation",
+}
+
+
+@dataclass
+class RunContext:
+    """What a stage sees: the movie, its folder, its parameters, earlier results."""
+
+    movie: Any
+    folder: Path
+    params: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    truth_labels: np.ndarray | None = None
+
+    def stage_folder(self, name: str) -> Path:
+        path = self.folder / name
+        path.mkdir(exist_ok=True)
+        return path
+
+
+StageFunction = Callable[[RunContext], Generator[Progress, None, dict]]
+#: Stage name → stage function, in the order a full pipeline runs them.
+STAGES: dict[str, StageFunction] = {}
+
+
+def register_stage(name: str):
+    """Decorator adding a stage function to :data:`STAGES`."""
+
+    def decorate(function: StageFunction) -> StageFunction:
+        STAGES[name] = function
+        return function
+
+    return decorate
+
+
+def _write_float_tiff(path: Path, image: np.ndarray) -> None:
+    import tifffile
+
+    tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
+
+
+@register_stage("summary")
+def _summary_stage(ctx: RunContext):
+    from .metrics import roi_auc
+    from .summary import iter_summary_images
+
+    start = time.perf_counter()
+    summary = yield from iter_summary_images(ctx.movie, **ctx.params)
+    elapsed = time.perf_counter() - start
+    ctx.results["summary"] = summary
+    folder = ctx.stage_folder("summary")
+    files = {}
+    for attr, stem in SUMMARY_FILES.items():
+        image = getattr(summary, attr, None)
+        if image is None:
+            continue
+        _write_float_tiff(folder / f"{stem}.tif", image)
+        files[attr] = f"summary/{stem}.tif"
+    record: dict[str, Any] = {
+        "params": _jsonable(getattr(summary, "params", ctx.params)),
+        "elapsed_s": round(elapsed, 3),
+        "frames_per_s": round(ctx.movie.shape[0] / elapsed, 1) if elapsed > 0 else None,
+        "files": files,
+    }
+    if ctx.truth_labels is not None and ctx.truth_labels.any():
+        record["roi_auc"] = {
+            attr: round(roi_auc(getattr(summary, attr), ctx.truth_labels), 4)
+            for attr in ("mean", "max", "std", "corr", "pnr", "corr_pnr", "max_corr")
+            if getattr(summary, attr, None) is not None
+        }
+    return record
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def iter_run(
+    movie,
+    out,
+    *,
+    stages: tuple[str, ...] = ("summary",),
+    params: dict | None = None,
+    input_info: dict | None = None,
+    truth_labels: np.ndarray | None = None,
+    extra: dict | None = None,
+    before_commit: Callable[[Path, dict, dict], Any] | None = None,
+    overwrite: bool = False,
+):
+    """Run ``stages`` on ``movie`` and write the results folder ``out``.
+
+    Parameters
+    ----------
+    movie : array-like, shape (T, Y, X)
+        Usually the lazy movie of :func:`napari_amnesia.core.io.open_movie`.
+    out : path
+        The results folder. Refused if it exists and is not empty, unless
+        ``overwrite`` (then replaced only once the new folder is complete).
+    stages : tuple of str
+        Names from :data:`STAGES`, run in this order.
+    params : dict, optional
+        ``{stage: {parameter: value}}`` keyword arguments for each stage.
+    input_info : dict, optional
+        Description of the input recorded in ``summary.json`` (path, format...).
+    truth_labels : ndarray, optional
+        Ground-truth ROI labels (simulated data): stages score themselves against it.
+    extra : dict, optional
+        More JSON-able entries for ``summary.json`` (e.g. the ground truth).
+    before_commit : callable, optional
+        ``f(folder, record, results)`` called with the temporary folder, the record
+        and the in-memory results of each stage before the folder is moved into
+        place, to add files (the command line draws its report picture here).
+    overwrite : bool
+        Replace an existing non-empty ``out``.
+
+    Yields
+    ------
+    Progress
+
+    Returns
+    -------
+    record : dict
+        What was written to ``summary.json``; ``record["results"]`` is not written
+        but holds the in-memory results of each stage.
+    """
+    params = dict(params or {})
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; known stages are {sorted(STAGES)}.")
+    if getattr(movie, "ndim", None) != 3:
+        raise ValueError(f"movie must be (T, Y, X), got shape {getattr(movie, 'shape', None)}.")
+    record: dict[str, Any] = {
+        "napari_amnesia": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "input": dict(input_info or {}),
+        "stages": {},
+    }
+    record["input"].setdefault("shape", [int(n) for n in movie.shape])
+    record["input"].setdefault("dtype", str(movie.dtype))
+    record.update(extra or {})
+    results: dict[str, Any] = {}
+    with atomic_folder(out, overwrite=overwrite) as folder:
+        for name in stages:
+            ctx = RunContext(
+                movie=movie,
+                folder=folder,
+                params=dict(params.get(name, {})),
+                results=results,
+                truth_labels=truth_labels,
+            )
+            logger.info("stage %s", name)
+            record["stages"][name] = yield from STAGES[name](ctx)
+        if before_commit is not None:
+            before_commit(folder, record, results)
+        (folder / "summary.json").write_text(json.dumps(_jsonable(record), indent=2))
+    record["results"] = results
+    return record
+
+
+def run(movie, out, **kwargs) -> dict:
+    """Run the pipeline to the end; see :func:`iter_run`."""
+    return drive(iter_run(movie, out, **kwargs))

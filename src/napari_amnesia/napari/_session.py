@@ -1,0 +1,51 @@
+"""Per-viewer state: results computed for each source, running workers.
+
+One :class:`Session` per viewer, kept in a weak dictionary (closing a viewer frees
+it), never a process-global singleton.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+__all__ = ["Session", "session_for"]
+
+
+@dataclass
+class Session:
+    """What napari-amnesia remembers for one viewer.
+
+    Attributes
+    ----------
+    results : dict
+        ``(source, stage) -> result object`` (e.g. ``("movie", "summary")`` →
+        :class:`~napari_amnesia.core.summary.SummaryImages`).
+    workers : set
+        Workers running for this viewer (so they can be cancelled together).
+    """
+
+    results: dict[tuple[str, str], Any] = field(default_factory=dict)
+    workers: set = field(default_factory=set)
+
+    def result(self, source: str, stage: str) -> Any | None:
+        """The latest result of ``stage`` for ``source``, or None."""
+        return self.results.get((source, stage))
+
+    def cancel_all(self) -> None:
+        """Ask every running worker of this viewer to stop at its next step."""
+        for worker in list(self.workers):
+            worker.quit()
+
+
+_SESSIONS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def session_for(viewer) -> Session:
+    """Return the :class:`Session` of ``viewer``, creating it on first use."""
+    try:
+        return _SESSIONS[viewer]
+    except KeyError:
+        session = _SESSIONS[viewer] = Session()
+        return session

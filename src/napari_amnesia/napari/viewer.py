@@ -1,0 +1,58 @@
+"""Open a results folder in napari (what ``amnesia demo --view`` does).
+
+:func:`load_results` adds the movie (lazily, through this plugin's reader), the
+summary images and the ground truth of a results folder to a viewer, and docks
+the trace plot; :func:`view_results` does it in a new viewer and runs napari.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+__all__ = ["load_results", "view_results"]
+
+
+def load_results(viewer, folder) -> list:
+    """Add the layers of a results folder to ``viewer``; return them."""
+    import tifffile
+
+    from ..core.pipeline import SUMMARY_FILES
+    from .layers import layer_name, provenance, show, summary_layers
+
+    folder = Path(folder)
+    if not (folder / "summary.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a napari-amnesia results folder "
+                                "(no summary.json).")
+    layers = []
+    source = "movie"
+    if (folder / "movie.tif").is_file():
+        layers += viewer.open(folder / "movie.tif", plugin="napari-amnesia")
+        source = layers[0].name
+    images = {}
+    for attr, stem in SUMMARY_FILES.items():
+        path = folder / "summary" / f"{stem}.tif"
+        if path.is_file():
+            images[attr] = tifffile.imread(path)
+    if images:
+        layers += show(viewer, summary_layers(SimpleNamespace(**images), source))
+    rois = folder / "ground_truth" / "rois.tif"
+    if rois.is_file():
+        labels = tifffile.imread(rois).astype(np.int32)
+        layers += show(viewer, [(labels, {"name": layer_name(source, "ground truth ROIs"),
+                                          "opacity": 0.4,
+                                          "metadata": provenance("ground truth", source)},
+                                 "labels")])
+    viewer.window.add_plugin_dock_widget("napari-amnesia", "Traces")
+    return layers
+
+
+def view_results(folder) -> None:
+    """Open ``folder`` in a new napari window and run napari until it is closed."""
+    import napari
+
+    viewer = napari.Viewer(title=f"napari-amnesia: {Path(folder).name}")
+    load_results(viewer, folder)
+    napari.run()

@@ -1,0 +1,1 @@
+"""Dock widgets: thin, scriptable by parameter name (``w.eight_neighbours.value = False; w.run()``)."""

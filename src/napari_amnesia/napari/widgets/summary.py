@@ -1,0 +1,125 @@
+"""The "Summary images" dock widget.
+
+Collects the parameters of :func:`napari_amnesia.core.summary.summary_images`
+(same names, so ``w.eight_neighbours.value = False; w.run()`` works from the
+console), runs the streaming pass in a worker with a progress bar and a Cancel
+button, and shows each image as a layer named ``"<movie> · <image>"``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox, create_widget
+
+from .._session import session_for
+from .._workers import start
+from ..layers import show, summary_layers
+
+__all__ = ["SummaryWidget"]
+
+logger = logging.getLogger(__name__)
+
+
+class SummaryWidget(Container):
+    """Mean, max, std, local-correlation, PNR and max-correlation images of a movie.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        Injected by napari.
+    """
+
+    def __init__(self, viewer: "napari.viewer.Viewer") -> None:  # noqa: F821
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._worker = None
+        self.result = None
+        self.movie = create_widget(annotation="napari.layers.Image", label="movie")
+        self.movie.tooltip = "The (T, Y, X) movie to summarise (a lazy layer is read in chunks)."
+        self.eight_neighbours = CheckBox(value=True, text="8 neighbours")
+        self.eight_neighbours.tooltip = (
+            "Local correlation over the 8 surrounding pixels (unchecked: the 4 of a cross), "
+            "as CaImAn's local_correlations."
+        )
+        self.gsig = FloatSpinBox(value=3.0, min=0.0, max=50.0, step=0.5, label="gsig")
+        self.gsig.tooltip = (
+            "Gaussian width (pixels, about a neuron's radius) of the spatial filter applied "
+            "before PNR and its correlation image (CaImAn's gSig); 0 = no filtering."
+        )
+        self.bin_size = SpinBox(value=1000, min=2, max=1_000_000, label="bin_size")
+        self.bin_size.tooltip = "Frames per time bin of the max-correlation image."
+        self.run_button = PushButton(text="Compute")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        self.extend(
+            [
+                self.movie,
+                self.eight_neighbours,
+                self.gsig,
+                self.bin_size,
+                self.run_button,
+                self.cancel_button,
+                self.status,
+            ]
+        )
+        viewer.layers.events.inserted.connect(self.reset_choices)
+        viewer.layers.events.removed.connect(self.reset_choices)
+
+    def parameters(self) -> dict:
+        """The core keyword arguments the widget currently holds."""
+        return {
+            "eight_neighbours": bool(self.eight_neighbours.value),
+            "gsig": float(self.gsig.value) or None,
+            "bin_size": int(self.bin_size.value),
+        }
+
+    def run(self):
+        """Compute the summary images of the chosen movie (in a worker); return the worker."""
+        from ...core.summary import iter_summary_images
+
+        layer = self.movie.value
+        if layer is None:
+            self.status.value = "Open a movie first."
+            return None
+        if layer.ndim != 3:
+            self.status.value = f"{layer.name!r} is not a (T, Y, X) movie (ndim={layer.ndim})."
+            return None
+        source = layer.name
+        params = self.parameters()
+        self.status.value = f"Computing summary images of {source!r}..."
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        session = session_for(self._viewer)
+
+        def returned(result) -> None:
+            self.result = result
+            session.results[(source, "summary")] = result
+            show(self._viewer, summary_layers(result, source))
+            self.status.value = f"Done in {getattr(result, 'elapsed', 0.0):.1f} s."
+
+        def failed(exc) -> None:
+            self.status.value = f"Failed: {exc}"
+
+        def finished() -> None:
+            self.run_button.enabled = True
+            self.cancel_button.enabled = False
+            self._worker = None
+
+        self._worker = start(
+            iter_summary_images(layer.data, **params),
+            on_returned=returned,
+            on_error=failed,
+            on_finished=finished,
+            description="summary images",
+            session=session,
+        )
+        return self._worker
+
+    def cancel(self) -> None:
+        """Stop the running computation at its next chunk (nothing is added)."""
+        if self._worker is not None:
+            self._worker.quit()
+            self.status.value = "Cancelled."

@@ -1,0 +1,248 @@
+"""The trace dock: the fluorescence of the pixel or label under selection.
+
+- Click on the canvas: the trace of the clicked pixel of the chosen movie.
+- Select a label of a Labels layer (pick it, or set ``selected_label``): the mean
+  trace of that label's pixels.
+- A vertical line marks the current frame; clicking on the plot jumps the viewer
+  to the clicked frame.
+- "Export CSV" writes the frame numbers and the trace.
+
+Everything is also scriptable: ``show_pixel``, ``show_label``, ``trace``,
+``export_csv``. Traces are read in a worker (a long lazy movie stays responsive).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import ComboBox
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ...core._files import atomic_file
+from ...core.traces import iter_label_traces, pixel_trace
+from .._session import session_for
+from .._workers import start
+
+__all__ = ["TraceWidget"]
+
+logger = logging.getLogger(__name__)
+
+
+def _pixel_generator(movie, row, col):
+    from ...core._progress import Progress
+
+    yield Progress(0, 1, "pixel trace")
+    trace = pixel_trace(movie, row, col)
+    yield Progress(1, 1, "pixel trace")
+    return trace
+
+
+class TraceWidget(QWidget):
+    """Plot of the trace under selection, following the current frame.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        Injected by napari.
+    """
+
+    def __init__(self, viewer: "napari.viewer.Viewer") -> None:  # noqa: F821
+        super().__init__()
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self._viewer = viewer
+        self._worker = None
+        self._watched: set = set()
+        #: The trace shown, float32 (T,), or None.
+        self.trace: np.ndarray | None = None
+        #: What the trace is of: ``{"kind": "pixel", "row", "col"}`` or ``{"kind": "label", ...}``.
+        self.selection: dict | None = None
+
+        self.movie = ComboBox(label="movie", choices=self._movie_choices)
+        self.movie.tooltip = "The movie whose traces are plotted."
+        self.figure = Figure(figsize=(5, 2.5), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.axes = self.figure.add_subplot(111)
+        self._line = None
+        self._marker = self.axes.axvline(0, color="tab:red", lw=1)
+        self.axes.set_xlabel("frame")
+        self.axes.set_ylabel("fluorescence")
+        self.title = QLabel("Click a pixel, or select a label.")
+        self.export_button = QPushButton("Export CSV")
+        self.export_button.clicked.connect(self._export_dialog)
+
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("movie"))
+        top.addWidget(self.movie.native)
+        layout.addLayout(top)
+        layout.addWidget(self.title)
+        layout.addWidget(self.canvas)
+        layout.addWidget(self.export_button)
+
+        self.canvas.mpl_connect("button_press_event", self._on_plot_click)
+        viewer.dims.events.current_step.connect(self._update_marker)
+        viewer.layers.events.inserted.connect(self._on_layers_changed)
+        viewer.layers.events.removed.connect(self._on_layers_changed)
+        viewer.mouse_drag_callbacks.append(self._on_canvas_click)
+        self._on_layers_changed()
+
+    # ------------------------------------------------------------------ layers
+    def _movie_choices(self, _widget=None):
+        from napari.layers import Image
+
+        return [(layer.name, layer) for layer in self._viewer.layers
+                if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb]
+
+    def _on_layers_changed(self, event=None) -> None:
+        from napari.layers import Labels
+
+        self.movie.reset_choices()
+        for layer in self._viewer.layers:
+            if isinstance(layer, Labels) and id(layer) not in self._watched:
+                self._watched.add(id(layer))
+                layer.events.selected_label.connect(self._on_selected_label)
+
+    @property
+    def movie_layer(self):
+        """The Image layer traces are read from (None if there is no movie)."""
+        return self.movie.value
+
+    # -------------------------------------------------------------- selection
+    def _on_canvas_click(self, viewer, event):
+        # a click without drag on the canvas selects a pixel of the movie
+        layer = self.movie_layer
+        if layer is None or event.type != "mouse_press":
+            return
+        position = layer.world_to_data(event.position)
+        dragged = False
+        yield
+        while event.type == "mouse_move":
+            dragged = True
+            yield
+        if dragged:  # a pan or a paint stroke, not a pick
+            return
+        row, col = (int(round(v)) for v in position[-2:])
+        if 0 <= row < layer.data.shape[1] and 0 <= col < layer.data.shape[2]:
+            active = viewer.layers.selection.active
+            from napari.layers import Labels
+
+            if isinstance(active, Labels) and active.mode == "pick":
+                return
+            self.show_pixel(row, col)
+
+    def _on_selected_label(self, event) -> None:
+        layer = event.source
+        self.show_label(layer, int(layer.selected_label))
+
+    def show_pixel(self, row: int, col: int):
+        """Plot the trace of pixel (row, col) of the movie; return the worker (or None)."""
+        layer = self.movie_layer
+        if layer is None:
+            return None
+        self.selection = {"kind": "pixel", "row": int(row), "col": int(col), "movie": layer.name}
+        return self._compute(_pixel_generator(layer.data, int(row), int(col)),
+                             f"{layer.name}: pixel ({row}, {col})")
+
+    def show_label(self, labels_layer, label: int):
+        """Plot the mean trace of ``label`` in ``labels_layer``; return the worker (or None)."""
+        layer = self.movie_layer
+        if layer is None or label == 0:
+            return None
+        data = np.asarray(labels_layer.data)
+        if data.shape != tuple(layer.data.shape[1:]):
+            self.title.setText(
+                f"{labels_layer.name!r} ({data.shape}) does not match the movie frame "
+                f"{tuple(layer.data.shape[1:])}."
+            )
+            return None
+        if not (data == label).any():
+            self.title.setText(f"Label {label} of {labels_layer.name!r} has no pixel.")
+            return None
+        self.selection = {"kind": "label", "layer": labels_layer.name, "label": int(label),
+                          "movie": layer.name}
+
+        def generator():
+            ids, traces = yield from iter_label_traces(layer.data, data, label_ids=[label])
+            return traces[0]
+
+        return self._compute(generator(), f"{layer.name}: {labels_layer.name} label {label}")
+
+    def _compute(self, generator, title: str):
+        if self._worker is not None:
+            self._worker.quit()
+        self.title.setText(f"{title} (reading...)")
+
+        def returned(trace) -> None:
+            self.trace = np.asarray(trace, dtype=np.float32)
+            self.title.setText(title)
+            self.draw()
+
+        def finished() -> None:
+            self._worker = None
+
+        self._worker = start(generator, on_returned=returned, on_finished=finished,
+                             description="trace", session=session_for(self._viewer))
+        return self._worker
+
+    # ------------------------------------------------------------------- plot
+    def draw(self) -> None:
+        """Redraw the trace and the current-frame marker."""
+        if self._line is not None:
+            self._line.remove()
+            self._line = None
+        if self.trace is not None:
+            (self._line,) = self.axes.plot(np.arange(len(self.trace)), self.trace,
+                                           color="tab:blue", lw=0.8)
+            self.axes.relim()
+            self.axes.autoscale_view()
+        self._update_marker()
+
+    def _update_marker(self, event=None) -> None:
+        frame = self._viewer.dims.current_step[0] if self._viewer.dims.ndim else 0
+        self._marker.set_xdata([frame, frame])
+        self.canvas.draw_idle()
+
+    @property
+    def current_frame(self) -> int:
+        """The frame the viewer shows (the red line)."""
+        return int(self._viewer.dims.current_step[0])
+
+    def _on_plot_click(self, event) -> None:
+        if event.inaxes is self.axes and event.xdata is not None:
+            self.jump_to(int(round(event.xdata)))
+
+    def jump_to(self, frame: int) -> None:
+        """Show ``frame`` in the viewer (what a click on the plot does)."""
+        n = self._viewer.dims.nsteps[0]
+        self._viewer.dims.set_current_step(0, int(np.clip(frame, 0, n - 1)))
+
+    # ----------------------------------------------------------------- export
+    def export_csv(self, path, *, overwrite: bool = False) -> Path:
+        """Write ``frame,<trace>`` rows of the shown trace to a CSV file."""
+        if self.trace is None:
+            raise ValueError("no trace to export: click a pixel or select a label first.")
+        path = Path(path)
+        sel = self.selection or {}
+        if sel.get("kind") == "label":
+            column = f"{sel['layer']} label {sel['label']}"
+        else:
+            column = f"pixel ({sel.get('row')}, {sel.get('col')})"
+        with atomic_file(path, overwrite=overwrite) as tmp, tmp.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["frame", column])
+            writer.writerows((t, float(v)) for t, v in enumerate(self.trace))
+        return path
+
+    def _export_dialog(self) -> None:
+        if self.trace is None:
+            self.title.setText("Nothing to export yet.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export trace", "trace.csv", "CSV (*.csv)")
+        if path:
+            # the dialog already asked before replacing an existing file
+            self.export_csv(path, overwrite=True)

@@ -1,0 +1,25 @@
+"""Viewer tests run under a real (virtual) X server: pytest-xvfb starts Xvfb and Qt uses xcb.
+
+``QT_QPA_PLATFORM=offscreen`` has no OpenGL context for napari's canvas, so it is
+refused here rather than giving black screenshots and failing viewer tests.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+if os.environ.get("QT_QPA_PLATFORM") == "offscreen":  # pragma: no cover
+    raise pytest.UsageError("unset QT_QPA_PLATFORM (offscreen cannot create napari's canvas)")
+
+
+@pytest.fixture
+def small_movie_file(tmp_path):
+    """A small synthetic movie on disk with its ground truth."""
+    from napari_amnesia.core.io import save_movie
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(n_frames=120, shape=(64, 64), n_cells=6, rng=3)
+    path = tmp_path / "small movie.tif"
+    save_movie(movie, path)
+    return path, movie, truth

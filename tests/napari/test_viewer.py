@@ -1,0 +1,174 @@
+"""Viewer tests (Xvfb): reader, sample data, summary widget, trace dock, writers."""
+
+import csv
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from napari_amnesia.core.traces import label_traces
+
+PLUGIN = "napari-amnesia"
+
+
+def test_reader_opens_movie_lazily(make_napari_viewer, small_movie_file):
+    path, movie, _ = small_movie_file
+    viewer = make_napari_viewer()
+    layers = viewer.open(path, plugin=PLUGIN)
+    assert len(layers) == 1
+    layer = layers[0]
+    assert layer.name == "small movie"
+    assert isinstance(layer.data, da.Array)  # lazy, not read
+    assert layer.data.shape == movie.shape and not layer.multiscale
+    lo, hi = layer.contrast_limits
+    assert movie.min() <= lo < hi <= movie.max()
+    viewer.dims.set_current_step(0, 77)
+    np.testing.assert_array_equal(np.asarray(layer.data[77]), movie[77])
+    assert layer.metadata["napari_amnesia"]["stage"] == "movie"
+
+
+def test_reader_declines_what_it_cannot_read(tmp_path):
+    from napari_amnesia.napari._reader import get_reader
+
+    (tmp_path / "notes.txt").write_text("hello")
+    assert get_reader(str(tmp_path / "notes.txt")) is None
+    assert get_reader(str(tmp_path / "missing.tif")) is None
+    assert get_reader(str(tmp_path / "empty")) is None
+
+
+def test_sample_data_has_movie_and_ground_truth(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample(PLUGIN, "two_photon")
+    names = [layer.name for layer in layers]
+    assert names[0] == "synthetic 2p"
+    assert "synthetic 2p · ground truth ROIs" in names
+    movie, rois = layers[0], viewer.layers["synthetic 2p · ground truth ROIs"]
+    assert movie.data.ndim == 3 and rois.data.shape == movie.data.shape[1:]
+    n_rois = len(np.unique(rois.data)) - 1
+    assert n_rois >= 10
+    assert list(rois.features["index"]) == sorted(set(np.unique(rois.data)) - {0})
+
+
+def _summary_widget(viewer):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Summary images")
+    return widget
+
+
+def test_summary_widget_adds_named_layers_and_updates_in_place(
+    make_napari_viewer, small_movie_file, qtbot
+):
+    from napari_amnesia.core.summary import summary_images
+
+    path, movie, _ = small_movie_file
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin=PLUGIN)
+    widget = _summary_widget(viewer)
+    assert widget.movie.value is viewer.layers["small movie"]
+    widget.eight_neighbours.value = False
+    widget.gsig.value = 2.0
+    widget.run()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=60_000)
+    expected = summary_images(movie, eight_neighbours=False, gsig=2.0, bin_size=1000)
+    for word, attr in [("mean", "mean"), ("max", "max"), ("correlation", "corr"), ("PNR", "pnr")]:
+        layer = viewer.layers[f"small movie · {word}"]
+        np.testing.assert_allclose(layer.data, getattr(expected, attr), rtol=1e-4, atol=1e-5)
+        assert layer.metadata["napari_amnesia"]["stage"] == "summary"
+    n_layers = len(viewer.layers)
+    widget.result = None
+    widget.run()  # again: the same layers are refreshed, not duplicated
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=60_000)
+    assert len(viewer.layers) == n_layers
+
+
+def test_summary_widget_cancel_adds_nothing(make_napari_viewer, tmp_path, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    movie = da.from_array(rng.normal(size=(4000, 64, 64)).astype(np.float32), chunks=(50, 64, 64))
+    viewer.add_image(movie, name="long", contrast_limits=[-3, 3], multiscale=False)
+    widget = _summary_widget(viewer)
+    worker = widget.run()
+    assert worker is not None
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    assert widget.result is None
+    assert [layer.name for layer in viewer.layers] == ["long"]
+
+
+def test_trace_dock_pixel_label_frame_and_export(make_napari_viewer, small_movie_file, tmp_path, qtbot):
+    path, movie, truth = small_movie_file
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin=PLUGIN)
+    labels = np.asarray(truth.labels(), dtype=np.int32)
+    rois = viewer.add_labels(labels, name="rois")
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
+    assert dock.movie_layer is viewer.layers["small movie"]
+
+    dock.show_pixel(10, 20)
+    qtbot.waitUntil(lambda: dock.trace is not None, timeout=30_000)
+    np.testing.assert_array_equal(dock.trace, movie[:, 10, 20].astype(np.float32))
+
+    dock.trace = None
+    rois.selected_label = 2  # what picking a label does
+    qtbot.waitUntil(lambda: dock.trace is not None, timeout=30_000)
+    _, expected = label_traces(movie, labels, label_ids=[2])
+    np.testing.assert_allclose(dock.trace, expected[0], rtol=1e-5)
+    assert dock.selection == {"kind": "label", "layer": "rois", "label": 2,
+                              "movie": "small movie"}
+
+    viewer.dims.set_current_step(0, 42)
+    assert list(dock._marker.get_xdata()) == [42, 42]
+    dock.jump_to(99)
+    assert viewer.dims.current_step[0] == 99
+    dock.jump_to(10_000)
+    assert viewer.dims.current_step[0] == movie.shape[0] - 1
+
+    out = dock.export_csv(tmp_path / "trace.csv")
+    with open(out) as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["frame", "rois label 2"]
+    assert len(rows) == movie.shape[0] + 1
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected[0], rtol=1e-5)
+    with pytest.raises(FileExistsError):
+        dock.export_csv(out)
+
+
+def test_labels_writer_round_trip(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    labels = np.zeros((30, 40), np.int32)
+    labels[5:10, 5:12] = 3
+    labels[20:25, 30:38] = 7
+    viewer.add_labels(labels, name="my rois")
+    out = tmp_path / "rois.tif"
+    viewer.layers.save(str(out), plugin=PLUGIN)
+    assert out.exists()
+    viewer.layers.clear()
+    [layer] = viewer.open(out, plugin=PLUGIN)
+    assert layer.__class__.__name__ == "Labels"
+    assert layer.name == "my rois"
+    np.testing.assert_array_equal(layer.data, labels)
+
+
+def test_bundle_writer_writes_every_layer(make_napari_viewer, tmp_path):
+    import json
+
+    import tifffile
+
+    viewer = make_napari_viewer()
+    image = np.arange(20 * 30, dtype=np.float32).reshape(20, 30)
+    labels = np.zeros((20, 30), np.int32)
+    labels[2:6, 3:9] = 1
+    viewer.add_image(image, name="mean")
+    viewer.add_labels(labels, name="rois", features={"index": [1], "snr": [4.5]})
+    viewer.add_points([[1, 2], [3, 4]], name="spots")
+    out = tmp_path / "bundle"
+    viewer.layers.selection = set(viewer.layers)
+    written = viewer.layers.save(str(out), selected=True, plugin=PLUGIN)
+    assert written
+    index = json.loads((out / "layers.json").read_text())["layers"]
+    assert [entry["name"] for entry in index] == ["mean", "rois", "spots"]
+    np.testing.assert_array_equal(tifffile.imread(out / index[0]["files"][0]), image)
+    np.testing.assert_array_equal(tifffile.imread(out / index[1]["files"][0]), labels)
+    assert "snr" in (out / index[1]["files"][1]).read_text()
+    # an existing results folder is never merged into
+    with pytest.raises(Exception, match="already exists"):
+        viewer.layers.save(str(out), selected=True, plugin=PLUGIN)

@@ -1,0 +1,112 @@
+"""The ``amnesia`` command: demo, summary, info, help and errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_amnesia.cli import main
+
+
+def test_help_documents_every_option():
+    result = subprocess.run(["amnesia", "demo", "--help"], capture_output=True, text=True)
+    if result.returncode != 0 and shutil.which("amnesia") is None:  # pragma: no cover
+        result = subprocess.run([sys.executable, "-m", "napari_amnesia.cli", "demo", "--help"],
+                                capture_output=True, text=True)
+    assert result.returncode == 0
+    for option in ("--out", "--overwrite", "--view", "--mode", "--frames", "--size", "--seed",
+                   "--four-neighbours", "--gsig", "--bin-size"):
+        assert option in result.stdout
+    top = subprocess.run([sys.executable, "-m", "napari_amnesia.cli", "--help"],
+                         capture_output=True, text=True)
+    for command in ("info", "summary", "demo"):
+        assert command in top.stdout
+
+
+def test_demo_writes_a_complete_results_folder(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--out", str(out), "--frames", "300", "--size", "96"]) == 0
+    for name in ("movie.tif", "summary.json", "report.png", "ground_truth/rois.tif",
+                 "summary/mean.tif", "summary/max.tif", "summary/std.tif",
+                 "summary/correlation.tif", "summary/pnr.tif", "summary/correlation_pnr.tif",
+                 "summary/max_correlation.tif"):
+        assert (out / name).is_file(), name
+    record = json.loads((out / "summary.json").read_text())
+    stage = record["stages"]["summary"]
+    assert stage["frames_per_s"] > 0
+    # the correlation image separates the planted cells from the background
+    assert stage["roi_auc"]["corr"] > 0.9
+    assert record["ground_truth"]
+    png = (out / "report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    mean = tifffile.imread(out / "summary" / "mean.tif")
+    assert mean.shape == (96, 96) and mean.dtype == np.float32
+    assert "ROI AUC" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary left behind
+
+    # a second run refuses to replace the results, then replaces them when asked
+    before = (out / "summary.json").read_text()
+    assert main(["-q", "demo", "--out", str(out), "--frames", "50", "--size", "64"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == before
+    assert main(["-q", "demo", "--out", str(out), "--frames", "50", "--size", "64",
+                 "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["input"]["shape"] == [50, 64, 64]
+
+
+def test_summary_and_info_on_a_movie(tmp_path, capsys):
+    from napari_amnesia.core.io import save_movie
+    from napari_amnesia.core.summary import summary_images
+
+    rng = np.random.default_rng(0)
+    movie = rng.poisson(50, size=(80, 40, 50)).astype(np.uint16)
+    path = tmp_path / "rec.tif"
+    save_movie(movie, path)
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "(80, 40, 50)" in text or "[80, 40, 50]" in text
+    assert "uint16" in text
+    assert main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert list(info["shape"]) == [80, 40, 50]
+
+    out = tmp_path / "res"
+    assert main(["-q", "summary", str(path), "--out", str(out), "--four-neighbours",
+                 "--gsig", "0"]) == 0
+    expected = summary_images(movie, eight_neighbours=False, gsig=None)
+    np.testing.assert_allclose(tifffile.imread(out / "summary" / "correlation.tif"),
+                               expected.corr, rtol=1e-4, atol=1e-6)
+    record = json.loads((out / "summary.json").read_text())
+    assert record["input"]["dtype"] == "uint16"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["info", "{tmp}/nope.tif"], "nope.tif"),
+        (["summary", "{tmp}/nope.tif", "--out", "{tmp}/o"], "nope.tif"),
+        (["summary", "{tmp}/image.tif", "--out", "{tmp}/o"], "image.tif"),
+        (["demo", "--out", "{tmp}/d", "--frames", "3"], "--frames"),
+        (["demo", "--out", "{tmp}/d", "--gsig", "-1"], "--gsig"),
+        (["demo", "--out", "{tmp}/missing/d"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(tmp_path, capsys, argv, message):
+    tifffile.imwrite(tmp_path / "image.tif", np.zeros((10, 10), np.uint16))
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(["-q", *argv]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("amnesia: error:")
+    assert message in err[0]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
+def test_console_script_exit_status(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "napari_amnesia.cli", "info",
+                             str(tmp_path / "missing.tif")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "missing.tif" in result.stderr
