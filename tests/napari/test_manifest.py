@@ -1,6 +1,7 @@
 """The npe2 manifest is valid and every python_name imports as napari will import it."""
 
 import importlib
+import os
 import subprocess
 import sys
 import zipfile
@@ -48,3 +49,19 @@ def test_manifest_is_shipped_in_the_wheel(tmp_path):
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "napari_amnesia:napari.yaml" in zf.read(entry_points).decode()
     assert shipped == (ROOT / "napari.yaml").read_text()
+
+    # install the wheel (regular install, no editable finder) first on the path and validate
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--target", str(target), str(wheel)], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import napari_amnesia; print(napari_amnesia.__file__)"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    assert where.startswith(str(target)), where
+    result = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "napari-amnesia", "--imports"],
+        capture_output=True, text=True, env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
