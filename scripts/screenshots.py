@@ -59,7 +59,8 @@ def main() -> int:
             time.sleep(0.05)
         app.processEvents()
         viewer.screenshot(str(IMAGES / "napari.png"), canvas_only=False)
-        print(f"wrote {IMAGES / 'napari.png'} and {IMAGES / 'report.png'} (movie {movie.data.shape})")
+        print(f"wrote {IMAGES / 'napari.png'} and {IMAGES / 'report.png'}",
+              f"(movie {movie.data.shape})")
         viewer.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

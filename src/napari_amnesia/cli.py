@@ -165,9 +165,8 @@ def _run_pipeline(movie, out, *, args, params, input_info, truth_labels=None, ex
 
 
 def _cmd_summary(args) -> int:
-    from .core.io import movie_info, open_movie
-
     from .core._files import check_destination
+    from .core.io import movie_info, open_movie
 
     params = _summary_params(args)
     check_destination(args.out, args.overwrite, folder=True)
@@ -185,7 +184,7 @@ def _cmd_demo(args) -> int:
 
     import numpy as np
 
-    from .core.io import open_movie, save_movie
+    from .core.io import open_movie
     from .core.simulate import simulate
 
     params = _summary_params(args)
@@ -202,7 +201,7 @@ def _cmd_demo(args) -> int:
                             rng=args.seed)
     labels = np.asarray(truth.labels(), dtype=np.int32)
     # the movie goes to disk and is reopened lazily, as a user's recording would be
-    staging = Path(tempfile.mkdtemp(prefix=".amnesia-demo-", dir=out.parent if out.parent.exists() else None))
+    staging = Path(tempfile.mkdtemp(prefix=".amnesia-demo-", dir=out.parent))
     try:
         movie_path = staging / "movie.tif"
         with _progress(args) as bar:
@@ -247,8 +246,9 @@ def _cmd_demo(args) -> int:
     auc = stage.get("roi_auc", {})
     print(f"demo results in {out}/ : movie.tif, ground_truth/, summary/*.tif, summary.json, "
           f"report.png")
+    nan = float("nan")
     print(f"summary images: {stage['frames_per_s']} frames/s; ROI AUC of the correlation image "
-          f"{auc.get('corr', float('nan')):.3f}, of the mean image {auc.get('mean', float('nan')):.3f}")
+          f"{auc.get('corr', nan):.3f}, of the mean image {auc.get('mean', nan):.3f}")
     if args.view:
         from .napari.viewer import view_results
 

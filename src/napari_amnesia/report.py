@@ -43,7 +43,7 @@ def summary_report(summary, path, *, truth_labels=None, title: str = "", scores=
     panels = [("mean", "mean"), ("max", "max"), ("corr", "local correlation"), ("pnr", "PNR")]
     fig = Figure(figsize=(4 * len(panels), 4.6), dpi=110)
     axes = fig.subplots(1, len(panels))
-    for ax, (attr, label) in zip(axes, panels):
+    for ax, (attr, label) in zip(axes, panels, strict=True):
         image = np.asarray(getattr(summary, attr), dtype=np.float32)
         finite = image[np.isfinite(image)]
         lo, hi = np.percentile(finite, [0.5, 99.8]) if finite.size else (0, 1)

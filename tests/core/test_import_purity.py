@@ -9,7 +9,8 @@ FORBIDDEN = ("napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui
 def test_core_imports_no_gui():
     modules = ["napari_amnesia.core"] + [
         f"napari_amnesia.core.{m}"
-        for m in ("io", "simulate", "summary", "traces", "pipeline", "metrics", "_progress", "_files")
+        for m in ("io", "simulate", "summary", "traces", "pipeline", "metrics", "_progress",
+                  "_files")
     ]
     code = (
         "import sys, importlib\n"

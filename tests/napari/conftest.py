@@ -6,7 +6,6 @@ refused here rather than giving black screenshots and failing viewer tests.
 
 import os
 
-import numpy as np
 import pytest
 
 if os.environ.get("QT_QPA_PLATFORM") == "offscreen":  # pragma: no cover

@@ -94,7 +94,9 @@ def test_summary_widget_cancel_adds_nothing(make_napari_viewer, tmp_path, qtbot)
     assert [layer.name for layer in viewer.layers] == ["long"]
 
 
-def test_trace_dock_pixel_label_frame_and_export(make_napari_viewer, small_movie_file, tmp_path, qtbot):
+def test_trace_dock_pixel_label_frame_and_export(
+    make_napari_viewer, small_movie_file, tmp_path, qtbot
+):
     path, movie, truth = small_movie_file
     viewer = make_napari_viewer()
     viewer.open(path, plugin=PLUGIN)

@@ -13,8 +13,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_file", "atomic_folder", "check_destination", "OutputExistsError"]
+import numpy as np
+
+__all__ = ["atomic_file", "atomic_folder", "check_destination", "jsonable", "OutputExistsError"]
 
 
 class OutputExistsError(FileExistsError):
@@ -78,3 +81,18 @@ def atomic_folder(path, *, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def jsonable(value: Any) -> Any:
+    """A copy of ``value`` that ``json.dumps`` accepts (arrays → lists, paths → text)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ._files import atomic_folder
+from ._files import atomic_folder, jsonable
 from ._progress import Progress, drive
 
 __all__ = ["RunContext", "STAGES", "SUMMARY_FILES", "iter_run", "run", "register_stage"]
@@ -106,7 +106,7 @@ def _summary_stage(ctx: RunContext):
         _write_float_tiff(folder / f"{stem}.tif", image)
         files[attr] = f"summary/{stem}.tif"
     record: dict[str, Any] = {
-        "params": _jsonable(getattr(summary, "params", ctx.params)),
+        "params": jsonable(getattr(summary, "params", ctx.params)),
         "elapsed_s": round(elapsed, 3),
         "frames_per_s": round(ctx.movie.shape[0] / elapsed, 1) if elapsed > 0 else None,
         "files": files,
@@ -118,10 +118,6 @@ def _summary_stage(ctx: RunContext):
             if getattr(summary, attr, None) is not None
         }
     return record
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 def iter_run(
@@ -202,7 +198,7 @@ def iter_run(
             record["stages"][name] = yield from STAGES[name](ctx)
         if before_commit is not None:
             before_commit(folder, record, results)
-        (folder / "summary.json").write_text(json.dumps(_jsonable(record), indent=2))
+        (folder / "summary.json").write_text(json.dumps(jsonable(record), indent=2))
     record["results"] = results
     return record
 

@@ -86,6 +86,7 @@ import numpy as np
 from scipy import ndimage, signal, sparse
 from scipy.spatial import cKDTree
 
+from ._files import jsonable
 from ._progress import Progress, drive
 
 __all__ = [
@@ -566,7 +567,7 @@ class GroundTruth:
             chunks=(sizes, (Y,), (X,)),
             dtype=dtype,
             meta=np.empty((0, 0, 0), dtype),
-            name="simulated-movie-" + tokenize(_jsonable(self.params), chunk_frames),
+            name="simulated-movie-" + tokenize(jsonable(self.params), chunk_frames),
         )
 
     def _check_range(self, start: int, stop: int | None) -> tuple[int, int]:
@@ -619,7 +620,7 @@ class GroundTruth:
             "offset": float(self.offset),
             "gain": float(self.gain),
             "read_noise": float(self.read_noise),
-            "params": _jsonable(self.params),
+            "params": jsonable(self.params),
         }
 
 
@@ -639,18 +640,6 @@ def _label_image(footprints: np.ndarray, threshold: float) -> np.ndarray:
         labels[take] = k + 1
         best[take] = rel[take]
     return labels
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 # --------------------------------------------------------------------------------------

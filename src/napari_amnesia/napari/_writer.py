@@ -16,19 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ..core._files import atomic_file, atomic_folder
+from ..core._files import atomic_file, atomic_folder, jsonable
 
 __all__ = ["write_labels", "write_bundle"]
 
 logger = logging.getLogger(__name__)
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON-safe copy of layer metadata (arrays and unknown objects become text)."""
-    try:
-        return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def _labels_tiff(path: Path, data, name: str, overwrite: bool) -> None:
@@ -61,7 +53,7 @@ def _safe(name: str) -> str:
 
 def _write_table(path: Path, table: dict) -> None:
     columns = list(table)
-    rows = zip(*(np.asarray(table[c]).tolist() for c in columns))
+    rows = zip(*(np.asarray(table[c]).tolist() for c in columns), strict=True)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
@@ -117,7 +109,7 @@ def write_bundle(path: str, layer_data: list[tuple]) -> list[str]:
             else:
                 logger.warning("results folder: layer %r of type %s skipped", name, layer_type)
                 continue
-            entry["metadata"] = _jsonable(meta.get("metadata", {}))
+            entry["metadata"] = jsonable(meta.get("metadata", {}))
             index.append(entry)
         (tmp / "layers.json").write_text(json.dumps({"layers": index}, indent=2))
     for entry in index:

@@ -161,7 +161,7 @@ def show(viewer, layer_data: list[tuple]) -> list:
     shown = []
     for data, kwargs, layer_type in layer_data:
         name = kwargs.get("name")
-        existing = viewer.layers[name] if name in viewer.layers else None
+        existing = next((layer for layer in viewer.layers if layer.name == name), None)
         if existing is not None and type(existing).__name__.lower() == layer_type:
             existing.data = data
             for key in ("contrast_limits", "features", "metadata"):

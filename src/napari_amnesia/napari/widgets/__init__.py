@@ -1,1 +1,4 @@
-"""Dock widgets: thin, scriptable by parameter name (``w.eight_neighbours.value = False; w.run()``)."""
+"""Dock widgets: thin, and scriptable by parameter name.
+
+Example: ``w.eight_neighbours.value = False; w.run()``.
+"""

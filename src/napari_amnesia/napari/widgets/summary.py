@@ -9,12 +9,24 @@ button, and shows each image as a layer named ``"<movie> · <image>"``.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import (
+    CheckBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
 
 from .._session import session_for
 from .._workers import start
 from ..layers import show, summary_layers
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["SummaryWidget"]
 
@@ -30,7 +42,7 @@ class SummaryWidget(Container):
         Injected by napari.
     """
 
-    def __init__(self, viewer: "napari.viewer.Viewer") -> None:  # noqa: F821
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = viewer
         self._worker = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import ComboBox
@@ -25,6 +26,9 @@ from ...core._files import atomic_file
 from ...core.traces import iter_label_traces, pixel_trace
 from .._session import session_for
 from .._workers import start
+
+if TYPE_CHECKING:
+    import napari
 
 __all__ = ["TraceWidget"]
 
@@ -49,7 +53,7 @@ class TraceWidget(QWidget):
         Injected by napari.
     """
 
-    def __init__(self, viewer: "napari.viewer.Viewer") -> None:  # noqa: F821
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
