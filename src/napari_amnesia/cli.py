@@ -47,14 +47,17 @@ def _add_summary_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--four-neighbours", action="store_true",
                        help="local correlation over the 4 pixels of a cross instead of the 8 "
                        "surrounding pixels (CaImAn's eight_neighbours=False)")
-    group.add_argument("--gsig", type=float, default=3.0,
+    group.add_argument("--gsig", type=float, default=None,
                        help="Gaussian width in pixels (about a neuron's radius) of the spatial "
-                       "filter used for PNR and its correlation image (CaImAn's gSig); 0 = none")
+                       "filter used for PNR and its correlation image, for one-photon data "
+                       "(CaImAn's gSig); 0 or unset = no filter (demo: 3 for --mode one_photon)")
     group.add_argument("--bin-size", type=int, default=1000,
                        help="frames per time bin of the max-correlation image")
 
 
-def _summary_params(args) -> dict:
+def _summary_params(args, *, default_gsig: float | None = None) -> dict:
+    if args.gsig is None:
+        args.gsig = default_gsig or 0.0
     if args.gsig < 0:
         raise ValueError(f"--gsig must be >= 0, got {args.gsig}.")
     if args.bin_size < 2:
@@ -187,7 +190,7 @@ def _cmd_demo(args) -> int:
     from .core.io import open_movie
     from .core.simulate import simulate
 
-    params = _summary_params(args)
+    params = _summary_params(args, default_gsig=3.0 if args.mode == "one_photon" else None)
     if args.frames < 10:
         raise ValueError(f"--frames must be at least 10, got {args.frames}.")
     if args.size < 32:

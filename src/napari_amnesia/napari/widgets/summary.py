@@ -54,10 +54,11 @@ class SummaryWidget(Container):
             "Local correlation over the 8 surrounding pixels (unchecked: the 4 of a cross), "
             "as CaImAn's local_correlations."
         )
-        self.gsig = FloatSpinBox(value=3.0, min=0.0, max=50.0, step=0.5, label="gsig")
+        self.gsig = FloatSpinBox(value=0.0, min=0.0, max=50.0, step=0.5, label="gsig")
         self.gsig.tooltip = (
-            "Gaussian width (pixels, about a neuron's radius) of the spatial filter applied "
-            "before PNR and its correlation image (CaImAn's gSig); 0 = no filtering."
+            "One-photon data: Gaussian width (pixels, about a neuron's radius) of the spatial "
+            "filter applied before PNR and its correlation image (CaImAn's gSig), which "
+            "removes the smooth background. 0 = no filtering (two-photon data; faster)."
         )
         self.bin_size = SpinBox(value=1000, min=2, max=1_000_000, label="bin_size")
         self.bin_size.tooltip = "Frames per time bin of the max-correlation image."
