@@ -174,3 +174,27 @@ def test_bundle_writer_writes_every_layer(make_napari_viewer, tmp_path):
     # an existing results folder is never merged into
     with pytest.raises(Exception, match="already exists"):
         viewer.layers.save(str(out), selected=True, plugin=PLUGIN)
+
+
+def test_demo_results_open_in_napari(make_napari_viewer, tmp_path, qtbot):
+    """What `amnesia demo --view` shows: movie (lazy), summary images, ROIs, trace dock."""
+    from napari_amnesia.cli import main
+    from napari_amnesia.napari.viewer import load_results
+
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--out", str(out), "--frames", "120", "--size", "64"]) == 0
+    viewer = make_napari_viewer(show=True)
+    layers = load_results(viewer, out)
+    names = [layer.name for layer in layers]
+    assert names[0] == "movie" and isinstance(layers[0].data, da.Array)
+    for word in ("mean", "max", "std", "correlation", "PNR", "max correlation",
+                 "ground truth ROIs"):
+        assert f"movie · {word}" in names
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
+    assert dock.movie_layer is layers[0]
+    # the canvas really renders (a black screenshot would mean no OpenGL context)
+    viewer.layers["movie · mean"].visible = True
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert shot.ndim == 3 and shot[..., :3].std() > 5
+    with pytest.raises(FileNotFoundError, match="not a napari-amnesia results folder"):
+        load_results(viewer, tmp_path)
