@@ -57,3 +57,14 @@ def test_atomic_folder_replaces_only_when_complete(tmp_path):
         (tmp / "x").write_text("3")
     assert (out / "x").read_text() == "3"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_drive_closes_the_generator_when_the_callback_raises():
+    log = []
+
+    def interrupt(step):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        drive(_count(10, log), interrupt)
+    assert log == ["closed"]

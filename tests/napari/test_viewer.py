@@ -27,6 +27,19 @@ def test_reader_opens_movie_lazily(make_napari_viewer, small_movie_file):
     assert layer.metadata["napari_amnesia"]["stage"] == "movie"
 
 
+def test_reader_opens_a_folder_of_frames_in_natural_order(make_napari_viewer, tmp_path):
+    import tifffile
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for i in range(12):  # image1 ... image12: natural order, not image1, image10, image11...
+        tifffile.imwrite(folder / f"image{i + 1}.tif", np.full((8, 10), i, np.uint16))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(folder, plugin=PLUGIN)
+    assert layer.data.shape == (12, 8, 10)
+    np.testing.assert_array_equal(np.asarray(layer.data)[:, 0, 0], np.arange(12))
+
+
 def test_reader_declines_what_it_cannot_read(tmp_path):
     from napari_amnesia.napari._reader import get_reader
 
@@ -124,12 +137,30 @@ def test_trace_dock_pixel_label_frame_and_export(
     dock.jump_to(10_000)
     assert viewer.dims.current_step[0] == movie.shape[0] - 1
 
+    # a click on the canvas (press, release, no drag) picks the pixel under the mouse
+    class Event:
+        type = "mouse_press"
+        position = (0, 30.2, 11.8)
+
+    dock.trace = None
+    viewer.layers.selection.active = viewer.layers["small movie"]
+    event = Event()
+    callback = dock._on_canvas_click(viewer, event)
+    next(callback)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(callback)
+    qtbot.waitUntil(lambda: dock.trace is not None, timeout=30_000)
+    assert dock.selection["kind"] == "pixel"
+    assert (dock.selection["row"], dock.selection["col"]) == (30, 12)
+    np.testing.assert_array_equal(dock.trace, movie[:, 30, 12].astype(np.float32))
+
     out = dock.export_csv(tmp_path / "trace.csv")
     with open(out) as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["frame", "rois label 2"]
+    assert rows[0] == ["frame", "pixel (30, 12)"]
     assert len(rows) == movie.shape[0] + 1
-    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected[0], rtol=1e-5)
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], movie[:, 30, 12], rtol=1e-6)
     with pytest.raises(FileExistsError):
         dock.export_csv(out)
 

@@ -94,10 +94,13 @@ def drive(
             if callback is not None and isinstance(step, Progress):
                 callback(step)
             if cancel is not None and cancel():
-                generator.close()
                 raise Cancelled("cancelled by the user")
     except StopIteration as stop:
         return stop.value
+    finally:
+        # on a cancel, an error or Ctrl-C in the callback, the generator's own
+        # clean-up (temporary files, open files) runs now, not at garbage collection
+        generator.close()
 
 
 def tqdm_callback(*, disable: bool | None = None, leave: bool = False, **kwargs: Any):
