@@ -110,3 +110,14 @@ def test_console_script_exit_status(tmp_path):
                              str(tmp_path / "missing.tif")], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "missing.tif" in result.stderr
+
+
+def test_view_without_a_display_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--out", str(out), "--frames", "30", "--size", "48",
+                 "--view"]) == 1
+    err = capsys.readouterr().err
+    assert "needs a display" in err and str(out) in err
+    assert (out / "summary.json").is_file()  # the results were written all the same

@@ -253,10 +253,24 @@ def _cmd_demo(args) -> int:
     print(f"summary images: {stage['frames_per_s']} frames/s; ROI AUC of the correlation image "
           f"{auc.get('corr', nan):.3f}, of the mean image {auc.get('mean', nan):.3f}")
     if args.view:
-        from .napari.viewer import view_results
-
-        view_results(out)
+        _view(out)
     return 0
+
+
+def _view(out: Path) -> None:
+    """Open a results folder in napari, or say plainly why it cannot be done."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("napari") is None:
+        raise RuntimeError(f"--view needs napari (pip install 'napari-amnesia[all]'); "
+                           f"the results are in {out}.")
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise RuntimeError(f"--view needs a display (none found: DISPLAY is not set); "
+                           f"the results are in {out}.")
+    from .napari.viewer import view_results
+
+    view_results(out)
 
 
 def main(argv: list[str] | None = None) -> int:
