@@ -1,0 +1,197 @@
+"""One mechanism turns a stage's parameter dataclass into CLI options and widget controls.
+
+Each stage has a frozen parameter dataclass (``MotionParams``, ``SkeletonParams``...).
+:func:`describe` reads its fields once — name, default, kind, choices and help text
+(``field.metadata["help"]``, else the field's entry in the class docstring's
+*Attributes*/*Parameters* section) — and both faces use that description:
+
+- :func:`add_options` / :func:`overrides` give ``argparse`` options
+  (``max_shifts`` → ``--max-shifts``) whose help is the same text, and return only
+  the values the user actually typed (the dataclass keeps its own defaults);
+- :mod:`napari_amnesia.napari.widgets._controls` builds magicgui controls named
+  after the fields, so the console can do ``w.max_shifts.value = 10``.
+
+Nothing here imports a GUI toolkit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Field", "describe", "add_options", "overrides", "parse_value"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """What the CLI and the widgets need to know about one parameter."""
+
+    name: str
+    default: Any
+    kind: str  # "bool", "int", "float", "str", "pair", "optional", "choice"
+    help: str = ""
+    choices: tuple = ()
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-").lower()
+
+
+def _docstring_entries(cls) -> dict[str, str]:
+    """``{name: description}`` from the numpydoc Attributes/Parameters sections."""
+    doc = cls.__doc__ or ""
+    entries: dict[str, str] = {}
+    lines = doc.splitlines()
+    in_section = False
+    current = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped in {"Attributes", "Parameters"} and i + 1 < len(lines) and set(
+            lines[i + 1].strip()
+        ) == {"-"}:
+            in_section = True
+            current = None
+            continue
+        if not in_section:
+            continue
+        if stripped and set(stripped) == {"-"}:
+            continue
+        if stripped and not line.startswith(" " * 8) and i + 1 < len(lines) and set(
+            lines[i + 1].strip() or "x"
+        ) == {"-"}:
+            in_section = False  # the next section starts
+            continue
+        match = re.match(r"^\s{4}(\w+)\s*:\s*(.*)$", line)
+        if match:
+            current = match.group(1)
+            entries[current] = ""
+            entries[f"{current}:type"] = match.group(2)
+        elif current and stripped:
+            entries[current] = (entries[current] + " " + stripped).strip()
+    return entries
+
+
+def _choices_from_type(type_text: str) -> tuple:
+    match = re.search(r"\{([^}]*)\}", type_text or "")
+    if not match:
+        return ()
+    return tuple(v.strip().strip("'\"") for v in match.group(1).split(","))
+
+
+def describe(cls) -> list[Field]:
+    """The parameters of dataclass ``cls``, in declaration order."""
+    entries = _docstring_entries(cls)
+    described = []
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name.startswith("_"):
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = None
+        text = f.metadata.get("help") or entries.get(f.name, "")
+        choices = tuple(f.metadata.get("choices", ())) or _choices_from_type(
+            entries.get(f"{f.name}:type", "")
+        )
+        if choices:
+            kind = "choice"
+        elif isinstance(default, bool):
+            kind = "bool"
+        elif isinstance(default, int):
+            kind = "int"
+        elif isinstance(default, float):
+            kind = "float"
+        elif isinstance(default, str):
+            kind = "str"
+        elif isinstance(default, (tuple, list)) and len(default) == 2:
+            kind = "pair"
+        else:
+            kind = "optional"
+        described.append(Field(f.name, default, kind, " ".join(text.split()), choices))
+    return described
+
+
+def parse_value(text: str, field: Field) -> Any:
+    """Turn the text typed on the command line into a value for ``field``."""
+    low = text.strip().lower()
+    if low in {"none", "null"} and (field.default is None or field.kind == "optional"):
+        return None
+    if field.kind == "bool":
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off"}:
+            return False
+        raise argparse.ArgumentTypeError(f"{field.option} takes true or false, got {text!r}")
+    if field.kind == "pair":
+        parts = [p for p in re.split(r"[,x\s]+", text.strip()) if p]
+        if len(parts) == 1:
+            parts = parts * 2
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(
+                f"{field.option} takes one number or two (rows,columns), got {text!r}"
+            )
+        cast = int if all(isinstance(v, int) for v in field.default) else float
+        try:
+            return tuple(cast(float(p)) if cast is int and float(p).is_integer() else float(p)
+                         for p in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{field.option} takes numbers, got {text!r}") from None
+    if field.kind in {"int", "float", "optional"}:
+        for cast in (int, float):
+            try:
+                value = cast(text)
+            except ValueError:
+                continue
+            if field.kind == "float":
+                return float(value)
+            if field.kind == "int" and isinstance(value, float) and not value.is_integer():
+                raise argparse.ArgumentTypeError(
+                    f"{field.option} takes a whole number, got {text!r}")
+            return int(value) if field.kind == "int" else value
+        if field.kind == "optional":
+            return text
+        raise argparse.ArgumentTypeError(f"{field.option} takes a number, got {text!r}")
+    return text
+
+
+def add_options(parser, cls, *, title: str | None = None, skip: tuple[str, ...] = ()) -> None:
+    """Add one ``--option`` per field of ``cls`` to ``parser`` (defaults left to ``cls``)."""
+    group = parser.add_argument_group(title) if title else parser
+    for field in describe(cls):
+        if field.name in skip:
+            continue
+        shown = field.default if not isinstance(field.default, tuple) else ",".join(
+            str(v) for v in field.default)
+        help_text = field.help or field.name
+        help_text = f"{help_text} (default: {shown})".replace("%", "%%")
+        kwargs: dict[str, Any] = {
+            "dest": f"param_{field.name}",
+            "default": argparse.SUPPRESS,  # absent unless typed: the dataclass default holds
+            "help": help_text,
+            "metavar": field.name.upper(),
+            "type": lambda text, f=field: parse_value(text, f),
+        }
+        if field.kind == "choice":
+            kwargs["metavar"] = "{" + ",".join(field.choices) + "}"
+        group.add_argument(field.option, **kwargs)
+
+
+def overrides(args: argparse.Namespace, cls) -> dict[str, Any]:
+    """The field values typed on the command line (only those), for ``cls(**...)``."""
+    out = {}
+    for field in describe(cls):
+        if not hasattr(args, f"param_{field.name}"):
+            continue
+        value = getattr(args, f"param_{field.name}")
+        if field.kind == "choice" and str(value) not in field.choices:
+            raise ValueError(
+                f"{field.option} must be one of {', '.join(field.choices)}; got {value!r}."
+            )
+        out[field.name] = value
+    return out

@@ -1,0 +1,69 @@
+"""Parameter dataclasses → CLI options (and widget controls) by one mechanism."""
+
+import argparse
+from dataclasses import dataclass, field
+
+import pytest
+
+from napari_amnesia._fields import add_options, describe, overrides
+
+
+@dataclass(frozen=True)
+class Example:
+    """Parameters of an example stage.
+
+    Attributes
+    ----------
+    max_shifts : (int, int)
+        Largest shift searched, in pixels (rows, columns).
+    border : {"nan", "copy"}
+        What fills the border.
+    template : str or None
+        Path of a template image.
+    """
+
+    max_shifts: tuple = (6, 6)
+    border: str = "copy"
+    template: object = None
+    upsample: int = 10
+    sigma: float = field(default=1.5, metadata={"help": "Gaussian width in pixels."})
+    pw_rigid: bool = False
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_options(parser, Example, title="example")
+    return overrides(parser.parse_args(argv), Example), parser
+
+
+def test_describe_reads_metadata_and_docstring():
+    fields = {f.name: f for f in describe(Example)}
+    assert fields["max_shifts"].kind == "pair"
+    assert "Largest shift" in fields["max_shifts"].help
+    assert fields["border"].kind == "choice" and fields["border"].choices == ("nan", "copy")
+    assert fields["sigma"].help == "Gaussian width in pixels."
+    assert fields["pw_rigid"].kind == "bool" and fields["upsample"].kind == "int"
+    assert fields["template"].kind == "optional"
+
+
+def test_only_typed_options_override_defaults():
+    values, parser = parse([])
+    assert values == {}
+    values, _ = parse(["--max-shifts", "8,10", "--pw-rigid", "true", "--sigma", "2",
+                       "--template", "none", "--upsample", "20", "--border", "nan"])
+    assert values == {"max_shifts": (8, 10), "pw_rigid": True, "sigma": 2.0,
+                      "template": None, "upsample": 20, "border": "nan"}
+    assert Example(**values).max_shifts == (8, 10)
+    assert "Largest shift searched" in parser.format_help()
+
+
+@pytest.mark.parametrize("argv", [["--upsample", "2.5"], ["--pw-rigid", "maybe"],
+                                  ["--max-shifts", "1,2,3"], ["--sigma", "abc"]])
+def test_bad_values_are_usage_errors(argv):
+    with pytest.raises(SystemExit):
+        parse(argv)
+
+
+def test_bad_choice_names_the_option():
+    with pytest.raises(ValueError, match="--border must be one of nan, copy"):
+        parse(["--border", "wrap"])
