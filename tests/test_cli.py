@@ -30,7 +30,8 @@ def test_help_documents_every_option():
 def test_demo_writes_a_complete_results_folder(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["-q", "demo", "--out", str(out), "--frames", "300", "--size", "96"]) == 0
-    for name in ("movie.tif", "summary.json", "report.png", "ground_truth/rois.tif",
+    for name in ("movie.tif", "summary.json", "report.png", "motion.png", "ground_truth/rois.tif",
+                 "motion/corrected.tif", "motion/shifts.csv", "motion/template.tif",
                  "summary/mean.tif", "summary/max.tif", "summary/std.tif",
                  "summary/correlation.tif", "summary/pnr.tif", "summary/correlation_pnr.tif",
                  "summary/max_correlation.tif"):
@@ -38,8 +39,10 @@ def test_demo_writes_a_complete_results_folder(tmp_path, capsys):
     record = json.loads((out / "summary.json").read_text())
     stage = record["stages"]["summary"]
     assert stage["frames_per_s"] > 0
-    # the correlation image separates the planted cells from the background
-    assert stage["roi_auc"]["corr"] > 0.9
+    # the correlation image (of the corrected movie) separates the planted cells
+    assert stage["roi_auc"]["corr"] > 0.85
+    # motion correction recovered the planted shifts
+    assert record["stages"]["motion"]["rigid_shift_rmse_px"] < 0.15
     assert record["ground_truth"]
     png = (out / "report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -121,3 +124,51 @@ def test_view_without_a_display_says_so(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "needs a display" in err and str(out) in err
     assert (out / "summary.json").is_file()  # the results were written all the same
+
+
+def test_motion_then_apply_shifts(tmp_path, capsys):
+    import csv
+
+    from napari_amnesia.core.io import open_movie, save_movie
+    from napari_amnesia.core.pipeline import shift_rmse
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(n_frames=120, shape=(80, 80), n_cells=10, nonrigid=False, rng=2)
+    path = tmp_path / "rec.tif"
+    save_movie(movie, path)
+    out = tmp_path / "res"
+    assert main(["-q", "motion", str(path), "--out", str(out), "--max-shifts", "8",
+                 "--border-nan", "zero"]) == 0
+    assert "motion correction of" in capsys.readouterr().out
+    with open(out / "motion" / "shifts.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 120
+    record = json.loads((out / "summary.json").read_text())
+    assert record["stages"]["motion"]["params"]["max_shifts"] == [8, 8]
+    assert record["stages"]["motion"]["params"]["border_nan"] == "zero"
+    estimated = np.array([[float(r["dy"]), float(r["dx"])] for r in rows])
+    assert shift_rmse(estimated, truth.shifts) < 0.15
+
+    # the same shifts applied to another movie of the same size
+    red = tmp_path / "red.tif"
+    save_movie((movie // 2).astype(np.uint16), red)
+    fixed = tmp_path / "red_corrected.tif"
+    assert main(["-q", "apply-shifts", str(out), str(red), "--out", str(fixed)]) == 0
+    corrected = np.asarray(open_movie(out / "motion" / "corrected.tif")[60])
+    applied = np.asarray(open_movie(fixed)[60])
+    inner = (slice(10, -10), slice(10, -10))
+    np.testing.assert_allclose(applied[inner], corrected[inner] / 2, rtol=0.02, atol=1.0)
+    assert main(["-q", "apply-shifts", str(out), str(red), "--out", str(fixed)]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_motion_bad_parameters_are_one_line(tmp_path, capsys):
+    from napari_amnesia.core.io import save_movie
+
+    path = tmp_path / "rec.tif"
+    save_movie(np.zeros((10, 32, 32), np.uint16), path)
+    assert main(["-q", "motion", str(path), "--out", str(tmp_path / "o"),
+                 "--overlaps", "64", "--strides", "32"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "overlaps" in err[0]
+    assert not (tmp_path / "o").exists()

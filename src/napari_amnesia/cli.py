@@ -2,9 +2,11 @@
 
 ::
 
-    amnesia info MOVIE                 what a movie file/folder holds
-    amnesia summary MOVIE --out DIR    summary images of a movie → results folder
-    amnesia demo [--out DIR] [--view]  the whole pipeline on the built-in synthetic sample
+    amnesia info MOVIE                     what a movie file/folder holds
+    amnesia summary MOVIE --out DIR        summary images of a movie → results folder
+    amnesia motion MOVIE --out DIR         motion correction (+ summary) → results folder
+    amnesia apply-shifts DIR MOVIE --out F shifts found on one movie applied to another
+    amnesia demo [--out DIR] [--view]      the whole pipeline on the built-in synthetic sample
 
 Every subcommand shows progress bars on long work (``--quiet`` hides them), exits
 with status 0 on success, 1 with one clear ``amnesia: error: ...`` line on bad input
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from ._fields import add_options, overrides
 
 __all__ = ["main", "build_parser"]
 
@@ -103,6 +106,41 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--no-report", action="store_true", help="skip report.png")
     _add_summary_options(summary)
 
+    from .core.motion import MotionParams
+
+    motion = sub.add_parser("motion", help="motion correction into a results folder",
+                            description="Rigid or piecewise-rigid motion correction "
+                            "(NoRMCorre's method, CaImAn's parameter names), then the summary "
+                            "images of the corrected movie. Writes motion/corrected.tif, "
+                            "motion/shifts.csv, the template and metrics, summary/*.tif, "
+                            "summary.json, report.png and motion.png.",
+                            formatter_class=_Formatter)
+    _add_movie_selection(motion)
+    motion.add_argument("--out", required=True, type=Path, help="results folder to create")
+    motion.add_argument("--overwrite", action="store_true",
+                        help="replace the results folder if it exists (only once the new one "
+                        "is complete)")
+    motion.add_argument("--template", type=Path, default=None,
+                        help="a 2-D TIFF to register to (e.g. from another session or a "
+                        "structural channel) instead of a template made from the movie")
+    motion.add_argument("--no-report", action="store_true", help="skip the report pictures")
+    add_options(motion, MotionParams, title="motion correction (CaImAn's names)")
+    _add_summary_options(motion)
+
+    apply = sub.add_parser("apply-shifts", help="apply saved shifts to another movie",
+                           description="Apply the shifts of a motion-correction results folder "
+                           "(found on, e.g., a structural channel) to another movie of the same "
+                           "length and frame size, and save the corrected movie as a TIFF.",
+                           formatter_class=_Formatter)
+    apply.add_argument("shifts", type=Path,
+                       help="a results folder of `amnesia motion` (or its motion/ sub-folder)")
+    _add_movie_selection(apply)
+    apply.add_argument("--out", required=True, type=Path, help="corrected movie to write (.tif)")
+    apply.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    apply.add_argument("--border-nan", default=None, choices=["nan", "copy", "min", "zero"],
+                       help="what fills the pixels shifted in from outside the frame "
+                       "(default: as in the saved parameters)")
+
     demo = sub.add_parser("demo", help="run the pipeline on the built-in synthetic sample",
                           description="Simulate a calcium-imaging movie with known ground truth "
                           "(no download), save it, open it lazily, run every stage and write a "
@@ -120,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=1000, help="number of frames")
     demo.add_argument("--size", type=int, default=256, help="frame height and width in pixels")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
+    demo.add_argument("--no-motion", action="store_true", help="skip motion correction")
+    add_options(demo, MotionParams, title="motion correction (CaImAn's names; the demo "
+                "defaults to --pw-rigid true when the patches fit in the frame)")
     _add_summary_options(demo)
     return parser
 
@@ -143,28 +184,43 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _run_pipeline(movie, out, *, args, params, input_info, truth_labels=None, extra=None,
-                  report=True, title="", add_files=None):
-    """Run the pipeline with progress bars; draw report.png into the folder before commit."""
+def _run_pipeline(movie, out, *, args, stages, params, input_info, truth=None,
+                  truth_labels=None, extra=None, report=True, title="", add_files=None):
+    """Run pipeline stages with progress bars; draw the report pictures before commit."""
     from .core._progress import drive
     from .core.pipeline import iter_run
 
     def before_commit(folder: Path, record: dict, results: dict) -> None:
         if add_files is not None:
-            add_files(folder)
-        if report:
-            from .report import summary_report
+            add_files(folder, results)
+        if not report:
+            return
+        from .report import motion_report, summary_report
 
+        if "summary" in results:
             scores = record["stages"]["summary"].get("roi_auc")
-            summary_report(results["summary"], folder / "report.png", truth_labels=truth_labels,
+            summary_report(results["summary"], folder / "report.png",
+                           truth_labels=results.get("truth_labels", truth_labels),
                            title=title, scores=scores)
             record["report"] = "report.png"
+        if "motion" in results:
+            motion_report(results["motion"], folder / "motion.png",
+                          truth_shifts=getattr(truth, "shifts", None), title=title)
+            record["motion_report"] = "motion.png"
 
-    generator = iter_run(movie, out, stages=("summary",), params={"summary": params},
-                         input_info=input_info, truth_labels=truth_labels, extra=extra,
+    generator = iter_run(movie, out, stages=stages, params=params, input_info=input_info,
+                         truth_labels=truth_labels, truth=truth, extra=extra,
                          before_commit=before_commit, overwrite=args.overwrite)
     with _progress(args) as bar:
         return drive(generator, bar)
+
+
+def _motion_params(args, **defaults) -> dict:
+    from .core.motion import MotionParams
+
+    params = {**defaults, **overrides(args, MotionParams)}
+    MotionParams(**params)  # validate now: a bad value is refused before any work
+    return params
 
 
 def _cmd_summary(args) -> int:
@@ -175,10 +231,53 @@ def _cmd_summary(args) -> int:
     check_destination(args.out, args.overwrite, folder=True)
     movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
     info = movie_info(args.movie, channel=args.channel, plane=args.plane)
-    record = _run_pipeline(movie, args.out, args=args, params=params, input_info=info,
+    record = _run_pipeline(movie, args.out, args=args, stages=("summary",),
+                           params={"summary": params}, input_info=info,
                            report=not args.no_report, title=str(args.movie))
     stage = record["stages"]["summary"]
     print(f"summary images of {args.movie} ({stage['frames_per_s']} frames/s) → {args.out}")
+    return 0
+
+
+def _cmd_motion(args) -> int:
+    from .core._files import check_destination
+    from .core.io import movie_info, open_movie
+
+    summary_params = _summary_params(args)
+    motion_params = _motion_params(args)
+    check_destination(args.out, args.overwrite, folder=True)
+    if args.template is not None:
+        import tifffile
+
+        if not args.template.is_file():
+            raise FileNotFoundError(f"template {args.template} does not exist.")
+        motion_params["template"] = tifffile.imread(args.template)
+    movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    info = movie_info(args.movie, channel=args.channel, plane=args.plane)
+    record = _run_pipeline(movie, args.out, args=args, stages=("motion", "summary"),
+                           params={"motion": motion_params, "summary": summary_params},
+                           input_info=info, report=not args.no_report, title=str(args.movie))
+    stage = record["stages"]["motion"]
+    print(f"motion correction of {args.movie} ({stage['frames_per_s']} frames/s, largest "
+          f"shift {stage['max_abs_shift']} px) → {args.out}")
+    return 0
+
+
+def _cmd_apply_shifts(args) -> int:
+    from .core._progress import drive
+    from .core.io import iter_save_movie, open_movie
+    from .core.motion import MotionResult
+
+    folder = args.shifts / "motion" if (args.shifts / "motion").is_dir() else args.shifts
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{args.shifts} is not a motion-correction results folder.")
+    result = MotionResult.load(folder)
+    movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    extra = {"border_nan": args.border_nan} if args.border_nan else {}
+    corrected = result.apply(movie, **extra)
+    with _progress(args) as bar:
+        drive(iter_save_movie(corrected, args.out, overwrite=args.overwrite), bar)
+    print(f"{args.movie} corrected with the shifts of {folder} → {args.out}")
     return 0
 
 
@@ -191,6 +290,13 @@ def _cmd_demo(args) -> int:
     from .core.simulate import simulate
 
     params = _summary_params(args, default_gsig=3.0 if args.mode == "one_photon" else None)
+    from .core.motion import MotionParams
+
+    # piecewise rigid by default, when the default patches fit in the frame
+    patch = max(a + b for a, b in zip(MotionParams().strides, MotionParams().overlaps,
+                                      strict=True))
+    motion_params = _motion_params(args, pw_rigid=args.size >= patch)
+    stages = ("summary",) if args.no_motion else ("motion", "summary")
     if args.frames < 10:
         raise ValueError(f"--frames must be at least 10, got {args.frames}.")
     if args.size < 32:
@@ -215,7 +321,8 @@ def _cmd_demo(args) -> int:
         lazy = open_movie(movie_path)
         del movie
 
-        def extras(folder: Path) -> None:
+        def extras(folder: Path, results: dict) -> None:
+            """Files of the demo beside the pipeline's: the movie and its ground truth."""
             import shutil
 
             import tifffile
@@ -227,16 +334,23 @@ def _cmd_demo(args) -> int:
             np.save(gt / "traces.npy", np.asarray(truth.traces, dtype=np.float32))
             np.save(gt / "spikes.npy", np.asarray(truth.spikes, dtype=np.float32))
             np.save(gt / "shifts.npy", np.asarray(truth.shifts, dtype=np.float32))
+            # the summary images are of the corrected movie, aligned to the motion template
+            # rather than to the simulation's reference: the true ROIs moved there too
+            aligned = results.get("truth_labels")
+            if aligned is not None and not np.array_equal(aligned, labels):
+                tifffile.imwrite(gt / "rois_aligned.tif", aligned.astype(np.uint16),
+                                 compression="zlib")
             if callable(getattr(truth, "branch_labels", None)):
                 tifffile.imwrite(gt / "branches.tif",
                                  np.asarray(truth.branch_labels()).astype(np.uint16),
                                  compression="zlib")
 
         record = _run_pipeline(
-            lazy, out, args=args, params=params,
+            lazy, out, args=args, stages=stages,
+            params={"motion": motion_params, "summary": params},
             input_info={"source": "napari_amnesia.core.simulate", "path": "movie.tif",
                         "mode": args.mode, "seed": args.seed},
-            truth_labels=labels, extra={"ground_truth": truth.to_dict()},
+            truth=truth, truth_labels=labels, extra={"ground_truth": truth.to_dict()},
             title=f"napari-amnesia demo: synthetic {args.mode.replace('_', '-')} movie "
             f"{args.frames}×{args.size}×{args.size}",
             report=True, add_files=extras,
@@ -247,8 +361,13 @@ def _cmd_demo(args) -> int:
         shutil.rmtree(staging, ignore_errors=True)
     stage = record["stages"]["summary"]
     auc = stage.get("roi_auc", {})
-    print(f"demo results in {out}/ : movie.tif, ground_truth/, summary/*.tif, summary.json, "
+    print(f"demo results in {out}/ : movie.tif, ground_truth/, "
+          f"{'' if args.no_motion else 'motion/, motion.png, '}summary/*.tif, summary.json, "
           f"report.png")
+    if not args.no_motion:
+        moved = record["stages"]["motion"]
+        print(f"motion correction: {moved['frames_per_s']} frames/s; rigid shift error "
+              f"{moved.get('rigid_shift_rmse_px', float('nan')):.3f} px RMS against the truth")
     nan = float("nan")
     print(f"summary images: {stage['frames_per_s']} frames/s; ROI AUC of the correlation image "
           f"{auc.get('corr', nan):.3f}, of the mean image {auc.get('mean', nan):.3f}")
@@ -281,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    commands = {"info": _cmd_info, "summary": _cmd_summary, "demo": _cmd_demo}
+    commands = {"info": _cmd_info, "summary": _cmd_summary, "motion": _cmd_motion,
+                "apply-shifts": _cmd_apply_shifts, "demo": _cmd_demo}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

@@ -67,3 +67,62 @@ def summary_report(summary, path, *, truth_labels=None, title: str = "", scores=
     path = Path(path)
     fig.savefig(path)
     return path
+
+
+def motion_report(result, path, *, truth_shifts=None, title: str = "") -> Path:
+    """Draw the shifts over time and the correlation images before/after correction.
+
+    Parameters
+    ----------
+    result : MotionResult
+    path : path
+        The PNG to write.
+    truth_shifts : ndarray (T, 2), optional
+        Known shifts (simulated data), drawn dashed, aligned on the estimate's mean
+        (the template is not the simulation's reference frame).
+    title : str
+    """
+    from matplotlib.figure import Figure
+
+    shifts = np.asarray(result.shifts, dtype=np.float64)
+    metrics = getattr(result, "metrics", {}) or {}
+    fig = Figure(figsize=(15, 4.4), dpi=110)
+    grid = fig.add_gridspec(2, 4)
+    ax = fig.add_subplot(grid[0, :2])
+    frames = np.arange(len(shifts))
+    for axis, (name, color) in enumerate((("dy", "tab:blue"), ("dx", "tab:orange"))):
+        ax.plot(frames, shifts[:, axis], color=color, lw=0.8, label=f"{name} estimated")
+        if truth_shifts is not None:
+            true = np.asarray(truth_shifts, np.float64)[:, axis]
+            ax.plot(frames, true - true.mean() + shifts[:, axis].mean(), color=color,
+                    lw=0.8, ls="--", alpha=0.8, label=f"{name} true")
+    ax.set_ylabel("shift (px)")
+    ax.legend(fontsize=7, ncol=4, loc="upper left")
+    ax.set_title("rigid shifts (displacement of the content)", fontsize=10)
+    ax2 = fig.add_subplot(grid[1, :2], sharex=ax)
+    for when, color in (("before", "tab:gray"), ("after", "tab:green")):
+        series = metrics.get(f"correlation_{when}")
+        if series is not None:
+            ax2.plot(frames, series, color=color, lw=0.8, label=when)
+    ax2.set_xlabel("frame")
+    ax2.set_ylabel("corr. with template")
+    ax2.legend(fontsize=7, loc="lower right")
+    for column, when in ((2, "before"), (3, "after")):
+        image = metrics.get(f"corr_{when}")
+        if image is None:
+            continue
+        axi = fig.add_subplot(grid[:, column])
+        axi.imshow(np.asarray(image), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        crisp = metrics.get(f"crispness_corr_{when}")
+        text = f"local correlation {when}"
+        if crisp is not None:
+            text += f"\ncrispness {float(crisp):.3g}"
+        axi.set_title(text, fontsize=10)
+        axi.set_xticks([])
+        axi.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path

@@ -60,6 +60,8 @@ class RunContext:
     params: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     truth_labels: np.ndarray | None = None
+    #: the simulation's GroundTruth when the input is synthetic (stages score themselves)
+    truth: Any = None
 
     def stage_folder(self, name: str) -> Path:
         path = self.folder / name
@@ -86,6 +88,61 @@ def _write_float_tiff(path: Path, image: np.ndarray) -> None:
     import tifffile
 
     tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
+
+
+def shift_rmse(estimated: np.ndarray, true: np.ndarray) -> float:
+    """RMS error (pixels) of estimated shifts, up to the constant offset of the template.
+
+    The template is not the simulation's reference frame, so estimated and true
+    shifts differ by a constant (the template's own displacement); it is removed by
+    centring both series before comparing.
+    """
+    estimated = np.asarray(estimated, np.float64)
+    true = np.asarray(true, np.float64)
+    error = (estimated - estimated.mean(axis=0)) - (true - true.mean(axis=0))
+    return float(np.sqrt(np.mean(np.sum(error**2, axis=-1))))
+
+
+@register_stage("motion")
+def _motion_stage(ctx: RunContext):
+    """Motion correction: shifts, template, metrics and the corrected movie (TIFF).
+
+    Later stages read the corrected movie from ``motion/corrected.tif``.
+    """
+    from .io import open_movie
+    from .motion import iter_correct
+
+    start = time.perf_counter()
+    result = yield from iter_correct(ctx.movie, **ctx.params)
+    folder = ctx.folder / "motion"
+    yield from result.iter_save(folder, corrected=True)
+    elapsed = time.perf_counter() - start
+    ctx.results["motion"] = result
+    ctx.movie = open_movie(folder / "corrected.tif")
+    record: dict[str, Any] = {
+        "params": jsonable(result.params.to_dict() if hasattr(result.params, "to_dict")
+                           else result.params),
+        "elapsed_s": round(elapsed, 3),
+        "frames_per_s": round(len(result.shifts) / elapsed, 1) if elapsed > 0 else None,
+        "files": sorted(f"motion/{p.name}" for p in folder.iterdir()),
+        "max_abs_shift": [round(float(v), 3) for v in np.abs(result.shifts).max(axis=0)],
+    }
+    metrics = getattr(result, "metrics", {}) or {}
+    for key in ("crispness_mean_before", "crispness_mean_after", "crispness_corr_before",
+                "crispness_corr_after", "mean_correlation_before", "mean_correlation_after"):
+        if key in metrics:
+            record[key] = round(float(metrics[key]), 4)
+    if ctx.truth is not None and getattr(ctx.truth, "shifts", None) is not None:
+        record["rigid_shift_rmse_px"] = round(shift_rmse(result.shifts, ctx.truth.shifts), 4)
+        # the corrected movie is aligned to the template, which sits at the mean offset
+        # of the true shifts minus the estimated ones: move the true ROIs there too
+        offset = np.mean(np.asarray(ctx.truth.shifts) - np.asarray(result.shifts), axis=0)
+        record["template_offset_px"] = [round(float(v), 3) for v in offset]
+        if ctx.truth_labels is not None:
+            from scipy import ndimage
+
+            ctx.truth_labels = ndimage.shift(ctx.truth_labels, offset, order=0, mode="constant")
+    return record
 
 
 @register_stage("summary")
@@ -128,6 +185,7 @@ def iter_run(
     params: dict | None = None,
     input_info: dict | None = None,
     truth_labels: np.ndarray | None = None,
+    truth: Any = None,
     extra: dict | None = None,
     before_commit: Callable[[Path, dict, dict], Any] | None = None,
     overwrite: bool = False,
@@ -149,6 +207,8 @@ def iter_run(
         Description of the input recorded in ``summary.json`` (path, format...).
     truth_labels : ndarray, optional
         Ground-truth ROI labels (simulated data): stages score themselves against it.
+    truth : GroundTruth, optional
+        The whole ground truth of a simulated movie (known shifts, traces...).
     extra : dict, optional
         More JSON-able entries for ``summary.json`` (e.g. the ground truth).
     before_commit : callable, optional
@@ -193,9 +253,15 @@ def iter_run(
                 params=dict(params.get(name, {})),
                 results=results,
                 truth_labels=truth_labels,
+                truth=truth,
             )
             logger.info("stage %s", name)
             record["stages"][name] = yield from STAGES[name](ctx)
+            # a stage may hand on a new movie (motion: the corrected one, aligned to its
+            # template, and the true ROIs moved to that template)
+            movie, truth_labels = ctx.movie, ctx.truth_labels
+        if truth_labels is not None:
+            results["truth_labels"] = truth_labels  # as aligned by the stages
         if before_commit is not None:
             before_commit(folder, record, results)
         (folder / "summary.json").write_text(json.dumps(jsonable(record), indent=2))

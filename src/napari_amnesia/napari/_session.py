@@ -24,10 +24,14 @@ class Session:
         :class:`~napari_amnesia.core.summary.SummaryImages`).
     workers : set
         Workers running for this viewer (so they can be cancelled together).
+    trace_dock : TraceWidget or None
+        The trace dock of this viewer, once opened.
     """
 
     results: dict[tuple[str, str], Any] = field(default_factory=dict)
     workers: set = field(default_factory=set)
+    #: the viewer's trace dock, once opened (stages plot their series there)
+    trace_dock: Any = None
 
     def result(self, source: str, stage: str) -> Any | None:
         """The latest result of ``stage`` for ``source``, or None."""

@@ -31,6 +31,11 @@ def load_results(viewer, folder) -> list:
     if (folder / "movie.tif").is_file():
         layers += viewer.open(folder / "movie.tif", plugin="napari-amnesia")
         source = layers[0].name
+    corrected = folder / "motion" / "corrected.tif"
+    if corrected.is_file():
+        [layer] = viewer.open(corrected, plugin="napari-amnesia")
+        layer.name = layer_name(source, "corrected")
+        layers.append(layer)
     images = {}
     for attr, stem in SUMMARY_FILES.items():
         path = folder / "summary" / f"{stem}.tif"
@@ -38,7 +43,10 @@ def load_results(viewer, folder) -> list:
             images[attr] = tifffile.imread(path)
     if images:
         layers += show(viewer, summary_layers(SimpleNamespace(**images), source))
-    rois = folder / "ground_truth" / "rois.tif"
+    # the true ROIs aligned with the summary images (of the corrected movie) when they moved
+    rois = folder / "ground_truth" / "rois_aligned.tif"
+    if not rois.is_file():
+        rois = folder / "ground_truth" / "rois.tif"
     if rois.is_file():
         labels = tifffile.imread(rois).astype(np.int32)
         layers += show(viewer, [(labels, {"name": layer_name(source, "ground truth ROIs"),

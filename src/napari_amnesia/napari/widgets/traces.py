@@ -63,6 +63,9 @@ class TraceWidget(QWidget):
         self._watched: set = set()
         #: The trace shown, float32 (T,), or None.
         self.trace: np.ndarray | None = None
+        #: Other series shown instead of a trace (e.g. motion shifts): ``{label: (T,)}``.
+        self.series: dict[str, np.ndarray] = {}
+        self._series_lines: list = []
         #: What the trace is of: ``{"kind": "pixel", "row", "col"}`` or ``{"kind": "label", ...}``.
         self.selection: dict | None = None
 
@@ -94,6 +97,7 @@ class TraceWidget(QWidget):
         viewer.layers.events.removed.connect(self._on_layers_changed)
         viewer.mouse_drag_callbacks.append(self._on_canvas_click)
         self._on_layers_changed()
+        session_for(viewer).trace_dock = self
 
     # ------------------------------------------------------------------ layers
     def _movie_choices(self, _widget=None):
@@ -176,12 +180,21 @@ class TraceWidget(QWidget):
 
         return self._compute(generator(), f"{layer.name}: {labels_layer.name} label {label}")
 
+    def show_series(self, title: str, series: dict) -> None:
+        """Plot named series over frames (e.g. ``{"dy": ..., "dx": ...}`` shifts)."""
+        self.trace = None
+        self.selection = {"kind": "series", "title": title}
+        self.series = {str(k): np.asarray(v, dtype=np.float32) for k, v in series.items()}
+        self.title.setText(title)
+        self.draw()
+
     def _compute(self, generator, title: str):
         if self._worker is not None:
             self._worker.quit()
         self.title.setText(f"{title} (reading...)")
 
         def returned(trace) -> None:
+            self.series = {}
             self.trace = np.asarray(trace, dtype=np.float32)
             self.title.setText(title)
             self.draw()
@@ -199,6 +212,19 @@ class TraceWidget(QWidget):
         if self._line is not None:
             self._line.remove()
             self._line = None
+        for line in self._series_lines:
+            line.remove()
+        self._series_lines = []
+        legend = self.axes.get_legend()
+        if legend is not None:
+            legend.remove()
+        for label, values in self.series.items():
+            (line,) = self.axes.plot(np.arange(len(values)), values, lw=0.8, label=label)
+            self._series_lines.append(line)
+        if self.series:
+            self.axes.legend(fontsize=7, loc="upper right")
+            self.axes.relim()
+            self.axes.autoscale_view()
         if self.trace is not None:
             (self._line,) = self.axes.plot(np.arange(len(self.trace)), self.trace,
                                            color="tab:blue", lw=0.8)
@@ -227,23 +253,29 @@ class TraceWidget(QWidget):
 
     # ----------------------------------------------------------------- export
     def export_csv(self, path, *, overwrite: bool = False) -> Path:
-        """Write ``frame,<trace>`` rows of the shown trace to a CSV file."""
-        if self.trace is None:
+        """Write ``frame,<trace>`` rows (or one column per series) to a CSV file."""
+        sel = self.selection or {}
+        if self.trace is not None:
+            if sel.get("kind") == "label":
+                columns = {f"{sel['layer']} label {sel['label']}": self.trace}
+            else:
+                columns = {f"pixel ({sel.get('row')}, {sel.get('col')})": self.trace}
+        elif self.series:
+            columns = self.series
+        else:
             raise ValueError("no trace to export: click a pixel or select a label first.")
         path = Path(path)
-        sel = self.selection or {}
-        if sel.get("kind") == "label":
-            column = f"{sel['layer']} label {sel['label']}"
-        else:
-            column = f"pixel ({sel.get('row')}, {sel.get('col')})"
+        names = list(columns)
         with atomic_file(path, overwrite=overwrite) as tmp, tmp.open("w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["frame", column])
-            writer.writerows((t, float(v)) for t, v in enumerate(self.trace))
+            writer.writerow(["frame", *names])
+            n = max(len(v) for v in columns.values())
+            for t in range(n):
+                writer.writerow([t, *(float(columns[k][t]) for k in names)])
         return path
 
     def _export_dialog(self) -> None:
-        if self.trace is None:
+        if self.trace is None and not self.series:
             self.title.setText("Nothing to export yet.")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export trace", "trace.csv", "CSV (*.csv)")

@@ -1,0 +1,424 @@
+"""Rigid and piecewise-rigid shift estimation against a template (see ``_fourier``).
+
+:class:`RigidRegistrar` and :class:`PatchRegistrar` precompute everything that
+depends on the template (band-passed, windowed template spectra, DFT evaluation
+matrices, the patch grid) once; their ``estimate`` methods then process a chunk of
+frames with a handful of batched FFTs and matrix products.
+
+Piecewise rigid (NoRMCorre [1]_): the frame is cut into patches of ``strides +
+overlaps`` pixels whose starts are ``strides`` apart (the last patch flush with the
+frame edge). Each patch of the band-passed frame is correlated with the same patch of
+the windowed template, over displacements within ``max_deviation_rigid`` of the
+frame's rigid shift (the patch read from the frame is offset by the rounded rigid
+shift, so a patch FFT only needs ``max_deviation_rigid + 3`` extra pixels per side).
+Each patch shift maximises the normalised cross-correlation (see
+:class:`PatchRegistrar`). A patch whose normalised correlation is below
+``min_patch_corr`` or whose shift sits on the deviation bound is low-confidence: its
+shift is replaced by a Gaussian-weighted mean of its confident neighbours' (σ = 1
+patch, then 2), the role of suite2p's SNR-adaptive smoothing of correlation maps [2]_.
+Finally each patch shift is attributed to the centroid of the template's gradient
+energy inside the patch (where the measurement actually is) and the field values at
+the nominal centres are solved for (damped least squares), which removes most of the
+error of a displacement gradient across a patch.
+
+References
+----------
+.. [1] Pnevmatikakis, E. A. & Giovannucci, A. (2017). NoRMCorre: an online algorithm
+   for piecewise rigid motion correction of calcium imaging data. J. Neurosci.
+   Methods 291, 83-94.
+.. [2] Pachitariu, M. et al. (2017). Suite2p: beyond 10,000 neurons with standard
+   two-photon microscopy. bioRxiv 061507 (``registration.nonrigid``).
+.. [3] Guizar-Sicairos, M., Thurman, S. T. & Fienup, J. R. (2008). Efficient subpixel
+   image registration algorithms. Opt. Lett. 33, 156-158.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import scipy.fft as sfft
+
+from ._fourier import (
+    DFTWindow,
+    bandpass,
+    edge_window,
+    irfft2,
+    lowpass,
+    peak_subpixel,
+    phase_ramp,
+    rfft2,
+    whiten,
+)
+from .params import MotionParams
+
+__all__ = ["RigidRegistrar", "PatchRegistrar", "patch_grid"]
+
+_DAMPING = 0.1  # pull of the centroid correction towards the raw patch shifts
+_PATCH_BUDGET = 3_000_000  # patch pixels processed at once (bounds the temporaries)
+
+
+def _taper(params: MotionParams) -> int:
+    lo, hi = params.filter_sigmas
+    return int(math.ceil(2.5 * hi)) if hi else int(math.ceil(3 * lo)) + 1
+
+
+def patch_grid(n: int, stride: int, overlap: int) -> np.ndarray:
+    """Starts of the patches along one axis (CaImAn's layout: last patch flush)."""
+    size = min(stride + overlap, n)
+    starts = list(range(0, n - size, stride)) + [n - size]
+    return np.unique(np.asarray(starts, np.int64))
+
+
+class RigidRegistrar:
+    """Rigid shifts of frames relative to ``template`` (``(dy, dx)`` of the content).
+
+    Parameters
+    ----------
+    template : ndarray, shape (Y, X)
+    params : MotionParams
+    margin : int, optional
+        Extra zero margin of the template window (used when the same window serves
+        the patches).
+    """
+
+    def __init__(self, template: np.ndarray, params: MotionParams, *, margin: int = 0) -> None:
+        template = np.asarray(template, np.float32)
+        Y, X = template.shape
+        self.shape = (Y, X)
+        self.params = params
+        ms = params.max_shifts
+        lo, hi = params.filter_sigmas
+        self.H = bandpass((Y, X), lo, hi)
+        taper = _taper(params)
+        self.window = np.outer(
+            edge_window(Y, ms[0] + margin, taper), edge_window(X, ms[1] + margin, taper)
+        ).astype(np.float32)
+        t = template - np.float32(np.nanmean(template))
+        t = np.nan_to_num(t)
+        self.filtered_template = irfft2(rfft2(t) * self.H, (Y, X)) * self.window
+        tspec = np.conj(rfft2(self.filtered_template))
+        self.phase = params.phase_correlation
+        if self.phase:
+            self.W = tspec.astype(np.complex64)
+            self.L = lowpass((Y, X), lo)
+        else:
+            self.W = (tspec * self.H).astype(np.complex64)
+        self.rows = np.arange(-ms[0], ms[0] + 1) % Y
+        self.cols = np.arange(-ms[1], ms[1] + 1) % X
+        up = params.upsample_factor
+        half = int(math.ceil(0.6 * up))  # the integer peak is within ±0.5 px
+        fine = np.arange(-half, half + 1) / up
+        self.fine = DFTWindow((Y, X), fine, fine)
+        self.up = up
+        self.half = half
+        self.norm = float(np.sqrt(np.sum(self.filtered_template.astype(np.float64) ** 2)))
+
+    def spectra(self, frames: np.ndarray, workers: int = 1) -> np.ndarray:
+        """rfft2 of the frames (complex64, ``(N, Y, X//2+1)``)."""
+        return rfft2(frames, workers=workers)
+
+    def filtered(self, spectra: np.ndarray, workers: int = 1) -> np.ndarray:
+        """Band-passed frames in space from their spectra (float32)."""
+        return irfft2(spectra * self.H, self.shape, workers=workers)
+
+    def estimate(self, spectra: np.ndarray) -> np.ndarray:
+        """Shifts ``(N, 2)`` float64 of frames given by their :meth:`spectra`."""
+        C = spectra * self.W
+        if self.phase:
+            whiten(C)
+            C *= self.L
+        ms = np.asarray(self.params.max_shifts, np.float64)
+        # integer search on the inverse FFT (cheaper than a DFT over a wide window)
+        full = irfft2(C, self.shape)
+        coarse = full[:, self.rows][:, :, self.cols]  # (N, 2ms+1, 2ms+1)
+        iy, ix, _ = peak_subpixel(coarse)
+        y0 = np.rint(iy).astype(np.int64) - int(ms[0])
+        x0 = np.rint(ix).astype(np.int64) - int(ms[1])
+        start = np.stack([y0, x0], axis=-1).astype(np.float64)
+        ry, rx = phase_ramp(self.shape, start)
+        C *= ry
+        C *= rx
+        fine = self.fine.evaluate(C)
+        fy, fx, _ = peak_subpixel(fine)
+        up, half = self.up, self.half
+        shifts = start + np.stack([(fy - half) / up, (fx - half) / up], axis=-1)
+        return np.clip(shifts, -ms, ms)
+
+
+@numba.njit(cache=True)
+def _gather(frames, y0, x0, out):  # pragma: no cover - compiled
+    """out[n, i, j] = frames[n, y0[n, i]:+Ly, x0[n, j]:+Lx] (indices already in range)."""
+    N, ny, nx, Ly, Lx = out.shape
+    for n in range(N):
+        for i in range(ny):
+            ys = y0[n, i]
+            for j in range(nx):
+                xs = x0[n, j]
+                for a in range(Ly):
+                    for b in range(Lx):
+                        out[n, i, j, a, b] = frames[n, ys + a, xs + b]
+
+
+class PatchRegistrar:
+    """Piecewise-rigid shifts at patch centres relative to ``template``.
+
+    Each patch shift maximises the *normalised* cross-correlation
+
+        ncc(τ) = Σ_o w(o) T(o) F(o + τ) / sqrt(Σ_o w(o) F(o + τ)²)
+
+    over the patch (``w`` the template window restricted to the patch, ``T`` and
+    ``F`` band-passed). The plain correlation is biased on patches: moving the patch
+    window over bright content increases it even away from the true shift (the
+    full-frame rigid search barely suffers from this, a 72-px patch does, by tenths
+    of a pixel). The denominator removes that bias and any intensity scale change
+    (bleaching, activity); numerator and denominator are both correlations, so they
+    are evaluated from their spectra like the rest.
+
+    Attributes
+    ----------
+    centers : ndarray, shape (ny, nx, 2)
+        Patch centres (row, column): centroid of the template window inside each patch.
+    starts_y, starts_x : ndarray of int
+        Patch starts along rows and columns; patches are ``size`` pixels.
+    """
+
+    def __init__(self, template: np.ndarray, params: MotionParams,
+                 rigid: RigidRegistrar | None = None) -> None:
+        template = np.asarray(template, np.float32)
+        Y, X = template.shape
+        self.shape = (Y, X)
+        self.params = params
+        ms = params.max_shifts
+        dev = params.max_deviation_rigid
+        self.m = m = dev + 3
+        self.size = size = (min(params.strides[0] + params.overlaps[0], Y),
+                            min(params.strides[1] + params.overlaps[1], X))
+        self.starts_y = patch_grid(Y, params.strides[0], params.overlaps[0])
+        self.starts_x = patch_grid(X, params.strides[1], params.overlaps[1])
+        ny, nx = len(self.starts_y), len(self.starts_x)
+        self.pad = pad = (ms[0] + m, ms[1] + m)
+        lo, hi = params.filter_sigmas
+        self.H = rigid.H if rigid is not None else bandpass((Y, X), lo, hi)
+        taper = _taper(params)
+        wy = edge_window(Y, pad[0], taper)
+        wx = edge_window(X, pad[1], taper)
+        w = np.outer(wy, wx).astype(np.float32)
+        t = np.nan_to_num(template - np.float32(np.nanmean(template)))
+        tf = irfft2(rfft2(t) * self.H, (Y, X)) * w
+        self.L = L = (sfft.next_fast_len(size[0] + 2 * m, real=True),
+                      sfft.next_fast_len(size[1] + 2 * m, real=True))
+        tpad = np.zeros((ny, nx, L[0], L[1]), np.float32)
+        wpad = np.zeros((ny, nx, L[0], L[1]), np.float32)
+        cy = np.empty(ny)
+        cx = np.empty(nx)
+        for i, ys in enumerate(self.starts_y):
+            wi = wy[ys : ys + size[0]]
+            cy[i] = ys + (np.sum(wi * np.arange(size[0])) / wi.sum() if wi.sum() > 0
+                          else (size[0] - 1) / 2)
+            for j, xs in enumerate(self.starts_x):
+                sl = (slice(ys, ys + size[0]), slice(xs, xs + size[1]))
+                tpad[i, j, m : m + size[0], m : m + size[1]] = tf[sl]
+                wpad[i, j, m : m + size[0], m : m + size[1]] = w[sl]
+        for j, xs in enumerate(self.starts_x):
+            wj = wx[xs : xs + size[1]]
+            cx[j] = xs + (np.sum(wj * np.arange(size[1])) / wj.sum() if wj.sum() > 0
+                          else (size[1] - 1) / 2)
+        # Effective centres: a patch's correlation peak measures the displacement
+        # averaged over the patch with weights ~ the squared gradient of the windowed,
+        # band-passed template along that axis (linearise Σ T(o) T(o + τ - d(o))
+        # around the peak). Attributing each patch shift to that centroid instead of
+        # the patch centre removes the first-order error of a displacement gradient
+        # inside the patch; the values at the nominal centres then solve a small
+        # linear system (the interpolating spline evaluated at the centroids).
+        from ._warp import interpolation_weights
+
+        gyy, gxx = np.gradient(tf.astype(np.float64))
+        self.damping = _DAMPING
+        self.solvers = []
+        self.effective = []
+        for e in (gyy**2, gxx**2):
+            pts = np.empty((ny, nx, 2))
+            for i, ys in enumerate(self.starts_y):
+                for j, xs in enumerate(self.starts_x):
+                    blk = e[ys : ys + size[0], xs : xs + size[1]]
+                    tot = blk.sum()
+                    if tot > 0:
+                        pts[i, j, 0] = ys + np.sum(blk.sum(1) * np.arange(size[0])) / tot
+                        pts[i, j, 1] = xs + np.sum(blk.sum(0) * np.arange(size[1])) / tot
+                    else:
+                        pts[i, j] = cy[i], cx[j]
+            by = interpolation_weights(cy, pts[..., 0].ravel())  # (P, ny)
+            bx = interpolation_weights(cx, pts[..., 1].ravel())  # (P, nx)
+            A = (by[:, :, None] * bx[:, None, :]).reshape(ny * nx, ny * nx)
+            lam = self.damping
+            eye = np.eye(ny * nx)
+            self.solvers.append(np.linalg.solve(A.T @ A + lam * eye, A.T + lam * eye))
+            self.effective.append(pts)
+        self.use_centroids = True
+        energy = np.sum(tpad.astype(np.float64) ** 2, axis=(-2, -1))
+        self.tnorm = np.sqrt(np.maximum(energy, 1e-30)).astype(np.float32)
+        self.valid = energy > 1e-12 * max(float(energy.max()), 1e-30)
+        self.centers = np.stack(np.broadcast_arrays(cy[:, None], cx[None, :]), axis=-1)
+        self.tspec = np.conj(rfft2(tpad)).astype(np.complex64)  # (ny, nx, L0, K)
+        self.phase = params.phase_correlation
+        self.wspec = None if self.phase else np.conj(rfft2(wpad)).astype(np.complex64)
+        self.lp = lowpass(L, lo) if self.phase else None
+        self.coarse = DFTWindow(L, np.arange(-m, m + 1), np.arange(-m, m + 1))
+        up = params.upsample_factor
+        half = int(math.ceil(0.6 * up))
+        fine = np.arange(-half, half + 1) / up
+        self.fine = DFTWindow(L, fine, fine)
+        self.half = half
+        self.up = up
+        # neighbour kernels for low-confidence patches (patch-grid units)
+        gy, gx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        d2 = (gy.ravel()[:, None] - gy.ravel()[None, :]) ** 2 + (
+            gx.ravel()[:, None] - gx.ravel()[None, :]
+        ) ** 2
+        self.kernels = [np.exp(-d2 / (2 * s * s)).astype(np.complex64) for s in (1.0, 2.0)]
+        per_frame = ny * nx * L[0] * L[1]
+        self.batch = max(1, _PATCH_BUDGET // per_frame)
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return len(self.starts_y), len(self.starts_x)
+
+    def estimate(self, filtered: np.ndarray, rigid: np.ndarray, workers: int = 1) -> np.ndarray:
+        """Total displacements ``(N, ny, nx, 2)`` at the patch centres.
+
+        Parameters
+        ----------
+        filtered : ndarray, shape (N, Y, X)
+            Band-passed frames (:meth:`RigidRegistrar.filtered`).
+        rigid : ndarray, shape (N, 2)
+            Their rigid shifts.
+        """
+        N = filtered.shape[0]
+        ny, nx = self.grid_shape
+        out = np.empty((N, ny, nx, 2), np.float64)
+        py, px = self.pad
+        ey = self.L[0] - self.size[0] - 2 * self.m  # FFT length rounded up: extra room
+        ex = self.L[1] - self.size[1] - 2 * self.m
+        padded = np.pad(filtered, ((0, 0), (py, py + ey), (px, px + ex)))
+        for b0 in range(0, N, self.batch):
+            b1 = min(N, b0 + self.batch)
+            out[b0:b1] = self._estimate(padded[b0:b1], np.asarray(rigid[b0:b1], np.float64),
+                                        workers)
+        return out
+
+    def _score(self, window: DFTWindow, S: np.ndarray, E: np.ndarray | None) -> np.ndarray:
+        cc = window.evaluate(S)
+        if E is None:
+            return cc
+        e = window.evaluate(E)
+        np.maximum(e, np.float32(1e-12) * np.abs(e).max(initial=0.0) + np.float32(1e-30), out=e)
+        return cc / np.sqrt(e)
+
+    def _estimate(self, padded: np.ndarray, rigid: np.ndarray, workers: int) -> np.ndarray:
+        n = padded.shape[0]
+        ny, nx = self.grid_shape
+        m = self.m
+        L = self.L
+        dev = self.params.max_deviation_rigid
+        r = np.rint(rigid).astype(np.int64)  # (n, 2)
+        frac = rigid - r
+        py, px = self.pad
+        # every index is valid: |r| <= max_shifts and the padding covers the rest
+        y0 = self.starts_y[None, :] - m + r[:, :1] + py
+        x0 = self.starts_x[None, :] - m + r[:, 1:] + px
+        regions = np.empty((n, ny, nx, L[0], L[1]), np.float32)
+        _gather(padded, y0.astype(np.int64), x0.astype(np.int64), regions)
+        S = rfft2(regions, workers=workers)
+        S *= self.tspec
+        if self.phase:
+            E = None
+            whiten(S)
+            S *= self.lp
+        else:
+            np.square(regions, out=regions)
+            E = rfft2(regions, workers=workers)
+            E *= self.wspec
+        del regions
+        u = np.arange(-m, m + 1, dtype=np.float64)
+        # allowed integer displacements: within dev (+ rounding) of the rigid shift
+        my = np.abs(u[None, :] - frac[:, :1]) <= dev + 0.5  # (n, 2m+1)
+        mx = np.abs(u[None, :] - frac[:, 1:]) <= dev + 0.5
+        mask = (my[:, :, None] & mx[:, None, :])[:, None, None]  # (n,1,1,J,J)
+        coarse = self._score(self.coarse, S, E)  # (n, ny, nx, J, J)
+        iy, ix, pk = self._peaks(coarse, mask)
+        start = np.stack([np.rint(iy) - m, np.rint(ix) - m], axis=-1)  # (n, ny, nx, 2)
+        ry, rx = phase_ramp(L, start)
+        S *= ry
+        S *= rx
+        if E is not None:
+            E *= ry
+            E *= rx
+        fine = self._score(self.fine, S, E)
+        fy, fx, _ = peak_subpixel(fine)
+        up, half = self.up, self.half
+        total = start + np.stack([(fy - half) / up, (fx - half) / up], axis=-1)
+        total += r[:, None, None, :]
+        lo = rigid[:, None, None, :] - dev
+        hi = rigid[:, None, None, :] + dev
+        total = np.clip(total, lo, hi)
+        # confidence: correlation coefficient of the patch with the template at the
+        # peak, and the peak not on the deviation bound
+        rho = pk / self.tnorm[None] if E is not None else self._sharpness(coarse, iy, ix, pk)
+        edge = np.any(np.abs(total - rigid[:, None, None, :]) > dev - 0.05, axis=-1)
+        good = (rho >= self.params.min_patch_corr) & ~edge & self.valid[None]
+        self.last_confidence = rho
+        total = self._regularise(total, rigid, good)
+        if self.use_centroids:
+            for ax in range(2):
+                obs = total[..., ax].reshape(n, ny * nx)
+                total[..., ax] = (obs @ self.solvers[ax].T).reshape(n, ny, nx)
+            total = np.clip(total, lo, hi)
+        return total
+
+    def _regularise(self, total, rigid, good):
+        """Replace low-confidence patch shifts by a weighted mean of confident ones.
+
+        Deviations from the rigid shift are averaged with Gaussian weights on the
+        patch grid (σ = 1 patch, then 2); a patch with no confident neighbour within
+        reach keeps the rigid shift.
+        """
+        if good.all():
+            return total
+        n, ny, nx, _ = total.shape
+        dev = (total - rigid[:, None, None, :]).reshape(n, ny * nx, 2)
+        g = good.reshape(n, ny * nx).astype(np.float64)
+        out = dev.copy()
+        todo = ~good.reshape(n, ny * nx)
+        for kernel in self.kernels:
+            k = kernel.real.astype(np.float64)
+            wsum = g @ k  # (n, P): weight of confident neighbours
+            avg = np.einsum("pq,nqc->npc", k, dev * g[..., None])
+            ok = todo & (wsum > 1e-3)
+            out[ok] = avg[ok] / wsum[ok][:, None]
+            todo &= ~ok
+        out[todo] = 0.0
+        return rigid[:, None, None, :] + out.reshape(n, ny, nx, 2)
+
+    @staticmethod
+    def _sharpness(coarse, iy, ix, pk):
+        """Phase correlation: peak over the best value more than 2 px away, minus 1."""
+        J = coarse.shape[-1]
+        u = np.arange(J)
+        far = (np.abs(u[:, None] - iy[..., None, None]) > 2) | (
+            np.abs(u[None, :] - ix[..., None, None]) > 2
+        )
+        other = np.where(far, coarse, -np.inf).max(axis=(-2, -1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(other > 0, pk / other - 1.0, np.inf)
+
+    @staticmethod
+    def _peaks(coarse, mask):
+        masked = np.where(mask, coarse, -np.inf)
+        J = coarse.shape[-1]
+        flat = masked.reshape(*masked.shape[:-2], -1)
+        arg = np.argmax(flat, axis=-1)
+        iy, ix = np.divmod(arg, J)
+        pk = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        return iy.astype(np.float64), ix.astype(np.float64), pk

@@ -1,0 +1,192 @@
+"""The "Motion correction" dock widget.
+
+Every parameter of :class:`~napari_amnesia.core.motion.MotionParams` is a control
+named after it, with the parameter's documentation as tooltip (the console can do
+``w.max_shifts.value = (10, 10); w.pw_rigid.value = True; w.run()``). *Correct*
+runs :func:`~napari_amnesia.core.motion.iter_correct` in a worker with a progress
+bar (*Cancel* stops it and adds nothing), then shows:
+
+- ``<movie> · corrected``: the corrected movie, lazy (computed frame by frame as
+  it is viewed);
+- ``<movie> · template``;
+- ``<movie> · correlation before`` / ``· correlation after`` and the mean images
+  before/after (what users compare);
+- the rigid shifts in the trace dock.
+
+*Apply to* applies the shifts found on this movie to another layer of the same
+size (a functional channel corrected with the shifts of a structural one).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import Container, Label, PushButton, create_widget
+
+from ...core.motion import MotionParams
+from .._session import session_for
+from .._workers import start
+from ..layers import layer_name, movie_layer, provenance, show
+from ._controls import controls_for, values_of
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["MotionWidget", "motion_layers"]
+
+logger = logging.getLogger(__name__)
+
+
+def motion_layers(result, source: str) -> list[tuple]:
+    """LayerData of a MotionResult: corrected movie (lazy), template, before/after images."""
+    params = result.params.to_dict() if hasattr(result.params, "to_dict") else {}
+    meta = provenance("motion", source, params)
+    out = []
+    corrected = movie_layer(result.corrected, layer_name(source, "corrected"), metadata=meta)
+    out.append(corrected)
+    template = np.asarray(result.template, np.float32)
+    out.append((template, {"name": layer_name(source, "template"), "colormap": "gray",
+                           "visible": False, "metadata": meta}, "image"))
+    metrics = getattr(result, "metrics", {}) or {}
+    for key, word, cmap in (("corr_before", "correlation before", "viridis"),
+                            ("corr_after", "correlation after", "viridis"),
+                            ("mean_before", "mean before", "gray"),
+                            ("mean_after", "mean after", "gray")):
+        image = metrics.get(key)
+        if image is None:
+            continue
+        image = np.asarray(image, np.float32)
+        lo, hi = np.nanpercentile(image, [0.5, 99.8]) if image.size else (0, 1)
+        out.append((image, {"name": layer_name(source, word), "colormap": cmap,
+                            "contrast_limits": [float(lo), float(max(hi, lo + 1e-6))],
+                            "visible": False, "metadata": meta}, "image"))
+    return out
+
+
+class MotionWidget(Container):
+    """Rigid or piecewise-rigid motion correction of a movie layer.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        Injected by napari.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True, scrollable=True)
+        self._viewer = viewer
+        self._worker = None
+        self.result = None
+        self.movie = create_widget(annotation="napari.layers.Image", label="movie")
+        self.movie.tooltip = "The (T, Y, X) movie to correct (a lazy layer is read in chunks)."
+        self.template = create_widget(annotation="napari.layers.Image | None", label="template",
+                                      options={"nullable": True, "value": None})
+        self.template.tooltip = (
+            "Optional: a 2-D image to register to (a template from another session or a "
+            "structural channel). Empty: a template is made from the movie's best frames."
+        )
+        # one control per MotionParams field, reachable by name: w.max_shifts, w.pw_rigid...
+        self.parameters = controls_for(MotionParams)
+        self.run_button = PushButton(text="Correct")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.apply_target = create_widget(annotation="napari.layers.Image", label="apply to")
+        self.apply_target.tooltip = (
+            "Another movie of the same size (e.g. the functional channel) to correct with "
+            "the shifts found on this one."
+        )
+        self.apply_button = PushButton(text="Apply shifts", enabled=False)
+        self.status = Label(value="")
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        self.apply_button.changed.connect(self.apply)
+        self.extend([self.movie, self.template, *self.parameters, self.run_button,
+                     self.cancel_button, self.apply_target, self.apply_button, self.status])
+        viewer.layers.events.inserted.connect(self.reset_choices)
+        viewer.layers.events.removed.connect(self.reset_choices)
+
+    def params(self) -> MotionParams:
+        """The :class:`MotionParams` the controls hold (raises ValueError if invalid)."""
+        return MotionParams(**values_of(self.parameters, MotionParams))
+
+    def run(self):
+        """Correct the chosen movie in a worker; return the worker (None if refused)."""
+        from ...core.motion import iter_correct
+
+        layer = self.movie.value
+        if layer is None or layer.ndim != 3:
+            self.status.value = "Choose a (T, Y, X) movie first."
+            return None
+        try:
+            params = self.params()
+            params.check_shape(tuple(layer.data.shape[1:]))
+        except ValueError as exc:
+            self.status.value = f"Invalid parameter: {exc}"
+            return None
+        template = None
+        if self.template.value is not None:
+            template = np.asarray(self.template.value.data)
+            if template.ndim != 2:
+                self.status.value = f"The template must be a 2-D image, got {template.shape}."
+                return None
+        source = layer.name
+        session = session_for(self._viewer)
+        self.status.value = f"Correcting {source!r}..."
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+
+        def returned(result) -> None:
+            self.result = result
+            session.results[(source, "motion")] = result
+            show(self._viewer, motion_layers(result, source))
+            self._plot_shifts(result, source)
+            self.apply_button.enabled = True
+            largest = np.abs(result.shifts).max(axis=0)
+            self.status.value = (f"Done: largest shift {largest[0]:.1f}, {largest[1]:.1f} px.")
+
+        def failed(exc) -> None:
+            self.status.value = f"Failed: {exc}"
+
+        def finished() -> None:
+            self.run_button.enabled = True
+            self.cancel_button.enabled = False
+            self._worker = None
+
+        self._worker = start(iter_correct(layer.data, params, template=template),
+                             on_returned=returned, on_error=failed, on_finished=finished,
+                             description="motion correction", session=session)
+        return self._worker
+
+    def _plot_shifts(self, result, source: str) -> None:
+        from .traces import TraceWidget
+
+        dock = session_for(self._viewer).trace_dock
+        if isinstance(dock, TraceWidget):
+            shifts = np.asarray(result.shifts)
+            dock.show_series(f"{source}: rigid shifts (px)",
+                             {"dy": shifts[:, 0], "dx": shifts[:, 1]})
+
+    def cancel(self) -> None:
+        """Stop the running correction at its next step (nothing is added)."""
+        if self._worker is not None:
+            self._worker.quit()
+            self.status.value = "Cancelled."
+
+    def apply(self):
+        """Apply the shifts found to the layer chosen in *apply to* (lazy)."""
+        target = self.apply_target.value
+        if self.result is None or target is None:
+            self.status.value = "Correct a movie first, then choose the movie to apply to."
+            return None
+        try:
+            corrected = self.result.apply(target.data)
+        except ValueError as exc:
+            self.status.value = f"Cannot apply: {exc}"
+            return None
+        meta = provenance("motion", target.name, {"shifts_of": self.movie.value.name
+                                                  if self.movie.value else None})
+        [layer] = show(self._viewer, [movie_layer(corrected, layer_name(target.name, "corrected"),
+                                                  metadata=meta)])
+        self.status.value = f"Shifts applied to {target.name!r}."
+        return layer

@@ -1,0 +1,395 @@
+"""Tests of napari_amnesia.core.motion: planted motion recovered, laziness, borders,
+applying and saving shifts, scan phase, bad parameters, progress and cancel.
+
+Accuracy is measured against ``core.simulate``'s ground truth in its own sign
+convention (``shifts[t]`` = displacement of the content of frame t). The template
+is built from the movie, so it sits at some offset ``c`` from the unmoved reference
+scene; registering the reference itself (``truth.mean_image()``, noise free) to the
+template measures that offset as ``-c`` (rigid) or ``-c(p)`` at each patch centre,
+and ``estimate - estimate(reference)`` is then compared with the truth directly —
+no fitting of a constant to the errors. Tests with ``template=truth.mean_image()``
+need no offset at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_amnesia.core._files import OutputExistsError
+from napari_amnesia.core._progress import Progress, drive
+from napari_amnesia.core.motion import (
+    MotionParams,
+    MotionResult,
+    apply_shifts,
+    correct,
+    correct_scan_phase,
+    estimate_scan_phase,
+    estimate_shifts,
+    iter_correct,
+    make_template,
+)
+from napari_amnesia.core.motion._register import PatchRegistrar, RigidRegistrar
+from napari_amnesia.core.simulate import simulate
+
+RIGID_RMSE = 0.1  # px, the issue's target
+PW_RMSE = 0.25  # px at patch centres
+
+
+def _rmse(err: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.sum(err**2, axis=-1))))
+
+
+@pytest.fixture(scope="module")
+def rigid_movie():
+    return simulate(n_frames=200, shape=(128, 128), n_cells=20, max_shift=6.0,
+                    nonrigid=False, rng=11)
+
+
+@pytest.fixture(scope="module")
+def nonrigid_movie():
+    # 192 px: a 3 x 3 patch grid with the default 96-px patches, whose outer centres
+    # see most of the planted deformation (the cosine modes vanish mid-frame)
+    return simulate(n_frames=100, shape=(192, 192), n_cells=30, max_shift=6.0,
+                    nonrigid=True, nonrigid_amplitude=3.0, rng=4)
+
+
+@pytest.fixture(scope="module")
+def rigid_result(rigid_movie):
+    movie, _ = rigid_movie
+    return correct(movie, num_frames_split=40)  # defaults
+
+
+@pytest.fixture(scope="module")
+def pw_result(nonrigid_movie):
+    movie, _ = nonrigid_movie
+    return correct(movie, pw_rigid=True, compute_metrics=False)  # defaults otherwise
+
+
+def _template_offset(result: MotionResult, truth) -> np.ndarray:
+    """Displacement of the reference scene relative to the template (rigid)."""
+    reg = RigidRegistrar(result.template, result.params)
+    return reg.estimate(reg.spectra(truth.mean_image()[None]))[0]
+
+
+# --------------------------------------------------------------------------- accuracy
+def test_rigid_shifts_recovered(rigid_movie, rigid_result):
+    _, truth = rigid_movie
+    assert np.abs(truth.shifts).max() > 5.5  # the planted walk really reaches ~6 px
+    offset = _template_offset(rigid_result, truth)
+    err = rigid_result.shifts - offset - truth.shifts
+    assert _rmse(err) <= RIGID_RMSE, _rmse(err)
+
+
+def test_rigid_with_reference_template_needs_no_offset(rigid_movie):
+    movie, truth = rigid_movie
+    shifts = estimate_shifts(movie, truth.mean_image(), max_shifts=6)
+    assert _rmse(shifts - truth.shifts) <= RIGID_RMSE
+
+
+def test_phase_correlation_option(rigid_movie):
+    movie, truth = rigid_movie
+    shifts = estimate_shifts(movie, truth.mean_image(), max_shifts=6, phase_correlation=True)
+    assert _rmse(shifts - truth.shifts) <= RIGID_RMSE
+
+
+def test_piecewise_rigid_field_recovered(nonrigid_movie, pw_result):
+    _, truth = nonrigid_movie
+    res = pw_result
+    T = truth.n_frames
+    ny, nx = res.patch_centers.shape[:2]
+    assert res.shifts_pw.shape == (T, ny, nx, 2)
+    # offset field of the template: register the reference scene piecewise
+    reg = RigidRegistrar(res.template, res.params)
+    preg = PatchRegistrar(res.template, res.params, reg)
+    spec = reg.spectra(truth.mean_image()[None])
+    offset = preg.estimate(reg.filtered(spec), reg.estimate(spec))[0]
+    centers = res.patch_centers.reshape(-1, 2)
+    true_pw = np.stack([truth.displacement_at(centers, t) for t in range(T)])
+    true_pw = true_pw.reshape(res.shifts_pw.shape)
+    nonrigid = np.abs(true_pw - truth.shifts[:, None, None, :]).max()
+    assert nonrigid > 1.5  # the deformation is really there
+    err = res.shifts_pw - offset[None] - true_pw
+    assert _rmse(err) <= PW_RMSE, _rmse(err)
+    # and it beats a rigid-only description of the same frames
+    rigid_err = res.shifts[:, None, None, :] - offset[None] - true_pw
+    assert _rmse(err) < 0.5 * _rmse(rigid_err)
+
+
+def test_piecewise_rigid_one_photon_background_with_defaults():
+    # strong smooth background: the band-pass default must keep patches unbiased
+    movie, truth = simulate(n_frames=100, shape=(128, 128), n_cells=12, mode="one_photon",
+                            max_shift=5.0, nonrigid=True, nonrigid_amplitude=2.0, rng=7)
+    # a 128-px frame: bound the search near the planted rigid range (5 px) so that the
+    # patches keep most of their pixels (the template margin grows with max_shifts)
+    res = correct(movie, template=truth.mean_image(), pw_rigid=True, max_shifts=6,
+                  compute_metrics=False)
+    centers = res.patch_centers.reshape(-1, 2)
+    true_pw = np.stack([truth.displacement_at(centers, t) for t in range(100)])
+    assert _rmse(res.shifts_pw - true_pw.reshape(res.shifts_pw.shape)) <= PW_RMSE
+
+
+def test_corrected_movie_is_aligned(rigid_movie, rigid_result):
+    _, truth = rigid_movie
+    corrected = rigid_result.corrected
+    # corrected frames all look like the template: high, uniform correlation
+    m = rigid_result.metrics
+    assert m["mean_correlation_after"] > m["mean_correlation_before"] + 0.1
+    assert m["crispness_mean_after"] > m["crispness_mean_before"]
+    assert np.asarray(m["correlation_after"]).shape == (truth.n_frames,)
+    for key in ("mean_before", "mean_after", "max_before", "max_after", "corr_before",
+                "corr_after"):
+        assert m[key].shape == truth.shape
+    frame = corrected[17].compute()
+    assert frame.dtype == np.float32 and frame.shape == truth.shape
+
+
+# --------------------------------------------------------------------------- laziness
+class _CountingArray:
+    def __init__(self, data):
+        self.data = data
+        self.shape, self.dtype, self.ndim = data.shape, data.dtype, data.ndim
+        self.reads: list[tuple[int, int]] = []
+
+    def __getitem__(self, key):
+        t = key[0]
+        self.reads.append((t.start or 0, t.stop))
+        return self.data[key]
+
+
+def test_corrected_is_lazy_and_one_frame_reads_one_chunk(rigid_movie):
+    movie, _ = rigid_movie
+    source = _CountingArray(movie)
+    lazy = da.from_array(source, chunks=(25, *movie.shape[1:]), asarray=True)
+    res = correct(lazy, max_shifts=6, compute_metrics=False, num_frames_split=25)
+    assert isinstance(res.corrected, da.Array)
+    assert res.corrected.dtype == np.float32 and res.corrected.shape == movie.shape
+    source.reads.clear()
+    res.corrected[60].compute()
+    assert source.reads and all(50 <= a and b <= 75 for a, b in source.reads), source.reads
+
+
+# --------------------------------------------------------------------------- borders
+def _bar_movie():
+    frame = np.zeros((32, 40), np.float32)
+    frame[0, :] = 100.0  # bright top row
+    frame[10:20, 10:20] = 5.0
+    frame += 1.0
+    return np.repeat(frame[None], 3, axis=0)
+
+
+@pytest.mark.parametrize("mode", ["nan", "copy", "min", "zero"])
+def test_border_modes_and_no_wrap_around(mode):
+    movie = _bar_movie()
+    shifts = np.tile([-3.0, 0.0], (3, 1))  # content moved up: correction moves it down
+    out = apply_shifts(movie, shifts, border_nan=mode).compute()
+    assert out.shape == movie.shape
+    # rows 0-2 of the corrected frame come from outside the frame (rows -3..-1)
+    top = out[:, :3]
+    if mode == "nan":
+        assert np.isnan(top).all()
+    elif mode == "zero":
+        assert (top == 0).all()
+    elif mode == "min":
+        assert np.allclose(top, 1.0)
+    else:  # copy: the nearest row inside, the bright one
+        assert np.allclose(top, 101.0)
+    # the bright top row moved down by 3 and did not wrap to the bottom
+    assert np.allclose(out[:, 3], 101.0)
+    assert out[:, -5:].max() <= 1.0 + 1e-4
+    # interior moved by exactly 3 rows
+    assert np.allclose(out[0, 13:23, 10:20], 6.0, atol=1e-4)
+
+
+def test_border_nan_true_means_nan():
+    assert MotionParams(border_nan=True).border_nan == "nan"
+    assert MotionParams(border_nan=False).border_nan == "copy"
+
+
+def test_subpixel_shift_applied_with_correct_sign():
+    rng = np.random.default_rng(0)
+    img = ndimage.gaussian_filter(rng.random((48, 48)), 2).astype(np.float32)
+    d = (1.3, -0.6)
+    moved = ndimage.shift(img, d, order=3, mode="nearest")[None]
+    out = apply_shifts(moved, np.array([d])).compute()[0]
+    inner = (slice(6, -6), slice(6, -6))
+    assert np.abs(out[inner] - img[inner]).max() < 0.02 * np.ptp(img)
+
+
+# --------------------------------------------------------------------------- apply / save
+def test_apply_shifts_to_another_movie_equals_correcting_it(rigid_movie, rigid_result):
+    movie, _ = rigid_movie
+    other = 2.0 * movie.astype(np.float32) + 5.0  # e.g. a functional channel
+    applied = apply_shifts(other, rigid_result).compute()
+    expected = 2.0 * rigid_result.corrected.compute() + 5.0
+    np.testing.assert_allclose(applied, expected, rtol=1e-5, atol=1e-2)
+    # and the piecewise variant through the result's method
+    same = rigid_result.apply(movie).compute()
+    np.testing.assert_array_equal(same, rigid_result.corrected.compute())
+
+
+def test_apply_shifts_checks_shapes(rigid_result, rigid_movie):
+    movie, _ = rigid_movie
+    with pytest.raises(ValueError, match="shifts should have shape"):
+        apply_shifts(movie[:10], rigid_result.shifts)
+    with pytest.raises(ValueError, match="border_nan"):
+        apply_shifts(movie, rigid_result.shifts, border_nan="wrap")
+
+
+def test_save_load_round_trip(tmp_path, nonrigid_movie, pw_result):
+    movie, _ = nonrigid_movie
+    folder = pw_result.save(tmp_path / "motion")
+    for name in ("shifts.csv", "shifts_pw.csv", "template.tif", "params.json", "result.json",
+                 "metrics.json"):
+        assert (folder / name).is_file(), name
+    loaded = MotionResult.load(folder, movie=movie)
+    np.testing.assert_array_equal(loaded.shifts, pw_result.shifts)
+    np.testing.assert_array_equal(loaded.shifts_pw, pw_result.shifts_pw)
+    np.testing.assert_array_equal(loaded.patch_centers, pw_result.patch_centers)
+    np.testing.assert_array_equal(loaded.template, pw_result.template)
+    assert loaded.params == pw_result.params
+    np.testing.assert_array_equal(loaded.corrected[:20].compute(),
+                                  pw_result.corrected[:20].compute())
+    info = json.loads((folder / "result.json").read_text())
+    assert info["input_shape"] == list(movie.shape) and "version" in info
+    with pytest.raises(OutputExistsError):
+        pw_result.save(folder)
+    pw_result.save(folder, overwrite=True)
+
+
+def test_save_with_metrics_and_corrected_movie(tmp_path, rigid_result):
+    folder = rigid_result.save(tmp_path / "m", corrected=True)
+    loaded = MotionResult.load(folder)
+    assert loaded.corrected is None
+    np.testing.assert_allclose(loaded.metrics["correlation_after"],
+                               rigid_result.metrics["correlation_after"])
+    np.testing.assert_array_equal(loaded.metrics["corr_after"], rigid_result.metrics["corr_after"])
+    import tifffile
+
+    saved = tifffile.imread(folder / "corrected.tif")
+    np.testing.assert_array_equal(saved[:5], rigid_result.corrected[:5].compute())
+
+
+def test_cancelled_save_leaves_nothing(tmp_path, rigid_result):
+    gen = rigid_result.iter_save(tmp_path / "out", corrected=True)
+    next(gen)
+    next(gen)
+    gen.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- scan phase
+def _with_scan_phase(movie: np.ndarray, phase: float) -> np.ndarray:
+    out = movie.astype(np.float32).copy()
+    out[:, 1::2] = ndimage.shift(out[:, 1::2], (0, 0, phase), order=3, mode="nearest")
+    return out
+
+
+def test_scan_phase_estimated_and_corrected(rigid_movie):
+    movie, truth = rigid_movie
+    comb = _with_scan_phase(movie[:60], 1.4)
+    assert abs(estimate_scan_phase(comb.mean(axis=0)) - 1.4) < 0.1
+    fixed = correct_scan_phase(comb, 1.4)
+    assert abs(estimate_scan_phase(fixed.mean(axis=0))) < 0.1  # no comb left
+    assert abs(estimate_scan_phase(movie[:60].mean(axis=0))) < 0.1  # none planted: none found
+    res = correct(comb, scan_phase="auto", max_shifts=6, compute_metrics=False)
+    assert abs(res.scan_phase - 1.4) < 0.1
+    assert res.params.scan_phase == "auto"
+
+
+# --------------------------------------------------------------------------- parameters
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(max_shifts=70), "max_shifts"),
+        (dict(max_shifts=-1), "max_shifts"),
+        (dict(max_shifts=(1, 2, 3)), "max_shifts"),
+        (dict(pw_rigid=True, strides=200), "strides"),
+        (dict(pw_rigid=True, strides=100, overlaps=40), "strides"),
+        (dict(strides=32, overlaps=32), "overlaps"),
+        (dict(max_deviation_rigid=-1), "max_deviation_rigid"),
+        (dict(upsample_factor=0), "upsample_factor"),
+        (dict(upsample_factor_grid=0), "upsample_factor_grid"),
+        (dict(border_nan="wrap"), "border_nan"),
+        (dict(gSig_filt=-2), "gSig_filt"),
+        (dict(highpass_sigma=0), "highpass_sigma"),
+        (dict(smooth_sigma=-1), "smooth_sigma"),
+        (dict(template_frames=0), "template_frames"),
+        (dict(num_frames_split=0), "num_frames_split"),
+        (dict(scan_phase="sometimes"), "scan_phase"),
+        (dict(interpolation="nearest"), "interpolation"),
+        (dict(pw_rigid="yes"), "pw_rigid"),
+    ],
+)
+def test_bad_parameters_name_themselves(kwargs, name):
+    movie = np.zeros((5, 128, 128), np.float32)
+    with pytest.raises(ValueError, match=name):
+        correct(movie, **kwargs)
+
+
+def test_template_of_wrong_shape():
+    movie = np.random.default_rng(0).random((5, 64, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match="template"):
+        correct(movie, template=np.zeros((64, 32)), max_shifts=4)
+
+
+def test_unknown_parameter_and_bad_movie():
+    with pytest.raises(TypeError, match="max_shift"):
+        correct(np.zeros((5, 64, 64)), max_shift=3)
+    with pytest.raises(ValueError, match="shape"):
+        correct(np.zeros((64, 64)))
+
+
+def test_params_dict_json_round_trip():
+    p = MotionParams(max_shifts=(4, 8), pw_rigid=True, gSig_filt=3, scan_phase=0.5)
+    assert MotionParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    assert MotionParams.from_json(p.to_json()) == p
+    assert p.replace(max_shifts=5).max_shifts == (5, 5)
+    assert p.filter_sigmas == (1.5, 6.0)
+
+
+# --------------------------------------------------------------------------- progress
+def test_progress_generator_and_cancel(rigid_movie, tmp_path):
+    movie, _ = rigid_movie
+    gen = iter_correct(movie[:80], max_shifts=6, num_frames_split=20)
+    steps = []
+    try:
+        while True:
+            steps.append(next(gen))
+    except StopIteration as stop:
+        result = stop.value
+    assert isinstance(result, MotionResult)
+    assert all(isinstance(s, Progress) for s in steps)
+    by_message: dict[str, list[float]] = {}
+    for s in steps:
+        by_message.setdefault(s.message, []).append(s.fraction)
+    assert "estimating shifts" in by_message
+    for fractions in by_message.values():
+        assert fractions == sorted(fractions)
+    assert by_message["estimating shifts"][-1] == 1.0
+    # cancel after the first step: closing runs clean-up, nothing written anywhere
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        gen = iter_correct(movie[:80], max_shifts=6, num_frames_split=20)
+        next(gen)
+        gen.close()
+    finally:
+        os.chdir(cwd)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_correct_progress_callback_and_make_template(rigid_movie):
+    movie, _ = rigid_movie
+    seen = []
+    res = correct(movie[:60], max_shifts=6, compute_metrics=False, progress=seen.append)
+    assert seen and res.shifts.shape == (60, 2)
+    tmpl = make_template(movie[:60], max_shifts=6)
+    assert tmpl.shape == movie.shape[1:] and tmpl.dtype == np.float32
+    assert drive(iter_correct(movie[:30], max_shifts=6, compute_metrics=False)).shifts.shape == (
+        30, 2)
