@@ -13,6 +13,8 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["get_reader", "read"]
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,27 @@ def get_reader(path):
         return None
 
 
+#: Size of the time chunks of a movie layer. napari turns dask's task fusion off (so
+#: it can cache chunks), and then showing one frame reads its whole chunk: with the
+#: library's default 32 MB chunks a jump across a 10 GB movie read 64 frames. Small
+#: chunks keep a jump to one read of a few frames, and napari's cache still holds
+#: the neighbours for stepping. Computations on the layer rechunk as they need.
+DISPLAY_CHUNK_BYTES = 4 * 2**20
+
+
+def display_chunk_frames(path) -> int:
+    """Frames per chunk for a movie layer (about :data:`DISPLAY_CHUNK_BYTES`)."""
+    from ..core.io import movie_info
+
+    try:
+        info = movie_info(list(path) if isinstance(path, (list, tuple)) else path)
+        _, ny, nx = info["shape"]
+        frame_bytes = ny * nx * np.dtype(info["dtype"]).itemsize
+    except Exception:  # noqa: BLE001 - open_movie reports the real problem next
+        return 8
+    return int(max(1, DISPLAY_CHUNK_BYTES // frame_bytes))
+
+
 def read(path) -> list[tuple]:
     """Open ``path`` (file, folder, glob or list of files) as napari layers."""
     from ..core.io import open_movie
@@ -69,7 +92,8 @@ def read(path) -> list[tuple]:
             name = info.get("name") or single.stem
             meta = provenance("labels", name, {})
             return [(data, {"name": name, "metadata": meta}, "labels")]
-    movie = open_movie(list(path) if isinstance(path, (list, tuple)) else path)
+    movie = open_movie(list(path) if isinstance(path, (list, tuple)) else path,
+                       chunk_frames=display_chunk_frames(path))
     if isinstance(path, (list, tuple)):
         name = Path(os.fspath(path[0])).stem
     else:
