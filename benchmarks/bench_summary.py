@@ -4,8 +4,9 @@ Writes (once) a synthetic ``512 x 512 x N`` uint16 contiguous TIFF, then measure
 each in a fresh subprocess, wall time (open + one pass), frames/s and peak memory
 for:
 
-- ``summary_images(open_movie(path))`` with the default parameters (gsig=3);
-- the same without the spatial filter (``gsig=None``);
+- ``summary_images(open_movie(path))`` with the default parameters (no spatial
+  filter, ``gsig=None``);
+- the same with CaImAn's one-photon spatial filter (``gsig=3``);
 - ``local_correlations`` alone;
 - a straightforward in-memory numpy implementation (whole movie in memory, then
   vectorized formulas for mean/max/std and the 8-neighbour local correlation), on
@@ -14,11 +15,16 @@ for:
 Peak memory is reported twice: ``ru_maxrss`` (includes file pages mapped by a
 memory-mapped reader, which the kernel can drop at will) and the peak of the
 anonymous resident memory (``RssAnon``, sampled every 20 ms), which is what the
-computation really holds.
+computation really holds. The CPU time (user + system, all threads) of each run
+is reported too: on a shared machine it moves much less than the wall time. The
+load average before the measurements is printed; measure on an idle machine.
 
 Usage::
 
     python benchmarks/bench_summary.py --frames 10000 --repeats 3 --delete
+    python benchmarks/bench_summary.py --path movie.tif --cases summary numpy
+
+It prints a markdown table (median of the repeats) ready for docs/summary.md.
 """
 
 from __future__ import annotations
@@ -63,10 +69,12 @@ def open_(p):
         return open_movie(p)
     import tifffile
     return tifffile.memmap(p)
-# warm the numba cache outside the timing (compilation is reported separately)
-tiny = np.arange(40 * 16 * 16, dtype=np.uint16).reshape(40, 16, 16) % 7
-S.summary_images(tiny)
+# warm the numba cache outside the timing (compilation is reported separately):
+# the movie's dtype, a power-of-two noise segment, the case's filter
+tiny = (np.arange(64 * 16 * 16).reshape(64, 16, 16) % 7).astype(open_(path).dtype)
+S.summary_images(tiny, noise_frames=32, gsig=3 if case == "summary_gsig3" else None)
 base = anon()
+r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 if case == "numpy":
     movie = open_(path)
@@ -85,13 +93,15 @@ else:
     frames = movie.shape[0]
     if case == "summary":
         S.summary_images(movie)
-    elif case == "summary_nofilter":
-        S.summary_images(movie, gsig=None)
+    elif case == "summary_gsig3":
+        S.summary_images(movie, gsig=3)
     elif case == "localcorr":
         S.local_correlations(movie)
 wall = time.perf_counter() - t0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 stop.set(); th.join()
-print(json.dumps({"wall": wall, "frames": frames,
+print(json.dumps({"wall": wall, "frames": frames, "cpu": cpu,
                   "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "anon_peak": peak[0], "anon_base": base}))
 """
@@ -101,16 +111,18 @@ import time, numpy as np
 t0 = time.perf_counter()
 from napari_amnesia.core import summary as S
 t1 = time.perf_counter()
-S.summary_images(np.random.default_rng(0).integers(0, 99, (64, 24, 24)).astype(np.uint16), gsig=3)
+tiny = np.random.default_rng(0).integers(0, 99, (64, 24, 24)).astype(np.uint16)
+S.summary_images(tiny, noise_frames=32)
+S.summary_images(tiny, noise_frames=32, gsig=3)
 t2 = time.perf_counter()
 print(f"{t1 - t0:.2f} {t2 - t1:.2f}")
 """
 
 CASES = {
-    "summary": "summary_images(open_movie(path)) (gsig=3)",
-    "summary_nofilter": "summary_images(open_movie(path), gsig=None)",
-    "localcorr": "local_correlations(open_movie(path))",
-    "numpy": "in-memory numpy (mean/max/std/corr only)",
+    "summary": "`summary_images(open_movie(path))` (defaults: all images, gsig=None)",
+    "summary_gsig3": "`summary_images(open_movie(path), gsig=3)` (one-photon filter)",
+    "localcorr": "`local_correlations(open_movie(path))`",
+    "numpy": "in-memory numpy reference (mean/max/std/corr only, whole movie in memory)",
 }
 
 
@@ -195,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     if not path.exists():
         write_movie(path, args.frames, shape, args.simple)
     try:
+        load = os.getloadavg()
         imp, cold, warm = compile_times()
         logger.info("import %.2f s; first call: %.1f s with an empty numba cache, "
                     "%.2f s with the cache filled", imp, cold, warm)
@@ -203,18 +216,21 @@ def main(argv: list[str] | None = None) -> None:
             runs = [run_case(path, case, args.numpy_frames) for _ in range(args.repeats)]
             wall = statistics.median(r["wall"] for r in runs)
             frames = runs[0]["frames"]
-            rows.append((CASES[case], frames, wall, frames / wall,
+            cpu = statistics.median(r["cpu"] for r in runs)
+            rows.append((CASES[case], frames, wall, frames / wall, cpu,
                          max(r["maxrss"] for r in runs) / 2**30,
                          max(r["anon_peak"] for r in runs) / 2**30))
-            logger.info("%s: %.1f s", case, wall)
+            logger.info("%s: %s s", case, " ".join(f"{r['wall']:.1f}" for r in runs))
         size_gb = path.stat().st_size / 2**30
         print(f"\nMovie: {shape[0]}x{shape[1]}x{args.frames} uint16, {size_gb:.1f} GiB, "
-              f"{os.cpu_count()} CPUs; median of {args.repeats}\n")
-        print("| case | frames | wall (s) | frames/s | peak ru_maxrss (GiB) "
-              "| peak anonymous RSS (GiB) |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, frames, wall, fps, rss, anon in rows:
-            print(f"| {name} | {frames} | {wall:.1f} | {fps:.0f} | {rss:.2f} | {anon:.2f} |")
+              f"{os.cpu_count()} CPUs; median of {args.repeats}; load average before: "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+        print("| case | frames | wall (s) | frames/s | CPU (s) | peak anonymous RSS (GiB) "
+              "| peak ru_maxrss (GiB) |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, frames, wall, fps, cpu, rss, anon in rows:
+            print(f"| {name} | {frames} | {wall:.1f} | {fps:.0f} | {cpu:.1f} | {anon:.2f} "
+                  f"| {rss:.2f} |")
         print(f"\nnumba: import {imp:.1f} s; first call {cold:.1f} s with an empty cache "
               f"(compilation), {warm:.1f} s with the cache filled")
     finally:

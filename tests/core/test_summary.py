@@ -189,10 +189,85 @@ def test_gsig_alias(movie, images):
     np.testing.assert_array_equal(alias.pnr, images.pnr)
 
 
+def test_default_is_unfiltered(movie):
+    # CaImAn's correlation_pnr(Y, gSig=None): no spatial filter unless asked for
+    got = summary_images(movie, noise_frames=512)
+    assert got.params["gsig"] is None
+    pnr, corr_pnr, noise = ref_pnr(movie, None)
+    np.testing.assert_allclose(got.pnr, pnr, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got.corr_pnr, corr_pnr, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got.noise, noise, rtol=1e-4)
+
+
+def test_wide_range_integers_keep_float64_accuracy():
+    # uint16 values over the whole range: the float32 partial sums (64 frames) of
+    # the squares and products (~1e9 each) are no longer exact integers, so they
+    # carry float32 rounding (relative ~1e-7 per 64-frame sum) before the float64
+    # accumulation. Same tolerances as the exact tests.
+    rng = np.random.default_rng(7)
+    n, ny, nx = 400, 12, 14
+    shared = rng.integers(0, 30000, n)[:, None, None]
+    movie = (rng.integers(0, 35000, (n, ny, nx)) + shared * (np.arange(nx) % 2)).astype(np.uint16)
+    ref = ref_local_corr(movie)
+    got = local_correlations(movie, chunk_frames=100)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    images = summary_images(movie, noise_frames=512)
+    np.testing.assert_allclose(images.std, movie.std(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(images.mean, movie.mean(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [64, 256, 100, 37])
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_band_power_matches_numpy_fft(n, dtype):
+    # the lane FFT (powers of two) and the scipy path (other lengths) against a
+    # float64 numpy FFT; 1000 pixels is not a multiple of the 256-pixel groups
+    from napari_amnesia.core.summary import _band_bins, _band_power_sum
+
+    rng = np.random.default_rng(n)
+    seg = (1000 + rng.normal(0, 5, (n, 20, 50)) + np.linspace(0, 30, n)[:, None, None])
+    seg = np.round(seg).astype(dtype)
+    band = _band_bins(n, (0.25, 0.5))
+    got = np.zeros((20, 50))
+    _band_power_sum(seg, got, band)
+    x = seg.astype(np.float64)
+    spec = np.fft.rfft(x - x.mean(0), axis=0)[band[0] : band[1]]
+    ref = (np.abs(spec) ** 2).sum(0) / n
+    np.testing.assert_allclose(got, ref, rtol=1e-4)
+
+
+@pytest.mark.parametrize("gsig", [1.0, 3.0, 4.2, (2.0, 3.0)])
+@pytest.mark.parametrize("center", [True, False])
+def test_spatial_filter_matches_ndimage(gsig, center):
+    # the ring-buffer filter against a direct 2-D correlation with CaImAn's kernel;
+    # float32 arithmetic on values ~100: errors ~1e-5 (measured <= 2.2e-5)
+    from napari_amnesia.core.summary import _filter_frames, _filter_taps
+
+    movie = make_movie(n=3, ny=40, nx=37, seed=9)
+    sig = (gsig, gsig) if np.isscalar(gsig) else gsig
+    taps = _filter_taps(sig, center)
+    got = np.empty(movie.shape, np.float32)
+    _filter_frames(movie, got, taps.gy, taps.gx, taps.widths, taps.wi, np.float32(taps.m),
+                   taps.use_box)
+    kern = taps.kernel.astype(np.float64)
+    ref = np.stack([ndimage.correlate(f.astype(np.float64), kern, mode="nearest") for f in movie])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4)
+    if np.isscalar(gsig):
+        np.testing.assert_allclose(kern, ref_kernel(gsig, center), rtol=1e-6, atol=1e-9)
+
+
+def test_huge_values_raise():
+    movie = np.random.default_rng(0).normal(0, 1e30, (20, 6, 6))
+    with pytest.raises(ValueError, match="too large"):
+        summary_images(movie)
+
+
 # --------------------------------------------------------------------------- streaming
-def test_independent_of_chunk_size(movie):
-    small = summary_images(movie, gsig=2, chunk_frames=7, noise_frames=64, bin_size=100)
-    large = summary_images(movie, gsig=2, chunk_frames=1000, noise_frames=64, bin_size=100)
+@pytest.mark.parametrize("gsig", [2, None])
+def test_independent_of_chunk_size(movie, gsig):
+    # chunk_frames=7 < noise_frames: the chunks read before the first noise
+    # segment is complete are kept and their thresholded products added later
+    small = summary_images(movie, gsig=gsig, chunk_frames=7, noise_frames=64, bin_size=100)
+    large = summary_images(movie, gsig=gsig, chunk_frames=1000, noise_frames=64, bin_size=100)
     for name in IMAGES:
         np.testing.assert_allclose(
             getattr(small, name), getattr(large, name), rtol=1e-5, atol=1e-6, err_msg=name
@@ -204,8 +279,11 @@ def test_dask_and_numpy_agree(movie):
     lazy = da.from_array(movie, chunks=(50, 16, 40))
     a = summary_images(lazy, gsig=2, chunk_frames=64)
     b = summary_images(movie, gsig=2, chunk_frames=64)
+    # prefetching copies every chunk into one of two reused buffers
+    c = summary_images(movie, gsig=2, chunk_frames=64, prefetch=True)
     for name in IMAGES:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(c, name), getattr(b, name), err_msg=name)
 
 
 def test_dtypes_agree(movie):

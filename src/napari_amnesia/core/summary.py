@@ -7,20 +7,29 @@ memory does not depend on the number of frames:
 - ``corr``: the local correlation image (CaImAn's ``local_correlations``);
 - ``max_corr``: the maximum over consecutive time bins of the per-bin local
   correlation image (CaImAn's ``max_correlation_image``);
-- ``pnr`` and ``corr_pnr``: the peak-to-noise ratio of the spatially filtered
-  movie and the correlation image of the filtered, noise-normalized, thresholded
-  movie (CaImAn's ``correlation_pnr``, used to seed CNMF-E on one-photon data).
+- ``pnr`` and ``corr_pnr``: the peak-to-noise ratio of the movie and the
+  correlation image of the noise-normalized, thresholded movie (CaImAn's
+  ``correlation_pnr``, used to seed CNMF-E on one-photon data). By default
+  (``gsig=None``, CaImAn's default too) the movie is taken as it is; with
+  ``gsig`` it is first filtered with CaImAn's spatial kernel (a one-photon
+  option, sized to the neurons).
 
 The per-pixel work (sums, sums of squares, maxima, products with the neighbours,
 the spatial filter) runs in fused numba kernels: one sweep over each chunk does
-what a plain-numpy implementation needs about fifteen passes for.
+what a plain-numpy implementation needs about fifteen passes for. The kernels
+sum up to 64 frames in float32 (full SIMD width, buffers in the L1 cache) before
+folding the sums into float64 accumulators. Without the spatial filter, the
+"filtered" movie is the raw one: its mean and maximum are the raw ones and its
+thresholded products are accumulated in the same sweep as the raw products.
 
 How the streaming estimates relate to CaImAn's in-memory definitions
 --------------------------------------------------------------------
 ``mean``, ``max``, ``std``, ``corr``, ``max_corr`` and ``pnr``'s numerator are
 exact (up to floating-point rounding): they are finished from per-pixel sums,
-sums of squares and neighbour cross-products accumulated in float64 after
-centring every pixel on its value in the first frame.
+sums of squares and neighbour cross-products accumulated in float64 (over
+float32 partial sums of at most 64 frames) after centring every pixel on its
+value in the first frame. For integer movies of up to 16 bits, the float32
+partial sums are exact while they stay below 2**24.
 
 The noise level used by ``pnr`` is CaImAn's ``get_noise_fft`` quantity
 (``noise_range=(0.25, 0.5)`` of the sampling rate, method ``'mean'``): the mean
@@ -39,8 +48,10 @@ with the same number of degrees of freedom (T/4 bins) -- CaImAn itself uses only
 
 ``corr_pnr`` thresholds ``(filtered - mean) / noise`` at 3 before correlating.
 That needs the mean and the noise before the pass is over; they are taken from
-the first ``noise_frames`` frames (the first Welch segment, whose filtered frames
-are kept in memory until it is complete). When ``T <= noise_frames`` this is
+the first ``noise_frames`` frames (the first Welch segment: its FFT is done as
+soon as its frames are read, before the chunk's sweep; chunks read before it is
+complete, when ``chunk_frames < noise_frames``, are kept in memory until then).
+When ``T <= noise_frames`` this is
 exact; otherwise the threshold is a provisional one: per pixel, the noise is
 known to about ``1/sqrt(noise_frames)`` (6 % for 256 frames) and a slow drift of
 the baseline after the first segment shifts the threshold. The correlation
@@ -63,10 +74,12 @@ References
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import mmap
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -111,11 +124,11 @@ class SummaryImages:
         neighbours of the Pearson correlation over time (CaImAn's
         ``local_correlations``).
     pnr : ndarray
-        Peak-to-noise ratio of the spatially filtered movie (CaImAn's
-        ``correlation_pnr``); negative values set to 0.
+        Peak-to-noise ratio of the movie (spatially filtered when ``gsig`` is
+        given; CaImAn's ``correlation_pnr``); negative values set to 0.
     corr_pnr : ndarray
-        Local correlation image of the filtered movie divided by its noise, with
-        values below the threshold (3) set to 0.
+        Local correlation image of the (filtered) movie minus its mean divided by
+        its noise, with values below the threshold (3) set to 0.
     max_corr : ndarray
         Maximum over time bins of the per-bin local correlation image (CaImAn's
         ``max_correlation_image``).
@@ -150,108 +163,236 @@ class SummaryImages:
 
 
 # --------------------------------------------------------------------------- kernels
-@nb.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
-def _accumulate(
-    data, t0, t1, center, thr, use_thr, do_sum, do_max, do_corr, eight,
-    total, vmax, s1, s2, ph, pv, pd1, pd2,
-):  # pragma: no cover - compiled
-    """Fused per-pixel accumulation over frames ``t0:t1`` of ``data`` (T, Y, X).
-
-    ``total`` += x and ``vmax`` = max(vmax, x) (when asked); with ``do_corr``,
-    v = x - center (set to 0 where ``use_thr`` and v < thr) feeds ``s1`` += v,
-    ``s2`` += v*v and the products with the right (``ph``), lower (``pv``),
-    lower-right (``pd1``) and lower-left (``pd2``) neighbours. Rows are split
-    among threads; each thread walks all frames of its rows, so the float64
-    accumulators of a row stay in cache.
-    """
-    ny = data.shape[1]
-    nx = data.shape[2]
-    for yy in nb.prange(ny):
-        y = np.int64(yy)
-        below = y + 1 < ny
-        yb = y + 1 if below else y
-        cur = np.empty(nx, np.float64)
-        nxt = np.empty(nx, np.float64)
-        for t in range(t0, t1):
-            row = data[t, y]
-            if do_sum:
-                for x in range(nx):
-                    total[y, x] += np.float64(row[x])
-            if do_max:
-                for x in range(nx):
-                    v = np.float32(row[x])
-                    if v > vmax[y, x]:
-                        vmax[y, x] = v
-            if not do_corr:
-                continue
-            row2 = data[t, yb]
-            for x in range(nx):
-                cur[x] = np.float64(row[x]) - center[y, x]
-            for x in range(nx):
-                nxt[x] = np.float64(row2[x]) - center[yb, x]
-            if use_thr:
-                for x in range(nx):
-                    if cur[x] < thr[y, x]:
-                        cur[x] = 0.0
-                for x in range(nx):
-                    if nxt[x] < thr[yb, x]:
-                        nxt[x] = 0.0
-            for x in range(nx):
-                s1[y, x] += cur[x]
-                s2[y, x] += cur[x] * cur[x]
-            for x in range(nx - 1):
-                ph[y, x] += cur[x] * cur[x + 1]
-            if below:
-                for x in range(nx):
-                    pv[y, x] += cur[x] * nxt[x]
-                if eight:
-                    for x in range(nx - 1):
-                        pd1[y, x] += cur[x] * nxt[x + 1]
-                    for x in range(1, nx):
-                        pd2[y, x] += cur[x] * nxt[x - 1]
+# What one call of _accumulate does (bit flags).
+_RAW_MAX = 1  # vmax = max(vmax, x) on the raw movie
+_RAW_CORR = 2  # raw moments (centred on `center`)
+_F_MAX = 8  # fmax = max(fmax, f)
+_F_THR = 16  # thresholded moments of the filtered movie (centred on `mu`)
+_EIGHT = 32  # diagonal products too
+# Frames summed in float32 before the sums are folded into the float64
+# accumulators: the float32 partial sums of an integer movie are exact as long as
+# they stay below 2**24 (|centred value| < 512 for the squares), and otherwise
+# carry a relative rounding error of about 1e-7.
+_BLOCK = 64
+# Parallel loops hand out work in small pieces (rows, frames, pixel groups) to
+# whichever thread is free, rather than one fixed share per thread: the reading
+# thread, or any other process, then delays only a piece, not the whole sweep.
+_ROWS_PER_TASK = 8
 
 
 @nb.njit(fastmath=_FASTMATH, cache=True, nogil=True)
-def _horizontal(row, pad, ag, ab, gx, widths, hout, bout, use_box):  # pragma: no cover
-    """Horizontal Gaussian (and box) sums of one row over nested half-widths.
+def _centred_row(row, c64, c32, exact, out):  # pragma: no cover - compiled
+    """``out[1 + x] = row[x] - c[x]`` in float32 (``out`` has one pad on each side).
 
-    ``hout[k] = sum_{|j| <= widths[k]} gx[j] * row[x + j]`` and ``bout[k]`` the
-    same with unit weights, with replicated borders.
+    ``exact``: the dtype is exactly representable in float32 (integers of 16 bits
+    at most, float32), so the subtraction can be done in float32 without any
+    extra rounding; otherwise it is done in float64.
+    """
+    nx = row.shape[0]
+    o = out[1 : nx + 1]
+    if exact:
+        for x in range(nx):
+            o[x] = np.float32(row[x]) - c32[x]
+    else:
+        for x in range(nx):
+            o[x] = np.float32(np.float64(row[x]) - c64[x])
+
+
+@nb.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _thresholded_row(row, c64, c32, thr, exact, out):  # pragma: no cover - compiled
+    """``out[1 + x] = v if v >= thr[x] else 0`` with ``v = row[x] - c[x]`` (float32)."""
+    nx = row.shape[0]
+    o = out[1 : nx + 1]
+    zero = np.float32(0.0)
+    if exact:
+        for x in range(nx):
+            v = np.float32(row[x]) - c32[x]
+            o[x] = v if v >= thr[x] else zero
+    else:
+        for x in range(nx):
+            v = np.float32(np.float64(row[x]) - c64[x])
+            o[x] = v if v >= thr[x] else zero
+
+
+@nb.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _row_products(pc, pn, loc, eight):  # pragma: no cover - compiled
+    """Add one frame's sums and neighbour products of a row to ``loc`` (6, nx).
+
+    ``pc`` and ``pn`` are the (padded, zero-bordered) centred row and the row below
+    (all zeros for the last row): ``loc`` += c, c*c, c*right, c*below,
+    c*below-right, c*below-left. The zero borders make every loop branch-free
+    over the whole row (the products with a missing neighbour add 0). Few arrays
+    per loop, so that the loops vectorize.
+    """
+    nx = loc.shape[1]
+    c = pc[1 : nx + 1]
+    cr = pc[2 : nx + 2]
+    b = pn[1 : nx + 1]
+    l0 = loc[0]
+    l1 = loc[1]
+    l2 = loc[2]
+    l3 = loc[3]
+    for x in range(nx):
+        l0[x] += c[x]
+        l1[x] += c[x] * c[x]
+    for x in range(nx):
+        l2[x] += c[x] * cr[x]
+        l3[x] += c[x] * b[x]
+    if eight:
+        br = pn[2 : nx + 2]
+        bl = pn[0:nx]
+        l4 = loc[4]
+        l5 = loc[5]
+        for x in range(nx):
+            l4[x] += c[x] * br[x]
+            l5[x] += c[x] * bl[x]
+
+
+@nb.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _fold(loc, out, y):  # pragma: no cover - compiled
+    """``out[k, y] += loc[k]`` in float64, then ``loc`` = 0."""
+    for k in range(loc.shape[0]):
+        o = out[k, y]
+        lk = loc[k]
+        for x in range(o.shape[0]):
+            o[x] += np.float64(lk[x])
+        for x in range(o.shape[0]):
+            lk[x] = 0.0
+
+
+@nb.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
+def _accumulate(
+    data, fdata, t0, t1, what, center, center32, exact, vmax, raw,
+    mu, mu32, thr32, fexact, fmax, thm,
+):  # pragma: no cover - compiled
+    """Fused per-pixel accumulation over frames ``t0:t1`` of ``data`` and ``fdata``.
+
+    ``data`` is the raw chunk (T, Y, X) and ``fdata`` the filtered one (``data``
+    itself when there is no filter); ``what`` says which of these to do:
+
+    - ``_RAW_MAX``: ``vmax`` = max(vmax, x);
+    - ``_RAW_CORR``: with c = x - center, ``raw[0..5]`` (6, Y, X) += c, c*c and
+      the products with the right, lower, lower-right and lower-left neighbours
+      (the last two with ``_EIGHT``);
+    - ``_F_MAX``: ``fmax`` = max(fmax, f) (the filtered movie's mean is the
+      filtered mean image: no sum is needed);
+    - ``_F_THR``: the same six sums as ``raw`` into ``thm`` for v = f - mu set to 0
+      where v < thr.
+
+    Rows are split among threads; each thread walks all frames of its rows,
+    summing ``_BLOCK`` frames in float32 row buffers (which stay in the L1 cache
+    and let the loops use the full SIMD width) before folding them into the
+    float64 accumulators.
+    """
+    ny = data.shape[1]
+    nx = data.shape[2]
+    raw_max = (what & _RAW_MAX) != 0
+    raw_corr = (what & _RAW_CORR) != 0
+    f_max = (what & _F_MAX) != 0
+    f_thr = (what & _F_THR) != 0
+    eight = (what & _EIGHT) != 0
+    for yy in nb.prange(ny):
+        y = np.int64(yy)
+        below = y + 1 < ny
+        pc = np.zeros(nx + 2, np.float32)
+        pn = np.zeros(nx + 2, np.float32)  # stays 0 for the last row
+        gc = np.zeros(nx + 2, np.float32)
+        gn = np.zeros(nx + 2, np.float32)
+        loc = np.zeros((6, nx), np.float32)
+        gloc = np.zeros((6, nx), np.float32)
+        # maxima in the data's own dtype (integer maxima vectorize best)
+        lmax = data[t0, y].copy()
+        fmx = fdata[t0, y].copy()
+        for tb in range(t0, t1, _BLOCK):
+            te = min(tb + _BLOCK, t1)
+            for t in range(tb, te):
+                if raw_max:
+                    row = data[t, y]
+                    for x in range(nx):
+                        lmax[x] = max(lmax[x], row[x])
+                if raw_corr:
+                    _centred_row(data[t, y], center[y], center32[y], exact, pc)
+                    if below:
+                        _centred_row(data[t, y + 1], center[y + 1], center32[y + 1], exact, pn)
+                    _row_products(pc, pn, loc, eight)
+                if f_max:
+                    frow = fdata[t, y]
+                    for x in range(nx):
+                        fmx[x] = max(fmx[x], frow[x])
+                if f_thr:
+                    _thresholded_row(fdata[t, y], mu[y], mu32[y], thr32[y], fexact, gc)
+                    if below:
+                        _thresholded_row(fdata[t, y + 1], mu[y + 1], mu32[y + 1],
+                                         thr32[y + 1], fexact, gn)
+                    _row_products(gc, gn, gloc, eight)
+            if raw_corr:
+                _fold(loc, raw, y)
+            if f_thr:
+                _fold(gloc, thm, y)
+        if raw_max:
+            vm = vmax[y]
+            for x in range(nx):
+                vm[x] = max(vm[x], np.float32(lmax[x]))
+        if f_max:
+            fm = fmax[y]
+            for x in range(nx):
+                fm[x] = max(fm[x], np.float32(fmx[x]))
+
+
+@nb.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _horizontal(row, pad, ag, ab, gx, gy, widths, wi, m, use_box, eout):  # pragma: no cover
+    """The horizontal part of the filter for one row, per kernel row ``d <= ry``.
+
+    ``eout[d] = gy[d] * G_k - m * B_k`` with ``k = wi[d]``, where
+    ``G_k = sum_{|j| <= widths[k]} gx[j] * row[x + j]`` and ``B_k`` the same with
+    unit weights (replicated borders): the nested sums of every width come from
+    one sweep over the taps, and each kernel row's weighted combination is
+    formed as soon as its width is reached. The shifted rows are views, so the
+    inner loops are plain contiguous loops that vectorize.
     """
     nx = row.shape[0]
     rx = (gx.shape[0] - 1) // 2
+    ry = eout.shape[0] - 1
     nw = widths.shape[0]
+    mid = pad[rx : rx + nx]
     for x in range(nx):
-        pad[x + rx] = row[x]
-    first = pad[rx]
-    last = pad[rx + nx - 1]
+        mid[x] = row[x]
+    first = mid[0]
+    last = mid[nx - 1]
     for j in range(rx):
         pad[j] = first
         pad[rx + nx + j] = last
     g0 = gx[rx]
     for x in range(nx):
-        ag[x] = g0 * pad[x + rx]
-        ab[x] = pad[x + rx]
+        ag[x] = g0 * mid[x]
+    for x in range(nx):
+        ab[x] = mid[x]
     k = 0
-    if widths[0] == 0:
-        for x in range(nx):
-            hout[0, x] = ag[x]
-            bout[0, x] = ab[x]
-        k = 1
-    for j in range(1, rx + 1):
-        gj = gx[rx + j]
-        if use_box:
-            for x in range(nx):
-                p = pad[x + rx - j] + pad[x + rx + j]
-                ag[x] += gj * p
-                ab[x] += p
-        else:
-            for x in range(nx):
-                ag[x] += gj * (pad[x + rx - j] + pad[x + rx + j])
+    for j in range(0, rx + 1):
+        if j > 0:
+            gj = gx[rx + j]
+            left = pad[rx - j : rx - j + nx]
+            right = pad[rx + j : rx + j + nx]
+            if use_box:
+                for x in range(nx):
+                    p = left[x] + right[x]
+                    ag[x] += gj * p
+                    ab[x] += p
+            else:
+                for x in range(nx):
+                    ag[x] += gj * (left[x] + right[x])
         if k < nw and widths[k] == j:
-            for x in range(nx):
-                hout[k, x] = ag[x]
-                bout[k, x] = ab[x]
+            for d in range(ry + 1):
+                if wi[d] != k:
+                    continue
+                e = eout[d]
+                g = gy[d]
+                if use_box:
+                    for x in range(nx):
+                        e[x] = g * ag[x] - m * ab[x]
+                else:
+                    for x in range(nx):
+                        e[x] = g * ag[x]
             k += 1
 
 
@@ -261,10 +402,12 @@ def _filter_frames(data, out, gy, gx, widths, wi, m, use_box):  # pragma: no cov
 
     The kernel is ``(gy[dy] * gx[dx] - m)`` on a support whose row ``dy`` is the
     interval ``|dx| <= widths[wi[dy]]`` (``wi[dy] < 0``: empty row), 0 elsewhere,
-    with replicated borders (OpenCV ``BORDER_REPLICATE``). It is applied as
-    nested horizontal sums (one sweep per row gives the sums for every width)
-    followed by a vertical combination over a ring buffer of rows: about 35
-    multiply-adds per pixel instead of 113 for a direct 13 x 13 disk.
+    with replicated borders (OpenCV ``BORDER_REPLICATE``); it is symmetric in
+    ``dy``. Each input row is swept once horizontally (:func:`_horizontal`: the
+    weighted row sums for the ``ry + 1`` distinct kernel rows) into a ring
+    buffer of rows; each output row is then the plain sum of ``2 ry + 1``
+    buffered rows. About 30 operations per pixel instead of 113 multiply-adds
+    for a direct 13 x 13 disk.
     """
     n = data.shape[0]
     ny = data.shape[1]
@@ -272,10 +415,9 @@ def _filter_frames(data, out, gy, gx, widths, wi, m, use_box):  # pragma: no cov
     ry = (gy.shape[0] - 1) // 2
     rx = (gx.shape[0] - 1) // 2
     ring = 2 * ry + 1
-    nw = widths.shape[0]
+    mf = np.float32(m)
     for i in nb.prange(n):
-        hr = np.empty((ring, nw, nx), np.float32)
-        br = np.empty((ring, nw, nx), np.float32)
+        er = np.zeros((ring, ry + 1, nx), np.float32)
         pad = np.empty(nx + 2 * rx, np.float32)
         ag = np.empty(nx, np.float32)
         ab = np.empty(nx, np.float32)
@@ -285,26 +427,187 @@ def _filter_frames(data, out, gy, gx, widths, wi, m, use_box):  # pragma: no cov
         for y in range(ny):
             last = min(y + ry, ny - 1)
             while next_row <= last:
-                s = next_row % ring
-                _horizontal(frame[next_row], pad, ag, ab, gx, widths, hr[s], br[s], use_box)
+                _horizontal(frame[next_row], pad, ag, ab, gx, gy, widths, wi, mf, use_box,
+                            er[next_row % ring])
                 next_row += 1
+            # the centre row
+            e = er[y % ring, ry]
             for x in range(nx):
-                acc[x] = 0.0
-            for d in range(ring):
-                k = wi[d]
-                if k < 0:
+                acc[x] = e[x]
+            d = 0
+            while d < ry:  # two kernel rows above and their two mirrors below at once
+                if wi[d] < 0:
+                    d += 1
                     continue
-                r = min(max(y + d - ry, 0), ny - 1)
-                s = r % ring
-                g = gy[d]
-                if use_box:
+                ea = er[min(max(y + d - ry, 0), ny - 1) % ring, d]
+                eb = er[min(max(y + ry - d, 0), ny - 1) % ring, d]
+                if d + 1 < ry and wi[d + 1] >= 0:
+                    ec = er[min(max(y + d + 1 - ry, 0), ny - 1) % ring, d + 1]
+                    ed = er[min(max(y + ry - d - 1, 0), ny - 1) % ring, d + 1]
                     for x in range(nx):
-                        acc[x] += g * hr[s, k, x] - m * br[s, k, x]
+                        acc[x] += (ea[x] + eb[x]) + (ec[x] + ed[x])
+                    d += 2
                 else:
                     for x in range(nx):
-                        acc[x] += g * hr[s, k, x]
+                        acc[x] += ea[x] + eb[x]
+                    d += 1
+            o = out[i, y]
             for x in range(nx):
-                out[i, y, x] = acc[x]
+                o[x] = acc[x]
+
+
+@nb.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
+def _transpose_centred(flat, p0, p1, out, means):  # pragma: no cover - compiled
+    """``out[p - p0, :] = flat[:, p] - mean`` (float32) for the pixels ``p0:p1``.
+
+    ``flat`` is a segment (n, pixels) with time first; the output has time last,
+    so that each pixel's series is contiguous for the FFT. ``means[p]`` receives
+    the (float64) mean of pixel ``p``. Tiles of 64 pixels: contiguous reads of
+    every frame, and the tile of the output stays in cache while it is written.
+    """
+    n = flat.shape[0]
+    tile = 64
+    ntile = (p1 - p0 + tile - 1) // tile
+    for it in nb.prange(ntile):
+        a = p0 + it * tile
+        b = min(a + tile, p1)
+        w = b - a
+        s = np.zeros(tile, np.float64)
+        for t in range(n):
+            src = flat[t, a:b]
+            for j in range(w):
+                s[j] += np.float64(src[j])
+        for j in range(w):
+            s[j] /= n
+            means[a + j] = s[j]
+        dst = out[a - p0 : b - p0]
+        for t in range(n):
+            src = flat[t, a:b]
+            for j in range(w):
+                dst[j, t] = np.float32(np.float64(src[j]) - s[j])
+
+
+@nb.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
+def _band_power(spec, k0, k1, n, out):  # pragma: no cover - compiled
+    """``out[p] += sum_{k0 <= k < k1} |X[p, k]|^2 / n`` (float64 sums).
+
+    ``spec`` is the rFFT output viewed as float32 (real and imaginary parts
+    interleaved), so the sum is a plain contiguous reduction.
+    """
+    for p in nb.prange(spec.shape[0]):
+        row = spec[p, 2 * k0 : 2 * k1]
+        s = 0.0
+        for j in range(row.shape[0]):
+            v = np.float64(row[j])
+            s += v * v
+        out[p] += s / n
+
+
+_LANES = 16  # pixels per SIMD lane group of the lane FFT (16 float32: two AVX2 registers)
+_GROUPS = 8  # lane groups per task: 2 * 16 * 8 = 256 pixels, contiguous reads of each frame
+
+
+@nb.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _fft_lanes(z, twr, twi):  # pragma: no cover - compiled
+    """In-place radix-2 FFT along axis 0 of ``z`` (n, 2, _LANES), bit-reversed input.
+
+    ``z[t, 0]`` and ``z[t, 1]`` hold the real and imaginary parts of ``_LANES``
+    independent sequences; every butterfly is a loop over the lanes (SIMD).
+    ``twr + 1j * twi`` = ``exp(-2j pi k / n)`` for ``k < n / 2``.
+    """
+    n = z.shape[0]
+    half = 1
+    while half < n:
+        step = n // (2 * half)
+        for k in range(0, n, 2 * half):
+            for j in range(half):
+                wr = twr[j * step]
+                wi = twi[j * step]
+                u = k + j
+                v = u + half
+                for lane in range(_LANES):
+                    vr = z[v, 0, lane]
+                    vi = z[v, 1, lane]
+                    xr = wr * vr - wi * vi
+                    xi = wr * vi + wi * vr
+                    ar = z[u, 0, lane]
+                    ai = z[u, 1, lane]
+                    z[u, 0, lane] = ar + xr
+                    z[u, 1, lane] = ai + xi
+                    z[v, 0, lane] = ar - xr
+                    z[v, 1, lane] = ai - xi
+        half *= 2
+
+
+@nb.njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
+def _band_power_lanes(flat, k0, k1, twr, twi, rev, out):  # pragma: no cover - compiled
+    """``out[p] += sum_{k0 <= k < k1} |X_k|^2 / n`` for every pixel of ``flat`` (n, P).
+
+    ``n`` is a power of two. The FFT runs along time in the native (time, pixel)
+    layout, vectorized across pixels (no transposition): two pixels ``a`` and
+    ``b`` are packed into one complex sequence ``z = x_a + i x_b``, whose FFT
+    ``Z`` gives ``|X_a,k|^2 = |Z_k + conj(Z_{n-k})|^2 / 4`` and
+    ``|X_b,k|^2 = |Z_k - conj(Z_{n-k})|^2 / 4``. Each pixel's value in the
+    first frame is subtracted first (a constant changes only the zero-frequency
+    bin, outside the band, and this keeps the float32 rounding of a large
+    baseline out of the band).
+    """
+    n = flat.shape[0]
+    npix = flat.shape[1]
+    tile = 2 * _LANES
+    group = _GROUPS * tile
+    for it in nb.prange((npix + group - 1) // group):
+        a = it * group
+        w = min(group, npix - a)
+        z = np.zeros((_GROUPS, n, 2, _LANES), np.float32)
+        x0 = np.zeros(group, np.float64)
+        first = flat[0, a : a + w]
+        for j in range(w):
+            x0[j] = np.float64(first[j])
+        for t in range(n):
+            src = flat[t, a : a + w]
+            r = rev[t]
+            if w == group:
+                for g in range(_GROUPS):
+                    zr = z[g, r, 0]
+                    zi = z[g, r, 1]
+                    b = g * tile
+                    for lane in range(_LANES):
+                        zr[lane] = np.float32(np.float64(src[b + lane]) - x0[b + lane])
+                    for lane in range(_LANES):
+                        zi[lane] = np.float32(
+                            np.float64(src[b + _LANES + lane]) - x0[b + _LANES + lane]
+                        )
+            else:
+                for j in range(w):
+                    g = j // tile
+                    q = j - g * tile
+                    z[g, r, q // _LANES, q % _LANES] = np.float32(np.float64(src[j]) - x0[j])
+        scale = 0.25 / n
+        for g in range((w + tile - 1) // tile):
+            zg = z[g]
+            _fft_lanes(zg, twr, twi)
+            pa = np.zeros(_LANES, np.float64)
+            pb = np.zeros(_LANES, np.float64)
+            for k in range(k0, k1):
+                c = (n - k) % n
+                for lane in range(_LANES):
+                    zr = zg[k, 0, lane]
+                    zi = zg[k, 1, lane]
+                    cr = zg[c, 0, lane]
+                    ci = zg[c, 1, lane]
+                    sr = zr + cr
+                    si = zi - ci
+                    dr = zr - cr
+                    di = zi + ci
+                    pa[lane] += np.float64(sr * sr + si * si)
+                    pb[lane] += np.float64(dr * dr + di * di)
+            b = g * tile
+            for lane in range(_LANES):
+                if b + lane < w:
+                    out[a + b + lane] += pa[lane] * scale
+                if b + _LANES + lane < w:
+                    out[a + b + _LANES + lane] += pb[lane] * scale
 
 
 # --------------------------------------------------------------------------- helpers
@@ -375,27 +678,50 @@ def _band_bins(n: int, noise_range: tuple[float, float]) -> tuple[int, int]:
     return int(k[0]), int(k[-1]) + 1
 
 
-def _band_power_sum(segment: np.ndarray, out: np.ndarray, band: tuple[int, int]) -> None:
-    """Add ``sum_{k in band} |X_k|^2 / n`` of every pixel of ``segment`` (n, Y, X) to ``out``."""
-    import scipy.fft
+@functools.lru_cache(maxsize=8)
+def _fft_tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Twiddles (real, imaginary; float32) and bit-reversal permutation for a length-n FFT."""
+    k = np.arange(n // 2)
+    bits = n.bit_length() - 1
+    rev = np.zeros(n, np.int64)
+    for b in range(bits):
+        rev |= ((np.arange(n) >> b) & 1) << (bits - 1 - b)
+    return (np.cos(2 * np.pi * k / n).astype(np.float32),
+            (-np.sin(2 * np.pi * k / n)).astype(np.float32), rev)
 
+
+def _band_power_sum(segment: np.ndarray, out: np.ndarray, band: tuple[int, int]) -> None:
+    """Add ``sum_{k in band} |X_k|^2 / n`` of every pixel of ``segment`` (n, Y, X) to ``out``.
+
+    Power-of-two lengths (the default segments): :func:`_band_power_lanes`, an FFT
+    along time vectorized across pixels, in one parallel call. Other lengths:
+    blocks of pixels are transposed (time last, mean removed) and handed to
+    ``scipy.fft``.
+    """
     n = segment.shape[0]
     k0, k1 = band
+    if k1 <= k0:
+        return
     flat = segment.reshape(n, -1)
     acc = out.reshape(-1)
     npix = flat.shape[1]
-    block = max(1024, (32 * 2**20) // (8 * (n // 2 + 1)))
+    if n >= 2 and n & (n - 1) == 0:
+        twr, twi, rev = _fft_tables(n)
+        with nb.parallel_chunksize(4):
+            _band_power_lanes(flat, k0, k1, twr, twi, rev, acc)
+        return
+    import scipy.fft
+
+    block = min(npix, max(64, (8 * 2**20) // (4 * n)))  # ~8 MB of float32
+    buf = np.empty((block, n), np.float32)
+    means = np.empty(npix)
     workers = os.cpu_count() or 1
     for p0 in range(0, npix, block):
         p1 = min(npix, p0 + block)
-        block_data = flat[:, p0:p1]
-        # removing the mean changes only the zero-frequency bin mathematically, but
-        # keeps the float32 rounding of a large baseline out of the band
-        block_data = block_data - block_data.mean(axis=0, dtype=np.float64).astype(np.float32)
-        spec = scipy.fft.rfft(block_data, axis=0, workers=workers)[k0:k1]
-        power = spec.real * spec.real
-        power += spec.imag * spec.imag
-        acc[p0:p1] += power.sum(axis=0, dtype=np.float64) / n
+        b = buf[: p1 - p0]
+        _transpose_centred(flat, p0, p1, b, means)
+        spec = scipy.fft.rfft(b, axis=1, workers=workers)
+        _band_power(spec.view(np.float32), k0, k1, n, acc[p0:p1])
 
 
 def _correlation_image(
@@ -465,29 +791,58 @@ def _as_kernel_array(a: Any) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _kernel_dtype(dtype: Any) -> np.dtype:
+    """The dtype :func:`_as_kernel_array` gives an array of ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return np.dtype(np.uint8)
+    if dtype.kind == "f" and dtype.itemsize < 4:
+        return np.dtype(np.float32)
+    return dtype.newbyteorder("=")
+
+
 def _read_chunks(
     movie: Any, chunk: int, prefetch: bool
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(t0, t1, frames)``, reading the next chunk in a thread meanwhile."""
+    """Yield ``(t0, t1, frames)``, reading the next chunk in a thread meanwhile.
+
+    With ``prefetch``, the chunks are read into two buffers used in turn (no
+    fresh allocation, hence no page faults, per chunk; a dask chunk is stored
+    straight into its buffer, without dask's concatenation copy): a chunk's
+    array is overwritten two chunks later, so the consumer must copy what it
+    keeps.
+    """
     n = movie.shape[0]
+    starts = list(range(0, n, chunk))
 
     def read(t0: int) -> np.ndarray:
-        a = np.asarray(movie[t0 : min(n, t0 + chunk)])
-        if prefetch and _is_memmap(a):
-            a = np.array(a)  # do the disk read here, in the reading thread
-        return _as_kernel_array(a)
+        return _as_kernel_array(np.asarray(movie[t0 : min(n, t0 + chunk)]))
 
-    starts = list(range(0, n, chunk))
     if not prefetch or len(starts) == 1:
         for t0 in starts:
             yield t0, min(n, t0 + chunk), read(t0)
         return
+    dask_array = sys.modules.get("dask.array")
+    is_dask = dask_array is not None and isinstance(movie, dask_array.Array)
+    shape = (min(chunk, n),) + tuple(int(s) for s in movie.shape[1:])
+    buffers = [np.empty(shape, _kernel_dtype(movie.dtype)) for _ in range(2)]
+
+    def read_into(i: int) -> np.ndarray:
+        t0 = starts[i]
+        t1 = min(n, t0 + chunk)
+        out = buffers[i % 2][: t1 - t0]
+        if is_dask:
+            dask_array.store(movie[t0:t1], out, lock=False)
+        else:  # a memmap is read (from the disk) here, in the reading thread
+            out[...] = movie[t0:t1]
+        return out
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="amnesia-read") as pool:
-        future = pool.submit(read, starts[0])
+        future = pool.submit(read_into, 0)
         for i, t0 in enumerate(starts):
             frames = future.result()
             if i + 1 < len(starts):
-                future = pool.submit(read, starts[i + 1])
+                future = pool.submit(read_into, i + 1)
             yield t0, min(n, t0 + chunk), frames
 
 
@@ -511,6 +866,12 @@ def _check_finite(acc: np.ndarray, frames: np.ndarray, t0: int) -> None:
     bad = ~np.isfinite(frames)
     n_nan = int(np.isnan(frames).sum())
     n_inf = int(bad.sum()) - n_nan
+    if n_nan + n_inf == 0:
+        raise ValueError(
+            f"the movie has values too large for float32 computations in frames "
+            f"{t0}-{t0 + len(frames) - 1} (largest magnitude "
+            f"{float(np.abs(frames).max()):g}); rescale it"
+        )
     first = t0 + int(np.flatnonzero(bad.reshape(len(frames), -1).any(axis=1))[0])
     raise ValueError(
         f"the movie has {n_nan} NaN and {n_inf} infinite values in frames "
@@ -603,29 +964,40 @@ def _auto_lengths(shape: tuple[int, int, int], noise_frames: int | None,
 
 # --------------------------------------------------------------------------- driver
 class _Moments:
-    """float64 accumulators of a correlation image (+ optional sum and max)."""
+    """float64 accumulators of a correlation image: one (6, Y, X) array.
+
+    ``s1``, ``s2``, ``ph``, ``pv``, ``pd1``, ``pd2``: sums of the centred values,
+    of their squares and of their products with the right, lower, lower-right and
+    lower-left neighbours.
+    """
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        self.s1, self.s2, self.ph, self.pv, self.pd1, self.pd2 = (
-            np.zeros(shape) for _ in range(6)
-        )
+        self.sums = np.zeros((6,) + tuple(shape))
         self.n = 0
 
-    def fields(self) -> tuple[np.ndarray, ...]:
-        return self.s1, self.s2, self.ph, self.pv, self.pd1, self.pd2
+    @property
+    def s1(self) -> np.ndarray:
+        return self.sums[0]
+
+    @property
+    def s2(self) -> np.ndarray:
+        return self.sums[1]
 
     def add(self, other: _Moments) -> None:
-        for a, b in zip(self.fields(), other.fields(), strict=True):
-            a += b
+        self.sums += other.sums
         self.n += other.n
 
     def reset(self) -> None:
-        for a in self.fields():
-            a[...] = 0
+        self.sums[...] = 0
         self.n = 0
 
     def image(self, eight: bool) -> np.ndarray:
-        return _correlation_image(self.n, *self.fields(), eight)
+        return _correlation_image(self.n, *self.sums, eight)
+
+
+def _exact_in_float32(dtype: np.dtype) -> bool:
+    """Whether every value of ``dtype`` is a float32 (so float32 differences are exact)."""
+    return dtype == np.float32 or (dtype.kind in "biu" and dtype.itemsize <= 2)
 
 
 def _run(
@@ -648,29 +1020,37 @@ def _run(
     if prefetch is None:
         prefetch = not (isinstance(movie, np.ndarray) and not _is_memmap(movie))
     shape2 = (ny, nx)
-    dummy = np.zeros((1, 1))
+    d2 = np.zeros((1, 1))  # placeholders for the arrays a kernel call does not use
+    d2f = np.zeros((1, 1), np.float32)
+    d3 = np.zeros((1, 1, 1))
     bins = _time_bins(n, bin_size)
     boundaries = sorted({b for pair in bins for b in pair} | {n})
     real_bins = set(bins)
     taps = _filter_taps(sig, bool(center_psf)) if (filtered and sig is not None) else None
+    # Without a spatial filter the "filtered" movie IS the raw movie: its sum and
+    # maximum are the raw ones, and only the thresholded products need their own
+    # accumulators, filled in the same sweep as the raw ones.
+    eight_bit = _EIGHT if eight else 0
 
     # raw movie
-    total = np.zeros(0)
     vmax = np.full(shape2, -np.inf, np.float32)
     center: np.ndarray | None = None
+    center32 = d2f
+    exact = True
     whole = _Moments(shape2)
     part = _Moments(shape2)
     part_start = 0
     max_corr = np.full(shape2, -np.inf, np.float32)
     # filtered movie
-    fsum = np.zeros(shape2)
     fmax = np.full(shape2, -np.inf, np.float32)
     gmom = _Moments(shape2)
     power = np.zeros(shape2)
     n_bins_used = 0
     seg_buf: np.ndarray | None = None
-    provisional: tuple[np.ndarray, np.ndarray] | None = None
+    # provisional (mean, mean as float32, threshold as float32) of corr_pnr
+    provisional: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     pending: list[np.ndarray] = []
+    fbuf: np.ndarray | None = None  # the filtered chunk, reused
     n_segments = -(-n // seg_len)
     max_segments = max(1, noise_max_frames // seg_len)
     used_segments = set(
@@ -679,23 +1059,24 @@ def _run(
     )
 
     def threshold_stats(frames: np.ndarray) -> None:
-        mu, thr = provisional
-        _accumulate(frames, 0, len(frames), mu, thr, True, False, False, True, eight,
-                    dummy, fmax, *gmom.fields())
+        mu, mu32, thr32 = provisional
+        fexact = _exact_in_float32(frames.dtype)
+        with nb.parallel_chunksize(_ROWS_PER_TASK):
+            _accumulate(frames, frames, 0, len(frames), _F_THR | eight_bit, d2, d2f, True,
+                        d2f, d3, mu, mu32, thr32, fexact, d2f, gmom.sums)
         gmom.n += len(frames)
 
     def segment_done(seg: np.ndarray, seg_start: int) -> None:
         nonlocal n_bins_used, provisional
         band = _band_bins(len(seg), noise_range)
-        if band[1] > band[0]:
-            _band_power_sum(seg, power, band)
-            n_bins_used += band[1] - band[0]
+        _band_power_sum(seg, power, band)
+        n_bins_used += band[1] - band[0]
         if seg_start == 0:
-            mu = seg.mean(axis=0, dtype=np.float64)
+            means = seg.mean(axis=0, dtype=np.float64)
             nb_ = max(1, band[1] - band[0])
             sigma = np.sqrt(power / nb_)
             thr = np.where(sigma > 0, corr_pnr_threshold * sigma, np.inf)
-            provisional = (mu, thr)
+            provisional = (means, means.astype(np.float32), thr.astype(np.float32))
 
     def feed_segments(frames: np.ndarray, t0: int, t1: int) -> None:
         nonlocal seg_buf
@@ -717,17 +1098,48 @@ def _run(
 
     for t0, t1, frames in _read_chunks(movie, chunk, prefetch):
         if center is None:
-            center = frames[0].astype(np.float64)
-            total = center  # keep a reference for the mean
-        # --- raw statistics, split at the max_corr bin boundaries
+            # the centre must be a float32 value for the float32 differences
+            center = frames[0].astype(np.float32).astype(np.float64)
+            center32 = center.astype(np.float32)
+            exact = _exact_in_float32(frames.dtype)
+            if not exact:
+                center = frames[0].astype(np.float64)
+        ffr = frames
+        if filtered:
+            if taps is not None:
+                if fbuf is None:
+                    fbuf = np.empty((chunk, ny, nx), np.float32)
+                ffr = fbuf[: t1 - t0]
+                with nb.parallel_chunksize(2):
+                    _filter_frames(frames, ffr, taps.gy, taps.gx, taps.widths, taps.wi,
+                                   np.float32(taps.m), taps.use_box)
+            # the noise first: the first segment gives the corr_pnr threshold
+            feed_segments(ffr, t0, t1)
+            if provisional is not None and pending:
+                for p in pending:
+                    threshold_stats(p)
+                pending.clear()
+        warm = filtered and provisional is not None
+        what = _RAW_CORR | eight_bit | (_RAW_MAX if filtered else 0)  # no max for corr only
+        if taps is not None:
+            what |= _F_MAX
+        if warm:
+            what |= _F_THR
+        mu, mu32, thr32 = provisional if warm else (d2, d2f, d2f)
+        fexact = _exact_in_float32(ffr.dtype)
+        # --- one fused sweep, split at the max_corr bin boundaries
         pos = t0
         while pos < t1:
             stop = min(t1, next(b for b in boundaries if b > pos))
-            _accumulate(frames, pos - t0, stop - t0, center, dummy, False, False, True,
-                        True, eight, dummy, vmax, *part.fields())
+            with nb.parallel_chunksize(_ROWS_PER_TASK):
+                _accumulate(frames, ffr, pos - t0, stop - t0, what, center, center32,
+                            exact, vmax, part.sums, mu, mu32, thr32, fexact, fmax,
+                            gmom.sums)
             part.n += stop - pos
+            if warm:
+                gmom.n += stop - pos
             if frames.dtype.kind == "f":
-                _check_finite(part.s1, frames, t0)
+                _check_finite(part.s2, frames, t0)  # NaN, inf or overflow
             pos = stop
             if stop in boundaries:
                 if (part_start, stop) in real_bins:
@@ -735,39 +1147,13 @@ def _run(
                 whole.add(part)
                 part.reset()
                 part_start = stop
-        # --- filtered statistics
-        if filtered:
-            if taps is not None:
-                ffr = np.empty((t1 - t0, ny, nx), np.float32)
-                _filter_frames(frames, ffr, taps.gy, taps.gx, taps.widths, taps.wi,
-                               np.float32(taps.m), taps.use_box)
-            else:
-                ffr = frames.astype(np.float32, copy=False)
-            warm = provisional is not None
-            if warm:  # one fused sweep: sum, max and thresholded products
-                mu, thr = provisional
-                _accumulate(ffr, 0, len(ffr), mu, thr, True, True, True, True, eight,
-                            fsum, fmax, *gmom.fields())
-                gmom.n += len(ffr)
-            else:
-                _accumulate(ffr, 0, len(ffr), dummy, dummy, False, True, True, False, eight,
-                            fsum, fmax, *gmom.fields())
-            feed_segments(ffr, t0, t1)
-            if warm:
-                pass
-            elif provisional is not None:
-                for p in pending:
-                    threshold_stats(p)
-                pending.clear()
-                threshold_stats(ffr)
-            else:
-                pending.append(ffr)
-            del ffr
-        del frames
+        if filtered and not warm:  # (the buffers are reused: keep a copy)
+            pending.append(ffr.copy())
+        del frames, ffr
         yield Progress(t1, n, _MESSAGE)
 
     whole.add(part)
-    mean = (total + whole.s1 / n).astype(np.float32)
+    mean = (center + whole.s1 / n).astype(np.float32)
     var = np.maximum(whole.s2 / n - (whole.s1 / n) ** 2, 0.0)
     out: dict[str, Any] = {
         "mean": mean,
@@ -778,7 +1164,17 @@ def _run(
     }
     if filtered:
         noise = np.sqrt(power / max(1, n_bins_used))
-        peak = fmax.astype(np.float64) - fsum / n
+        if taps is None:  # the filtered movie is the raw one
+            fmean = center + whole.s1 / n
+            fmax = vmax
+        else:
+            # the filter is linear: the mean of the filtered movie is the
+            # filtered mean image (same kernel, same replicated borders)
+            from scipy import ndimage
+
+            fmean = ndimage.correlate(center + whole.s1 / n, taps.kernel.astype(np.float64),
+                                      mode="nearest")
+        peak = fmax.astype(np.float64) - fmean
         pnr = np.divide(peak, noise, out=np.zeros(shape2), where=noise > 0)
         pnr[pnr < 0] = 0
         out["pnr"] = pnr.astype(np.float32)
@@ -808,7 +1204,7 @@ def iter_summary_images(
     movie: Any,
     *,
     eight_neighbours: bool = True,
-    gsig: float | tuple[float, float] | None = 3.0,
+    gsig: float | tuple[float, float] | None = None,
     center_psf: bool = True,
     bin_size: int = 1000,
     chunk_frames: int | None = None,
@@ -849,7 +1245,7 @@ def summary_images(
     movie: Any,
     *,
     eight_neighbours: bool = True,
-    gsig: float | tuple[float, float] | None = 3.0,
+    gsig: float | tuple[float, float] | None = None,
     center_psf: bool = True,
     bin_size: int = 1000,
     chunk_frames: int | None = None,
@@ -878,7 +1274,12 @@ def summary_images(
     gsig : float or (float, float) or None, optional
         Gaussian width in pixels of the spatial filter applied before ``pnr`` and
         ``corr_pnr`` (CaImAn's ``gSig``, also accepted as ``gSig=``); kernel size
-        ``int(2 * gsig) * 2 + 1`` (13 for 3). ``None``: no filtering.
+        ``int(2 * gsig) * 2 + 1`` (13 for 3). Default ``None``: no filtering, as
+        in CaImAn's ``correlation_pnr(Y, gSig=None)``; ``pnr`` and ``corr_pnr``
+        then describe the raw movie and come at little extra cost. The filter is
+        a one-photon (CNMF-E) option: give the expected neuron radius in pixels
+        (CaImAn's CNMF-E demos use ``gSig=3`` for their data) to remove the
+        smooth background before the peak-to-noise ratio is taken.
     center_psf : bool, optional
         Subtract from the Gaussian its mean over its central disk support and set
         it to 0 outside (CaImAn's default ``background_filter='disk'``), which
@@ -944,9 +1345,10 @@ def summary_images(
     --------
     >>> import numpy as np
     >>> movie = np.random.default_rng(0).poisson(10, (200, 24, 32)).astype(np.uint16)
-    >>> images = summary_images(movie, gsig=2)
+    >>> images = summary_images(movie)
     >>> images.corr.shape, images.corr.dtype
     ((24, 32), dtype('float32'))
+    >>> one_photon = summary_images(movie, gsig=2)  # CNMF-E's filtered PNR
     """
     return drive(
         iter_summary_images(
