@@ -32,6 +32,7 @@ def test_demo_writes_a_complete_results_folder(tmp_path, capsys):
     assert main(["-q", "demo", "--out", str(out), "--frames", "300", "--size", "96"]) == 0
     for name in ("movie.tif", "summary.json", "report.png", "motion.png", "ground_truth/rois.tif",
                  "motion/corrected.tif", "motion/shifts.csv", "motion/template.tif",
+                 "skeleton.png", "skeleton/branches.csv", "skeleton/totals.json",
                  "summary/mean.tif", "summary/max.tif", "summary/std.tif",
                  "summary/correlation.tif", "summary/pnr.tif", "summary/correlation_pnr.tif",
                  "summary/max_correlation.tif"):
@@ -172,3 +173,33 @@ def test_motion_bad_parameters_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "overlaps" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_skeleton_statistics_one_row_per_movie(tmp_path, capsys):
+    import csv
+
+    from napari_amnesia.core.io import save_movie
+    from napari_amnesia.core.simulate import simulate
+
+    paths = []
+    for day, seed in (("P5", 11), ("P6", 12)):
+        movie, _ = simulate(n_frames=40, shape=(128, 128), n_cells=0, n_neurite_groups=1,
+                            motion=False, rng=seed)
+        paths.append(tmp_path / f"{day}.tif")
+        save_movie(movie, paths[-1])
+    out = tmp_path / "stats"
+    assert main(["-q", "skeleton", *map(str, paths), "--out", str(out),
+                 "--min-branch-length", "5"]) == 0
+    with open(out / "skeleton_statistics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["path"].split("/")[-1] for r in rows] == ["P5.tif", "P6.tif"]
+    for row in rows:
+        assert int(row["n_branches"]) >= 1 and float(row["total_length"]) > 20
+    assert (out / "P5.skeleton" / "branches.csv").is_file()
+    assert json.loads((out / "params.json").read_text())["min_branch_length"] == 5.0
+    # a missing movie: one clear line, nothing written
+    assert main(["-q", "skeleton", str(tmp_path / "P7.tif"), "--out",
+                 str(tmp_path / "other")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "P7.tif" in err[0]
+    assert not (tmp_path / "other").exists()

@@ -6,6 +6,7 @@
     amnesia summary MOVIE --out DIR        summary images of a movie → results folder
     amnesia motion MOVIE --out DIR         motion correction (+ summary) → results folder
     amnesia apply-shifts DIR MOVIE --out F shifts found on one movie applied to another
+    amnesia skeleton MOVIES... --out DIR   skeleton and branch statistics, one row per movie
     amnesia demo [--out DIR] [--view]      the whole pipeline on the built-in synthetic sample
 
 Every subcommand shows progress bars on long work (``--quiet`` hides them), exits
@@ -141,6 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what fills the pixels shifted in from outside the frame "
                        "(default: as in the saved parameters)")
 
+    from .core.skeleton import SkeletonParams
+
+    skeleton = sub.add_parser("skeleton", help="skeleton and branch statistics of movies",
+                              description="pyAMNESIA's morphology: the skeleton of the neurites "
+                              "of each movie, its branch table and totals. Writes one row per "
+                              "movie to DIR/skeleton_statistics.csv (to follow the morphology "
+                              "across days) and each movie's result to DIR/<name>.skeleton/.",
+                              formatter_class=_Formatter)
+    skeleton.add_argument("movies", nargs="+",
+                          help="movies (files or folders; each argument is one movie — a "
+                          "quoted glob is one movie concatenated in time)")
+    skeleton.add_argument("--out", required=True, type=Path, help="results folder to create")
+    skeleton.add_argument("--overwrite", action="store_true",
+                          help="replace the results folder if it exists")
+    add_options(skeleton, SkeletonParams, title="skeleton (pyAMNESIA's steps 1-8)")
+
     demo = sub.add_parser("demo", help="run the pipeline on the built-in synthetic sample",
                           description="Simulate a calcium-imaging movie with known ground truth "
                           "(no download), save it, open it lazily, run every stage and write a "
@@ -159,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", type=int, default=256, help="frame height and width in pixels")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
     demo.add_argument("--no-motion", action="store_true", help="skip motion correction")
+    demo.add_argument("--no-skeleton", action="store_true", help="skip the skeleton stage")
     add_options(demo, MotionParams, title="motion correction (CaImAn's names; the demo "
                 "defaults to --pw-rigid true when the patches fit in the frame)")
     _add_summary_options(demo)
@@ -207,6 +225,12 @@ def _run_pipeline(movie, out, *, args, stages, params, input_info, truth=None,
             motion_report(results["motion"], folder / "motion.png",
                           truth_shifts=getattr(truth, "shifts", None), title=title)
             record["motion_report"] = "motion.png"
+        if "skeleton" in results:
+            from .report import skeleton_report
+
+            skeleton_report(results["skeleton"], folder / "skeleton.png", title=title,
+                            truth=record["stages"]["skeleton"].get("truth"))
+            record["skeleton_report"] = "skeleton.png"
 
     generator = iter_run(movie, out, stages=stages, params=params, input_info=input_info,
                          truth_labels=truth_labels, truth=truth, extra=extra,
@@ -281,6 +305,34 @@ def _cmd_apply_shifts(args) -> int:
     return 0
 
 
+def _cmd_skeleton(args) -> int:
+    from .core._files import atomic_folder, check_destination
+    from .core._progress import drive
+    from .core.skeleton import SkeletonParams, iter_skeleton_statistics, write_statistics_csv
+
+    params = SkeletonParams(**overrides(args, SkeletonParams))
+    check_destination(args.out, args.overwrite, folder=True)
+    missing = [m for m in args.movies if not Path(m).exists() and not any(c in m for c in "*?[")]
+    if missing:
+        raise FileNotFoundError(f"movie {missing[0]} does not exist.")
+    with atomic_folder(args.out, overwrite=args.overwrite) as tmp:
+        with _progress(args) as bar:
+            rows = drive(iter_skeleton_statistics(args.movies, params, errors="record",
+                                                  save_dir=tmp), bar)
+        write_statistics_csv(rows, tmp / "skeleton_statistics.csv")
+        (tmp / "params.json").write_text(params_json(params))
+    failed = [r for r in rows if r.get("error")]
+    for row in failed:
+        print(f"amnesia: error: {row['path']}: {row['error']}", file=sys.stderr)
+    done = len(rows) - len(failed)
+    print(f"skeleton statistics of {done} movie(s) → {args.out / 'skeleton_statistics.csv'}")
+    return 1 if failed else 0
+
+
+def params_json(params) -> str:
+    return json.dumps(params.to_dict(), indent=2, default=str)
+
+
 def _cmd_demo(args) -> int:
     import tempfile
 
@@ -296,7 +348,8 @@ def _cmd_demo(args) -> int:
     patch = max(a + b for a, b in zip(MotionParams().strides, MotionParams().overlaps,
                                       strict=True))
     motion_params = _motion_params(args, pw_rigid=args.size >= patch)
-    stages = ("summary",) if args.no_motion else ("motion", "summary")
+    stages = (() if args.no_motion else ("motion",)) + ("summary",) + (
+        () if args.no_skeleton else ("skeleton",))
     if args.frames < 10:
         raise ValueError(f"--frames must be at least 10, got {args.frames}.")
     if args.size < 32:
@@ -363,7 +416,15 @@ def _cmd_demo(args) -> int:
     auc = stage.get("roi_auc", {})
     print(f"demo results in {out}/ : movie.tif, ground_truth/, "
           f"{'' if args.no_motion else 'motion/, motion.png, '}summary/*.tif, summary.json, "
-          f"report.png")
+          f"report.png{'' if args.no_skeleton else ', skeleton/, skeleton.png'}")
+    if not args.no_skeleton:
+        totals = record["stages"]["skeleton"]["totals"]
+        truth_graph = record["stages"]["skeleton"].get("truth", {})
+        print(f"skeleton: {totals['n_branches']} branches, {totals['n_junctions']} junctions, "
+              f"length {totals['total_length']:.0f} px (planted neurites: "
+              f"{truth_graph.get('n_segments', '?')} branches, "
+              f"{truth_graph.get('neurite_length', float('nan')):.0f} px; junction F1 "
+              f"{truth_graph.get('junction_f1', float('nan')):.2f})")
     if not args.no_motion:
         moved = record["stages"]["motion"]
         print(f"motion correction: {moved['frames_per_s']} frames/s; rigid shift error "
@@ -401,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     commands = {"info": _cmd_info, "summary": _cmd_summary, "motion": _cmd_motion,
-                "apply-shifts": _cmd_apply_shifts, "demo": _cmd_demo}
+                "apply-shifts": _cmd_apply_shifts, "skeleton": _cmd_skeleton,
+                "demo": _cmd_demo}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

@@ -126,3 +126,62 @@ def motion_report(result, path, *, truth_shifts=None, title: str = "") -> Path:
     path = Path(path)
     fig.savefig(path)
     return path
+
+
+def skeleton_report(result, path, *, title: str = "", truth: dict | None = None) -> Path:
+    """Draw the equalized summary, the binary structure and the skeleton by branch.
+
+    Parameters
+    ----------
+    result : SkeletonResult
+    path : path
+        The PNG to write.
+    title : str
+    truth : dict, optional
+        The planted graph's figures (``n_segments``, ``neurite_length``,
+        ``junction_f1``) shown under the skeleton panel.
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    inter = getattr(result, "intermediates", {}) or {}
+    base = inter.get("equalized", inter.get("summary"))
+    fig = Figure(figsize=(13, 4.6), dpi=110)
+    axes = fig.subplots(1, 3)
+    panels = [(base, "equalized summary image", "gray"),
+              (result.mask, "binary structure (active pixels)", "gray")]
+    for ax, (image, label, cmap) in zip(axes[:2], panels, strict=True):
+        if image is not None:
+            ax.imshow(np.asarray(image), cmap=cmap, interpolation="nearest")
+        ax.set_title(label, fontsize=10)
+    ax = axes[2]
+    if base is not None:
+        ax.imshow(np.asarray(base), cmap="gray", alpha=0.5, interpolation="nearest")
+    labels = np.asarray(result.branch_labels)
+    if labels.any():
+        rng = np.random.default_rng(0)
+        colors = np.vstack([[0, 0, 0, 0], np.c_[rng.uniform(0.2, 1, (labels.max(), 3)),
+                                                np.ones(labels.max())]])
+        ax.imshow(labels, cmap=ListedColormap(colors), vmin=0, vmax=labels.max(),
+                  interpolation="nearest")
+    junctions = np.asarray(result.junctions).reshape(-1, 2)
+    if len(junctions):
+        ax.plot(junctions[:, 1], junctions[:, 0], "o", ms=4, mfc="none", mec="red")
+    totals = result.totals
+    text = (f"skeleton: {totals.get('n_branches', 0)} branches, "
+            f"{totals.get('n_junctions', 0)} junctions (red)\n"
+            f"total length {totals.get('total_length', 0):.0f} px")
+    if truth:
+        text += (f"\nplanted neurites: {truth.get('n_segments')} branches, "
+                 f"{truth.get('neurite_length', 0):.0f} px, junction F1 "
+                 f"{truth.get('junction_f1', float('nan')):.2f}")
+    ax.set_title(text, fontsize=9)
+    for a in axes:
+        a.set_xticks([])
+        a.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path

@@ -138,10 +138,48 @@ def _motion_stage(ctx: RunContext):
         # of the true shifts minus the estimated ones: move the true ROIs there too
         offset = np.mean(np.asarray(ctx.truth.shifts) - np.asarray(result.shifts), axis=0)
         record["template_offset_px"] = [round(float(v), 3) for v in offset]
+        ctx.results["template_offset"] = offset
         if ctx.truth_labels is not None:
             from scipy import ndimage
 
             ctx.truth_labels = ndimage.shift(ctx.truth_labels, offset, order=0, mode="constant")
+    return record
+
+
+@register_stage("skeleton")
+def _skeleton_stage(ctx: RunContext):
+    """pyAMNESIA's skeleton of the neurites: branch table, totals, projection-ready labels."""
+    from .metrics import match_points
+    from .skeleton import iter_skeletonize
+
+    start = time.perf_counter()
+    result = yield from iter_skeletonize(ctx.movie, **ctx.params)
+    elapsed = time.perf_counter() - start
+    ctx.results["skeleton"] = result
+    result.save(ctx.folder / "skeleton")
+    record: dict[str, Any] = {
+        "params": jsonable(result.params.to_dict()),
+        "elapsed_s": round(elapsed, 3),
+        "totals": jsonable(result.totals),
+        "files": sorted(f"skeleton/{p.name}" for p in (ctx.folder / "skeleton").iterdir()),
+    }
+    graph = getattr(ctx.truth, "branch_graph", None) if ctx.truth is not None else None
+    if graph is not None and len(getattr(ctx.truth, "branch_paths", [])):
+        # planted neurites, moved like the true ROIs to the motion template if any
+        offset = np.asarray(ctx.results.get("template_offset", (0.0, 0.0)))
+        true_length = float(sum(
+            np.sum(np.hypot(*np.diff(np.asarray(p, float), axis=0).T))
+            for p in ctx.truth.branch_paths))
+        junctions = np.asarray(graph.get("junctions", np.zeros((0, 2))), float).reshape(-1, 2)
+        match = match_points(result.junctions, junctions + offset, max_distance=3.0)
+        record["truth"] = {
+            "n_segments": int(graph.get("n_segments", len(ctx.truth.branch_paths))),
+            "n_junctions": int(len(junctions)),
+            "neurite_length": round(true_length, 1),
+            "junction_f1": round(match["f1"], 3),
+            "note": "the simulated somata are part of the image's skeleton too; the planted "
+                    "graph covers the neurites only",
+        }
     return record
 
 
