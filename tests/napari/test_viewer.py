@@ -130,6 +130,26 @@ def test_trace_dock_pixel_label_frame_and_export(
     assert dock.selection == {"kind": "label", "layer": "rois", "label": 2,
                               "movie": "small movie"}
 
+    # picking the already selected label again with the pick tool still shows its trace
+    rows, cols = np.nonzero(labels == 2)
+    viewer.layers.selection.active = rois
+    rois.mode = "pick"
+    dock.trace = None
+
+    class Pick:
+        type = "mouse_press"
+        position = (0, float(rows[0]), float(cols[0]))
+
+    pick = Pick()
+    callback = dock._on_canvas_click(viewer, pick)
+    next(callback)
+    pick.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(callback)
+    qtbot.waitUntil(lambda: dock.trace is not None, timeout=30_000)
+    np.testing.assert_allclose(dock.trace, expected[0], rtol=1e-5)
+    rois.mode = "pan_zoom"
+
     viewer.dims.set_current_step(0, 42)
     assert list(dock._marker.get_xdata()) == [42, 42]
     dock.jump_to(99)

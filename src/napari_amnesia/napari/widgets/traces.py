@@ -140,6 +140,10 @@ class TraceWidget(QWidget):
             from napari.layers import Labels
 
             if isinstance(active, Labels) and active.mode == "pick":
+                # picking a label: its trace, even when it was already the selected one
+                value = active.get_value(event.position, world=True)
+                if value:
+                    self.show_label(active, int(value))
                 return
             self.show_pixel(row, col)
 
