@@ -20,7 +20,9 @@ def test_motion_widget_corrects_shows_layers_and_applies(make_napari_viewer, tmp
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
     widget.movie.value = viewer.layers["rec"]
     # parameters are controls named after MotionParams fields, with the docs as tooltip
-    assert widget.max_shifts.value == (6, 6)
+    from napari_amnesia.core.motion import MotionParams
+
+    assert widget.max_shifts.value == MotionParams().max_shifts
     assert "displacement" in widget.max_shifts.tooltip
     widget.max_shifts.value = (8, 8)
     widget.pw_rigid.value = False
