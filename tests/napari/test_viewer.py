@@ -238,11 +238,13 @@ def test_demo_results_open_in_napari(make_napari_viewer, tmp_path, qtbot):
     layers = load_results(viewer, out)
     names = [layer.name for layer in layers]
     assert names[0] == "movie" and isinstance(layers[0].data, da.Array)
-    for word in ("mean", "max", "std", "correlation", "PNR", "max correlation",
+    for word in ("corrected", "mean", "max", "std", "correlation", "PNR", "max correlation",
                  "ground truth ROIs"):
         assert f"movie · {word}" in names
     _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
-    assert dock.movie_layer is layers[0]
+    # traces come from the corrected movie, which the (aligned) true ROIs match
+    assert dock.movie_layer is viewer.layers["movie · corrected"]
+    assert isinstance(dock.movie_layer.data, da.Array)
     # the canvas really renders (a black screenshot would mean no OpenGL context)
     viewer.layers["movie · mean"].visible = True
     shot = viewer.screenshot(canvas_only=True, flash=False)

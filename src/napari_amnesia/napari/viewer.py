@@ -53,7 +53,12 @@ def load_results(viewer, folder) -> list:
                                           "opacity": 0.4,
                                           "metadata": provenance("ground truth", source)},
                                  "labels")])
-    viewer.window.add_plugin_dock_widget("napari-amnesia", "Traces")
+    _, dock = viewer.window.add_plugin_dock_widget("napari-amnesia", "Traces")
+    corrected_layer = next((layer for layer in layers
+                            if layer.name == layer_name(source, "corrected")), None)
+    if corrected_layer is not None:
+        # traces of the true ROIs (aligned with the corrected movie) come from that movie
+        dock.movie.value = corrected_layer
     return layers
 
 
