@@ -203,3 +203,26 @@ def test_skeleton_statistics_one_row_per_movie(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "P7.tif" in err[0]
     assert not (tmp_path / "other").exists()
+
+
+def test_cluster_from_a_template(tmp_path, capsys):
+    from napari_amnesia.core.io import save_movie
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(n_frames=300, shape=(128, 128), n_cells=0, n_neurite_groups=2,
+                            motion=False, rng=3)
+    path = tmp_path / "rec.tif"
+    save_movie(movie, path)
+    assert main(["cluster", "--list"]) == 0
+    assert "clustering_branch" in capsys.readouterr().out
+    out = tmp_path / "clusters"
+    assert main(["-q", "cluster", "clustering_branch", "--movie", str(path),
+                 "--out", str(out)]) == 0
+    assert "clusters" in capsys.readouterr().out
+    assert (out / "clustering_level1").is_dir() and (out / "skeleton").is_dir()
+    assert json.loads((out / "config.json").read_text())["projection"]["method"] == "branch"
+    # no movie anywhere: one clear line, nothing written
+    assert main(["-q", "cluster", "clustering_pixel", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("amnesia: error:")
+    assert not (tmp_path / "o").exists()

@@ -7,6 +7,7 @@
     amnesia motion MOVIE --out DIR         motion correction (+ summary) → results folder
     amnesia apply-shifts DIR MOVIE --out F shifts found on one movie applied to another
     amnesia skeleton MOVIES... --out DIR   skeleton and branch statistics, one row per movie
+    amnesia cluster CONFIG --out DIR       coactive clustering / factorization (YAML)
     amnesia demo [--out DIR] [--view]      the whole pipeline on the built-in synthetic sample
 
 Every subcommand shows progress bars on long work (``--quiet`` hides them), exits
@@ -157,6 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
     skeleton.add_argument("--overwrite", action="store_true",
                           help="replace the results folder if it exists")
     add_options(skeleton, SkeletonParams, title="skeleton (pyAMNESIA's steps 1-8)")
+
+    cluster = sub.add_parser("cluster", help="coactive clustering or factorization from a "
+                             "YAML configuration",
+                             description="pyAMNESIA's activity modules from a YAML configuration "
+                             "(sections input, skeleton, projection, clustering, consecutive, "
+                             "factorization): clusters of coactive pixels or branches, "
+                             "consecutive clusterings, or NMF/PCA/ICA. CONFIG is a file or one "
+                             "of the shipped templates: clustering_pixel, clustering_branch, "
+                             "clustering_active, factorization_nmf (amnesia cluster --list).",
+                             formatter_class=_Formatter)
+    cluster.add_argument("config", nargs="?", help="YAML file or template name")
+    cluster.add_argument("--movie", default=None,
+                         help="the movie (overrides the configuration's input.movie)")
+    cluster.add_argument("--out", type=Path, default=None, help="results folder to create")
+    cluster.add_argument("--overwrite", action="store_true",
+                         help="replace the results folder if it exists")
+    cluster.add_argument("--list", action="store_true", help="list the shipped templates")
+    cluster.add_argument("--show", action="store_true",
+                         help="print the configuration (e.g. a template to copy) and exit")
 
     demo = sub.add_parser("demo", help="run the pipeline on the built-in synthetic sample",
                           description="Simulate a calcium-imaging movie with known ground truth "
@@ -329,6 +349,44 @@ def _cmd_skeleton(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_cluster(args) -> int:
+    from .core._files import atomic_folder, check_destination
+    from .core._progress import drive
+    from .core.clustering import iter_run_config, list_templates, load_template
+
+    if args.list:
+        print("\n".join(list_templates()))
+        return 0
+    if not args.config:
+        raise ValueError("give a CONFIG (a YAML file or a template name; see --list).")
+    config = load_template(args.config)
+    if args.show:
+        import yaml
+
+        print(yaml.safe_dump(config, sort_keys=False))
+        return 0
+    out = args.out or (Path(config["output"]) if config.get("output") else None)
+    if out is None:
+        raise ValueError("give --out DIR (or set output: in the configuration).")
+    config["output"] = None
+    check_destination(out, args.overwrite, folder=True)
+    movie = None
+    if args.movie is not None:
+        from .core.io import open_movie
+
+        movie = open_movie(args.movie)
+    with atomic_folder(out, overwrite=args.overwrite) as tmp:
+        with _progress(args) as bar:
+            results = drive(iter_run_config(config, movie, output=tmp), bar)
+    if "clusterings" in results:
+        sizes = ", ".join(f"level {r.level}: {int(r.labels.max())} clusters"
+                          for r in results["clusterings"])
+        print(f"clustering ({sizes}) → {out}")
+    else:
+        print(f"factorization ({len(results['factorization'].temporal)} components) → {out}")
+    return 0
+
+
 def params_json(params) -> str:
     return json.dumps(params.to_dict(), indent=2, default=str)
 
@@ -463,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = {"info": _cmd_info, "summary": _cmd_summary, "motion": _cmd_motion,
                 "apply-shifts": _cmd_apply_shifts, "skeleton": _cmd_skeleton,
+                "cluster": _cmd_cluster,
                 "demo": _cmd_demo}
     try:
         return commands[args.command](args)

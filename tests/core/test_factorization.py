@@ -1,0 +1,90 @@
+"""Factorization: planted neurite groups are recovered as components."""
+
+import numpy as np
+import pytest
+
+from napari_amnesia.core.factorization import (
+    FactorizationParams,
+    FactorizationResult,
+    factorize,
+    iter_factorize,
+)
+from napari_amnesia.core.projection import project
+from napari_amnesia.core.simulate import simulate
+from napari_amnesia.core.skeleton import skeletonize
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return simulate(n_frames=400, shape=(80, 80), n_cells=0, n_neurite_groups=3,
+                    branches_per_group=3, motion=False, rng=2)
+
+
+def best_match(truth, result):
+    g = truth.n_groups
+    f = np.stack([truth.branch_footprints[truth.branch_groups == k].sum(0) for k in range(g)])
+    f = f.reshape(g, -1) - f.reshape(g, -1).mean(1, keepdims=True)
+    s = result.spatial.reshape(result.n_components, -1)
+    s = s - s.mean(1, keepdims=True)
+    c = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ \
+        (s / np.linalg.norm(s, axis=1, keepdims=True)).T
+    best = c.argmax(1)
+    t = np.corrcoef(np.vstack([truth.group_traces, result.temporal]))[:g, g:]
+    return c.max(1), t[np.arange(g), best]
+
+
+@pytest.mark.parametrize("method", ["nmf", "ica"])
+def test_recovers_planted_groups(scene, method):
+    movie, truth = scene
+    result = factorize(movie, method=method, n_components=6)
+    spatial, temporal = best_match(truth, result)
+    assert spatial.min() >= 0.8, spatial
+    assert temporal.min() >= 0.8, temporal
+    assert result.spatial.shape[1:] == movie.shape[1:]
+    assert result.temporal.shape == (result.n_components, movie.shape[0])
+    assert (np.diff(result.skewness) <= 0).all() and (result.skewness >= 0.5).all()
+
+
+def test_pca_binning_and_explained_variance(scene):
+    movie, truth = scene
+    result = factorize(movie, method="pca", n_components=5, min_skewness=None,
+                       spatial_bin=2, time_bin=2)
+    assert result.info["spatial_bin"] == 2
+    assert result.spatial.shape == (5, 80, 80) and result.temporal.shape == (5, 200)
+    ev = result.explained_variance
+    assert (np.diff(ev) <= 1e-6).all() and 0 < ev.sum() <= 1.0001
+    auto = factorize(movie, method="pca", n_components=3, max_pixels=1000, min_skewness=None)
+    assert auto.info["spatial_bin"] == 3
+
+
+def test_projection_input_and_save_load(scene, tmp_path):
+    movie, truth = scene
+    proj = project(movie, skeletonize(movie), method="pixel")
+    result = factorize(proj, method="ica", n_components=4, min_skewness=None)
+    assert result.weights.shape == (4, proj.n_elements)
+    assert (result.spatial[:, proj.labels == 0] == 0).all()
+    result.save(tmp_path / "f")
+    back = FactorizationResult.load(tmp_path / "f")
+    np.testing.assert_array_equal(back.spatial, result.spatial)
+    assert back.params == result.params
+
+
+def test_progress_and_bad_inputs(scene):
+    movie, _ = scene
+    steps = list(iter_factorize(movie[:, :32, :32], method="pca", n_components=2))
+    assert steps and steps[-1].done == steps[-1].total
+    with pytest.raises(ValueError, match="'svd'"):
+        factorize(movie, method="svd")
+    with pytest.raises(ValueError, match="normalization should be 'none' with method='nmf'"):
+        FactorizationParams(normalization="zscore")
+    with pytest.raises(ValueError, match="shape"):
+        factorize(movie[0])
+    bad = movie[:20, :16, :16].astype(np.float32)
+    bad[3, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        factorize(bad, method="pca", n_components=2)
+    with pytest.raises(ValueError, match="n_components=50"):
+        factorize(movie[:20, :5, :5], method="pca", n_components=50)
+    with pytest.raises(TypeError, match="'components'"):
+        factorize(movie, components=3)
+    assert all(v["help"] for v in FactorizationParams.describe().values())
