@@ -56,7 +56,7 @@ def planted():
         sk = skeletonize(movie)
         gop = np.concatenate([[-1], truth.branch_groups])[truth.branch_labels()]
 
-        def planted_of(proj):
+        def planted_of(proj, gop=gop):
             out = []
             for pix in proj.pixels:
                 g = gop[pix[:, 0], pix[:, 1]]
