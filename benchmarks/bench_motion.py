@@ -35,7 +35,16 @@ Usage::
     python benchmarks/bench_motion.py                       # 256² × 2000, rigid + pw
     python benchmarks/bench_motion.py --sizes 256x2000 512x3000 \
         --suite2p-python /work/peers/suite2p/bin/python
-    python benchmarks/bench_motion.py --memory 512x10000    # peak RSS, long movie
+    python benchmarks/bench_motion.py --modes --memory 512x1000 512x10000 \
+        --memory-metrics                                    # peak RSS vs movie length
+
+Frames/s are medians over ``--repeat`` runs of each method, interleaved on the same
+TIFF. Peak RSS is each worker's ``VmHWM`` (Linux), reset through
+``/proc/self/clear_refs`` after its imports; "RSS increase" is over the resident size
+at that moment (``ru_maxrss`` would mislead: Linux keeps it across fork+exec, so a
+child reports its parent's peak). napari-amnesia's time includes writing the corrected
+movie to a float32 TIFF; suite2p's registers the movie in memory (its TIFF read is
+not timed).
 
 Prints a Markdown table (and writes it with ``--out``).
 """
@@ -46,6 +55,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,31 +67,66 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 # ----------------------------------------------------------------------------- workers
-AMNESIA_WORKER = r"""
-import json, resource, sys, time
+PEAK = r"""
+import resource
+
+def _status_mb(field):
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+def reset_peak():
+    # a new peak-RSS window (Linux: VmHWM reset through clear_refs); returns the
+    # baseline in MB. ru_maxrss alone would mislead: Linux keeps it across
+    # fork+exec, so a child would report its parent's peak
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return _status_mb("VmRSS")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def peak_mb():
+    hwm = _status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+AMNESIA_WORKER = PEAK + r"""
+import json, os, sys, time
 import numpy as np
-from napari_amnesia.core.io import open_movie
+from napari_amnesia.core.io import open_movie, save_movie
 from napari_amnesia.core import motion
-tif, out_npy, pw, res_json = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+tif, out_tif, pw, res_json = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+metrics = len(sys.argv) > 5 and sys.argv[5] == "1"
 movie = open_movie(tif)
+base = reset_peak()
 t0 = time.perf_counter()
-result = motion.correct(movie, pw_rigid=pw, compute_metrics=False)
+result = motion.correct(movie, pw_rigid=pw, compute_metrics=metrics)
 t1 = time.perf_counter()
-out = np.lib.format.open_memmap(out_npy, mode="w+", dtype=np.float32, shape=movie.shape)
-result.corrected.store(out, lock=False)
-out.flush()
+if metrics:  # the pipeline's way: the whole results folder, corrected movie included
+    result.save(out_tif, corrected=True)
+else:  # the corrected movie only, written as MotionResult.save does
+    per_write = result.corrected.chunks[0][0] * (os.cpu_count() or 1)
+    save_movie(result.corrected, out_tif, chunk_frames=per_write)
 t2 = time.perf_counter()
+peak = peak_mb()
 np.savez(res_json + ".npz", shifts=result.shifts, template=result.template,
          shifts_pw=result.shifts_pw if pw else np.zeros(0),
          centers=result.patch_centers if pw else np.zeros(0))
 json.dump({"estimate_s": t1 - t0, "total_s": t2 - t0,
            "timings": result.provenance["timings"],
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+           "peak_rss_mb": peak, "rss_increase_mb": peak - base,
+           "chunk_frames": int(result.corrected.chunks[0][0])},
           open(res_json, "w"))
 """
 
-SUITE2P_WORKER = r"""
-import json, resource, sys, time
+SUITE2P_WORKER = PEAK + r"""
+import json, sys, time
 import numpy as np, tifffile, torch
 from suite2p.parameters import default_settings
 from suite2p.registration.register import registration_wrapper
@@ -92,14 +137,15 @@ settings = default_settings()
 reg = dict(settings.get("registration", settings))
 reg["nonrigid"] = pw
 t0 = time.perf_counter()
+base = reset_peak()
 raw = tifffile.imread(tif)
 raw = np.minimum(raw, 32767).astype(np.int16)
 t1 = time.perf_counter()
 o = registration_wrapper(raw, settings=reg, device=torch.device("cpu"))  # in place
 t2 = time.perf_counter()
 T, Ly, Lx = raw.shape
-res = {"read_s": t1 - t0, "total_s": t2 - t1,
-       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+res = {"read_s": t1 - t0, "total_s": t2 - t1, "peak_rss_mb": peak_mb(),
+       "rss_increase_mb": peak_mb() - base}
 arrays = {"yoff": np.asarray(o["yoff"]), "xoff": np.asarray(o["xoff"])}
 if pw:
     yb, xb = s2p_nonrigid.make_blocks(Ly, Lx, reg["block_size"])[:2]
@@ -121,7 +167,7 @@ def _rmse(err: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------------- cases
 def run_case(size: int, n_frames: int, pw: bool, folder: Path, suite2p_python: str | None,
-             rows: list[dict]) -> None:
+             rows: list[dict], repeat: int = 1) -> None:
     from napari_amnesia.core.motion import MotionParams
     from napari_amnesia.core.motion._register import PatchRegistrar, RigidRegistrar
     from napari_amnesia.core.simulate import write_simulated_movie
@@ -135,11 +181,32 @@ def run_case(size: int, n_frames: int, pw: bool, folder: Path, suite2p_python: s
           flush=True)
     T = n_frames
 
-    # napari-amnesia
+    # each method `repeat` times, interleaved (ours, suite2p, ours, ...): frames/s are
+    # medians, so a burst of load from other jobs hits both sides alike
+    fps: dict[str, list[float]] = {"amnesia": [], "amnesia_est": [], "suite2p": []}
+    s2p_json = folder / f"suite2p_{size}_{kind}.json"
+    s2p_ok = bool(suite2p_python)
     res_json = folder / f"amnesia_{size}_{kind}.json"
-    _run(sys.executable, AMNESIA_WORKER, [str(tif), str(folder / "corrected.npy"),
-                                          "1" if pw else "0", str(res_json)])
-    os.remove(folder / "corrected.npy")
+    for _ in range(repeat):
+        _run(sys.executable, AMNESIA_WORKER, [str(tif), str(folder / "corrected.tif"),
+                                              "1" if pw else "0", str(res_json)])
+        os.remove(folder / "corrected.tif")
+        info = json.loads(res_json.read_text())
+        fps["amnesia"].append(T / info["total_s"])
+        fps["amnesia_est"].append(T / info["estimate_s"])
+        print(f"  napari-amnesia {fps['amnesia'][-1]:.1f} frames/s", flush=True)
+        if s2p_ok:
+            try:
+                _run(suite2p_python, SUITE2P_WORKER, [str(tif), "1" if pw else "0",
+                                                      str(s2p_json)],
+                     env={**os.environ, "OMP_NUM_THREADS": "2", "CUDA_VISIBLE_DEVICES": ""})
+            except subprocess.CalledProcessError as exc:
+                print(f"suite2p failed: {exc}", flush=True)
+                s2p_ok = False
+            else:
+                fps["suite2p"].append(T / json.loads(s2p_json.read_text())["total_s"])
+                print(f"  suite2p {fps['suite2p'][-1]:.1f} frames/s", flush=True)
+
     info = json.loads(res_json.read_text())
     arr = np.load(str(res_json) + ".npz")
     params = MotionParams(pw_rigid=pw)
@@ -147,8 +214,9 @@ def run_case(size: int, n_frames: int, pw: bool, folder: Path, suite2p_python: s
     spec = reg.spectra(truth.mean_image()[None])
     off = reg.estimate(spec)[0]
     row = {"case": f"{size}²×{T} {kind}", "method": "napari-amnesia",
-           "fps": T / info["total_s"], "fps_estimate": T / info["estimate_s"],
-           "peak_rss_mb": info["peak_rss_mb"]}
+           "fps": float(np.median(fps["amnesia"])),
+           "fps_estimate": float(np.median(fps["amnesia_est"])), "fps_runs": fps["amnesia"],
+           "peak_rss_mb": info["peak_rss_mb"], "rss_increase_mb": info["rss_increase_mb"]}
     err = arr["shifts"] - off - truth.shifts
     row["rigid_rmse"] = _rmse(err)
     row["rigid_rmse_median_aligned"] = _rmse(
@@ -167,62 +235,70 @@ def run_case(size: int, n_frames: int, pw: bool, folder: Path, suite2p_python: s
     rows.append(row)
     print(json.dumps(row), flush=True)
 
-    # suite2p
-    if suite2p_python:
-        res_json = folder / f"suite2p_{size}_{kind}.json"
-        try:
-            _run(suite2p_python, SUITE2P_WORKER, [str(tif), "1" if pw else "0", str(res_json)],
-                 env={**os.environ, "OMP_NUM_THREADS": "2", "CUDA_VISIBLE_DEVICES": ""})
-        except subprocess.CalledProcessError as exc:
-            print(f"suite2p failed: {exc}", flush=True)
-        else:
-            info = json.loads(res_json.read_text())
-            arr = np.load(str(res_json) + ".npz")
-            est = np.stack([arr["yoff"], arr["xoff"]], axis=-1).astype(np.float64)
-            sign = float(np.sign(np.corrcoef(est[:, 0], truth.shifts[:, 0])[0, 1]))
-            est *= sign
-            row = {"case": f"{size}²×{T} {kind}", "method": "suite2p",
-                   "fps": T / info["total_s"], "peak_rss_mb": info["peak_rss_mb"],
-                   "sign": sign}
-            d = est - truth.shifts
-            row["rigid_rmse_median_aligned"] = _rmse(d - np.median(d, axis=0))
-            if pw:
-                c = arr["centers"]
-                tot = est[:, None, :] + sign * np.stack([arr["yoff1"], arr["xoff1"]], axis=-1)
-                true_pw = np.stack([truth.displacement_at(c, t) for t in range(T)])
-                d = tot - true_pw
-                row["pw_rmse_median_aligned"] = _rmse(d - np.median(d, axis=0))
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    # suite2p (accuracy from its last run; frames/s the median of its runs)
+    if s2p_ok:
+        res_json = s2p_json
+        info = json.loads(res_json.read_text())
+        arr = np.load(str(res_json) + ".npz")
+        est = np.stack([arr["yoff"], arr["xoff"]], axis=-1).astype(np.float64)
+        sign = float(np.sign(np.corrcoef(est[:, 0], truth.shifts[:, 0])[0, 1]))
+        est *= sign
+        row = {"case": f"{size}²×{T} {kind}", "method": "suite2p",
+               "fps": float(np.median(fps["suite2p"])), "fps_runs": fps["suite2p"],
+               "peak_rss_mb": info["peak_rss_mb"],
+               "rss_increase_mb": info["rss_increase_mb"], "sign": sign}
+        d = est - truth.shifts
+        row["rigid_rmse_median_aligned"] = _rmse(d - np.median(d, axis=0))
+        if pw:
+            c = arr["centers"]
+            tot = est[:, None, :] + sign * np.stack([arr["yoff1"], arr["xoff1"]], axis=-1)
+            true_pw = np.stack([truth.displacement_at(c, t) for t in range(T)])
+            d = tot - true_pw
+            row["pw_rmse_median_aligned"] = _rmse(d - np.median(d, axis=0))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     os.remove(tif)
 
 
-def memory_case(size: int, n_frames: int, pw: bool, folder: Path, rows: list[dict]) -> None:
-    """Peak RSS of correcting a long movie from disk (writes the corrected movie)."""
+def memory_case(size: int, n_frames: int, pw: bool, folder: Path, rows: list[dict],
+                metrics: bool = False) -> None:
+    """Peak RSS of correcting a long movie from disk and writing the corrected movie.
+
+    Without ``metrics``: ``correct(compute_metrics=False)`` + the corrected movie saved
+    to TIFF. With: the pipeline's way, ``correct()`` with its quality metrics and
+    ``MotionResult.save(corrected=True)`` (the whole results folder).
+    """
     from napari_amnesia.core.simulate import write_simulated_movie
 
     tif = folder / f"long_{size}_{n_frames}.tif"
-    write_simulated_movie(tif, n_frames=n_frames, shape=(size, size), max_shift=6.0,
-                          nonrigid=pw, nonrigid_amplitude=3.0 if pw else 1.0, rng=2)
+    if not tif.exists():
+        write_simulated_movie(tif, n_frames=n_frames, shape=(size, size), max_shift=6.0,
+                              nonrigid=pw, nonrigid_amplitude=3.0 if pw else 1.0, rng=2)
     res_json = folder / "long.json"
-    _run(sys.executable, AMNESIA_WORKER, [str(tif), str(folder / "corrected.npy"),
-                                          "1" if pw else "0", str(res_json)])
+    out = folder / ("results" if metrics else "corrected.tif")
+    _run(sys.executable, AMNESIA_WORKER, [str(tif), str(out), "1" if pw else "0",
+                                          str(res_json), "1" if metrics else "0"])
     info = json.loads(res_json.read_text())
-    row = {"case": f"{size}²×{n_frames} {'pw-rigid' if pw else 'rigid'} (memory)",
+    movie_mb = n_frames * size * size * 2 / 2**20
+    row = {"case": f"{size}²×{n_frames} {'pw-rigid' if pw else 'rigid'} "
+                   f"({'correct + metrics + results folder' if metrics else 'correct + save'}"
+                   f"; movie {movie_mb:.0f} MB uint16)",
            "method": "napari-amnesia", "fps": n_frames / info["total_s"],
-           "peak_rss_mb": info["peak_rss_mb"]}
+           "peak_rss_mb": info["peak_rss_mb"], "rss_increase_mb": info["rss_increase_mb"]}
     rows.append(row)
     print(json.dumps(row), flush=True)
-    os.remove(tif)
-    os.remove(folder / "corrected.npy")
+    if out.is_dir():
+        shutil.rmtree(out)
+    else:
+        os.remove(out)
 
 
 def table(rows: list[dict]) -> str:
     cols = ["case", "method", "fps", "fps_estimate", "rigid_rmse", "rigid_rmse_median_aligned",
-            "pw_rmse", "pw_rmse_median_aligned", "peak_rss_mb"]
+            "pw_rmse", "pw_rmse_median_aligned", "peak_rss_mb", "rss_increase_mb"]
     head = ["case", "method", "frames/s (estimate+apply)", "frames/s (estimate)",
             "rigid RMSE (px)", "rigid RMSE, median-aligned", "pw RMSE at centres (px)",
-            "pw RMSE, median-aligned", "peak RSS (MB)"]
+            "pw RMSE, median-aligned", "peak RSS (MB)", "RSS increase (MB)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = []
@@ -238,10 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=["256x2000"],
                     help="cases as SIZExFRAMES (square frames)")
-    ap.add_argument("--modes", nargs="+", default=["rigid", "pw"], choices=["rigid", "pw"])
+    ap.add_argument("--modes", nargs="*", default=["rigid", "pw"], choices=["rigid", "pw"])
     ap.add_argument("--suite2p-python", default=None,
                     help="python of a venv with suite2p>=1.1 (run side by side)")
-    ap.add_argument("--memory", default=None, help="SIZExFRAMES long movie for peak RSS")
+    ap.add_argument("--memory", nargs="+", default=[],
+                    help="SIZExFRAMES long movie(s) for peak RSS (several: T-independence)")
+    ap.add_argument("--memory-metrics", action="store_true",
+                    help="also measure the pipeline's way (metrics + results folder)")
+    ap.add_argument("--keep-movies", default=None,
+                    help="folder where the long movies are kept between runs")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each method per case (interleaved); frames/s are medians")
     ap.add_argument("--tmp", default=None, help="folder for the simulated TIFFs")
     ap.add_argument("--out", default=None, help="write the Markdown table here")
     args = ap.parse_args(argv)
@@ -251,10 +334,16 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.sizes:
             size, n = (int(v) for v in spec.lower().split("x"))
             for mode in args.modes:
-                run_case(size, n, mode == "pw", folder, args.suite2p_python, rows)
-        if args.memory:
-            size, n = (int(v) for v in args.memory.lower().split("x"))
-            memory_case(size, n, False, folder, rows)
+                run_case(size, n, mode == "pw", folder, args.suite2p_python, rows,
+                         repeat=args.repeat)
+        for spec in args.memory:
+            size, n = (int(v) for v in spec.lower().split("x"))
+            where = Path(args.keep_movies) if args.keep_movies else folder
+            memory_case(size, n, False, where, rows)
+            if args.memory_metrics:
+                memory_case(size, n, False, where, rows, metrics=True)
+            if not args.keep_movies:
+                os.remove(where / f"long_{size}_{n}.tif")
     text = table(rows)
     print(text)
     if args.out:

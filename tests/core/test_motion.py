@@ -393,3 +393,67 @@ def test_correct_progress_callback_and_make_template(rigid_movie):
     assert tmpl.shape == movie.shape[1:] and tmpl.dtype == np.float32
     assert drive(iter_correct(movie[:30], max_shifts=6, compute_metrics=False)).shifts.shape == (
         30, 2)
+
+
+# --------------------------------------------------------------------------- NaN frames
+def test_nan_pixels_and_frames_are_handled(rigid_movie):
+    # a float movie with a dropped frame (all NaN) and NaN pixels in others (e.g. the
+    # NaN border of an earlier correction): registration ignores the NaNs, the empty
+    # frame is named in a warning, its shift is interpolated from its neighbours, and
+    # its corrected frame stays NaN
+    movie, truth = rigid_movie
+    bad = movie[:120].astype(np.float32)
+    bad[7] = np.nan
+    bad[30:40, :5, :] = np.nan
+    bad[50, 60:70, 60:70] = np.inf
+    with pytest.warns(RuntimeWarning, match=r"1 frame\(s\) contain no finite pixel.*: 7;"):
+        res = correct(bad, template=truth.mean_image(), max_shifts=6, num_frames_split=25)
+    assert res.provenance["nonfinite_frames"] == [7]
+    assert np.all(np.isfinite(res.shifts))
+    keep = np.ones(120, bool)
+    keep[7] = False
+    assert _rmse(res.shifts[keep] - truth.shifts[:120][keep]) <= RIGID_RMSE
+    assert np.abs(res.shifts[7] - 0.5 * (res.shifts[6] + res.shifts[8])).max() < 1e-9
+    corrected = res.corrected.compute()
+    assert np.isnan(corrected[7]).all()
+    assert np.isfinite(corrected[8]).all()
+    m = res.metrics
+    assert np.isfinite(m["mean_before"]).all() and np.isfinite(m["mean_correlation_after"])
+    assert np.isnan(m["correlation_before"][7])
+
+
+def test_all_nan_movie_is_refused():
+    movie = np.full((20, 64, 64), np.nan, np.float32)
+    with pytest.raises(ValueError, match="no finite pixel"):
+        correct(movie, max_shifts=4)
+
+
+def test_input_array_is_not_modified(rigid_movie):
+    movie, _ = rigid_movie
+    data = movie[:40].astype(np.float32)
+    data[3, :4] = np.nan
+    before = data.copy()
+    correct(data, max_shifts=6, compute_metrics=False)
+    np.testing.assert_array_equal(data, before)
+
+
+def test_patches_without_structure_take_their_neighbours_shift(nonrigid_movie):
+    # an empty corner (a vessel, the dark edge of a field of view): noise only, whose
+    # patch correlation peak is meaningless; the patch must take its neighbours' shift
+    # instead of a noisy one
+    movie, truth = nonrigid_movie
+    T = 60
+    mov = movie[:T].astype(np.float32)
+    noise = float(np.std(np.diff(mov[:, 100:140, 100:140], axis=0))) / np.sqrt(2)
+    level = float(np.median(mov))
+    rng = np.random.default_rng(0)
+    mov[:, :88, :88] = level + rng.normal(0.0, noise, (T, 88, 88))
+    template = truth.mean_image().astype(np.float32)
+    template[:88, :88] = level
+    res = correct(mov, template=template, pw_rigid=True, compute_metrics=False)
+    preg = PatchRegistrar(template, res.params)
+    assert not preg.valid[0, 0] and preg.valid[1:, 1:].all()
+    centers = res.patch_centers.reshape(-1, 2)
+    true_pw = np.stack([truth.displacement_at(centers, t) for t in range(T)])
+    true_pw = true_pw.reshape(res.shifts_pw.shape)
+    assert _rmse(res.shifts_pw - true_pw) <= PW_RMSE, _rmse(res.shifts_pw - true_pw)

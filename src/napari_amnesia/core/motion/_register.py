@@ -57,6 +57,7 @@ __all__ = ["RigidRegistrar", "PatchRegistrar", "patch_grid"]
 
 _DAMPING = 0.1  # pull of the centroid correction towards the raw patch shifts
 _PATCH_BUDGET = 3_000_000  # patch pixels processed at once (bounds the temporaries)
+_MIN_TEXTURE = 0.25  # patches below this fraction of the median template norm: no shift
 
 
 def _taper(params: MotionParams) -> int:
@@ -259,13 +260,24 @@ class PatchRegistrar:
         self.use_centroids = True
         energy = np.sum(tpad.astype(np.float64) ** 2, axis=(-2, -1))
         self.tnorm = np.sqrt(np.maximum(energy, 1e-30)).astype(np.float32)
-        self.valid = energy > 1e-12 * max(float(energy.max()), 1e-30)
+        # texture: a patch whose band-passed template holds little structure compared
+        # with the typical patch (an empty region, a vessel, the dark corner of a field
+        # of view) gives a shift dominated by noise; it always takes its neighbours'
+        tn = np.sqrt(energy)
+        typical = float(np.median(tn[tn > 0])) if np.any(tn > 0) else 0.0
+        self.valid = (energy > 1e-12 * max(float(energy.max()), 1e-30)) & (
+            tn >= _MIN_TEXTURE * typical)
         self.centers = np.stack(np.broadcast_arrays(cy[:, None], cx[None, :]), axis=-1)
         self.tspec = np.conj(rfft2(tpad)).astype(np.complex64)  # (ny, nx, L0, K)
         self.phase = params.phase_correlation
         self.wspec = None if self.phase else np.conj(rfft2(wpad)).astype(np.complex64)
         self.lp = lowpass(L, lo) if self.phase else None
-        self.coarse = DFTWindow(L, np.arange(-m, m + 1), np.arange(-m, m + 1))
+        # integer search: only the displacements the deviation bound allows (|u - frac|
+        # <= dev + 1/2 with |frac| <= 1/2); phase correlation keeps the wider window its
+        # sharpness needs (peak over the best value 2 px away)
+        k = m if self.phase else dev + 1
+        self.coarse_offsets = np.arange(-k, k + 1)
+        self.coarse = DFTWindow(L, self.coarse_offsets, self.coarse_offsets)
         up = params.upsample_factor
         half = int(math.ceil(0.6 * up))
         fine = np.arange(-half, half + 1) / up
@@ -341,14 +353,15 @@ class PatchRegistrar:
             E = rfft2(regions, workers=workers)
             E *= self.wspec
         del regions
-        u = np.arange(-m, m + 1, dtype=np.float64)
+        u = self.coarse_offsets.astype(np.float64)
         # allowed integer displacements: within dev (+ rounding) of the rigid shift
         my = np.abs(u[None, :] - frac[:, :1]) <= dev + 0.5  # (n, 2m+1)
         mx = np.abs(u[None, :] - frac[:, 1:]) <= dev + 0.5
         mask = (my[:, :, None] & mx[:, None, :])[:, None, None]  # (n,1,1,J,J)
         coarse = self._score(self.coarse, S, E)  # (n, ny, nx, J, J)
         iy, ix, pk = self._peaks(coarse, mask)
-        start = np.stack([np.rint(iy) - m, np.rint(ix) - m], axis=-1)  # (n, ny, nx, 2)
+        k0 = -int(self.coarse_offsets[0])
+        start = np.stack([np.rint(iy) - k0, np.rint(ix) - k0], axis=-1)  # (n, ny, nx, 2)
         ry, rx = phase_ramp(L, start)
         S *= ry
         S *= rx

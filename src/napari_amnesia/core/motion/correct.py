@@ -7,9 +7,11 @@ Steps
 2. Build the template (:mod:`.template`) unless one is given.
 3. Stream the movie in time chunks of ``num_frames_split`` frames; each chunk is one
    dask task (read, rfft2, rigid search, and for piecewise rigid one inverse FFT and
-   the patch search) run on dask's scheduler — the local threads by default, a
-   ``dask.distributed`` cluster when one is active. Memory is a few chunks whatever
-   the movie length.
+   the patch search, a few megabytes of frames at a time) run on dask's scheduler —
+   the local threads by default, a ``dask.distributed`` cluster when one is active.
+   Memory is a few chunks whatever the movie length. NaN/inf pixels of float movies
+   are ignored by the registration; frames without any finite pixel are named in a
+   ``RuntimeWarning`` and get shifts interpolated from their neighbours.
 4. Wrap the shifts into a lazy corrected movie (:func:`.apply.apply_shifts`).
 5. Optionally compute the quality metrics (:mod:`.metrics`), streaming again.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,11 +36,11 @@ from .._progress import Progress, ProgressGenerator, drive
 from ._register import PatchRegistrar, RigidRegistrar
 from ._warp import shift_rows
 from .apply import apply_shifts, as_dask_movie, default_chunk_frames
-from .metrics import frame_correlations, iter_motion_metrics
+from .metrics import frame_correlations, frame_statistics, iter_motion_metrics
 from .params import MotionParams, resolve_params
 from .result import MotionResult
 from .scan_phase import estimate_scan_phase
-from .template import iter_make_template, read_blocks, sample_blocks
+from .template import fill_nonfinite, iter_make_template, read_blocks, sample_blocks
 
 __all__ = ["correct", "iter_correct", "estimate_shifts"]
 
@@ -48,18 +51,63 @@ def _n_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+_SUB_BYTES = 4 * 2**20  # float32 frames registered at once inside a chunk task
+
+
 def _estimate_chunk(frames: np.ndarray, rigid: RigidRegistrar, patches: PatchRegistrar | None,
                     phase: float, template: np.ndarray, border: tuple[int, int]) -> dict:
-    x = shift_rows(np.asarray(frames, np.float32), phase)
-    spectra = rigid.spectra(x)
-    shifts = rigid.estimate(spectra)
-    out = {"shifts": shifts}
+    """Shifts and 'before' statistics of one chunk (one dask task).
+
+    The chunk is registered in sub-batches of a few megabytes, so the temporaries
+    (spectra, correlation maps, patch regions) do not scale with the chunk size.
+    NaN/inf pixels of float movies are filled with the frame mean for the
+    registration (see :func:`.template.fill_nonfinite`); frames without any finite
+    pixel are flagged in ``"empty"``.
+    """
+    n, Y, X = frames.shape
+    sub = max(1, _SUB_BYTES // (4 * Y * X))
+    out = {"shifts": np.empty((n, 2)), "correlation": np.empty(n, np.float32),
+           "empty": np.zeros(n, bool), "sum": np.zeros((Y, X), np.float64),
+           "count": None, "max": np.full((Y, X), -np.inf, np.float32)}
     if patches is not None:
-        out["shifts_pw"] = patches.estimate(rigid.filtered(spectra), shifts)
-    out["correlation"] = frame_correlations(x, template, border)
-    out["sum"] = x.sum(axis=0, dtype=np.float64)
-    out["max"] = x.max(axis=0)
+        out["shifts_pw"] = np.empty((n, *patches.grid_shape, 2))
+    check = np.dtype(frames.dtype).kind == "f"
+    for a in range(0, n, sub):
+        e = min(n, a + sub)
+        x = shift_rows(np.asarray(frames[a:e], np.float32), phase)
+        if check and not np.isfinite(x.sum(dtype=np.float64)):
+            finite = np.isfinite(x)
+            if out["count"] is None:
+                out["count"] = np.full((Y, X), a, np.int64)
+            out["count"] += finite.sum(axis=0)
+            out["sum"] += np.where(finite, x, 0).sum(axis=0, dtype=np.float64)
+            np.fmax(out["max"], np.where(finite, x, -np.inf).max(axis=0), out=out["max"])
+            x, out["empty"][a:e] = fill_nonfinite(np.array(x))  # never the caller's data
+            out["correlation"][a:e] = frame_correlations(x, template, border)  # filled
+        else:
+            if out["count"] is not None:
+                out["count"] += e - a
+            out["correlation"][a:e] = frame_statistics(x, template, border, out["sum"],
+                                                       out["max"])
+        spectra = rigid.spectra(x)
+        shifts = rigid.estimate(spectra)
+        out["shifts"][a:e] = shifts
+        if patches is not None:
+            out["shifts_pw"][a:e] = patches.estimate(rigid.filtered(spectra), shifts)
+        del spectra
     return out
+
+
+def _fill_empty_frames(empty: np.ndarray, *arrays: np.ndarray | None) -> None:
+    """Shifts of frames without data: linear interpolation from the nearest frames."""
+    good = np.flatnonzero(~empty)
+    bad = np.flatnonzero(empty)
+    for arr in arrays:
+        if arr is None:
+            continue
+        flat = arr.reshape(len(arr), -1)
+        for k in range(flat.shape[1]):
+            flat[bad, k] = np.interp(bad, good, flat[good, k])
 
 
 def iter_correct(
@@ -125,6 +173,10 @@ def iter_correct(
     corr_before = np.empty(T, np.float32)
     total = np.zeros((Y, X), np.float64)
     vmax = np.full((Y, X), -np.inf, np.float32)
+    empty = np.zeros(T, bool)
+    count = None
+    # a few chunks per compute call: dask runs them on its workers (one chunk each at a
+    # time; the results are small), and the generator yields between calls
     batch = 2 * _n_workers()
     for b0 in range(0, len(delayed_chunks), batch):
         idx = range(b0, min(len(delayed_chunks), b0 + batch))
@@ -136,9 +188,27 @@ def iter_correct(
             if shifts_pw is not None:
                 shifts_pw[a:b] = res["shifts_pw"]
             corr_before[a:b] = res["correlation"]
+            empty[a:b] = res["empty"]
             total += res["sum"]
-            np.maximum(vmax, res["max"], out=vmax)
+            if res["count"] is not None or count is not None:
+                if count is None:
+                    count = np.full((Y, X), a, np.int64)
+                count += res["count"] if res["count"] is not None else b - a
+            np.fmax(vmax, res["max"], out=vmax)
+        del results
         yield Progress(int(starts[idx[-1] + 1]), T, "estimating shifts")
+    if empty.any():
+        if empty.all():
+            raise ValueError("the movie contains no finite pixel (all NaN or infinite).")
+        bad = np.flatnonzero(empty)
+        listed = ", ".join(str(int(t)) for t in bad[:20]) + (", ..." if len(bad) > 20 else "")
+        message = (f"{len(bad)} frame(s) contain no finite pixel (all NaN or infinite): "
+                   f"{listed}; their shifts are interpolated from the neighbouring frames "
+                   f"and their corrected frames stay NaN.")
+        logger.warning("motion: %s", message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        _fill_empty_frames(empty, shifts, shifts_pw)
+        corr_before[empty] = np.nan
     timings["shifts"] = time.perf_counter() - t0
 
     # 4. lazy corrected movie
@@ -161,6 +231,7 @@ def iter_correct(
             "input_shape": list(shape),
             "input_dtype": str(np.dtype(movie_d.dtype)),
             "chunk_frames": int(chunk),
+            "nonfinite_frames": [int(t) for t in np.flatnonzero(empty)],
             "timings": timings,
         },
     )
@@ -174,10 +245,13 @@ def iter_correct(
             movie_d, shifts, shifts_pw=shifts_pw, patch_centers=result.patch_centers,
             border_nan="copy", interpolation=params.interpolation, scan_phase=phase,
             chunk_frames=chunk)
-        before = {"correlation_before": corr_before, "mean_before": (total / T).astype(np.float32),
-                  "max_before": vmax}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_before = (total / (T if count is None else count)).astype(np.float32)
+        before = {"correlation_before": corr_before, "mean_before": mean_before,
+                  "max_before": np.where(np.isfinite(vmax), vmax, np.nan).astype(np.float32)}
         result.metrics = yield from iter_motion_metrics(raw, copy_corrected, result.template,
-                                                        border=border, before=before)
+                                                        border=border, before=before,
+                                                        nonfinite=count is not None)
         timings["metrics"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     logger.info("motion correction of %s frames in %.1f s", T, timings["total"])

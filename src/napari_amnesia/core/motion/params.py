@@ -154,7 +154,9 @@ class MotionParams:
     min_patch_corr : float
         Piecewise rigid: a patch whose normalised correlation with the template at
         its best shift is below this value, or whose shift sits on the
-        ``max_deviation_rigid`` bound, is low-confidence; its shift is replaced by
+        ``max_deviation_rigid`` bound, is low-confidence (so is a patch whose
+        band-passed template has less than a quarter of the median patch's
+        contrast, e.g. an empty region); its shift is replaced by
         the Gaussian-weighted mean of its confident neighbours' (σ = 1 patch, then
         2; the rigid shift when none), the role of suite2p's SNR-adaptive smoothing
         of correlation maps (``snr_thresh``). With ``phase_correlation`` the

@@ -11,7 +11,8 @@ folder renamed into place; an existing non-empty folder only with ``overwrite``)
                         metrics.json "images")
     metrics.json        scalar metrics (crispness, mean correlations)
     params.json         MotionParams
-    result.json         provenance: version, input shape/dtype, scan phase, timings
+    result.json         provenance: version, input shape/dtype, scan phase, frames
+                        without any finite pixel ("nonfinite_frames"), timings
     corrected.tif       (optional) the corrected movie, written chunk by chunk
 
 Sign convention everywhere: ``(dy, dx)`` is the displacement of the *content* of a
@@ -143,8 +144,11 @@ class MotionResult:
             self._write_tables(tmp)
             yield Progress(0, 1, "saving motion correction")
             if corrected:
+                # a few chunks per write, computed in parallel by dask's scheduler
+                # (memory: that many chunks, whatever the movie length)
+                per_write = int(self.corrected.chunks[0][0]) * max(1, os.cpu_count() or 1)
                 yield from iter_save_movie(self.corrected, tmp / "corrected.tif",
-                                           compression=compression)
+                                           chunk_frames=per_write, compression=compression)
         yield Progress(1, 1, "saving motion correction")
         logger.info("motion correction saved to %s", folder)
         return folder

@@ -18,6 +18,11 @@ file, unlike every n-th frame):
    frames, so shifts are centred on zero and ``max_shifts`` bounds the motion around
    the typical position rather than around the seed frames'.
 
+Memory: the sampled frames are held once (float32), with their spectra (complex64,
+computed once and reused by every pass, when under 400 MB); every pass over them
+(shifts, warping) runs in batches of a few megabytes and accumulates per-block
+sums. None of it depends on the movie length.
+
 References
 ----------
 .. [1] Pnevmatikakis, E. A. & Giovannucci, A. (2017). NoRMCorre: an online algorithm
@@ -36,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import Progress, ProgressGenerator, drive
-from ._fourier import irfft2, rfft2
+from ._fourier import bandpass, edge_window, irfft2, rfft2
 from ._register import PatchRegistrar, RigidRegistrar
 from ._warp import interpolation_matrix, shift_rows, warp_frames
 from .params import MotionParams, resolve_params
@@ -48,7 +53,42 @@ _N_BLOCKS = 10
 
 def _workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
+
+
 _TOP_K = 20
+_BATCH_BYTES = 8 * 2**20  # float32 frames per batch of the template passes
+_SPECTRA_BYTES = 400 * 2**20  # keep the frames' spectra across passes up to this size
+
+
+def _batches(n: int, frame_shape: tuple[int, int]):
+    """``(start, stop)`` batches of about ``_BATCH_BYTES`` of float32 frames."""
+    size = max(1, _BATCH_BYTES // (4 * frame_shape[0] * frame_shape[1]))
+    for a in range(0, n, size):
+        yield a, min(n, a + size)
+
+
+def fill_nonfinite(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Replace NaN/inf pixels by the mean of the frame's finite pixels (in place).
+
+    Returns the frames and a boolean ``(n,)`` mask of frames with no finite pixel
+    (those are set to 0). Only the registration sees the filled values; the
+    corrected movie keeps the NaNs of the input.
+    """
+    n = len(frames)
+    empty = np.zeros(n, bool)
+    if frames.dtype.kind != "f" or np.isfinite(frames.sum(dtype=np.float64)):
+        return frames, empty
+    flat = frames.reshape(n, -1)
+    for i in range(n):
+        row = flat[i]
+        bad = ~np.isfinite(row)
+        if bad.any():
+            if bad.all():
+                row[:] = 0.0
+                empty[i] = True
+            else:
+                row[bad] = row[~bad].mean(dtype=np.float64)
+    return frames, empty
 
 
 def sample_blocks(n_frames: int, n_sample: int, n_blocks: int = _N_BLOCKS) -> list[tuple[int, int]]:
@@ -69,31 +109,61 @@ def sample_blocks(n_frames: int, n_sample: int, n_blocks: int = _N_BLOCKS) -> li
 
 
 def read_blocks(movie: Any, blocks: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Frames of the blocks as float32 ``(n, Y, X)`` and the block index of each."""
-    frames, groups = [], []
+    """Frames of the blocks as float32 ``(n, Y, X)`` and the block index of each.
+
+    Frames with no finite pixel (dropped frames of a float movie) are left out; the
+    NaN/inf pixels of the others are filled with the frame's mean (see
+    :func:`fill_nonfinite`).
+
+    Raises
+    ------
+    ValueError
+        When no sampled frame has a finite pixel.
+    """
+    n = sum(e - s for s, e in blocks)
+    frames = np.empty((n, *movie.shape[1:]), np.float32)  # one copy, filled in place
+    groups = np.empty(n, np.int64)
+    i = 0
     for g, (s, e) in enumerate(blocks):
         block = movie[s:e]
         if hasattr(block, "compute"):
             block = block.compute()
-        frames.append(np.asarray(block, np.float32))
-        groups.append(np.full(e - s, g))
-    return np.concatenate(frames), np.concatenate(groups)
+        frames[i : i + e - s] = block
+        groups[i : i + e - s] = g
+        i += e - s
+    frames, empty = fill_nonfinite(frames)
+    if empty.any():
+        if empty.all():
+            raise ValueError("the movie's sampled frames contain no finite pixel (all NaN "
+                             "or infinite); cannot build a template.")
+        frames, groups = frames[~empty], groups[~empty]
+    return frames, groups
 
 
-def _initial(frames: np.ndarray, reg: RigidRegistrar) -> np.ndarray:
-    """Mean of the frames best correlated with the most typical one."""
+def _initial(frames: np.ndarray, params: MotionParams) -> np.ndarray:
+    """Mean of the frames best correlated with the most typical one.
+
+    The frames are binned to <= ~4096 pixels first and band-passed at that scale
+    (the band-pass and window of the registration, scaled down): enough to tell
+    frames apart, and it costs little more than reading them.
+    """
     n = len(frames)
     if n <= 2:
         return frames.mean(axis=0)
-    filtered = irfft2(rfft2(frames, workers=_workers()) * reg.H, reg.shape,
-                      workers=_workers()) * reg.window
-    # bin to <= ~4096 pixels: enough to tell frames apart, and the n x n correlation
-    # matrix then costs milliseconds instead of seconds
-    Y, X = reg.shape
+    Y, X = frames.shape[1:]
     b = max(1, int(np.ceil(np.sqrt(Y * X / 4096))))
     Yb, Xb = Y // b, X // b
-    binned = filtered[:, : Yb * b, : Xb * b].reshape(n, Yb, b, Xb, b).mean(axis=(2, 4))
-    z = binned.reshape(n, -1).astype(np.float32)
+    lo, hi = params.filter_sigmas
+    H = bandpass((Yb, Xb), lo / b, None if hi is None else hi / b)
+    ms = params.max_shifts
+    taper = max(1, int(np.ceil(2.5 * (hi or 3 * lo) / b)))
+    window = np.outer(edge_window(Yb, min(int(np.ceil(ms[0] / b)), (Yb - 3) // 2), taper),
+                      edge_window(Xb, min(int(np.ceil(ms[1] / b)), (Xb - 3) // 2), taper))
+    z = np.empty((n, Yb * Xb), np.float32)
+    for a, e in _batches(n, (Y, X)):
+        binned = frames[a:e, : Yb * b, : Xb * b].reshape(e - a, Yb, b, Xb, b).mean(axis=(2, 4))
+        filtered = irfft2(rfft2(binned) * H, (Yb, Xb)) * window
+        z[a:e] = filtered.reshape(e - a, -1)
     z -= z.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(z, axis=1, keepdims=True)
     z /= np.where(norm > 0, norm, 1)
@@ -105,14 +175,68 @@ def _initial(frames: np.ndarray, reg: RigidRegistrar) -> np.ndarray:
     return frames[best].mean(axis=0)
 
 
-def _robust_mean(frames: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Median over groups of the per-group means (NoRMCorre's template update)."""
-    ids = np.unique(groups)
-    if len(ids) < 3:  # split into ~10 contiguous groups instead
+def _spectra(frames: np.ndarray) -> np.ndarray | None:
+    """rfft2 of all sampled frames, kept across the template passes when small enough."""
+    n, Y, X = frames.shape
+    if n * Y * (X // 2 + 1) * 8 > _SPECTRA_BYTES:
+        return None
+    out = np.empty((n, Y, X // 2 + 1), np.complex64)
+    for a, e in _batches(n, (Y, X)):
+        out[a:e] = rfft2(frames[a:e], workers=_workers())
+    return out
+
+
+def _group_ids(frames: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Groups for the robust update: the blocks, or ~10 contiguous groups."""
+    if len(np.unique(groups)) < 3:
         groups = np.arange(len(frames)) * min(10, len(frames)) // len(frames)
-        ids = np.unique(groups)
-    means = np.stack([frames[groups == g].mean(axis=0) for g in ids])
-    return np.median(means, axis=0) if len(ids) >= 3 else means.mean(axis=0)
+    return np.searchsorted(np.unique(groups), groups)
+
+
+def _robust_mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median over groups of the per-group means (NoRMCorre's template update)."""
+    means = sums / np.maximum(counts, 1)[:, None, None]
+    return (np.median(means, axis=0) if len(means) >= 3 else means.mean(axis=0)).astype(
+        np.float32)
+
+
+def _shifts(frames: np.ndarray, reg: RigidRegistrar,
+            spectra: np.ndarray | None = None) -> np.ndarray:
+    """Rigid shifts of in-memory frames, in batches."""
+    out = np.empty((len(frames), 2))
+    for a, e in _batches(len(frames), reg.shape):
+        spec = (reg.spectra(frames[a:e], workers=_workers()) if spectra is None
+                else spectra[a:e])
+        out[a:e] = reg.estimate(spec)
+    return out
+
+
+def _refine(frames: np.ndarray, gid: np.ndarray, template: np.ndarray, params: MotionParams,
+            piecewise: bool, spectra_all: np.ndarray | None = None) -> np.ndarray:
+    """One template update: register, correct and average the frames, in batches."""
+    reg = RigidRegistrar(template, params)
+    preg = PatchRegistrar(template, params, reg) if piecewise else None
+    if preg is not None:
+        my = interpolation_matrix(reg.shape[0], preg.centers[:, 0, 0])
+        mx = interpolation_matrix(reg.shape[1], preg.centers[0, :, 1])
+    n_groups = int(gid.max()) + 1
+    sums = np.zeros((n_groups, *reg.shape), np.float64)
+    counts = np.bincount(gid, minlength=n_groups)
+    for a, e in _batches(len(frames), reg.shape):
+        spectra = (reg.spectra(frames[a:e], workers=_workers()) if spectra_all is None
+                   else spectra_all[a:e])
+        shifts = reg.estimate(spectra)
+        if preg is None:
+            corrected = warp_frames(frames[a:e], shifts, border="copy",
+                                    interpolation=params.interpolation, workers=_workers())
+        else:
+            pw = preg.estimate(reg.filtered(spectra, workers=_workers()), shifts)
+            corrected = warp_frames(frames[a:e], pw, border="copy",
+                                    interpolation=params.interpolation, my=my, mx=mx,
+                                    workers=_workers())
+        for g in np.unique(gid[a:e]):
+            sums[g] += corrected[gid[a:e] == g].sum(axis=0, dtype=np.float64)
+    return _robust_mean(sums, counts)
 
 
 def iter_make_template(
@@ -141,39 +265,28 @@ def iter_make_template(
     frames = np.asarray(frames, np.float32)
     if groups is None:
         groups = np.arange(len(frames)) * min(10, len(frames)) // max(len(frames), 1)
+    gid = _group_ids(frames, np.asarray(groups))
     total = 1 + params.niter_rig + (params.niter_els if params.pw_rigid else 0)
-    reg = RigidRegistrar(frames[0] if template is None else template, params)
     if template is None:
-        template = _initial(frames, reg)
+        template = _initial(frames, params)
+    spectra = _spectra(frames)
     yield Progress(1, total, "template")
     step = 1
     for _ in range(params.niter_rig):
-        reg = RigidRegistrar(template, params)
-        shifts = reg.estimate(reg.spectra(frames, workers=_workers()))
-        corrected = warp_frames(frames, shifts, border="copy", interpolation=params.interpolation,
-                                workers=_workers())
-        template = _robust_mean(corrected, groups)
+        template = _refine(frames, gid, template, params, piecewise=False, spectra_all=spectra)
         step += 1
         yield Progress(step, total, "template")
     if params.pw_rigid:
         for _ in range(params.niter_els):
-            reg = RigidRegistrar(template, params)
-            preg = PatchRegistrar(template, params, reg)
-            spectra = reg.spectra(frames, workers=_workers())
-            shifts = reg.estimate(spectra)
-            pw = preg.estimate(reg.filtered(spectra), shifts)
-            my = interpolation_matrix(reg.shape[0], preg.centers[:, 0, 0])
-            mx = interpolation_matrix(reg.shape[1], preg.centers[0, :, 1])
-            corrected = warp_frames(frames, pw, border="copy",
-                                    interpolation=params.interpolation, my=my, mx=mx,
-                                    workers=_workers())
-            template = _robust_mean(corrected, groups)
+            template = _refine(frames, gid, template, params, piecewise=True,
+                               spectra_all=spectra)
             step += 1
             yield Progress(step, total, "template")
-    return _centre(np.asarray(template, np.float32), frames, params)
+    return _centre(np.asarray(template, np.float32), frames, params, spectra)
 
 
-def _centre(template: np.ndarray, frames: np.ndarray, params: MotionParams) -> np.ndarray:
+def _centre(template: np.ndarray, frames: np.ndarray, params: MotionParams,
+            spectra: np.ndarray | None = None) -> np.ndarray:
     """Move the template to the median position of the frames.
 
     The template starts where the seed frames were; shifting it by the median rigid
@@ -181,7 +294,7 @@ def _centre(template: np.ndarray, frames: np.ndarray, params: MotionParams) -> n
     ``±max_shifts`` range is available to the motion around the typical position.
     """
     reg = RigidRegistrar(template, params)
-    med = np.median(reg.estimate(reg.spectra(frames, workers=_workers())), axis=0)
+    med = np.median(_shifts(frames, reg, spectra), axis=0)
     if np.all(np.abs(med) < 0.05):
         return template
     return warp_frames(template[None], -med[None], border="copy",
