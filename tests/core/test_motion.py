@@ -437,23 +437,36 @@ def test_input_array_is_not_modified(rigid_movie):
     np.testing.assert_array_equal(data, before)
 
 
-def test_patches_without_structure_take_their_neighbours_shift(nonrigid_movie):
+def test_patches_without_structure_take_their_neighbours_shift(nonrigid_movie, monkeypatch):
     # an empty corner (a vessel, the dark edge of a field of view): noise only, whose
     # patch correlation peak is meaningless; the patch must take its neighbours' shift
     # instead of a noisy one
+    from napari_amnesia.core.motion import _register
+
     movie, truth = nonrigid_movie
     T = 60
     mov = movie[:T].astype(np.float32)
     noise = float(np.std(np.diff(mov[:, 100:140, 100:140], axis=0))) / np.sqrt(2)
     level = float(np.median(mov))
     rng = np.random.default_rng(0)
-    mov[:, :88, :88] = level + rng.normal(0.0, noise, (T, 88, 88))
+    mov[:, :100, :100] = level + rng.normal(0.0, noise, (T, 100, 100))
     template = truth.mean_image().astype(np.float32)
-    template[:88, :88] = level
-    res = correct(mov, template=template, pw_rigid=True, compute_metrics=False)
+    template[:100, :100] = level
+
+    def errors():
+        res = correct(mov, template=template, pw_rigid=True, compute_metrics=False)
+        centers = res.patch_centers.reshape(-1, 2)
+        true_pw = np.stack([truth.displacement_at(centers, t) for t in range(T)])
+        err = res.shifts_pw - true_pw.reshape(res.shifts_pw.shape)
+        return res, np.sqrt(np.mean(np.sum(err**2, axis=-1), axis=0)), err
+
+    res, rmse, err = errors()
     preg = PatchRegistrar(template, res.params)
-    assert not preg.valid[0, 0] and preg.valid[1:, 1:].all()
-    centers = res.patch_centers.reshape(-1, 2)
-    true_pw = np.stack([truth.displacement_at(centers, t) for t in range(T)])
-    true_pw = true_pw.reshape(res.shifts_pw.shape)
-    assert _rmse(res.shifts_pw - true_pw) <= PW_RMSE, _rmse(res.shifts_pw - true_pw)
+    assert not preg.valid[0, 0] and preg.valid[2, 2]
+    # patches away from the empty corner keep their accuracy
+    assert _rmse(np.concatenate([err[:, 2], err[:, 1:2, 2]], axis=1)) <= PW_RMSE
+    # the empty patch: the neighbours' shift (the planted field bends there, so not
+    # exact), far better than a shift read from noise
+    monkeypatch.setattr(_register, "_MIN_TEXTURE", 0.0)
+    _, rmse_noisy, _ = errors()
+    assert rmse[0, 0] < 1.6 and rmse[0, 0] < 0.6 * rmse_noisy[0, 0], (rmse, rmse_noisy)
