@@ -73,6 +73,7 @@ import numpy as np
 
 from ._files import atomic_folder, jsonable
 from ._progress import Progress, ProgressGenerator, drive
+from .params import StageParams
 
 __all__ = [
     "ClusteringParams",
@@ -100,7 +101,7 @@ def _p(default: Any, help: str, **extra: Any) -> Any:
 
 # --------------------------------------------------------------------------- parameters
 @dataclass(frozen=True)
-class ClusteringParams:
+class ClusteringParams(StageParams):
     """Parameters of a coactivity clustering (one frozen, validated object).
 
     Every field carries ``metadata["help"]`` (widget tooltip, CLI help) and,
@@ -246,55 +247,6 @@ class ClusteringParams:
         number("early_exaggeration", 1.0)
         number("umap_min_dist", 0.0)
 
-    @classmethod
-    def field_info(cls, name: str) -> dict[str, Any]:
-        """Default and metadata (help, choices...) of one parameter."""
-        for f in dataclasses.fields(cls):
-            if f.name == name:
-                return {"default": f.default, **f.metadata}
-        raise KeyError(f"ClusteringParams has no parameter {name!r}.")
-
-    @classmethod
-    def describe(cls) -> dict[str, dict[str, Any]]:
-        """``{name: {"default", "help", "choices"...}}`` for every parameter."""
-        return {f.name: cls.field_info(f.name) for f in dataclasses.fields(cls)}
-
-    def replace(self, **overrides: Any) -> ClusteringParams:
-        """Return a copy with some parameters changed (validated; unknown names raise)."""
-        _check_names(type(self), overrides)
-        return dataclasses.replace(self, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The parameters as a JSON-ready dict."""
-        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ClusteringParams:
-        """Build from a dict (as written by :meth:`to_dict`); unknown keys raise."""
-        _check_names(cls, values)
-        return cls(**dict(values))
-
-
-def _check_names(cls: type, values: Mapping[str, Any]) -> None:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TypeError(
-            f"unknown {cls.__name__} parameter(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(known))}."
-        )
-
-
-def _resolve(cls: type, params: Any, overrides: Mapping[str, Any]) -> Any:
-    if params is None:
-        params = cls()
-    elif isinstance(params, Mapping):
-        params = cls.from_dict(params)
-    elif not isinstance(params, cls):
-        raise TypeError(
-            f"params should be a {cls.__name__}, a dict or None, got {type(params).__name__}."
-        )
-    return params.replace(**overrides) if overrides else params
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -758,7 +710,7 @@ def iter_cluster(
     **overrides: Any,
 ) -> ProgressGenerator[ClusterResult]:
     """Generator twin of :func:`cluster` (yields :class:`Progress`, returns the result)."""
-    p = _resolve(ClusteringParams, params, overrides)
+    p = ClusteringParams.resolve(params, overrides)
     t_start = time.perf_counter()
     traces, pixels, shape, ids, extra = _inputs(projection_or_traces, pixels, shape)
     n = len(traces)
@@ -917,7 +869,7 @@ def iter_cluster_consecutive(
         raise TypeError(f"previous should be a ClusterResult, got {type(previous).__name__}.")
     if params is None and not overrides:
         params = previous.params
-    p = _resolve(ClusteringParams, params, overrides)
+    p = ClusteringParams.resolve(params, overrides)
     if previous.n_clusters < p.min_cluster_size:
         raise ValueError(
             f"the level-{previous.level} result has {previous.n_clusters} cluster(s), fewer "

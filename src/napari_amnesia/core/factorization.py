@@ -64,7 +64,8 @@ import numpy as np
 
 from ._files import atomic_folder, jsonable
 from ._progress import Progress, ProgressGenerator, drive
-from .clustering import _check_names, _resolve, detrend_traces, normalize_traces
+from .clustering import detrend_traces, normalize_traces
+from .params import StageParams
 
 __all__ = ["FactorizationParams", "FactorizationResult", "factorize", "iter_factorize"]
 
@@ -76,7 +77,7 @@ def _p(default: Any, help: str, **extra: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class FactorizationParams:
+class FactorizationParams(StageParams):
     """Parameters of a factorization (frozen, validated; ``metadata["help"]`` on each)."""
 
     method: str = _p(
@@ -168,33 +169,6 @@ class FactorizationParams:
                 f"needs non-negative data), got {self.normalization!r}."
             )
 
-    @classmethod
-    def field_info(cls, name: str) -> dict[str, Any]:
-        """Default and metadata (help, choices...) of one parameter."""
-        for f in dataclasses.fields(cls):
-            if f.name == name:
-                return {"default": f.default, **f.metadata}
-        raise KeyError(f"FactorizationParams has no parameter {name!r}.")
-
-    @classmethod
-    def describe(cls) -> dict[str, dict[str, Any]]:
-        """``{name: {"default", "help", "choices"...}}`` for every parameter."""
-        return {f.name: cls.field_info(f.name) for f in dataclasses.fields(cls)}
-
-    def replace(self, **overrides: Any) -> FactorizationParams:
-        """Return a copy with some parameters changed (validated; unknown names raise)."""
-        _check_names(type(self), overrides)
-        return dataclasses.replace(self, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The parameters as a JSON-ready dict."""
-        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> FactorizationParams:
-        """Build from a dict (as written by :meth:`to_dict`); unknown keys raise."""
-        _check_names(cls, values)
-        return cls(**dict(values))
 
 
 @dataclass
@@ -313,7 +287,7 @@ def iter_factorize(movie_or_projection: Any,
                    params: FactorizationParams | Mapping[str, Any] | None = None,
                    **overrides: Any) -> ProgressGenerator[FactorizationResult]:
     """Generator twin of :func:`factorize`."""
-    p = _resolve(FactorizationParams, params, overrides)
+    p = FactorizationParams.resolve(params, overrides)
     start = time.perf_counter()
     source = movie_or_projection
     info: dict[str, Any] = {}

@@ -95,7 +95,6 @@ References
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import math
@@ -111,6 +110,7 @@ from scipy import ndimage as ndi
 
 from ._files import atomic_file, atomic_folder, jsonable
 from ._progress import Progress, ProgressGenerator, drive
+from .params import StageParams
 
 __all__ = [
     "SkeletonParams",
@@ -156,7 +156,9 @@ def _p(default: Any, help: str, step: int, pyamnesia: str = "", **extra: Any) ->
 
 
 @dataclass(frozen=True)
-class SkeletonParams:
+class SkeletonParams(StageParams):
+    _tuple_fields = ("normalize_percentiles", "junction_fit_range")
+
     """Parameters of the skeleton pipeline (one frozen, validated object).
 
     Every field carries ``metadata["help"]`` (the tooltip of the napari widget),
@@ -403,61 +405,6 @@ class SkeletonParams:
             raise bad("normalize_percentiles", "two percentiles with 0 <= low < high <= 100")
         object.__setattr__(self, "normalize_percentiles", (lo, hi))
 
-    # ---- helpers for widgets, JSON and the command line
-    @classmethod
-    def field_info(cls, name: str) -> dict[str, Any]:
-        """Metadata of one parameter: ``help``, ``step``, ``pyamnesia``, ``choices``..."""
-        for f in dataclasses.fields(cls):
-            if f.name == name:
-                return {"default": f.default, **f.metadata}
-        raise KeyError(f"SkeletonParams has no parameter {name!r}.")
-
-    @classmethod
-    def describe(cls) -> dict[str, dict[str, Any]]:
-        """``{name: {"default", "help", "step", "pyamnesia", ["choices"]}}`` for every field."""
-        return {f.name: cls.field_info(f.name) for f in dataclasses.fields(cls)}
-
-    def replace(self, **overrides: Any) -> SkeletonParams:
-        """Return a copy with some parameters changed (validated; unknown names raise)."""
-        _check_names(overrides)
-        return dataclasses.replace(self, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The parameters as a JSON-ready dict."""
-        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> SkeletonParams:
-        """Build from a dict (as written by :meth:`to_dict`); unknown keys raise."""
-        values = dict(values)
-        _check_names(values)
-        for name in ("normalize_percentiles", "junction_fit_range"):
-            if isinstance(values.get(name), list):
-                values[name] = tuple(values[name])
-        return cls(**values)
-
-
-def _check_names(values: Mapping[str, Any]) -> None:
-    known = {f.name for f in dataclasses.fields(SkeletonParams)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TypeError(
-            f"unknown skeleton parameter(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(known))}."
-        )
-
-
-def _resolve_params(params: SkeletonParams | Mapping[str, Any] | None,
-                    overrides: Mapping[str, Any]) -> SkeletonParams:
-    if params is None:
-        params = SkeletonParams()
-    elif isinstance(params, Mapping):
-        params = SkeletonParams.from_dict(params)
-    elif not isinstance(params, SkeletonParams):
-        raise TypeError(
-            f"params should be a SkeletonParams, a dict or None, got {type(params).__name__}."
-        )
-    return params.replace(**overrides) if overrides else params
 
 
 # --------------------------------------------------------------------------- result
@@ -1094,7 +1041,7 @@ def iter_skeletonize(
     :func:`~napari_amnesia.core.summary.iter_summary_images` (message
     ``"summary images"``); then ``Progress(step, 8, "skeleton: <step>")``.
     """
-    p = _resolve_params(params, overrides)
+    p = SkeletonParams.resolve(params, overrides)
     shape = _check_input(image_or_movie)
     start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -1282,7 +1229,7 @@ def iter_skeleton_statistics(
         One row per movie: ``path``, ``n_frames``, ``height``, ``width`` and the
         totals (:data:`STATISTICS_COLUMNS`).
     """
-    p = _resolve_params(params, overrides)
+    p = SkeletonParams.resolve(params, overrides)
     if errors not in ("raise", "record"):
         raise ValueError(f'errors should be "raise" or "record", got {errors!r}.')
     items = list(inputs)
