@@ -23,13 +23,13 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import Container, Label, PushButton, create_widget
+from magicgui.widgets import PushButton, create_widget
 
 from ...core.motion import MotionParams
 from .._session import session_for
-from .._workers import start
 from ..layers import layer_name, movie_layer, provenance, show
 from ._controls import controls_for, values_of
+from ._stage import StageWidget
 
 if TYPE_CHECKING:
     import napari
@@ -65,7 +65,7 @@ def motion_layers(result, source: str) -> list[tuple]:
     return out
 
 
-class MotionWidget(Container):
+class MotionWidget(StageWidget):
     """Rigid or piecewise-rigid motion correction of a movie layer.
 
     Parameters
@@ -74,11 +74,11 @@ class MotionWidget(Container):
         Injected by napari.
     """
 
+    stage = "motion correction"
+    run_text = "Correct"
+
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True, scrollable=True)
-        self._viewer = viewer
-        self._worker = None
-        self.result = None
+        super().__init__(viewer, scrollable=True)
         self.movie = create_widget(annotation="napari.layers.Image", label="movie")
         self.movie.tooltip = "The (T, Y, X) movie to correct (a lazy layer is read in chunks)."
         self.template = create_widget(annotation="napari.layers.Image | None", label="template",
@@ -89,22 +89,15 @@ class MotionWidget(Container):
         )
         # one control per MotionParams field, reachable by name: w.max_shifts, w.pw_rigid...
         self.parameters = controls_for(MotionParams)
-        self.run_button = PushButton(text="Correct")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.apply_target = create_widget(annotation="napari.layers.Image", label="apply to")
         self.apply_target.tooltip = (
             "Another movie of the same size (e.g. the functional channel) to correct with "
             "the shifts found on this one."
         )
         self.apply_button = PushButton(text="Apply shifts", enabled=False)
-        self.status = Label(value="")
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
         self.apply_button.changed.connect(self.apply)
         self.extend([self.movie, self.template, *self.parameters, self.run_button,
                      self.cancel_button, self.apply_target, self.apply_button, self.status])
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
 
     def params(self) -> MotionParams:
         """The :class:`MotionParams` the controls hold (raises ValueError if invalid)."""
@@ -131,32 +124,16 @@ class MotionWidget(Container):
                 self.status.value = f"The template must be a 2-D image, got {template.shape}."
                 return None
         source = layer.name
-        session = session_for(self._viewer)
-        self.status.value = f"Correcting {source!r}..."
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
 
-        def returned(result) -> None:
-            self.result = result
-            session.results[(source, "motion")] = result
+        def on_result(result) -> None:
             show(self._viewer, motion_layers(result, source))
             self._plot_shifts(result, source)
             self.apply_button.enabled = True
             largest = np.abs(result.shifts).max(axis=0)
-            self.status.value = (f"Done: largest shift {largest[0]:.1f}, {largest[1]:.1f} px.")
+            self.status.value = f"Done: largest shift {largest[0]:.1f}, {largest[1]:.1f} px."
 
-        def failed(exc) -> None:
-            self.status.value = f"Failed: {exc}"
-
-        def finished() -> None:
-            self.run_button.enabled = True
-            self.cancel_button.enabled = False
-            self._worker = None
-
-        self._worker = start(iter_correct(layer.data, params, template=template),
-                             on_returned=returned, on_error=failed, on_finished=finished,
-                             description="motion correction", session=session)
-        return self._worker
+        return self.launch(iter_correct(layer.data, params, template=template), source=source,
+                           message=f"Correcting {source!r}...", on_result=on_result)
 
     def _plot_shifts(self, result, source: str) -> None:
         from .traces import TraceWidget
@@ -166,12 +143,6 @@ class MotionWidget(Container):
             shifts = np.asarray(result.shifts)
             dock.show_series(f"{source}: rigid shifts (px)",
                              {"dy": shifts[:, 0], "dx": shifts[:, 1]})
-
-    def cancel(self) -> None:
-        """Stop the running correction at its next step (nothing is added)."""
-        if self._worker is not None:
-            self._worker.quit()
-            self.status.value = "Cancelled."
 
     def apply(self):
         """Apply the shifts found to the layer chosen in *apply to* (lazy)."""

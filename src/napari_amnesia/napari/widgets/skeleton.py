@@ -21,13 +21,12 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton, create_widget
+from magicgui.widgets import ComboBox, PushButton, create_widget
 
 from ...core.skeleton import SkeletonParams
-from .._session import session_for
-from .._workers import start
 from ..layers import layer_name, provenance, show
 from ._controls import controls_for, values_of
+from ._stage import StageWidget
 
 if TYPE_CHECKING:
     import napari
@@ -63,7 +62,7 @@ def skeleton_layers(result, source: str) -> list[tuple]:
     return layers
 
 
-class SkeletonWidget(Container):
+class SkeletonWidget(StageWidget):
     """Skeleton, branch table and totals of a movie or a 2-D image layer.
 
     Parameters
@@ -72,29 +71,22 @@ class SkeletonWidget(Container):
         Injected by napari.
     """
 
+    stage = "skeleton"
+    run_text = "Skeletonize"
+
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True, scrollable=True)
-        self._viewer = viewer
-        self._worker = None
-        self.result = None
+        super().__init__(viewer, scrollable=True)
         self.movie = create_widget(annotation="napari.layers.Image", label="movie")
         self.movie.tooltip = ("A (T, Y, X) movie (read in chunks) or a 2-D summary image "
                               "to skeletonize.")
         # one control per SkeletonParams field: w.threshold_offset, w.min_branch_length...
         self.parameters = controls_for(SkeletonParams)
-        self.run_button = PushButton(text="Skeletonize")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.preview = ComboBox(label="preview", choices=list(_PREVIEWS), value="equalized")
         self.preview.tooltip = "An intermediate image of the last run, to tune each step."
         self.preview_button = PushButton(text="Show preview", enabled=False)
-        self.status = Label(value="")
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
         self.preview_button.changed.connect(self.show_preview)
         self.extend([self.movie, *self.parameters, self.run_button, self.cancel_button,
                      self.preview, self.preview_button, self.status])
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
 
     def params(self) -> SkeletonParams:
         """The :class:`SkeletonParams` the controls hold (raises ValueError if invalid)."""
@@ -114,38 +106,16 @@ class SkeletonWidget(Container):
             self.status.value = f"Invalid parameter: {exc}"
             return None
         source = layer.name
-        session = session_for(self._viewer)
-        self.status.value = f"Skeletonizing {source!r}..."
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
 
-        def returned(result) -> None:
-            self.result = result
-            session.results[(source, "skeleton")] = result
+        def on_result(result) -> None:
             show(self._viewer, skeleton_layers(result, source))
             self.preview_button.enabled = True
             t = result.totals
             self.status.value = (f"{t['n_branches']} branches, {t['n_junctions']} junctions, "
                                  f"length {t['total_length']:.0f} px.")
 
-        def failed(exc) -> None:
-            self.status.value = f"Failed: {exc}"
-
-        def finished() -> None:
-            self.run_button.enabled = True
-            self.cancel_button.enabled = False
-            self._worker = None
-
-        self._worker = start(iter_skeletonize(layer.data, params), on_returned=returned,
-                             on_error=failed, on_finished=finished, description="skeleton",
-                             session=session)
-        return self._worker
-
-    def cancel(self) -> None:
-        """Stop the running computation at its next step (nothing is added)."""
-        if self._worker is not None:
-            self._worker.quit()
-            self.status.value = "Cancelled."
+        return self.launch(iter_skeletonize(layer.data, params), source=source,
+                           message=f"Skeletonizing {source!r}...", on_result=on_result)
 
     def show_preview(self):
         """Add the chosen intermediate image of the last run as a layer."""

@@ -11,19 +11,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import (
-    CheckBox,
-    Container,
-    FloatSpinBox,
-    Label,
-    PushButton,
-    SpinBox,
-    create_widget,
-)
+from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox, create_widget
 
-from .._session import session_for
-from .._workers import start
 from ..layers import show, summary_layers
+from ._stage import StageWidget
 
 if TYPE_CHECKING:
     import napari
@@ -33,7 +24,7 @@ __all__ = ["SummaryWidget"]
 logger = logging.getLogger(__name__)
 
 
-class SummaryWidget(Container):
+class SummaryWidget(StageWidget):
     """Mean, max, std, local-correlation, PNR and max-correlation images of a movie.
 
     Parameters
@@ -42,11 +33,11 @@ class SummaryWidget(Container):
         Injected by napari.
     """
 
+    stage = "summary images"
+    run_text = "Compute"
+
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
-        self._worker = None
-        self.result = None
+        super().__init__(viewer)
         self.movie = create_widget(annotation="napari.layers.Image", label="movie")
         self.movie.tooltip = "The (T, Y, X) movie to summarise (a lazy layer is read in chunks)."
         self.eight_neighbours = CheckBox(value=True, text="8 neighbours")
@@ -62,11 +53,6 @@ class SummaryWidget(Container):
         )
         self.bin_size = SpinBox(value=1000, min=2, max=1_000_000, label="bin_size")
         self.bin_size.tooltip = "Frames per time bin of the max-correlation image."
-        self.run_button = PushButton(text="Compute")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.status = Label(value="")
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
         self.extend(
             [
                 self.movie,
@@ -78,8 +64,6 @@ class SummaryWidget(Container):
                 self.status,
             ]
         )
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
 
     def parameters(self) -> dict:
         """The core keyword arguments the widget currently holds."""
@@ -101,38 +85,11 @@ class SummaryWidget(Container):
             self.status.value = f"{layer.name!r} is not a (T, Y, X) movie (ndim={layer.ndim})."
             return None
         source = layer.name
-        params = self.parameters()
-        self.status.value = f"Computing summary images of {source!r}..."
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        session = session_for(self._viewer)
 
-        def returned(result) -> None:
-            self.result = result
-            session.results[(source, "summary")] = result
+        def on_result(result) -> None:
             show(self._viewer, summary_layers(result, source))
             self.status.value = f"Done in {getattr(result, 'elapsed', 0.0):.1f} s."
 
-        def failed(exc) -> None:
-            self.status.value = f"Failed: {exc}"
-
-        def finished() -> None:
-            self.run_button.enabled = True
-            self.cancel_button.enabled = False
-            self._worker = None
-
-        self._worker = start(
-            iter_summary_images(layer.data, **params),
-            on_returned=returned,
-            on_error=failed,
-            on_finished=finished,
-            description="summary images",
-            session=session,
-        )
-        return self._worker
-
-    def cancel(self) -> None:
-        """Stop the running computation at its next chunk (nothing is added)."""
-        if self._worker is not None:
-            self._worker.quit()
-            self.status.value = "Cancelled."
+        return self.launch(iter_summary_images(layer.data, **self.parameters()), source=source,
+                           message=f"Computing summary images of {source!r}...",
+                           on_result=on_result)
