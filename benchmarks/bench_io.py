@@ -55,39 +55,13 @@ CASES = {
 }
 
 RUNNER = """
-import json, resource, sys, time
+import json, sys, time
 import dask
 import dask.array as da
 import numpy as np
 import tifffile
+from napari_amnesia._memory import peak_mb, reset_peak
 from napari_amnesia.core.io import open_movie
-
-def status_mb(field):
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-def reset_peak():
-    # a new peak-RSS window (Linux: VmHWM reset); returns the baseline in MB.
-    # ru_maxrss alone would not do: Linux keeps it across fork+exec, so this
-    # child would report its parent's peak
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return status_mb("VmRSS")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-def peak_mb():
-    hwm = status_mb("VmHWM")
-    if hwm is None:
-        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return hwm
 
 if {workers}:
     dask.config.set(scheduler="threads", num_workers={workers})

@@ -68,32 +68,7 @@ HERE = Path(__file__).resolve().parent
 
 # ----------------------------------------------------------------------------- workers
 PEAK = r"""
-import resource
-
-def _status_mb(field):
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-def reset_peak():
-    # a new peak-RSS window (Linux: VmHWM reset through clear_refs); returns the
-    # baseline in MB. ru_maxrss alone would mislead: Linux keeps it across
-    # fork+exec, so a child would report its parent's peak
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return _status_mb("VmRSS")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-def peak_mb():
-    hwm = _status_mb("VmHWM")
-    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from napari_amnesia._memory import peak_mb, reset_peak
 """
 
 AMNESIA_WORKER = PEAK + r"""

@@ -455,37 +455,11 @@ def test_contiguous_reads_map_small_blocks(tmp_path, monkeypatch):
 
 BOUNDED_SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     import dask
     import numpy as np
+    from napari_amnesia._memory import peak_mb, reset_peak
     from napari_amnesia.core.io import open_movie
-
-    def _status_mb(field):
-        try:
-            with open("/proc/self/status") as fh:
-                for line in fh:
-                    if line.startswith(field + ":"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return None
-
-    def reset_peak():
-        # a new peak-RSS window (Linux: VmHWM reset); returns the baseline in MB.
-        # ru_maxrss alone would not do: Linux keeps it across fork+exec, so this
-        # child would report pytest's own peak
-        try:
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-            return _status_mb("VmRSS")
-        except OSError:
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    def peak_mb():
-        hwm = _status_mb("VmHWM")
-        if hwm is None:
-            hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return hwm
 
     dask.config.set(scheduler="threads", num_workers=2)
     before = reset_peak()

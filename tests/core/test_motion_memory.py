@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from napari_amnesia._memory import can_reset_peak
 from napari_amnesia.core.simulate import write_simulated_movie
 
 SHAPE = (128, 128)
@@ -24,33 +25,17 @@ RUNNER = r"""
 import json, sys
 import numpy as np
 from napari_amnesia.core import motion
+from napari_amnesia._memory import peak_mb, reset_peak
 from napari_amnesia.core.io import open_movie
-
-def status_mb(field):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
 
 movie = open_movie(sys.argv[1])
 # compile / load the kernels before the window opens
 motion.correct(np.asarray(movie[:40]), max_shifts=6, compute_metrics=False).corrected.compute()
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")
-base = status_mb("VmRSS")
+base = reset_peak()
 result = motion.correct(movie, max_shifts=6, compute_metrics=False, num_frames_split=100)
 result.save(sys.argv[2], corrected=True)
-print(json.dumps({"increase_mb": status_mb("VmHWM") - base}))
+print(json.dumps({"increase_mb": peak_mb() - base}))
 """
-
-
-def _clear_refs_works() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _peak_increase(tif: Path, out: Path) -> float:
@@ -59,7 +44,7 @@ def _peak_increase(tif: Path, out: Path) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["increase_mb"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not _clear_refs_works(),
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not can_reset_peak(),
                     reason="needs Linux /proc/self/clear_refs to measure peak memory")
 def test_peak_memory_is_a_few_chunks_and_independent_of_length(tmp_path):
     increases = {}
