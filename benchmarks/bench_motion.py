@@ -67,9 +67,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 # ----------------------------------------------------------------------------- workers
-PEAK = r"""
-from napari_amnesia._memory import peak_mb, reset_peak
-"""
+# the peak-memory helpers as source text: the suite2p worker runs in suite2p's own
+# environment, where napari_amnesia is not installed
+import napari_amnesia._memory as _memory  # noqa: E402
+
+PEAK = Path(_memory.__file__).read_text()
 
 AMNESIA_WORKER = PEAK + r"""
 import json, os, sys, time
