@@ -23,7 +23,6 @@ nothing behind (nothing is written to disk).
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ import dask
 import numpy as np
 
 from .._progress import Progress, ProgressGenerator, drive
+from .._threads import blas_single_threaded, n_workers
 from ._register import PatchRegistrar, RigidRegistrar
 from ._warp import shift_rows
 from .apply import apply_shifts, as_dask_movie, default_chunk_frames
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 def _n_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    return n_workers()
 
 
 _SUB_BYTES = 4 * 2**20  # float32 frames registered at once inside a chunk task
@@ -180,8 +180,10 @@ def iter_correct(
     batch = 2 * _n_workers()
     for b0 in range(0, len(delayed_chunks), batch):
         idx = range(b0, min(len(delayed_chunks), b0 + batch))
-        results = dask.compute(*[task(delayed_chunks[i], rigid, patches, phase, template, border)
-                                 for i in idx])
+        # dask's threads each register a chunk: BLAS must not add threads of its own
+        with blas_single_threaded():
+            results = dask.compute(*[task(delayed_chunks[i], rigid, patches, phase,
+                                          template, border) for i in idx])
         for i, res in zip(idx, results, strict=True):
             a, b = starts[i], starts[i + 1]
             shifts[a:b] = res["shifts"]

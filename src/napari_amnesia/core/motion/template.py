@@ -34,13 +34,13 @@ References
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .._progress import Progress, ProgressGenerator, drive
+from .._threads import n_workers, thread_map
 from ._fourier import bandpass, edge_window, irfft2, rfft2
 from ._register import PatchRegistrar, RigidRegistrar
 from ._warp import interpolation_matrix, shift_rows, warp_frames
@@ -52,7 +52,7 @@ _N_BLOCKS = 10
 
 
 def _workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    return n_workers(4)
 
 
 _TOP_K = 20
@@ -202,18 +202,23 @@ def _robust_mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def _shifts(frames: np.ndarray, reg: RigidRegistrar,
             spectra: np.ndarray | None = None) -> np.ndarray:
-    """Rigid shifts of in-memory frames, in batches."""
-    out = np.empty((len(frames), 2))
-    for a, e in _batches(len(frames), reg.shape):
-        spec = (reg.spectra(frames[a:e], workers=_workers()) if spectra is None
-                else spectra[a:e])
-        out[a:e] = reg.estimate(spec)
-    return out
+    """Rigid shifts of in-memory frames, batches in parallel."""
+    def one(batch: tuple[int, int]) -> np.ndarray:
+        a, e = batch
+        spec = reg.spectra(frames[a:e]) if spectra is None else spectra[a:e]
+        return reg.estimate(spec)
+
+    parts = list(thread_map(one, _batches(len(frames), reg.shape), _workers()))
+    return np.concatenate(parts) if parts else np.empty((0, 2))
 
 
 def _refine(frames: np.ndarray, gid: np.ndarray, template: np.ndarray, params: MotionParams,
             piecewise: bool, spectra_all: np.ndarray | None = None) -> np.ndarray:
-    """One template update: register, correct and average the frames, in batches."""
+    """One template update: register, correct and average the frames.
+
+    Batches of frames run in parallel (:func:`~napari_amnesia.core._threads.thread_map`);
+    each returns its per-group sums, added up here in batch order.
+    """
     reg = RigidRegistrar(template, params)
     preg = PatchRegistrar(template, params, reg) if piecewise else None
     if preg is not None:
@@ -222,20 +227,24 @@ def _refine(frames: np.ndarray, gid: np.ndarray, template: np.ndarray, params: M
     n_groups = int(gid.max()) + 1
     sums = np.zeros((n_groups, *reg.shape), np.float64)
     counts = np.bincount(gid, minlength=n_groups)
-    for a, e in _batches(len(frames), reg.shape):
-        spectra = (reg.spectra(frames[a:e], workers=_workers()) if spectra_all is None
-                   else spectra_all[a:e])
+
+    def one(batch: tuple[int, int]) -> list[tuple[int, np.ndarray]]:
+        a, e = batch
+        spectra = reg.spectra(frames[a:e]) if spectra_all is None else spectra_all[a:e]
         shifts = reg.estimate(spectra)
         if preg is None:
             corrected = warp_frames(frames[a:e], shifts, border="copy",
-                                    interpolation=params.interpolation, workers=_workers())
+                                    interpolation=params.interpolation)
         else:
-            pw = preg.estimate(reg.filtered(spectra, workers=_workers()), shifts)
+            pw = preg.estimate(reg.filtered(spectra), shifts)
             corrected = warp_frames(frames[a:e], pw, border="copy",
-                                    interpolation=params.interpolation, my=my, mx=mx,
-                                    workers=_workers())
-        for g in np.unique(gid[a:e]):
-            sums[g] += corrected[gid[a:e] == g].sum(axis=0, dtype=np.float64)
+                                    interpolation=params.interpolation, my=my, mx=mx)
+        return [(int(g), corrected[gid[a:e] == g].sum(axis=0, dtype=np.float64))
+                for g in np.unique(gid[a:e])]
+
+    for part in thread_map(one, _batches(len(frames), reg.shape), _workers()):
+        for g, s in part:
+            sums[g] += s
     return _robust_mean(sums, counts)
 
 
