@@ -36,8 +36,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
+
+from ..params import StageParams
 
 __all__ = ["MotionParams", "BORDER_MODES", "resolve_params"]
 
@@ -95,7 +97,7 @@ def _number(name: str, value: Any, *, minimum: float, integer: bool = False,
 
 
 @dataclass(frozen=True)
-class MotionParams:
+class MotionParams(StageParams):
     """Parameters of rigid and piecewise-rigid motion correction.
 
     All lengths are in pixels, pairs are ``(rows, columns)``; a single number stands
@@ -332,31 +334,6 @@ class MotionParams:
 
     # -- conversions --------------------------------------------------------------------
 
-    def replace(self, **overrides: Any) -> MotionParams:
-        """A copy with some parameters changed (validated again).
-
-        Raises
-        ------
-        TypeError
-            For a name that is not a parameter.
-        """
-        unknown = sorted(set(overrides) - {f.name for f in fields(self)})
-        if unknown:
-            raise TypeError(
-                f"unknown motion parameter(s) {', '.join(unknown)}; valid names: "
-                f"{', '.join(f.name for f in fields(self))}."
-            )
-        return replace(self, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict of the parameters (pairs as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> MotionParams:
-        """Parameters from a dict such as :meth:`to_dict`'s (unknown keys refused)."""
-        return cls().replace(**dict(values))
-
     def to_json(self) -> str:
         """The parameters as a JSON text."""
         return json.dumps(self.to_dict(), indent=2)
@@ -370,12 +347,4 @@ class MotionParams:
 def resolve_params(params: MotionParams | Mapping[str, Any] | None,
                    overrides: Mapping[str, Any]) -> MotionParams:
     """``params`` (a MotionParams, a dict or None) with keyword ``overrides`` applied."""
-    if params is None:
-        base = MotionParams()
-    elif isinstance(params, MotionParams):
-        base = params
-    elif isinstance(params, Mapping):
-        base = MotionParams.from_dict(params)
-    else:
-        raise TypeError(f"params should be a MotionParams, a dict or None, got {type(params)}.")
-    return base.replace(**overrides) if overrides else base
+    return MotionParams.resolve(params, overrides)
