@@ -65,6 +65,8 @@ class TraceWidget(QWidget):
         self.trace: np.ndarray | None = None
         #: Other series shown instead of a trace (e.g. motion shifts): ``{label: (T,)}``.
         self.series: dict[str, np.ndarray] = {}
+        #: Colours of some series (``{label: colour}``), see :meth:`show_series`.
+        self.series_colors: dict = {}
         self._series_lines: list = []
         #: What the trace is of: ``{"kind": "pixel", "row", "col"}`` or ``{"kind": "label", ...}``.
         self.selection: dict | None = None
@@ -184,11 +186,18 @@ class TraceWidget(QWidget):
 
         return self._compute(generator(), f"{layer.name}: {labels_layer.name} label {label}")
 
-    def show_series(self, title: str, series: dict) -> None:
-        """Plot named series over frames (e.g. ``{"dy": ..., "dx": ...}`` shifts)."""
+    def show_series(self, title: str, series: dict, *, colors: dict | None = None) -> None:
+        """Plot named series over frames (e.g. ``{"dy": ..., "dx": ...}`` shifts).
+
+        ``colors`` optionally maps series names to matplotlib colours (e.g. each
+        cluster's mean trace in the colour of its label); the others get the
+        default colour cycle. The legend is drawn for up to 12 series.
+        """
         self.trace = None
         self.selection = {"kind": "series", "title": title}
         self.series = {str(k): np.asarray(v, dtype=np.float32) for k, v in series.items()}
+        self.series_colors = {str(k): v for k, v in (colors or {}).items()
+                              if str(k) in self.series}
         self.title.setText(title)
         self.draw()
 
@@ -199,6 +208,7 @@ class TraceWidget(QWidget):
 
         def returned(trace) -> None:
             self.series = {}
+            self.series_colors = {}
             self.trace = np.asarray(trace, dtype=np.float32)
             self.title.setText(title)
             self.draw()
@@ -223,10 +233,12 @@ class TraceWidget(QWidget):
         if legend is not None:
             legend.remove()
         for label, values in self.series.items():
-            (line,) = self.axes.plot(np.arange(len(values)), values, lw=0.8, label=label)
+            (line,) = self.axes.plot(np.arange(len(values)), values, lw=0.8, label=label,
+                                     color=self.series_colors.get(label))
             self._series_lines.append(line)
         if self.series:
-            self.axes.legend(fontsize=7, loc="upper right")
+            if len(self.series) <= 12:
+                self.axes.legend(fontsize=7, loc="upper right")
             self.axes.relim()
             self.axes.autoscale_view()
         if self.trace is not None:

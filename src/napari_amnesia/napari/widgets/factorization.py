@@ -1,0 +1,226 @@
+"""The "Factorization" dock widget (pyAMNESIA's factorization module).
+
+Input: the chosen movie layer itself (read in time chunks and binned, see
+:mod:`napari_amnesia.core.factorization`), or a projection of its skeleton
+(``input``: skeleton/active pixels or branches; the skeleton comes from the
+*Skeleton* dock through the viewer's session, and the projection is shared with
+the *Coactive clustering* dock). One control per
+:class:`~napari_amnesia.core.factorization.FactorizationParams` field (``method``
+NMF/PCA/ICA, ``n_components``, ``min_skewness``...), with its explanation as
+tooltip; *template* loads a shipped configuration (``factorization_nmf``).
+*Factorize* runs :func:`~napari_amnesia.core.factorization.iter_factorize` in a
+worker (progress, *Cancel*), then shows:
+
+- ``<movie> · components``: the spatial components as one ``(K, Y, X)`` Image,
+  hidden at first (its first axis is the component, not time: napari's slider
+  shows component ``k`` at "frame" ``k``); the layer's
+  ``metadata["napari_amnesia"]["components"]`` lists each component's
+  ``explained_variance`` and ``skewness`` (an Image layer has no ``features``);
+- the temporal components in the trace dock, one series per component.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, LineEdit, create_widget
+
+from ...core.clustering import list_templates, load_template
+from ...core.factorization import FactorizationParams
+from .._session import session_for
+from ..layers import layer_name, provenance, show
+from ._controls import controls_for, values_of
+from ._stage import StageWidget
+from .clustering import NO_TEMPLATE, session_projection, set_controls, trace_dock
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["FactorizationWidget", "factorization_layers", "INPUTS"]
+
+logger = logging.getLogger(__name__)
+
+#: input choice -> (substructure, method) of the projection (None: the movie itself)
+INPUTS: dict[str, tuple[str, str] | None] = {
+    "movie": None,
+    "skeleton pixels": ("skeleton", "pixel"),
+    "skeleton branches": ("skeleton", "branch"),
+    "active pixels": ("active", "pixel"),
+    "active branches": ("active", "branch"),
+}
+
+
+def factorization_layers(result, source: str) -> list[tuple]:
+    """LayerData of a FactorizationResult: the spatial components ``(K, Y, X)``."""
+    spatial = np.asarray(result.spatial, np.float32)
+    meta = provenance("factorization", source, result.params.to_dict())
+    meta["napari_amnesia"].update({
+        "input": result.info.get("source"),
+        "spatial_bin": result.info.get("spatial_bin"),
+        "components": [
+            {"component": i + 1, "explained_variance": float(ev), "skewness": float(sk)}
+            for i, (ev, sk) in enumerate(zip(result.explained_variance, result.skewness,
+                                             strict=True))],
+    })
+    # signs are chosen so that each map's largest weight is positive: show 0..high
+    finite = spatial[np.isfinite(spatial)]
+    hi = float(np.percentile(finite, 99.8)) if finite.size else 1.0
+    return [(spatial, {"name": layer_name(source, "components"), "colormap": "magma",
+                       "contrast_limits": [0.0, hi if hi > 0 else 1.0],
+                       "blending": "additive", "visible": False, "metadata": meta}, "image")]
+
+
+class FactorizationWidget(StageWidget):
+    """NMF, PCA or PCA-ICA of a movie or of a projection of its skeleton.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        Injected by napari.
+    """
+
+    stage = "factorization"
+    run_text = "Factorize"
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(viewer, scrollable=True)
+        self.movie = create_widget(annotation="napari.layers.Image", label="movie")
+        self.movie.tooltip = "The (T, Y, X) movie to factorize (a lazy layer is read in chunks)."
+        self.input = ComboBox(name="input", label="input", choices=list(INPUTS), value="movie")
+        self.input.tooltip = (
+            "'movie': every pixel (binned to at most max_pixels); or the traces of the "
+            "skeleton's pixels/branches or of the active pixels (run the Skeleton dock first).")
+        self._templates = {}
+        for name in list_templates():
+            try:
+                config = load_template(name)
+            except (OSError, ValueError) as exc:  # pragma: no cover - shipped files
+                logger.warning("template %s: %s", name, exc)
+                continue
+            if config.get("factorization") is not None:
+                self._templates[name] = config
+        self.template = ComboBox(name="template", label="template",
+                                 choices=[NO_TEMPLATE, *self._templates], value=NO_TEMPLATE)
+        self.template.tooltip = ("Load the values of a shipped configuration (amnesia cluster "
+                                 "--show NAME) into the controls below.")
+        self.template.changed.connect(self.load_template)
+        # one control per FactorizationParams field: w.method, w.n_components...
+        self.parameters = controls_for(FactorizationParams)
+        # min_skewness may be None (keep all components): a text field, not a spin box
+        i = next(i for i, c in enumerate(self.parameters) if c.name == "min_skewness")
+        old = self.parameters[i]
+        self.parameters[i] = LineEdit(name="min_skewness", label="min_skewness",
+                                      value=str(old.value), tooltip=old.tooltip)
+        self.extend([self.movie, self.input, self.template, *self.parameters,
+                     self.run_button, self.cancel_button, self.status])
+
+    def params(self) -> FactorizationParams:
+        """The :class:`FactorizationParams` the controls hold (raises ValueError if invalid)."""
+        values = values_of(self.parameters, FactorizationParams)
+        text = str(values["min_skewness"]).strip()
+        if text.lower() in {"", "none", "null"}:
+            values["min_skewness"] = None
+        else:
+            try:
+                values["min_skewness"] = float(text)
+            except ValueError:
+                raise ValueError(f"min_skewness should be a number or empty (keep all), got "
+                                 f"{text!r}.") from None
+        return FactorizationParams(**values)
+
+    def load_template(self, name: str | None = None) -> None:
+        """Load a template's factorization values (and input) into the controls."""
+        name = self.template.value if name is None else name
+        if name == NO_TEMPLATE or name is None:
+            return
+        config = self._templates[name]
+        try:
+            params = FactorizationParams.from_dict(config["factorization"] or {})
+        except (TypeError, ValueError) as exc:
+            self.status.value = f"Template {name!r}: {exc}"
+            return
+        set_controls(self.parameters, params.to_dict())
+        projection = config.get("projection")
+        wanted = (projection.get("substructure", "skeleton"), projection.get("method", "branch")
+                  ) if projection else None
+        self.input.value = next((k for k, v in INPUTS.items() if v == wanted), "movie")
+        if self.template.value != name:
+            self.template.value = name
+        self.status.value = f"Loaded template {name!r}."
+
+    def run(self):
+        """Factorize the chosen movie (or its projection); return the worker (or None)."""
+        from ...core.factorization import iter_factorize
+        from ...core.projection import iter_project
+
+        layer = self.movie.value
+        if layer is None or layer.ndim != 3 or getattr(layer, "rgb", False):
+            self.status.value = "Choose a (T, Y, X) movie first."
+            return None
+        try:
+            params = self.params()
+        except (TypeError, ValueError) as exc:
+            self.status.value = f"Invalid parameter: {exc}"
+            return None
+        source = layer.name
+        movie = layer.data
+        choice = INPUTS[self.input.value]
+        found: dict[str, Any] = {}
+        if choice is None:
+            generator = iter_factorize(movie, params)
+            what = source
+        else:
+            substructure, method = choice
+            try:
+                skeleton, projection, n = session_projection(self._viewer, source, movie,
+                                                             substructure, method)
+            except ValueError as exc:
+                self.status.value = str(exc)
+                return None
+            if params.n_components > n:
+                self.status.value = (
+                    f"n_components={params.n_components} is more than the {n} "
+                    f"{self.input.value} of {source!r}: lower n_components.")
+                return None
+
+            def generator_():
+                proj = projection
+                if proj is None:
+                    proj = yield from iter_project(movie, skeleton, substructure=substructure,
+                                                   method=method)
+                found["projection"] = proj
+                return (yield from iter_factorize(proj, params))
+
+            generator = generator_()
+            what = f"the {self.input.value} of {source!r}"
+
+        def on_result(result) -> None:
+            if "projection" in found:
+                session_for(self._viewer).results[(source, "projection")] = found["projection"]
+            k = result.n_components
+            if k == 0:
+                self.status.value = (
+                    f"No component kept: none of the {result.info.get('n_fitted')} has a "
+                    f"skewness >= min_skewness={params.min_skewness}; lower it (empty = keep "
+                    "all).")
+                return
+            show(self._viewer, factorization_layers(result, source))
+            self._plot_temporal(result, source)
+            self.status.value = (f"{k} component(s) ({params.method.upper()}); explained "
+                                 f"variance {float(np.sum(result.explained_variance)):.0%}.")
+
+        return self.launch(generator, source=source, on_result=on_result,
+                           message=f"Factorizing {what} ({params.method.upper()})...")
+
+    def _plot_temporal(self, result, source: str) -> None:
+        try:
+            dock = trace_dock(self._viewer)
+            series = {f"component {i + 1} (skew {s:.1f})": t
+                      for i, (t, s) in enumerate(zip(result.temporal, result.skewness,
+                                                     strict=True))}
+            dock.show_series(f"{source}: {result.n_components} temporal components "
+                             f"({result.params.method.upper()})", series)
+        except RuntimeError as exc:  # the dock was closed
+            logger.debug("trace dock unavailable: %s", exc)

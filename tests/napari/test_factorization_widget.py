@@ -1,0 +1,110 @@
+"""The Factorization dock, end to end in a viewer (Xvfb)."""
+
+import numpy as np
+import pytest
+
+from napari_amnesia.napari._session import session_for
+
+PLUGIN = "napari-amnesia"
+
+
+@pytest.fixture(scope="module")
+def neurites(tmp_path_factory):
+    """The core test's scene (3 planted coactive groups) saved as a TIFF."""
+    from napari_amnesia.core.io import save_movie
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(n_frames=400, shape=(80, 80), n_cells=0, n_neurite_groups=3,
+                            branches_per_group=3, motion=False, rng=2)
+    path = tmp_path_factory.mktemp("factorization") / "groups.tif"
+    save_movie(movie, path)
+    return path, movie, truth
+
+
+def best_spatial_match(truth, spatial):
+    """For each planted group, the best correlation of its footprint with a component."""
+    g = truth.n_groups
+    f = np.stack([truth.branch_footprints[truth.branch_groups == k].sum(0) for k in range(g)])
+    f = f.reshape(g, -1) - f.reshape(g, -1).mean(1, keepdims=True)
+    s = spatial.reshape(len(spatial), -1)
+    s = s - s.mean(1, keepdims=True)
+    c = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ \
+        (s / np.linalg.norm(s, axis=1, keepdims=True)).T
+    return c.max(1)
+
+
+def test_factorization_widget_components_traces_and_projection(make_napari_viewer, neurites,
+                                                               monkeypatch):
+    monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
+    path, movie, truth = neurites
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(path, plugin=PLUGIN)
+    _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Factorization")
+    assert widget.movie.value is layer
+    # every FactorizationParams field is a control named after it, its help as tooltip
+    assert "skewness" in widget.min_skewness.tooltip
+    widget.template.value = "factorization_nmf"
+    assert widget.method.value == "nmf" and widget.input.value == "movie"
+    widget.method.value = "ica"
+    widget.n_components.value = 6
+    widget.run()
+    result = widget.result
+    k = result.n_components
+    assert k >= truth.n_groups
+    components = viewer.layers["groups · components"]
+    assert components.data.shape == (k, 80, 80) and not components.visible
+    np.testing.assert_array_equal(components.data, result.spatial)
+    assert best_spatial_match(truth, result.spatial).min() >= 0.8  # the core test's
+    meta = components.metadata["napari_amnesia"]
+    assert meta["stage"] == "factorization" and meta["params"]["method"] == "ica"
+    assert [c["skewness"] for c in meta["components"]] == pytest.approx(
+        result.skewness.tolist())
+    assert len(meta["components"]) == k and "explained_variance" in meta["components"][0]
+    assert len(traces.series) == k
+    np.testing.assert_allclose(list(traces.series.values())[0], result.temporal[0])
+    assert "ICA" in widget.status.value
+
+    # the traces of the skeleton branches, the skeleton from the session
+    widget.input.value = "skeleton branches"
+    assert widget.run() is None and "No skeleton of 'groups'" in widget.status.value
+    _, skeleton = viewer.window.add_plugin_dock_widget(PLUGIN, "Skeleton")
+    skeleton.run()
+    widget.method.value = "pca"
+    widget.n_components.value = 3
+    widget.min_skewness.value = "none"
+    widget.run()
+    branches = session_for(viewer).result("groups", "projection")
+    assert branches is not None and branches.method == "branch"
+    assert widget.result.weights.shape == (3, branches.n_elements)
+    assert components.data.shape == (3, 80, 80)  # updated in place
+    assert (components.data[:, branches.labels == 0] == 0).all()
+    assert len(traces.series) == 3
+
+
+def test_factorization_refuses_bad_input_and_cancels(make_napari_viewer, neurites,
+                                                     monkeypatch, qtbot):
+    monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
+    path, *_ = neurites
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(path, plugin=PLUGIN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Factorization")
+    widget.method.value = "nmf"
+    widget.normalization.value = "zscore"  # NMF needs non-negative data
+    assert widget.run() is None and "normalization" in widget.status.value
+    widget.normalization.value = "none"
+    # too many components: refused by the core, reported, nothing added
+    widget.n_components.value = 100_000
+    widget.run()
+    assert "n_components=100000" in widget.status.value
+    assert [lay.name for lay in viewer.layers] == ["groups"]
+
+    # cancel: nothing added
+    monkeypatch.delenv("NAPARI_AMNESIA_SYNC")
+    widget.n_components.value = 4
+    worker = widget.run()
+    assert worker is not None and not widget.run_button.enabled
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=30_000)
+    assert widget.status.value == "Cancelled."
+    assert [lay.name for lay in viewer.layers] == ["groups"]
