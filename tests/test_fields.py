@@ -67,3 +67,26 @@ def test_bad_values_are_usage_errors(argv):
 def test_bad_choice_names_the_option():
     with pytest.raises(ValueError, match="--border must be one of nan, copy"):
         parse(["--border", "wrap"])
+
+
+@dataclass(frozen=True)
+class Nullable:
+    threshold: float | None = 1.5
+    count: "int | None" = 3
+    plain: int = 2
+
+
+def test_numbers_that_may_be_none_accept_none_and_empty():
+    fields = {f.name: f for f in describe(Nullable)}
+    assert fields["threshold"].kind == "optional" and fields["count"].kind == "optional"
+    assert fields["plain"].kind == "int"
+    parser = argparse.ArgumentParser()
+    add_options(parser, Nullable)
+    assert overrides(parser.parse_args(["--threshold", "none", "--count", "7"]), Nullable) == {
+        "threshold": None, "count": 7}
+    from napari_amnesia._fields import parse_value
+
+    assert parse_value("", fields["threshold"]) is None
+    assert parse_value("0.25", fields["threshold"]) == 0.25
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_value("x", fields["plain"])

@@ -81,6 +81,12 @@ def _choices_from_type(type_text: str) -> tuple:
     return tuple(v.strip().strip("'\"") for v in match.group(1).split(","))
 
 
+def _nullable(f: dataclasses.Field) -> bool:
+    """Whether the field's annotation admits None (``float | None``, ``Optional[int]``)."""
+    text = f.type if isinstance(f.type, str) else repr(f.type)
+    return bool(re.search(r"\bNone\b|Optional\[", text))
+
+
 def describe(cls) -> list[Field]:
     """The parameters of dataclass ``cls``, in declaration order."""
     entries = _docstring_entries(cls)
@@ -102,6 +108,8 @@ def describe(cls) -> list[Field]:
             kind = "choice"
         elif isinstance(default, bool):
             kind = "bool"
+        elif isinstance(default, (int, float)) and _nullable(f):
+            kind = "optional"  # a number, or None ("none" / empty box)
         elif isinstance(default, int):
             kind = "int"
         elif isinstance(default, float):
@@ -120,6 +128,8 @@ def parse_value(text: str, field: Field) -> Any:
     """Turn the text typed on the command line into a value for ``field``."""
     low = text.strip().lower()
     if low in {"none", "null"} and (field.default is None or field.kind == "optional"):
+        return None
+    if low == "" and field.kind == "optional":
         return None
     if field.kind == "bool":
         if low in {"1", "true", "yes", "on"}:

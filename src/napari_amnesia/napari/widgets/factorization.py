@@ -25,7 +25,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, LineEdit, create_widget
+from magicgui.widgets import ComboBox, create_widget
 
 from ...core.clustering import list_templates, load_template
 from ...core.factorization import FactorizationParams
@@ -108,26 +108,12 @@ class FactorizationWidget(StageWidget):
         self.template.changed.connect(self.load_template)
         # one control per FactorizationParams field: w.method, w.n_components...
         self.parameters = controls_for(FactorizationParams)
-        # min_skewness may be None (keep all components): a text field, not a spin box
-        i = next(i for i, c in enumerate(self.parameters) if c.name == "min_skewness")
-        old = self.parameters[i]
-        self.parameters[i] = LineEdit(name="min_skewness", label="min_skewness",
-                                      value=str(old.value), tooltip=old.tooltip)
         self.extend([self.movie, self.input, self.template, *self.parameters,
                      self.run_button, self.cancel_button, self.status])
 
     def params(self) -> FactorizationParams:
         """The :class:`FactorizationParams` the controls hold (raises ValueError if invalid)."""
         values = values_of(self.parameters, FactorizationParams)
-        text = str(values["min_skewness"]).strip()
-        if text.lower() in {"", "none", "null"}:
-            values["min_skewness"] = None
-        else:
-            try:
-                values["min_skewness"] = float(text)
-            except ValueError:
-                raise ValueError(f"min_skewness should be a number or empty (keep all), got "
-                                 f"{text!r}.") from None
         return FactorizationParams(**values)
 
     def load_template(self, name: str | None = None) -> None:
