@@ -90,3 +90,16 @@ def test_numbers_that_may_be_none_accept_none_and_empty():
     assert parse_value("0.25", fields["threshold"]) == 0.25
     with pytest.raises(argparse.ArgumentTypeError):
         parse_value("x", fields["plain"])
+
+
+@dataclass(frozen=True)
+class NumberChoices:
+    p: int = field(default=1, metadata={"help": "AR order.", "choices": (0, 1, 2)})
+
+
+def test_number_choices_come_back_as_numbers():
+    parser = argparse.ArgumentParser()
+    add_options(parser, NumberChoices)
+    assert overrides(parser.parse_args(["--p", "2"]), NumberChoices) == {"p": 2}
+    with pytest.raises(ValueError, match="must be one of 0, 1, 2"):
+        overrides(parser.parse_args(["--p", "3"]), NumberChoices)

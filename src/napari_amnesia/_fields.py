@@ -127,6 +127,11 @@ def describe(cls) -> list[Field]:
 def parse_value(text: str, field: Field) -> Any:
     """Turn the text typed on the command line into a value for ``field``."""
     low = text.strip().lower()
+    if field.kind == "choice":  # choices may be numbers (an AR order): the typed one
+        for choice in field.choices:
+            if str(choice).lower() == low:
+                return choice
+        return text
     if low in {"none", "null"} and (field.default is None or field.kind == "optional"):
         return None
     if low == "" and field.kind == "optional":
@@ -188,7 +193,7 @@ def add_options(parser, cls, *, title: str | None = None, skip: tuple[str, ...] 
             "type": lambda text, f=field: parse_value(text, f),
         }
         if field.kind == "choice":
-            kwargs["metavar"] = "{" + ",".join(field.choices) + "}"
+            kwargs["metavar"] = "{" + ",".join(map(str, field.choices)) + "}"
         group.add_argument(field.option, **kwargs)
 
 
@@ -199,9 +204,10 @@ def overrides(args: argparse.Namespace, cls) -> dict[str, Any]:
         if not hasattr(args, f"param_{field.name}"):
             continue
         value = getattr(args, f"param_{field.name}")
-        if field.kind == "choice" and str(value) not in field.choices:
+        if field.kind == "choice" and value not in field.choices:
             raise ValueError(
-                f"{field.option} must be one of {', '.join(field.choices)}; got {value!r}."
+                f"{field.option} must be one of {', '.join(map(str, field.choices))}; "
+                f"got {value!r}."
             )
         out[field.name] = value
     return out

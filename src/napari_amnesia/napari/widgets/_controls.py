@@ -22,7 +22,9 @@ def _control(field: Field, value: Any):
     if field.kind == "bool":
         return CheckBox(value=bool(value), **common)
     if field.kind == "choice":
-        return ComboBox(value=str(value), choices=list(field.choices), **common)
+        choices = list(field.choices)
+        return ComboBox(value=value if value in choices else str(value), choices=choices,
+                        **common)
     if field.kind == "int":
         return SpinBox(value=int(value), min=-(2**31), max=2**31 - 1, **common)
     if field.kind == "float":
