@@ -1,0 +1,602 @@
+"""Quality metrics of CNMF components and the rule that accepts or rejects them.
+
+The metrics follow CaImAn's component evaluation (Giovannucci et al. 2019 [1]_,
+section "Automated component evaluation and classification"), re-derived from the
+paper:
+
+- :func:`event_snr`: how exceptional the largest transient of a trace is under a
+  noise model fitted to the trace's lower half ("event exceptionality");
+- :func:`spatial_r_values`: how well the footprint matches the data in the frames
+  where the component is most active (the spatial correlation "r value");
+- :func:`decide`: CaImAn's acceptance rule on these metrics, kept separate so that
+  re-filtering with new thresholds never recomputes the metrics;
+- :func:`remove_duplicates`: pairs of components with overlapping footprints and
+  correlated traces (duplicates from overlapping patches).
+
+References
+----------
+.. [1] Giovannucci, A. et al. (2019). CaImAn an open source tool for scalable calcium
+   imaging data analysis. eLife 8, e38173 (``caiman.components_evaluation``:
+   ``compute_event_exceptionality``, ``classify_components_ep``,
+   ``select_components_from_metrics``).
+.. [2] Bickel, D. R. & Frühwirth, R. (2006). On a fast, robust estimator of the mode.
+   Comput. Stat. Data Anal. 50, 3500-3530 (half-sample mode).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numba as nb
+import numpy as np
+from scipy import sparse, special
+
+__all__ = [
+    "event_snr",
+    "half_sample_mode",
+    "spatial_r_values",
+    "decide",
+    "remove_duplicates",
+    "activity_frames",
+]
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- SNR
+@nb.njit(cache=True, nogil=True)
+def _hsm_sorted(x):  # pragma: no cover - compiled
+    """Half-sample mode of a sorted 1-d array (Bickel & Frühwirth 2006)."""
+    lo = 0
+    n = x.shape[0]
+    while n > 3:
+        half = (n + 1) // 2
+        best = np.inf
+        best_i = lo
+        for i in range(lo, lo + n - half + 1):
+            w = x[i + half - 1] - x[i]
+            if w < best:
+                best = w
+                best_i = i
+        lo = best_i
+        n = half
+    if n == 3:
+        if x[lo + 1] - x[lo] < x[lo + 2] - x[lo + 1]:
+            return 0.5 * (x[lo] + x[lo + 1])
+        if x[lo + 1] - x[lo] > x[lo + 2] - x[lo + 1]:
+            return 0.5 * (x[lo + 1] + x[lo + 2])
+        return x[lo + 1]
+    if n == 2:
+        return 0.5 * (x[lo] + x[lo + 1])
+    return x[lo]
+
+
+@nb.njit(cache=True, nogil=True)
+def _hsm_rows(S, out):  # pragma: no cover - compiled
+    for k in range(S.shape[0]):
+        out[k] = _hsm_sorted(S[k])
+
+
+def half_sample_mode(traces: Any) -> np.ndarray:
+    """Robust mode of each row: the half-sample mode [2]_ (CaImAn's ``mode_robust``).
+
+    The shortest interval holding half of the (sorted) values is kept, recursively,
+    until two or three values remain.
+
+    Parameters
+    ----------
+    traces : array_like, shape (K, T) or (T,)
+
+    Returns
+    -------
+    ndarray, shape (K,) (or a 0-d array for one trace)
+
+    Examples
+    --------
+    >>> float(half_sample_mode(np.array([0.0, 1.0, 1.5, 2.0, 5.0, 9.0])))
+    1.5
+    """
+    x = np.asarray(traces, dtype=np.float64)
+    one = x.ndim == 1
+    X = np.atleast_2d(x)
+    if X.shape[1] == 0:
+        raise ValueError("traces should have at least one frame.")
+    out = np.empty(X.shape[0])
+    _hsm_rows(np.sort(X, axis=1), out)
+    return out[0] if one else out
+
+
+def event_snr(
+    traces: Any,
+    n_events: int = 5,
+    robust_std: bool = False,
+    *,
+    sigma_factor: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Signal-to-noise ratio of each trace by event exceptionality.
+
+    For each trace ``x`` (in CaImAn, ``C + YrA``: denoised trace plus residual):
+
+    1. ``m`` = the half-sample mode of ``x`` (its resting level);
+    2. the noise ``sd`` is estimated from the values *below* the mode only
+       (activity is positive): ``sqrt(mean((m - x)^2))`` over ``x < m``, or with
+       ``robust_std`` the median of ``m - x`` over ``x < m`` divided by 0.6745 (the
+       median of a half-normal distribution is 0.6745 sigma);
+    3. ``z = (x - m) / (sigma_factor * sd)`` and ``log p_t = log(1 - Phi(z_t))``, the
+       log-probability of a value at least as large under the noise model;
+    4. the lowest sum of ``log p`` over ``n_events`` consecutive frames, ``L`` (the
+       log-likelihood of the most exceptional event);
+    5. ``SNR = -Phi^-1(exp(L / n_events))``: the z-score whose tail probability is
+       the geometric mean of the event's per-frame probabilities.
+
+    This is CaImAn's ``compute_event_exceptionality`` followed by its
+    ``-norm.ppf(exp(fitness / N))`` [1]_, with two numerical refinements: ``log(1 -
+    Phi)`` and ``Phi^-1(exp(.))`` are computed in log space (``log_ndtr``,
+    ``ndtri_exp``) so very large events give a large finite SNR instead of
+    infinity, and only complete windows of ``n_events`` frames are summed (CaImAn
+    also counts partial windows at the start of the trace).
+
+    Parameters
+    ----------
+    traces : array_like, shape (K, T)
+        Traces, one per row (a single trace of shape (T,) is accepted).
+    n_events : int
+        Number of consecutive frames of an event (CaImAn's ``N``).
+    robust_std : bool
+        Estimate ``sd`` from the median rather than the root mean square.
+    sigma_factor : float
+        Scale of the z-scores in units of ``sd`` (CaImAn's default, 3).
+
+    Returns
+    -------
+    snr : ndarray, shape (K,)
+        SNR of each trace (0 for a constant trace, NaN for a trace with NaN).
+    log_likelihood : ndarray, shape (K,)
+        ``L``, CaImAn's ``fitness`` (lower is more exceptional).
+    noise : ndarray, shape (K,)
+        ``sd``.
+    mode : ndarray, shape (K,)
+        ``m``.
+
+    Raises
+    ------
+    ValueError
+        For ``n_events < 1`` or ``sigma_factor <= 0``.
+
+    References
+    ----------
+    .. [1] Giovannucci, A. et al. (2019). eLife 8, e38173.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(0, 1, (2, 3000))
+    >>> x[0, 1000:1010] += 15
+    >>> snr = event_snr(x)[0]
+    >>> bool(snr[0] > 2 > snr[1])
+    True
+    """
+    if isinstance(n_events, bool) or int(n_events) != n_events or n_events < 1:
+        raise ValueError(f"n_events should be a positive integer, got {n_events!r}.")
+    n_events = int(n_events)
+    if not float(sigma_factor) > 0:
+        raise ValueError(f"sigma_factor should be positive, got {sigma_factor!r}.")
+    X = np.atleast_2d(np.asarray(traces, dtype=np.float64))
+    if X.ndim != 2:
+        raise ValueError(f"traces should have shape (K, T), got shape {X.shape}.")
+    K, T = X.shape
+    snr = np.zeros(K)
+    fit = np.zeros(K)
+    sd = np.zeros(K)
+    md = np.zeros(K)
+    if K == 0 or T == 0:
+        return snr, fit, sd, md
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        logger.warning("event_snr: %d trace(s) hold NaN or infinity: SNR is NaN.",
+                       int((~finite).sum()))
+    Xf = X[finite]
+    md_f = half_sample_mode(Xf) if len(Xf) else np.zeros(0)
+    below = np.clip(md_f[:, None] - Xf, 0.0, None)  # (m - x) where x < m, else 0
+    count = np.count_nonzero(below > 0, axis=1)
+    if robust_std:
+        sd_f = np.zeros(len(Xf))
+        for i, row in enumerate(below):
+            pos = row[row > 0]
+            sd_f[i] = np.median(pos) / 0.6745 if pos.size else 0.0
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd_f = np.sqrt((below**2).sum(axis=1) / np.maximum(count, 1))
+    w = min(n_events, T)
+    fit_f = np.zeros(len(Xf))
+    ok = sd_f > 0
+    if np.any(ok):
+        z = (Xf[ok] - md_f[ok, None]) / (float(sigma_factor) * sd_f[ok, None])
+        logp = special.log_ndtr(-z)  # log(1 - Phi(z))
+        cs = np.concatenate([np.zeros((logp.shape[0], 1)), np.cumsum(logp, axis=1)], axis=1)
+        window = cs[:, w:] - cs[:, :-w]
+        fit_f[ok] = window.min(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        snr_f = np.where(ok, -special.ndtri_exp(np.minimum(fit_f / w, 0.0)), 0.0)
+    snr[finite], fit[finite], sd[finite], md[finite] = snr_f, fit_f, sd_f, md_f
+    snr[~finite] = fit[~finite] = sd[~finite] = md[~finite] = np.nan
+    return snr, fit, sd, md
+
+
+# --------------------------------------------------------------------------- r values
+def activity_frames(
+    traces: Any,
+    n_peaks: int = 5,
+    t_before: int = 3,
+    t_after: int = 10,
+    peak_threshold: float = 0.3,
+) -> list[np.ndarray]:
+    """Frames around the largest peaks of each trace (CaImAn's activity intervals).
+
+    A peak is a local maximum (``x[t-1] <= x[t] > x[t+1]``) at least
+    ``min + peak_threshold * (max - min)``; the ``n_peaks`` highest are kept and
+    each contributes the frames ``t - t_before .. t + t_after - 1`` (clipped to the
+    recording).
+
+    Returns
+    -------
+    list of ndarray
+        Sorted frame indices for each trace (empty for a constant trace).
+    """
+    X = np.atleast_2d(np.asarray(traces, dtype=np.float64))
+    K, T = X.shape
+    out: list[np.ndarray] = []
+    offsets = np.arange(-int(t_before), int(t_after))
+    for k in range(K):
+        x = X[k]
+        lo, hi = np.nanmin(x) if T else 0.0, np.nanmax(x) if T else 0.0
+        if T < 3 or not hi > lo:
+            out.append(np.zeros(0, np.int64))
+            continue
+        mid = x[1:-1]
+        interior = (mid >= x[:-2]) & (mid > x[2:]) & (mid >= lo + peak_threshold * (hi - lo))
+        peaks = np.flatnonzero(interior) + 1
+        if peaks.size == 0:
+            peaks = np.array([int(np.nanargmax(x))])
+        peaks = peaks[np.argsort(x[peaks])[::-1][: int(n_peaks)]]
+        frames = np.unique(np.clip((peaks[:, None] + offsets[None]).ravel(), 0, T - 1))
+        out.append(frames.astype(np.int64))
+    return out
+
+
+def _as_csc(footprints: Any) -> sparse.csc_matrix:
+    if sparse.issparse(footprints):
+        return sparse.csc_matrix(footprints, dtype=np.float64)
+    arr = np.asarray(footprints, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"footprints should have shape (n_pixels, K), got shape {arr.shape}."
+        )
+    return sparse.csc_matrix(arr)
+
+
+def spatial_r_values(
+    movie: Any,
+    footprints: Any,
+    traces: Any,
+    background: tuple[Any, Any] | None = None,
+    *,
+    n_peaks: int = 5,
+    t_before: int = 3,
+    t_after: int = 10,
+    peak_threshold: float = 0.3,
+    overlap_thr: float = 0.1,
+    subtract_others: bool = True,
+    chunk_frames: int = 64,
+    callback: Callable[[int, int], Any] | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Spatial correlation ("r value") of each footprint with the data where it is active.
+
+    For component ``k`` (CaImAn's ``classify_components_ep`` [1]_):
+
+    1. its active frames are the windows around the ``n_peaks`` largest peaks of its
+       trace (:func:`activity_frames`); frames also active in a component whose
+       footprint overlaps it (normalised inner product of the footprints above
+       ``overlap_thr``) are left out, unless that leaves none;
+    2. the mean of the movie over these frames is taken on the footprint's support
+       (pixels where it is > 0), minus the background ``b f`` (when given) and, with
+       ``subtract_others``, minus the other components ``sum_j a_j c_j`` (their mean
+       over the same frames) — the data that component ``k`` should explain;
+    3. the r value is the Pearson correlation of that mean image with the footprint
+       over the support (0 for a support of fewer than 3 pixels or a flat image).
+
+    The movie is streamed: only the frames some component needs are read, in
+    sorted order and in blocks of ``chunk_frames``, so a lazy dask movie is never
+    loaded as a whole.
+
+    Parameters
+    ----------
+    movie : array_like, shape (T, Y, X)
+        The (motion-corrected) movie, numpy, memmap or dask.
+    footprints : array_like or sparse matrix, shape (Y * X, K)
+        Spatial components; pixel index ``row * X + column`` (C order, the order of
+        ``frame.ravel()``).
+    traces : array_like, shape (K, T)
+        Temporal components (CaImAn's ``C``) used to pick the frames and for
+        ``subtract_others``.
+    background : tuple (b, f), optional
+        Background ``b`` of shape (Y * X, nb) and ``f`` of shape (nb, T).
+    n_peaks, t_before, t_after, peak_threshold
+        Frame selection (:func:`activity_frames`; CaImAn's ``Npeaks``, ``-tB``,
+        ``tA``, ``thres``).
+    overlap_thr : float
+        Overlap above which the frames of a neighbour are excluded (CaImAn's
+        ``Athresh``).
+    subtract_others : bool
+        Remove the other components' contribution from the mean image.
+    chunk_frames : int
+        Frames read at once.
+    callback : callable, optional
+        Called as ``callback(done, total)`` (frames read) after every block.
+
+    Returns
+    -------
+    r_values : ndarray, shape (K,)
+    frames : list of ndarray
+        The frames used for each component.
+
+    References
+    ----------
+    .. [1] Giovannucci, A. et al. (2019). eLife 8, e38173.
+    """
+    A = _as_csc(footprints)
+    n_pix, K = A.shape
+    if len(getattr(movie, "shape", ())) != 3:
+        raise ValueError(f"movie should have shape (T, Y, X), got {getattr(movie, 'shape', None)}.")
+    T, Ny, Nx = (int(v) for v in movie.shape)
+    if Ny * Nx != n_pix:
+        raise ValueError(
+            f"footprints have {n_pix} pixels but the movie's frames have {Ny}x{Nx}={Ny * Nx}."
+        )
+    C = np.asarray(traces.toarray() if sparse.issparse(traces) else traces, dtype=np.float64)
+    if C.shape != (K, T):
+        raise ValueError(f"traces should have shape ({K}, {T}), got {C.shape}.")
+    if background is not None:
+        b, f = background
+        b = np.asarray(b.toarray() if sparse.issparse(b) else b, dtype=np.float64)
+        b = b.reshape(n_pix, -1)
+        f = np.asarray(f, dtype=np.float64).reshape(b.shape[1], -1)
+        if f.shape[1] != T:
+            raise ValueError(f"background f should have {T} frames, got shape {f.shape}.")
+    if isinstance(chunk_frames, bool) or int(chunk_frames) < 1:
+        raise ValueError(f"chunk_frames should be a positive integer, got {chunk_frames!r}.")
+    r_values = np.zeros(K)
+    if K == 0:
+        return r_values, []
+    # 1. frames
+    loc = activity_frames(C, n_peaks, t_before, t_after, peak_threshold)
+    norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=0)).ravel())
+    safe = np.where(norms > 0, norms, 1.0)
+    AA = (A.T @ A).toarray() / np.outer(safe, safe)
+    np.fill_diagonal(AA, 0.0)
+    frames: list[np.ndarray] = []
+    for k in range(K):
+        fr = loc[k]
+        neighbours = np.flatnonzero(AA[:, k] > overlap_thr)
+        if fr.size and neighbours.size:
+            busy = np.concatenate([loc[j] for j in neighbours])
+            keep = np.setdiff1d(fr, busy)
+            if keep.size == 0:
+                logger.debug("component %d is only active together with a neighbour", k)
+                keep = fr
+            fr = keep
+        frames.append(fr)
+    # 2. the mean image of each component over its frames, streamed over the movie
+    supports = [A.indices[A.indptr[k] : A.indptr[k + 1]][A.data[A.indptr[k] : A.indptr[k + 1]] > 0]
+                for k in range(K)]
+    sums = [np.zeros(s.size) for s in supports]
+    needed = np.unique(np.concatenate([fr for fr in frames if fr.size] or [np.zeros(0, int)]))
+    users: dict[int, list[int]] = {}
+    for k, fr in enumerate(frames):
+        if supports[k].size >= 3:
+            for t in fr:
+                users.setdefault(int(t), []).append(k)
+    needed = np.array([t for t in needed if int(t) in users], dtype=np.int64)
+    total = needed.size
+    for i0 in range(0, total, int(chunk_frames)):
+        idx = needed[i0 : i0 + int(chunk_frames)]
+        block = movie[idx]
+        block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        block = block.reshape(len(idx), n_pix)
+        for j, t in enumerate(idx):
+            row = block[j]
+            for k in users[int(t)]:
+                sums[k] += row[supports[k]]
+        if callback is not None:
+            callback(min(i0 + int(chunk_frames), total), total)
+    # 3. corrections (means over the same frames) and correlations
+    for k in range(K):
+        px = supports[k]
+        fr = frames[k]
+        if px.size < 3 or fr.size == 0:
+            if px.size < 3:
+                logger.debug("component %d has fewer than 3 pixels: r value 0", k)
+            continue
+        mean_img = sums[k] / fr.size
+        if background is not None:
+            mean_img = mean_img - b[px] @ f[:, fr].mean(axis=1)
+        if subtract_others:
+            cm = C[:, fr].mean(axis=1)
+            cm[k] = 0.0
+            rows = A[px]
+            mean_img = mean_img - np.asarray(rows @ cm).ravel()
+        a = np.asarray(A[px, k].toarray()).ravel()
+        if np.std(mean_img) == 0 or np.std(a) == 0:
+            continue
+        r_values[k] = float(np.corrcoef(mean_img, a)[0, 1])
+    return r_values, frames
+
+
+# --------------------------------------------------------------------------- decision
+def decide(
+    snr: Any,
+    r_values: Any,
+    sizes: Any = None,
+    *,
+    min_SNR: float = 2.0,
+    SNR_lowest: float = 0.5,
+    rval_thr: float = 0.85,
+    rval_lowest: float = -1.0,
+    min_size: int | None = None,
+    max_size: int | None = None,
+) -> np.ndarray:
+    """CaImAn's acceptance rule on precomputed metrics.
+
+    A component is **rejected** when any metric is at or below its lowest threshold
+    (``snr <= SNR_lowest`` or ``r_value <= rval_lowest``) or its size is outside
+    ``[min_size, max_size]``; otherwise it is **accepted** when at least one metric
+    reaches its high threshold (``snr >= min_SNR`` or ``r_value >= rval_thr``), and
+    rejected when none does ([1]_, ``select_components_from_metrics``, without the
+    CNN classifier). A NaN metric satisfies no comparison, so it neither accepts nor
+    rejects by itself. The metrics are inputs: filtering again with other thresholds
+    costs nothing.
+
+    Parameters
+    ----------
+    snr, r_values : array_like, shape (K,)
+        From :func:`event_snr` and :func:`spatial_r_values`.
+    sizes : array_like, shape (K,), optional
+        Footprint sizes in pixels (used only with ``min_size``/``max_size``).
+    min_SNR, SNR_lowest, rval_thr, rval_lowest : float
+        Thresholds (CaImAn's names and defaults, except ``min_SNR`` = 2.0).
+    min_size, max_size : int, optional
+        Size limits in pixels.
+
+    Returns
+    -------
+    ndarray of bool, shape (K,)
+
+    Examples
+    --------
+    >>> decide([3.0, 1.0, 1.0, 0.2], [0.5, 0.9, 0.5, 0.99]).tolist()
+    [True, True, False, False]
+    """
+    snr = np.asarray(snr, dtype=np.float64).ravel()
+    r = np.asarray(r_values, dtype=np.float64).ravel()
+    if snr.shape != r.shape:
+        raise ValueError(f"snr and r_values should have the same length, got {snr.size} "
+                         f"and {r.size}.")
+    with np.errstate(invalid="ignore"):
+        bad = (snr <= SNR_lowest) | (r <= rval_lowest)
+        good = (snr >= min_SNR) | (r >= rval_thr)
+    if min_size is not None or max_size is not None:
+        if sizes is None:
+            raise ValueError("sizes are needed with min_size or max_size.")
+        sz = np.asarray(sizes, dtype=np.float64).ravel()
+        if sz.shape != snr.shape:
+            raise ValueError(f"sizes should have length {snr.size}, got {sz.size}.")
+        if min_size is not None:
+            bad |= sz < min_size
+        if max_size is not None:
+            bad |= sz > max_size
+    return good & ~bad
+
+
+# --------------------------------------------------------------------------- duplicates
+def remove_duplicates(
+    footprints: Any,
+    traces: Any = None,
+    thr: float = 0.7,
+    *,
+    corr_thr: float = 0.7,
+    scores: Any = None,
+    support_thr: float = 0.01,
+) -> np.ndarray:
+    """Components that duplicate another one (to drop).
+
+    Two components are duplicates when their footprints overlap by at least
+    ``thr`` and, if ``traces`` are given, their traces correlate by at least
+    ``corr_thr`` (Pearson). The overlap of ``i`` and ``j`` is the larger of the
+    fraction of ``a_j``'s mass (sum of its values) that lies on ``a_i``'s support and
+    the converse, the support of a footprint being where it exceeds ``support_thr``
+    times its peak: 1 for identical footprints and for one contained in the other
+    (the partial copies that overlapping patches produce, whatever their scaling),
+    about 0 for neighbours that merely touch. Pairs are visited from the largest
+    overlap down; in each pair where neither member is dropped yet, the one with the
+    lower ``scores`` is dropped (default score: ``|a| * |c|``, the energy of the
+    component, or ``|a|`` without traces; on a tie the higher index is dropped).
+
+    Parameters
+    ----------
+    footprints : array_like or sparse matrix, shape (n_pixels, K)
+    traces : array_like, shape (K, T), optional
+    thr : float
+        Spatial overlap threshold in [0, 1].
+    corr_thr : float
+        Trace correlation threshold in [-1, 1] (used with ``traces``).
+    scores : array_like, shape (K,), optional
+        Quality of each component (e.g. its SNR); the lower of a pair is dropped.
+    support_thr : float
+        Fraction of its peak above which a pixel belongs to a footprint's support.
+
+    Returns
+    -------
+    ndarray of int
+        Sorted indices of the components to drop.
+
+    Examples
+    --------
+    >>> A = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> remove_duplicates(A, scores=[2.0, 1.0, 1.0]).tolist()
+    [1]
+    """
+    A = _as_csc(footprints)
+    n_pix, K = A.shape
+    if not 0 <= float(thr) <= 1:
+        raise ValueError(f"thr should be in [0, 1], got {thr!r}.")
+    if K < 2:
+        return np.zeros(0, np.int64)
+    A = A.copy()
+    A.data = np.clip(A.data, 0.0, None)
+    A.eliminate_zeros()
+    C = None
+    if traces is not None:
+        C = np.asarray(traces.toarray() if sparse.issparse(traces) else traces, dtype=np.float64)
+        if C.shape[0] != K:
+            raise ValueError(f"traces should have {K} rows, got shape {C.shape}.")
+    if scores is None:
+        norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=0)).ravel())
+        scores = norms * (np.linalg.norm(C, axis=1) if C is not None else 1.0)
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if scores.size != K:
+        raise ValueError(f"scores should have length {K}, got {scores.size}.")
+    peak = np.asarray(A.max(axis=0).toarray()).ravel()
+    mass = np.asarray(A.sum(axis=0)).ravel()
+    # support indicator: a > support_thr * peak
+    S = A.copy()
+    col = np.repeat(np.arange(K), np.diff(S.indptr))
+    S.data = (S.data > support_thr * peak[col]).astype(np.float64)
+    S.eliminate_zeros()
+    # M[i, j] = fraction of a_j's mass on a_i's support
+    M = (S.T @ A).tocsr()
+    M = M @ sparse.diags(np.where(mass > 0, 1.0 / np.where(mass > 0, mass, 1.0), 0.0))
+    M = sparse.csr_matrix(M)
+    ov = sparse.triu(M.maximum(M.T), k=1).tocoo()
+    keep = ov.data >= thr
+    pairs = [(float(o), int(i), int(j)) for o, i, j in zip(ov.data[keep], ov.row[keep],
+                                                           ov.col[keep], strict=True)]
+    if C is not None and pairs:
+        Cc = C - C.mean(axis=1, keepdims=True)
+        sd = np.sqrt((Cc * Cc).sum(axis=1))
+        kept = []
+        for o, i, j in pairs:
+            den = sd[i] * sd[j]
+            rho = float(Cc[i] @ Cc[j] / den) if den > 0 else 0.0
+            if rho >= corr_thr:
+                kept.append((o, i, j))
+        pairs = kept
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    dropped = np.zeros(K, bool)
+    for _, i, j in pairs:
+        if dropped[i] or dropped[j]:
+            continue
+        loser = j if scores[i] >= scores[j] else i
+        dropped[loser] = True
+    return np.flatnonzero(dropped)
