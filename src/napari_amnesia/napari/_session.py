@@ -32,6 +32,10 @@ class Session:
     workers: set = field(default_factory=set)
     #: the viewer's trace dock, once opened (stages plot their series there)
     trace_dock: Any = None
+    #: Labels layer → ``function(label) -> (title, {name: series}, colours) | None``:
+    #: what the trace dock plots when a label of that layer is selected, instead of
+    #: the label's mean pixel trace (e.g. a CNMF component's raw F, C, S and ΔF/F)
+    label_series: WeakKeyDictionary = field(default_factory=WeakKeyDictionary)
 
     def result(self, source: str, stage: str) -> Any | None:
         """The latest result of ``stage`` for ``source``, or None."""

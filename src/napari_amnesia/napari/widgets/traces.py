@@ -163,9 +163,27 @@ class TraceWidget(QWidget):
                              f"{layer.name}: pixel ({row}, {col})")
 
     def show_label(self, labels_layer, label: int):
-        """Plot the mean trace of ``label`` in ``labels_layer``; return the worker (or None)."""
+        """Plot the trace of ``label`` in ``labels_layer``; return the worker (or None).
+
+        When a stage registered what its labels stand for
+        (``Session.label_series[layer]``), its series are plotted; otherwise the mean
+        trace of the label's pixels is read from the movie.
+        """
+        if label == 0:
+            return None
+        provider = session_for(self._viewer).label_series.get(labels_layer)
+        if provider is not None:
+            shown = provider(int(label))
+            if shown is not None:
+                if self._worker is not None:  # a pixel read still running: drop it
+                    self._worker.quit()
+                title, series, colors = shown
+                self.show_series(title, series, colors=colors)
+                self.selection = {"kind": "label", "layer": labels_layer.name,
+                                  "label": int(label), "series": list(series)}
+                return None
         layer = self.movie_layer
-        if layer is None or label == 0:
+        if layer is None:
             return None
         data = np.asarray(labels_layer.data)
         if data.shape != tuple(layer.data.shape[1:]):
