@@ -20,10 +20,10 @@ The field is then smoothed with weights given by each patch's template texture
 (:func:`_smoothing_matrix`): patches with little structure (empty corners, vessels)
 follow the smooth continuation of their neighbours instead of their own noisy
 estimate — on simulated 512² movies with 3-px deformations this took the field RMSE
-from 0.40 to 0.18 px. Finally each patch shift is attributed to the centroid of the template's gradient
-energy inside the patch (where the measurement actually is) and the field values at
-the nominal centres are solved for (damped least squares), which removes most of the
-error of a displacement gradient across a patch.
+from 0.40 to 0.18 px. Finally each patch shift is attributed to the centroid of the
+template's gradient energy inside the patch (where the measurement actually is) and the
+field values at the nominal centres are solved for (damped least squares), which
+removes most of the error of a displacement gradient across a patch.
 
 References
 ----------
