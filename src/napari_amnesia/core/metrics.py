@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["roi_auc", "match_points"]
+__all__ = ["roi_auc", "match_points", "match_components"]
 
 
 def roi_auc(image: np.ndarray, labels: np.ndarray, *, margin: int = 2) -> float:
@@ -70,3 +70,70 @@ def match_points(found, true, *, max_distance: float = 3.0) -> dict:
     recall = matched / len(true)
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
     return {"matched": matched, "precision": precision, "recall": recall, "f1": f1}
+
+
+def match_components(found_images, true_images, *, threshold: float = 0.2,
+                     min_iou: float = 0.3, max_distance: float = 4.0) -> dict:
+    """Match found footprints to true footprints one to one (Hungarian on IoU).
+
+    Each footprint is binarised at ``threshold`` times its maximum. A found and a
+    true footprint may be paired when their masks overlap with an intersection over
+    union of at least ``min_iou``, or their centroids (footprint-weighted) are
+    closer than ``max_distance`` pixels; among the allowed pairs, the assignment
+    maximises the total IoU (ties broken by distance).
+
+    Parameters
+    ----------
+    found_images, true_images : array_like, shape (K, Y, X)
+        Footprints (any non-negative weights).
+    threshold, min_iou, max_distance : float
+
+    Returns
+    -------
+    dict
+        ``pairs`` (``(n, 2)`` int array of (found, true) indices), ``iou`` of each
+        pair, ``matched``, ``precision``, ``recall``, ``f1`` (1.0 when both sets
+        are empty).
+    """
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    found = np.asarray(found_images, np.float64)
+    true = np.asarray(true_images, np.float64)
+    if found.ndim != 3 or true.ndim != 3 or (found.size and true.size
+                                               and found.shape[1:] != true.shape[1:]):
+        raise ValueError(f"footprints should be (K, Y, X) stacks of one frame shape, got "
+                         f"{found.shape} and {true.shape}.")
+    nf, nt = len(found), len(true)
+    if nf == 0 or nt == 0:
+        empty = float(nf == nt)
+        return {"pairs": np.zeros((0, 2), int), "iou": np.zeros(0), "matched": 0,
+                "precision": empty, "recall": empty, "f1": empty}
+
+    def masks_and_centroids(stack):
+        flat = stack.reshape(len(stack), -1)
+        peak = flat.max(axis=1, keepdims=True)
+        m = (flat >= threshold * peak) & (flat > 0)
+        w = np.clip(flat, 0, None)
+        total = w.sum(axis=1)
+        rows, cols = np.indices(stack.shape[1:]).reshape(2, -1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cen = np.stack([(w * rows).sum(1) / total, (w * cols).sum(1) / total], axis=1)
+        return m.astype(np.float64), np.nan_to_num(cen, nan=1e9)
+
+    mf, cf = masks_and_centroids(found)
+    mt, ct = masks_and_centroids(true)
+    inter = mf @ mt.T
+    union = mf.sum(1)[:, None] + mt.sum(1)[None, :] - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    dist = cdist(cf, ct)
+    allowed = (iou >= min_iou) | (dist < max_distance)
+    cost = np.where(allowed, -(iou + 1e-3 / (1.0 + dist)), 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    ok = allowed[rows, cols]
+    pairs = np.stack([rows[ok], cols[ok]], axis=1).astype(int)
+    matched = int(ok.sum())
+    precision, recall = matched / nf, matched / nt
+    f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
+    return {"pairs": pairs, "iou": iou[rows[ok], cols[ok]], "matched": matched,
+            "precision": precision, "recall": recall, "f1": f1}

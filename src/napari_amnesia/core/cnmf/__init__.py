@@ -2,5 +2,612 @@
 
 A re-implementation of the constrained non-negative matrix factorization of
 Pnevmatikakis et al. (2016) and CaImAn (Giovannucci et al. 2019), built from the
-published method; see the submodules.
+published method (no CaImAn code)::
+
+    from napari_amnesia.core import cnmf
+    result = cnmf.fit(movie, rf=15, stride=10, K=6, gSig=4, p=1, gnb=2)
+    result.footprints            # scipy.sparse (Y*X, K), unit L2 norm
+    result.traces, result.spikes, result.dff, result.accepted
+    result.labels()              # (Y, X) label image of the accepted components
+    result = cnmf.evaluate(result, movie, min_SNR=3)   # re-filter, no recomputation
+    again = cnmf.refit(result, movie)                  # footprints as seeds
+    edited = cnmf.fit(movie, seeds=label_image)        # user ROIs (label k -> component)
+    result.save("run1/cnmf"); cnmf.SourceResult.load("run1/cnmf")
+
+How :func:`fit` proceeds
+------------------------
+1. **Patches** (``rf`` set): the frame is cut into overlapping patches
+   (:func:`~.patches.patch_grid`), each initialised in memory (greedy or sparse
+   NMF, then HALS, at the rate of ``tsub``; with ``only_init=False`` the full CNMF
+   too: :func:`~.patches.fit_patch`). A movie whose float32 copy is smaller than
+   ``max_in_memory_mb`` is read once into memory and each patch is one dask task
+   slicing its region; a larger (lazy) movie is never read whole: each band of
+   patch rows is one dask task that reads only those rows
+   (:func:`~.patches.band_task`). With ``rf=None`` the whole frame is one patch,
+   on which the full CNMF runs, and the fit ends there.
+2. **Stitching**: components go to full-frame coordinates; copies of a cell found by
+   two patches are removed (:func:`~.patches.stitch`).
+3. **Whole-field refinement**: a temporal update, then twice (spatial update,
+   temporal update, merge) on the whole field (once after patches that ran the full
+   CNMF), so footprints cut by patch borders are completed and duplicates missed
+   by the stitching are merged. The products with the movie are computed in one
+   pass each (:class:`~.updates.Frames`): from the in-memory copy when there is
+   one, else streamed in time chunks of ``chunk_frames``.
+4. **Evaluation** (``evaluate=True``): event SNR, spatial correlation and the
+   accepted mask (:func:`evaluate`), then **ΔF/F** (``compute_dff=True``).
+
+With ``seeds`` (a label image or a mask stack), steps 1-2 are replaced by the seeds:
+footprints start as the masks and stay inside them, traces start as projections,
+no component is merged or dropped, and label ``label_values[k]`` is component ``k``.
+
+Bad input: a movie that is not ``(T, Y, X)`` raises a ValueError naming the shape;
+NaN or infinite pixels are replaced by the pixel's mean over its finite frames (a
+``RuntimeWarning`` says how many pixels); constant pixels and constant patches give
+no components; a movie shorter than ``frames_window`` gets ΔF/F with a window of the
+whole movie.
+
+References
+----------
+.. [1] Pnevmatikakis, E. A. et al. (2016). Simultaneous denoising, deconvolution, and
+   demixing of calcium imaging data. Neuron 89, 285-299.
+.. [2] Giovannucci, A. et al. (2019). CaImAn, an open source tool for scalable calcium
+   imaging data analysis. eLife 8, e38173.
+.. [3] Friedrich, J., Zhou, P. & Paninski, L. (2017). Fast online deconvolution of
+   calcium imaging data. PLoS Comput. Biol. 13, e1005423.
+.. [4] Cichocki, A. & Phan, A.-H. (2009). Fast local algorithms for large scale
+   nonnegative matrix and tensor factorizations. IEICE Trans. E92-A, 708-721.
 """
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from .._progress import Progress, ProgressGenerator, drive
+from .initialization import fill_nonfinite, greedy_roi, seed_masks, seeded, sparse_nmf
+from .params import CNMFParams
+from .patches import (
+    MatrixMovie,
+    Opaque,
+    band_task,
+    fit_patch,
+    global_background_traces,
+    iter_fit_components,
+    patch_bands,
+    patch_grid,
+    patch_task,
+    pixel_statistics,
+    stitch,
+    strip_grid,
+    strip_task,
+)
+from .result import SourceResult
+from .updates import Frames, merge_components, update_spatial, update_temporal
+
+__all__ = [
+    "CNMFParams",
+    "SourceResult",
+    "fit",
+    "iter_fit",
+    "refit",
+    "iter_refit",
+    "evaluate",
+    "compute_dff",
+    "greedy_roi",
+    "sparse_nmf",
+    "seeded",
+    "update_spatial",
+    "update_temporal",
+    "merge_components",
+    "patch_grid",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Fewest frames a movie may have (noise and AR estimation need a spectrum).
+MIN_FRAMES = 16
+#: Spatial + temporal rounds on the whole field after patches that only initialise.
+_GLOBAL_ROUNDS = 2
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_movie(movie: Any) -> tuple[Any, tuple[int, int, int]]:
+    if not hasattr(movie, "shape") or not hasattr(movie, "dtype"):
+        movie = np.asarray(movie)
+    shape = tuple(int(n) for n in movie.shape)
+    if len(shape) != 3:
+        raise ValueError(f"movie should be a (T, Y, X) array, got shape {shape}.")
+    if np.dtype(movie.dtype).kind not in "biuf":
+        raise ValueError(f"movie should hold real numbers, got dtype {movie.dtype}.")
+    T, h, w = shape
+    if T < MIN_FRAMES:
+        raise ValueError(f"movie has {T} frames; CNMF needs at least {MIN_FRAMES} (noise "
+                         "and calcium dynamics are estimated from each pixel's spectrum).")
+    if h < 3 or w < 3:
+        raise ValueError(f"movie frames of {h}x{w} pixels are too small for CNMF.")
+    return movie, shape
+
+
+def _compute_batches(tasks: list[Any], message: str, workers: int, *,
+                     batch: int | None = None, local: bool = True
+                     ) -> ProgressGenerator[list[Any]]:
+    """Compute dask delayed tasks a few at a time (BLAS single-threaded), yielding progress.
+
+    ``batch`` tasks per ``dask.compute`` call (default ``4 * workers``): memory holds
+    that many tasks' inputs at most, and a cancel waits for one batch. ``local``
+    tasks (they share an in-memory movie) run on the local threads; the others on
+    dask's current scheduler (a ``dask.distributed`` client when one is active).
+    """
+    import dask
+
+    from .._threads import blas_single_threaded
+
+    out: list[Any] = []
+    batch = batch or max(1, 4 * workers)
+    options = {"scheduler": "threads", "num_workers": workers} if local else {}
+    yield Progress(0, len(tasks), message)
+    for b0 in range(0, len(tasks), batch):
+        part = tasks[b0:b0 + batch]
+        with blas_single_threaded():
+            out.extend(dask.compute(*part, **options))
+        yield Progress(len(out), len(tasks), message)
+    return out
+
+
+def _memory_dtype(movie: Any, params: CNMFParams) -> np.dtype | None:
+    """float32 when the movie is held in memory for the fit, None to stream it.
+
+    (Holding a larger movie in its own integer type was measured: no faster than
+    streaming it from a memory-mapped file, and twice the memory.)
+    """
+    T, h, w = movie.shape
+    if 4.0 * T * h * w / 2**20 <= params.max_in_memory_mb:
+        return np.dtype(np.float32)
+    return None
+
+
+def _load_matrix(movie: Any, chunk_frames: int | None, dtype: Any = np.float32
+                 ) -> np.ndarray:
+    """The whole movie as a ``(T, P)`` matrix of ``dtype`` (read in time chunks).
+
+    Non-finite values are left for :func:`~.initialization.fill_nonfinite`.
+    """
+    from .._threads import n_workers, thread_map
+
+    T, h, w = movie.shape
+    out = np.empty((T, h * w), dtype)
+    step = chunk_frames or max(1, (32 * 2**20) // max(1, 4 * h * w))
+
+    def load(t0: int) -> None:
+        t1 = min(T, t0 + step)
+        block = movie[t0:t1]
+        if hasattr(block, "compute"):
+            block = block.compute(scheduler="synchronous")
+        out[t0:t1] = np.asarray(block).reshape(t1 - t0, h * w)  # one cast-and-copy
+
+    list(thread_map(load, range(0, T, step), n_workers()))  # copies release the GIL
+    return out
+
+
+def _frames_for(movie: Any, params: CNMFParams, fill: np.ndarray | None
+                ) -> tuple[Frames, Any]:
+    """Frames for the whole-field updates, and the movie to evaluate on."""
+    T, h, w = movie.shape
+    dtype = _memory_dtype(movie, params)
+    if dtype is not None:
+        Yf = _load_matrix(movie, params.chunk_frames, dtype)
+        if dtype.kind == "f":
+            fill_nonfinite(Yf)
+        return Frames(Yf, (h, w), chunk_frames=params.chunk_frames), Yf.reshape(T, h, w)
+    logger.info("cnmf: streaming the %.0f MB movie in time chunks",
+                4.0 * T * h * w / 2**20)
+    return Frames(movie, chunk_frames=params.chunk_frames, fill=fill), movie
+
+
+def _noise_image(Yf: np.ndarray, params: CNMFParams, workers: int) -> np.ndarray:
+    """Noise level of every pixel of an in-memory ``(T, P)`` matrix, on threads.
+
+    Pixels go in groups of about 32 MB of float64 (the spectrum's working size).
+    """
+    from .._threads import thread_map
+    from .initialization import pixel_noise
+
+    T, P = Yf.shape
+    per = max(1, (32 * 2**20) // (8 * max(T, 1)))
+    edges = np.unique(np.r_[np.arange(0, P, per), P])
+
+    def part(e: tuple[int, int]) -> np.ndarray:
+        return pixel_noise(Yf[:, e[0]:e[1]], noise_range=params.noise_range,
+                           noise_method=params.noise_method)
+
+    pieces = list(thread_map(part, list(zip(edges[:-1], edges[1:], strict=True)), workers))
+    return np.concatenate(pieces).astype(np.float32)
+
+
+def _warn_nonfinite(n_pixels: int) -> None:
+    if n_pixels:
+        message = (f"{n_pixels} pixel(s) hold NaN or infinite values; they were replaced "
+                   "by each pixel's mean over its finite frames.")
+        logger.warning("cnmf: %s", message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _version() -> str:
+    from ... import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------- fit
+def iter_fit(
+    movie: Any,
+    params: CNMFParams | Mapping[str, Any] | None = None,
+    *,
+    seeds: Any = None,
+    **overrides: Any,
+) -> ProgressGenerator[SourceResult]:
+    """Generator twin of :func:`fit`: yields progress, returns the result.
+
+    Closing the generator (a cancel) stops the work at the next batch of patches or
+    the next update; nothing is written anywhere.
+    """
+    t_start = time.perf_counter()
+    params = CNMFParams.resolve(params, overrides)
+    movie, shape = _check_movie(movie)
+    T, h, w = shape
+    dims = (h, w)
+    params.check_shape(shape)
+    from .._threads import n_workers
+
+    workers = n_workers()
+    timings: dict[str, float] = {}
+    cpu0 = time.process_time()
+    info: dict[str, Any] = {"version": _version(), "input_shape": list(shape),
+                            "input_dtype": str(np.dtype(movie.dtype)), "timings": timings}
+    grid = patch_grid(dims, params.rf, params.stride)
+    label_values = None
+    mean_image = None
+    if seeds is not None:
+        res, sn, mean_image, label_values, n_bad, eval_movie = yield from _iter_seeded(
+            movie, seeds, params, workers, timings)
+        info["seeded"] = True
+        info["n_patches"] = 0
+    elif len(grid) == 1:
+        t0 = time.perf_counter()
+        yield Progress(0, 1, "fitting the whole frame")
+        # a copy (never the caller's array: NaN are filled in it)
+        Y = np.array(movie.compute() if hasattr(movie, "compute") else movie,
+                     dtype=np.float32, copy=True)
+        # one patch is the whole field: the full CNMF runs on it (only_init is moot)
+        pf = fit_patch(Y, params.replace(only_init=False), K=params.K, gnb=params.gnb,
+                       copy=False, n_threads=workers)
+        yield Progress(1, 1, "fitting the whole frame")
+        res = {"A": pf.A, "C": pf.C, "S": pf.S, "YrA": pf.YrA, "baseline": pf.baseline,
+               "g": pf.g, "lam": pf.lam, "b": pf.b, "f": pf.f}
+        sn, mean_image, n_bad = pf.sn, pf.mean, pf.n_nonfinite
+        info.update(n_patches=1, **pf.info)
+        eval_movie = Y  # its NaN were filled by fit_patch (copy=False)
+        timings["fit"] = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        import dask
+
+        mem_dtype = _memory_dtype(movie, params)
+        in_memory = mem_dtype is not None
+        if in_memory:
+            # read once; patches slice it, the whole-field updates use it as is
+            yield Progress(0, 1, "reading the movie")
+            Yf = _load_matrix(movie, params.chunk_frames, mem_dtype)
+            n_bad = fill_nonfinite(Yf) if mem_dtype.kind == "f" else 0
+            sn_image = _noise_image(Yf, params, workers).reshape(dims)
+            source: Any = MatrixMovie(Yf, dims)
+            yield Progress(1, 1, "reading the movie")
+            timings["read"] = time.perf_counter() - t0
+        else:
+            source, sn_image, n_bad = Opaque(movie), None, 0
+        if in_memory:  # one task per patch, slicing the matrix
+            task = dask.delayed(patch_task, pure=False)
+            tasks = [task(source, bounds, params, sn_image) for bounds in grid]
+            fits = yield from _compute_batches(tasks, "fitting patches", workers)
+        else:  # one task per band of rows: each read once from the lazy movie
+            task = dask.delayed(band_task, pure=False)
+            tasks = [task(source, band, patches, params)
+                     for band, patches in patch_bands(grid)]
+            fits = [pf for band in (yield from _compute_batches(
+                tasks, "fitting patches (bands of rows)", workers, batch=workers,
+                local=False)) for pf in band]
+        st = stitch(fits, dims, T, del_duplicates=params.del_duplicates)
+        del fits
+        timings["patches"] = time.perf_counter() - t0 - timings.get("read", 0.0)
+        info.update(n_patches=len(grid), n_patch_components=int(st.A.shape[1])
+                    + st.n_duplicates, n_duplicates=st.n_duplicates)
+        sn, mean_image = st.sn, st.mean
+        n_bad = n_bad if in_memory else st.n_nonfinite
+        t0 = time.perf_counter()
+        if in_memory:
+            frames, eval_movie = Frames(Yf, dims, chunk_frames=params.chunk_frames), \
+                Yf.reshape(T, h, w)
+        else:
+            yield Progress(0, 1, "streaming the movie for the whole-field updates")
+            frames, eval_movie = _frames_for(movie, params, fill=mean_image)
+        f0 = global_background_traces(st.f_patches, params.gnb, T)
+        b0 = np.zeros((h * w, params.gnb), np.float32)
+        C0 = st.C
+        if params.only_init:
+            # initialisation traces carry each cell's resting level: the spatial
+            # update needs baseline-free traces (else footprints absorb background)
+            C0 = np.maximum(C0 - np.percentile(C0, 8, axis=1, keepdims=True), 0) \
+                if len(C0) else C0
+        res = yield from iter_fit_components(
+            frames, st.A, C0, b0, f0, sn, params,
+            rounds=_GLOBAL_ROUNDS if params.only_init else 1, first_temporal=False,
+            merge=True, n_threads=workers, label="whole field: ")
+        timings["refine"] = time.perf_counter() - t0
+        info["merged"] = len(res["merged"])
+    _warn_nonfinite(n_bad)
+    info["nonfinite_pixels"] = int(n_bad)
+    result = SourceResult(
+        footprints=res["A"], traces=res["C"], spikes=res["S"], residual_traces=res["YrA"],
+        background_footprints=res["b"], background_traces=res["f"],
+        baseline=res["baseline"], g=res["g"], lam=res["lam"], sn=np.asarray(sn).reshape(dims),
+        shape=dims, params=params, label_values=label_values,
+        mean_image=None if mean_image is None else np.asarray(mean_image).reshape(dims),
+        info=info)
+    if params.evaluate and result.K:
+        t0 = time.perf_counter()
+        yield Progress(0, 1, "evaluating components")
+        result = evaluate(result, eval_movie)
+        yield Progress(1, 1, "evaluating components")
+        timings["evaluate"] = time.perf_counter() - t0
+    if params.compute_dff and result.K:
+        t0 = time.perf_counter()
+        result.dff = compute_dff(result)
+        timings["dff"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    timings["cpu_total"] = time.process_time() - cpu0  # all threads
+    logger.info("cnmf: %d components (%d accepted) in %.1f s", result.K,
+                int(result.accepted.sum()), timings["total"])
+    return result
+
+
+def _iter_seeded(movie: Any, seeds: Any, params: CNMFParams, workers: int,
+                 timings: dict[str, float], *, init: SourceResult | None = None
+                 ) -> ProgressGenerator[tuple]:
+    """Fit from seeds (masks, or a previous result's footprints)."""
+    import dask
+
+    T, h, w = movie.shape
+    dims = (h, w)
+    t0 = time.perf_counter()
+    if init is None:
+        masks, values = seed_masks(seeds, dims)
+        A0 = sparse.csc_matrix(masks.reshape(len(masks), -1).T)
+        dilation = 0
+    else:
+        A0 = init.footprints
+        values = init.label_values
+        dilation = params.support_dilation
+    exclude = np.asarray((A0 > 0).sum(axis=1)).reshape(dims) > 0
+    gnb = params.gnb
+    band_of_row = np.minimum(np.arange(h) * max(gnb, 1) // h, max(gnb - 1, 0))
+    task = dask.delayed(strip_task, pure=False)
+    tasks = [task(Opaque(movie), bounds, params, exclude, band_of_row, gnb)
+             for bounds in strip_grid(movie.shape)]
+    stats = yield from _compute_batches(tasks, "noise levels", workers, local=False)
+    st = pixel_statistics(stats, dims, T, gnb)
+    del stats
+    frames, eval_movie = _frames_for(movie, params, fill=st["mean"])
+    K = A0.shape[1]
+    if init is not None and init.K == K:
+        C0, f0 = init.traces, init.background_traces
+        b0 = init.background_footprints
+        if f0.shape[0] != gnb:
+            f0, b0 = st["f0"], np.zeros((h * w, gnb), np.float32)
+    else:
+        from .updates import normalize_components, project
+
+        A0n, _ = normalize_components(A0, np.zeros((K, 1)))
+        AY, _ = project(frames, A0n)
+        C0 = np.maximum(AY - np.percentile(AY, 8, axis=1, keepdims=True), 0) if K else \
+            np.zeros((0, T))
+        f0, b0 = st["f0"], np.zeros((h * w, gnb), np.float32)
+    timings["seeds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = yield from iter_fit_components(
+        frames, A0, C0, b0, f0, st["sn"], params, rounds=2, merge=False,
+        first_temporal=False, support_dilation=dilation, fallback=sparse.csc_matrix(A0),
+        n_threads=workers, label="seeded fit: ")
+    timings["fit"] = time.perf_counter() - t0
+    return res, st["sn"], st["mean"], np.asarray(values), st["n_nonfinite"], eval_movie
+
+
+def fit(
+    movie: Any,
+    params: CNMFParams | Mapping[str, Any] | None = None,
+    *,
+    seeds: Any = None,
+    progress: Any = None,
+    **overrides: Any,
+) -> SourceResult:
+    """Extract sources from a movie by CNMF (Pnevmatikakis et al. 2016, CaImAn).
+
+    Parameters
+    ----------
+    movie : array_like, shape (T, Y, X)
+        numpy or dask array of any real dtype (e.g. from
+        :func:`~napari_amnesia.core.io.open_movie`, or a motion-corrected movie).
+        Patches read only their region; a large movie is streamed.
+    params : CNMFParams or dict, optional
+        Parameters (defaults: :class:`CNMFParams`).
+    seeds : array_like, optional
+        A label image ``(Y, X)`` (component ``k`` = the ``k``-th smallest non-zero
+        label, recorded in ``result.label_values``) or a mask stack ``(K, Y, X)``:
+        fit these ROIs instead of searching for cells.
+    progress : callable, optional
+        Called with each :class:`~napari_amnesia.core._progress.Progress`.
+    **overrides
+        Parameters by name (``rf=15, stride=10, K=6, gSig=4``).
+
+    Returns
+    -------
+    SourceResult
+
+    Raises
+    ------
+    ValueError
+        For a bad parameter (named with its value), a movie that is not 3-D or
+        shorter than 16 frames, seeds of another frame shape.
+
+    Examples
+    --------
+    >>> from napari_amnesia.core.simulate import simulate
+    >>> movie, truth = simulate(n_frames=300, shape=(48, 48), n_cells=4,
+    ...                         n_neurite_groups=0, motion=False, rng=1)
+    >>> result = fit(movie, K=8, gSig=4, evaluate=False, compute_dff=False)
+    >>> result.footprints.shape[0], result.traces.shape[1]
+    (2304, 300)
+    """
+    return drive(iter_fit(movie, params, seeds=seeds, **overrides), progress)
+
+
+def iter_refit(result: SourceResult, movie: Any, **overrides: Any
+               ) -> ProgressGenerator[SourceResult]:
+    """Generator twin of :func:`refit`."""
+    t_start = time.perf_counter()
+    params = result.params.replace(**overrides) if overrides else result.params
+    movie, shape = _check_movie(movie)
+    if tuple(shape[1:]) != tuple(result.shape):
+        raise ValueError(f"the movie's frames are {shape[1:]}, the result's {result.shape}.")
+    from .._threads import n_workers
+
+    timings: dict[str, float] = {}
+    res, sn, mean, values, n_bad, eval_movie = yield from _iter_seeded(
+        movie, None, params, n_workers(), timings, init=result)
+    _warn_nonfinite(n_bad)
+    info = {"version": _version(), "input_shape": list(shape),
+            "input_dtype": str(np.dtype(movie.dtype)), "refit_of": result.info.get("version"),
+            "timings": timings, "nonfinite_pixels": int(n_bad)}
+    new = SourceResult(
+        footprints=res["A"], traces=res["C"], spikes=res["S"], residual_traces=res["YrA"],
+        background_footprints=res["b"], background_traces=res["f"], baseline=res["baseline"],
+        g=res["g"], lam=res["lam"], sn=sn.reshape(result.shape), shape=result.shape,
+        params=params, label_values=values, mean_image=mean.reshape(result.shape), info=info)
+    if params.evaluate and new.K:
+        yield Progress(0, 1, "evaluating components")
+        new = evaluate(new, eval_movie)
+    if params.compute_dff and new.K:
+        new.dff = compute_dff(new)
+    timings["total"] = time.perf_counter() - t_start
+    return new
+
+
+def refit(result: SourceResult, movie: Any, *, progress: Any = None, **overrides: Any
+          ) -> SourceResult:
+    """Run CNMF again from a previous result's footprints (and traces) as seeds.
+
+    Components keep their order and labels; none is merged or dropped (an emptied
+    footprint returns to its previous one). Use it after editing or filtering a
+    result (``refit(result.select(result.accepted), movie)``), or with new
+    parameters (``**overrides``).
+    """
+    return drive(iter_refit(result, movie, **overrides), progress)
+
+
+# --------------------------------------------------------------------------- quality
+_THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size")
+
+
+def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False,
+             **thresholds: Any) -> SourceResult:
+    """Quality metrics and the accepted mask of a result (CaImAn's evaluation).
+
+    The event SNR of each raw trace and the spatial correlation of each footprint
+    with the movie during its events are computed once and stored
+    (:mod:`.evaluation`); components are accepted by
+    :func:`~napari_amnesia.core.cnmf.evaluation.decide` with the thresholds of the
+    result's parameters, overridden by ``thresholds``. Calling it again with new
+    thresholds only re-filters (no movie needed).
+
+    Parameters
+    ----------
+    result : SourceResult
+    movie : array_like, shape (T, Y, X), optional
+        Needed the first time (or with ``recompute``).
+    recompute : bool
+        Compute the metrics again even if present.
+    **thresholds
+        ``min_SNR``, ``SNR_lowest``, ``rval_thr``, ``rval_lowest``, ``min_size``,
+        ``max_size``.
+
+    Returns
+    -------
+    SourceResult
+        A new result (the given one is not modified) with ``snr``, ``r_values``,
+        ``accepted`` and the thresholds in ``params``.
+    """
+    from . import evaluation
+
+    unknown = sorted(set(thresholds) - set(_THRESHOLDS))
+    if unknown:
+        raise TypeError(f"unknown threshold(s) {', '.join(map(repr, unknown))}; known: "
+                        f"{', '.join(_THRESHOLDS)}.")
+    params = result.params.replace(**thresholds) if thresholds else result.params
+    snr, r_values = result.snr, result.r_values
+    if result.K == 0:
+        return replace(result, params=params, snr=np.zeros(0), r_values=np.zeros(0),
+                       accepted=np.zeros(0, bool))
+    if snr is None or r_values is None or recompute:
+        if movie is None:
+            raise ValueError("evaluate needs the movie to compute the quality metrics "
+                             "the first time (evaluate(result, movie)).")
+        movie, shape = _check_movie(movie)
+        if tuple(shape[1:]) != tuple(result.shape) or shape[0] != result.n_frames:
+            raise ValueError(f"the movie has shape {shape}, the result was fitted on "
+                             f"{result.n_frames} frames of {result.shape}.")
+        snr = _event_snr(result, params)
+        b, f = result.background
+        r_out = evaluation.spatial_r_values(movie, result.footprints, result.traces,
+                                            background=(b, f) if b.shape[1] else None)
+        r_values = np.asarray(r_out[0] if isinstance(r_out, tuple) else r_out, np.float64)
+    accepted = np.asarray(evaluation.decide(
+        snr, r_values, result.sizes(), min_SNR=params.min_SNR, SNR_lowest=params.SNR_lowest,
+        rval_thr=params.rval_thr, rval_lowest=params.rval_lowest, min_size=params.min_size,
+        max_size=params.max_size), bool)
+    info = dict(result.info)
+    info["evaluation"] = {k: getattr(params, k) for k in _THRESHOLDS}
+    return replace(result, params=params, snr=np.asarray(snr, np.float64),
+                   r_values=r_values, accepted=accepted, info=info)
+
+
+def _event_snr(result: SourceResult, params: CNMFParams) -> np.ndarray:
+    from . import evaluation
+
+    out = evaluation.event_snr(result.raw_traces, n_events=params.event_frames)
+    if isinstance(out, tuple):
+        out = out[0]
+    return np.asarray(out, np.float64)
+
+
+def compute_dff(result: SourceResult, **overrides: Any) -> np.ndarray:
+    """ΔF/F of every component (:func:`~napari_amnesia.core.cnmf.dff.detrend_df_f`).
+
+    Uses the result's ``quantile_min``, ``frames_window`` (at most the movie's
+    length), ``flag_auto``, ``use_residuals`` and ``detrend_only`` unless given in
+    ``overrides``.
+    """
+    from .dff import detrend_df_f
+
+    p = result.params.replace(**overrides) if overrides else result.params
+    b, f = result.background
+    return np.asarray(detrend_df_f(
+        result.footprints, b, result.traces, f, YrA=result.residual_traces,
+        quantile_min=p.quantile_min, frames_window=min(p.frames_window, result.n_frames),
+        flag_auto=p.flag_auto, use_residuals=p.use_residuals,
+        detrend_only=p.detrend_only), np.float32)

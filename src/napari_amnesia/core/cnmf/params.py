@@ -1,0 +1,449 @@
+"""Parameters of CNMF source extraction: one frozen dataclass with CaImAn's names.
+
+:class:`CNMFParams` is the single object shared by the library, the command line,
+the napari widget, JSON files and the provenance of a
+:class:`~.result.SourceResult`. Names are CaImAn's (Giovannucci et al. 2019) with
+the same meaning wherever CaImAn has the parameter, so settings carry over; CaImAn
+groups them (``data``, ``init``, ``patch``...), here they sit side by side.
+
+Mapping to CaImAn
+-----------------
+=========================  ===============================  ===========================
+napari-amnesia             CaImAn ``CNMFParams``            meaning
+=========================  ===============================  ===========================
+``fr``, ``decay_time``     ``data.fr``, ``data.decay_time`` frame rate, indicator decay
+``rf``, ``stride``         ``patch.rf``, ``patch.stride``   patch half-size, overlap
+``nb_patch``               ``patch.nb_patch``               background rank per patch
+``only_init``              ``patch.only_init``              patches only initialise
+``del_duplicates``         ``patch.del_duplicates``         drop border duplicates
+``K``                      ``init.K``                       components (per patch)
+``gSig``, ``gSiz``         ``init.gSig``, ``init.gSiz``     cell radius, cell box
+``method_init``            ``init.method_init``             greedy_roi / sparse_nmf
+``nIter``                  ``init.nIter``                   rank-1 NMF iterations
+``rolling_sum``            ``init.rolling_sum``             rolling energy for seeds
+``rolling_length``         ``init.rolling_length``          its window (frames)
+``ssub``, ``tsub``         ``init.ssub``, ``init.tsub``     downsampling for init
+``maxIter``                ``init.maxIter``                 HALS iterations after init
+``alpha_snmf``             ``init.alpha_snmf``              sparsity of sparse NMF
+``gnb``                    ``init.nb``                      background rank
+``p``                      ``preprocess.p``, ``temporal.p`` AR order (0 = no deconv.)
+``noise_range``            ``preprocess.noise_range``       PSD band for the noise
+``noise_method``           ``preprocess.noise_method``      PSD averaging
+``lags``                   ``preprocess.lags``              autocovariance lags for g
+``fudge_factor``           ``temporal.fudge_factor``        shrinkage of the AR root
+``s_min``                  ``temporal.s_min``               smallest spike
+``optimize_g``             ``temporal.optimize_g``          re-fit g in OASIS
+``bas_nonneg``             ``temporal.bas_nonneg``          baseline >= 0
+``ITER``                   ``temporal.ITER``                block-coordinate passes
+``method_ls``              ``spatial.method_ls``            spatial regression
+``nrgthr``, ``maxthr``     ``spatial.nrgthr``, ``maxthr``   footprint thresholding
+``extract_cc``             ``spatial.extract_cc``           largest connected piece
+``support_dilation``       (``spatial.dist``/``expandCore``) search region growth
+``merge_thr``              ``merging.merge_thr``            trace correlation to merge
+``do_merge``               ``merging.do_merge``             merge at all
+``min_SNR``, ``SNR_lowest````quality.min_SNR``, ...          evaluation thresholds
+``rval_thr``, ``rval_low..````quality.rval_thr``, ...         spatial-correlation thr.
+``min_size``, ``max_size`` (none)                           footprint size limits (px)
+``quantile_min`` ...       ``detrend_df_f`` arguments       ΔF/F
+=========================  ===============================  ===========================
+
+Result names differ from CaImAn's (see :mod:`.result`): ``footprints`` is ``A``,
+``traces`` ``C``, ``spikes`` ``S``, ``residual_traces`` ``YrA``, ``background``
+``(b, f)``, ``baseline`` ``bl``, ``dff`` ``F_dff``, ``snr`` ``SNR_comp``,
+``r_values`` ``r_values``, ``accepted`` ``idx_components``.
+
+References
+----------
+.. [1] Pnevmatikakis, E. A. et al. (2016). Simultaneous denoising, deconvolution, and
+   demixing of calcium imaging data. Neuron 89, 285-299.
+.. [2] Giovannucci, A. et al. (2019). CaImAn, an open source tool for scalable calcium
+   imaging data analysis. eLife 8, e38173.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..params import StageParams
+
+__all__ = ["CNMFParams", "INIT_METHODS", "LS_METHODS"]
+
+#: Values of ``method_init``.
+INIT_METHODS = ("greedy_roi", "sparse_nmf")
+#: Values of ``method_ls``.
+LS_METHODS = ("lasso_lars", "nnls")
+#: Most frames the initialisation runs on (see :meth:`CNMFParams.init_tsub`).
+MAX_INIT_FRAMES = 1000
+#: Fewest frames the initialisation runs on (no temporal averaging below it).
+MIN_INIT_FRAMES = 32
+
+
+def _p(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class CNMFParams(StageParams):
+    """Parameters of CNMF source extraction (frozen, validated on construction).
+
+    Every field carries ``metadata["help"]`` (widget tooltip, CLI help) and, for
+    choices, ``metadata["choices"]``. Lengths are pixels, pairs are ``(rows,
+    columns)`` (a single number stands for both). Checks that need the movie's
+    shape happen in :meth:`check_shape`, called by :func:`~napari_amnesia.core.cnmf.fit`.
+
+    Examples
+    --------
+    >>> p = CNMFParams(rf=15, stride=10, K=6, gSig=4)
+    >>> p.gSig, p.cell_box
+    ((4.0, 4.0), (9, 9))
+    >>> CNMFParams.from_dict(p.to_dict()) == p
+    True
+    """
+
+    _tuple_fields = ("gSig", "gSiz", "noise_range")
+
+    # -- data
+    fr: float = _p(30.0, "Frame rate of the movie in Hz (CaImAn data.fr).")
+    decay_time: float = _p(
+        0.4, "Decay time of the indicator's transients in seconds (CaImAn data.decay_time; "
+        "about 0.4 for GCaMP6f, 1-2 for GCaMP6s). Sets the event length of the SNR test.")
+    # -- patches
+    rf: int | None = _p(
+        None, "Half-size of a patch in pixels (CaImAn patch.rf): patches are 2*rf wide. "
+        "None processes the whole frame as one patch (fine for small movies).")
+    stride: int = _p(
+        10, "Overlap of neighbouring patches in pixels (CaImAn patch.stride); keep it at "
+        "least a cell diameter (gSiz) so each cell lies whole in one patch. Must be < 2*rf.")
+    nb_patch: int = _p(1, "Background components per patch (CaImAn patch.nb_patch).")
+    only_init: bool = _p(
+        True, "Patches only initialise (greedy/sparse NMF + HALS, at the rate of tsub); "
+        "the spatial and temporal updates then run on the whole field (CaImAn "
+        "patch.only_init). False runs the full CNMF in every patch first (slower).")
+    del_duplicates: bool = _p(
+        True, "Remove components found twice in overlapping patches (the copy farther "
+        "from its patch's border is kept; CaImAn patch.del_duplicates).")
+    # -- initialisation
+    K: int = _p(30, "Number of components to look for, per patch when rf is set "
+                "(CaImAn init.K). Extra components are not invented: the greedy search "
+                "stops at the noise level and empty components are dropped.")
+    gSig: tuple[float, float] = _p(  # noqa: N815 - CaImAn's name
+        (4.0, 4.0), "Expected half-size (Gaussian sigma) of a cell in pixels (CaImAn "
+        "init.gSig); roughly the cell radius.")
+    gSiz: tuple[int, int] | None = _p(  # noqa: N815 - CaImAn's name
+        None, "Size of the box around a cell in pixels (CaImAn init.gSiz); None = "
+        "2*ceil(gSig) + 1. Even values are increased by 1 (see cell_box).")
+    method_init: str = _p(
+        "greedy_roi", "Initialisation: 'greedy_roi' (somata: Gaussian-filtered energy "
+        "peaks refined by rank-1 NMF) or 'sparse_nmf' (dendrites, irregular shapes).",
+        choices=INIT_METHODS)
+    nIter: int = _p(5, "Rank-1 NMF iterations refining each greedy seed (CaImAn "  # noqa: N815
+                    "init.nIter).")
+    rolling_sum: bool = _p(
+        True, "Pick greedy seeds from the largest energy over a rolling window of "
+        "rolling_length frames instead of the whole movie: finds cells that fire rarely "
+        "(CaImAn init.rolling_sum).")
+    rolling_length: int = _p(100, "Window of the rolling energy in frames (CaImAn "
+                             "init.rolling_length).")
+    ssub: int = _p(1, "Spatial downsampling factor used during initialisation only "
+                   "(CaImAn init.ssub).")
+    tsub: int = _p(2, "Temporal downsampling factor used during initialisation only "
+                   "(CaImAn init.tsub): the seeds are searched on the movie averaged over "
+                   "blocks of tsub frames, then refined at full rate. Long movies use a "
+                   "larger factor so that the initialisation sees at most 1000 frames "
+                   "(see init_tsub).")
+    maxIter: int = _p(5, "HALS iterations refining the initialisation (CaImAn "  # noqa: N815
+                      "init.maxIter).")
+    alpha_snmf: float = _p(
+        1.0, "Sparsity of the footprints in 'sparse_nmf' initialisation: values below "
+        "alpha_snmf times their standard error are zeroed (CaImAn init.alpha_snmf, "
+        "here relative to the noise).")
+    gnb: int = _p(2, "Rank of the background (CaImAn init.nb); 0 = no background "
+                  "(data already background-subtracted).")
+    seed: int = _p(0, "Seed of the random start of 'sparse_nmf'.")
+    # -- noise and deconvolution
+    p: int = _p(1, "Order of the autoregressive calcium model (CaImAn preprocess.p): "
+                "0 = no deconvolution (traces are the non-negative raw projections), "
+                "1 = decay only, 2 = rise and decay.", choices=(0, 1, 2))
+    noise_range: tuple[float, float] = _p(
+        (0.25, 0.5), "Band of the power spectrum, as fractions of the sampling rate, "
+        "where only noise is expected (CaImAn preprocess.noise_range).")
+    noise_method: str = _p(
+        "logmexp", "Averaging of the PSD over noise_range: 'mean', 'median' or 'logmexp' "
+        "(CaImAn preprocess.noise_method).", choices=("mean", "median", "logmexp"))
+    lags: int = _p(5, "Autocovariance lags used to estimate the AR coefficients (CaImAn "
+                   "preprocess.lags).")
+    fudge_factor: float = _p(
+        0.96, "Shrinkage of the estimated AR decay (0 < fudge_factor <= 1; CaImAn "
+        "temporal.fudge_factor) against noise-biased long decays.")
+    s_min: float | None = _p(
+        None, "Smallest spike kept by the deconvolution (CaImAn temporal.s_min); None "
+        "or 0 = no minimum; negative = that many noise levels.")
+    optimize_g: int = _p(0, "Number of large isolated events used to re-fit the AR "
+                         "coefficients inside OASIS (CaImAn temporal.optimize_g); 0 = no.")
+    bas_nonneg: bool = _p(True, "Constrain each trace's baseline to be >= 0 (CaImAn "
+                          "temporal.bas_nonneg).")
+    ITER: int = _p(2, "Block-coordinate passes of the temporal update (CaImAn "
+                   "temporal.ITER).")
+    # -- spatial update
+    method_ls: str = _p(
+        "lasso_lars", "Per-pixel regression of the spatial update: 'lasso_lars' (sparsest "
+        "non-negative fit whose residual reaches the pixel's noise level sn^2 T, as CaImAn's "
+        "LARS) or 'nnls' (plain non-negative least squares).", choices=LS_METHODS)
+    support_dilation: int = _p(
+        3, "Pixels by which each footprint's support is grown to give the region its "
+        "spatial update may use (CaImAn's dilated search region).")
+    nrgthr: float = _p(
+        0.9999, "Footprint thresholding: keep the largest pixels holding this fraction of "
+        "the footprint's energy (CaImAn spatial.nrgthr).")
+    maxthr: float = _p(
+        0.1, "Footprint thresholding: drop pixels below this fraction of the footprint's "
+        "maximum (CaImAn spatial.maxthr).")
+    extract_cc: bool = _p(True, "Keep only the largest connected piece of each footprint "
+                          "(CaImAn spatial.extract_cc).")
+    # -- merging
+    do_merge: bool = _p(True, "Merge overlapping components with correlated traces "
+                        "(CaImAn merging.do_merge).")
+    merge_thr: float = _p(
+        0.85, "Correlation of traces above which spatially overlapping components are "
+        "merged, in (0, 1] (CaImAn merging.merge_thr).")
+    # -- evaluation
+    evaluate: bool = _p(True, "Compute the quality metrics (SNR, spatial correlation) and "
+                        "the accepted mask at the end of the fit.")
+    min_SNR: float = _p(2.5, "Event SNR above which a component is accepted (CaImAn "  # noqa: N815
+                        "quality.min_SNR).")
+    SNR_lowest: float = _p(0.5, "Event SNR below which a component is always rejected "  # noqa: N815
+                           "(CaImAn quality.SNR_lowest).")
+    rval_thr: float = _p(0.85, "Spatial correlation above which a component is accepted "
+                         "(CaImAn quality.rval_thr).")
+    rval_lowest: float = _p(-1.0, "Spatial correlation below which a component is always "
+                            "rejected (CaImAn quality.rval_lowest).")
+    min_size: int | None = _p(None, "Smallest footprint, in pixels, of an accepted "
+                              "component (None = no limit).")
+    max_size: int | None = _p(None, "Largest footprint, in pixels, of an accepted "
+                              "component (None = no limit).")
+    # -- ΔF/F
+    compute_dff: bool = _p(True, "Compute ΔF/F (detrend_df_f) at the end of the fit.")
+    quantile_min: float = _p(8.0, "Percentile of the running baseline of ΔF/F "
+                             "(detrend_df_f quantileMin).")
+    frames_window: int = _p(500, "Window of the running baseline of ΔF/F in frames "
+                            "(detrend_df_f frames_window).")
+    flag_auto: bool = _p(True, "Choose the baseline percentile per trace automatically "
+                         "(detrend_df_f flag_auto).")
+    use_residuals: bool = _p(True, "Add the residual traces to the traces for ΔF/F "
+                             "(detrend_df_f use_residuals).")
+    detrend_only: bool = _p(False, "Only subtract the running baseline, without dividing "
+                            "(detrend_df_f detrend_only).")
+    # -- engine
+    chunk_frames: int | None = _p(
+        None, "Frames per time chunk when the movie is streamed for the whole-field "
+        "products; None picks about 64 MB of float32.")
+    max_in_memory_mb: float = _p(
+        2048.0, "The fit reads the movie once into memory when its float32 copy is "
+        "smaller than this many MB; larger movies are never read whole: patches read "
+        "bands of rows and the whole-field updates stream time chunks.")
+
+    def __post_init__(self) -> None:  # noqa: C901 - one check per parameter
+        s = object.__setattr__
+        name = type(self).__name__
+
+        def bad(field_name: str, expected: str, value: Any = None) -> ValueError:
+            v = getattr(self, field_name) if value is None else value
+            return ValueError(f"{name}.{field_name} should be {expected}, got {v!r}.")
+
+        def integer(field_name: str, minimum: int, *, optional: bool = False) -> None:
+            v = getattr(self, field_name)
+            if optional and v is None:
+                return
+            ok = isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+            if not ok and isinstance(v, (float, np.floating)) and float(v).is_integer():
+                v, ok = int(v), True
+            if not ok or v < minimum:
+                raise bad(field_name, ("None or " if optional else "")
+                          + f"an integer >= {minimum}")
+            s(self, field_name, int(v))
+
+        def number(field_name: str, low: float = -math.inf, high: float = math.inf, *,
+                   low_open: bool = False, optional: bool = False) -> None:
+            v = getattr(self, field_name)
+            if optional and v is None:
+                return
+            ok = isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+            ok = ok and math.isfinite(float(v))
+            ok = ok and (float(v) > low if low_open else float(v) >= low) and float(v) <= high
+            if not ok:
+                lo = "(" if low_open else "["
+                raise bad(field_name, ("None or " if optional else "")
+                          + f"a number in {lo}{low:g}, {high:g}]")
+            s(self, field_name, float(v))
+
+        def flag(field_name: str) -> None:
+            v = getattr(self, field_name)
+            if not isinstance(v, (bool, np.bool_)):
+                raise bad(field_name, "True or False")
+            s(self, field_name, bool(v))
+
+        for f in dataclasses.fields(self):
+            options = f.metadata.get("choices")
+            if options is not None and f.name != "p":
+                v = getattr(self, f.name)
+                if not isinstance(v, str) or v.lower() not in options:
+                    raise bad(f.name, "one of " + ", ".join(repr(o) for o in options))
+                s(self, f.name, v.lower())
+
+        number("fr", 0.0, low_open=True)
+        number("decay_time", 0.0, low_open=True)
+        integer("rf", 1, optional=True)
+        integer("stride", 0)
+        if self.rf is not None and self.stride >= 2 * self.rf:
+            raise ValueError(
+                f"{name}.stride (the overlap of patches, {self.stride}) should be smaller "
+                f"than the patch width 2*rf = {2 * self.rf}; reduce stride or increase rf."
+            )
+        integer("nb_patch", 0)
+        integer("K", 1)
+        # gSig: positive numbers, one or a pair
+        g = _pair(self.gSig, "gSig", name, integer=False)
+        if min(g) <= 0:
+            raise bad("gSig", "positive (a number or a pair of numbers of pixels)")
+        s(self, "gSig", g)
+        if self.gSiz is not None:  # None stays None: follows gSig through replace()
+            siz = _pair(self.gSiz, "gSiz", name, integer=True)
+            if min(siz) < 1:
+                raise bad("gSiz", "positive (a number or a pair of pixels)")
+            s(self, "gSiz", siz)
+        for n in ("nIter", "rolling_length", "ssub", "tsub", "ITER"):
+            integer(n, 1)
+        for n in ("maxIter", "gnb", "seed", "lags", "optimize_g", "support_dilation"):
+            integer(n, 0)
+        if self.p not in (0, 1, 2) or isinstance(self.p, bool):
+            raise bad("p", "0, 1 or 2")
+        s(self, "p", int(self.p))
+        number("alpha_snmf", 0.0)
+        nr = self.noise_range
+        if (isinstance(nr, (str, bytes)) or not isinstance(nr, Sequence) or len(nr) != 2
+                or not all(isinstance(v, (int, float, np.number)) for v in nr)
+                or not 0 <= float(nr[0]) < float(nr[1]) <= 0.5):
+            raise bad("noise_range", "a pair (low, high) with 0 <= low < high <= 0.5 "
+                      "(fractions of the sampling rate)")
+        s(self, "noise_range", (float(nr[0]), float(nr[1])))
+        number("fudge_factor", 0.0, 1.0, low_open=True)
+        number("s_min", optional=True)
+        number("nrgthr", 0.0, 1.0, low_open=True)
+        number("maxthr", 0.0, 1.0)
+        number("merge_thr", 0.0, 1.0, low_open=True)
+        for n in ("only_init", "del_duplicates", "rolling_sum", "bas_nonneg", "extract_cc",
+                  "do_merge", "evaluate", "compute_dff", "flag_auto", "use_residuals",
+                  "detrend_only"):
+            flag(n)
+        number("min_SNR")
+        number("SNR_lowest")
+        number("rval_thr", -1.0, 1.0)
+        number("rval_lowest", -1.0, 1.0)
+        if self.SNR_lowest > self.min_SNR:
+            raise ValueError(f"{name}.SNR_lowest ({self.SNR_lowest}) should be <= min_SNR "
+                             f"({self.min_SNR}).")
+        if self.rval_lowest > self.rval_thr:
+            raise ValueError(f"{name}.rval_lowest ({self.rval_lowest}) should be <= rval_thr "
+                             f"({self.rval_thr}).")
+        integer("min_size", 0, optional=True)
+        integer("max_size", 1, optional=True)
+        if self.min_size is not None and self.max_size is not None \
+                and self.min_size > self.max_size:
+            raise ValueError(f"{name}.min_size ({self.min_size}) should be <= max_size "
+                             f"({self.max_size}).")
+        number("quantile_min", 0.0, 100.0)
+        integer("frames_window", 1)
+        integer("chunk_frames", 1, optional=True)
+        number("max_in_memory_mb", 0.0)
+
+    # -- derived values -------------------------------------------------------------
+    @property
+    def cell_box(self) -> tuple[int, int]:
+        """The effective ``gSiz``: as given (made odd) or ``2 * ceil(gSig) + 1``."""
+        if self.gSiz is None:
+            return tuple(int(2 * math.ceil(v) + 1) for v in self.gSig)
+        return tuple(v + 1 if v % 2 == 0 else v for v in self.gSiz)
+
+    @property
+    def min_pixels(self) -> int:
+        """Fewest footprint pixels of a component kept by the fit: a quarter of the
+        area of a disk of radius ``gSig`` (``pi * gSig_y * gSig_x / 4``), at least 4.
+        Smaller footprints are fragments left by the initialisation, not sources."""
+        return max(4, int(math.ceil(math.pi * self.gSig[0] * self.gSig[1] / 4)))
+
+    def init_tsub(self, n_frames: int) -> int:
+        """Temporal averaging of the initialisation for a movie of ``n_frames``.
+
+        ``tsub``, increased so that at most ``MAX_INIT_FRAMES`` (1000) frames are
+        initialised on (the transients of a calcium indicator last several frames:
+        averaging a few loses no cell and makes long movies cheap), and 1 when that
+        would leave fewer than ``MIN_INIT_FRAMES`` (32).
+        """
+        t = max(self.tsub, -(-int(n_frames) // MAX_INIT_FRAMES))
+        return t if n_frames // t >= MIN_INIT_FRAMES else 1
+
+    @property
+    def patch_size(self) -> int | None:
+        """Width of a patch in pixels (``2 * rf``), None without patches."""
+        return None if self.rf is None else 2 * self.rf
+
+    @property
+    def event_frames(self) -> int:
+        """Frames of one calcium event, ``ceil(decay_time * fr)`` (at least 1)."""
+        return max(1, int(math.ceil(self.decay_time * self.fr)))
+
+    def check_shape(self, movie_shape: Sequence[int]) -> None:
+        """Check the parameters against a movie shape ``(T, Y, X)``.
+
+        Raises
+        ------
+        ValueError
+            When a patch (``2 * rf``) is larger than the frame along both axes, or the
+            cell box ``gSiz`` is larger than the frame (or than a patch).
+        """
+        T, Y, X = (int(n) for n in movie_shape)
+        name = type(self).__name__
+        if self.rf is not None and 2 * self.rf > Y and 2 * self.rf > X:
+            raise ValueError(
+                f"{name}.rf={self.rf} makes patches ({2 * self.rf} px) larger than the "
+                f"frame ({Y}x{X}); use rf=None to process the frame as one patch, or a "
+                f"smaller rf."
+            )
+        limit = (min(Y, 2 * self.rf), min(X, 2 * self.rf)) if self.rf else (Y, X)
+        box = self.cell_box
+        if box[0] > limit[0] or box[1] > limit[1]:
+            where = "a patch" if self.rf else "the frame"
+            raise ValueError(
+                f"{name}.gSiz={box} (cell box; gSig={self.gSig}) is larger than "
+                f"{where} ({limit[0]}x{limit[1]}); reduce gSig/gSiz"
+                + (" or increase rf." if self.rf else ".")
+            )
+
+
+def _pair(value: Any, field_name: str, cls: str, *, integer: bool) -> tuple:
+    """A number or a pair of numbers as a 2-tuple (float or int)."""
+    if isinstance(value, (str, bytes)) or value is None or isinstance(value, bool):
+        raise ValueError(f"{cls}.{field_name} should be a number or a pair of numbers, "
+                         f"got {value!r}.")
+    items = list(value) if isinstance(value, (Sequence, np.ndarray)) else [value, value]
+    if len(items) != 2:
+        raise ValueError(f"{cls}.{field_name} should be a number or a pair (rows, columns), "
+                         f"got {value!r}.")
+    out = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)) \
+                or not math.isfinite(float(v)):
+            raise ValueError(f"{cls}.{field_name} should be numeric, got {value!r}.")
+        if integer:
+            if float(v) != int(v):
+                raise ValueError(f"{cls}.{field_name} should be whole pixels, got {value!r}.")
+            out.append(int(v))
+        else:
+            out.append(float(v))
+    return tuple(out)
