@@ -44,6 +44,12 @@ def test_demo_writes_a_complete_results_folder(tmp_path, capsys):
     assert stage["roi_auc"]["corr"] > 0.85
     # motion correction recovered the planted shifts
     assert record["stages"]["motion"]["rigid_shift_rmse_px"] < 0.15
+    # CNMF found the planted somata (neurite components are not scored) with their traces
+    found = record["stages"]["cnmf"]["truth"]
+    assert found["f1"] >= 0.85 and found["median_trace_r"] >= 0.9, found
+    for name in ("cnmf.png", "cnmf/exports/labels.tif", "cnmf/exports/traces.csv",
+                 "cnmf/exports/rois.zip", "cnmf/result/arrays.npz"):
+        assert (out / name).is_file(), name
     assert record["ground_truth"]
     png = (out / "report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -226,3 +232,42 @@ def test_cluster_from_a_template(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("amnesia: error:")
     assert not (tmp_path / "o").exists()
+
+
+def test_cnmf_command_with_a_config_file_and_exports(tmp_path, capsys):
+    from napari_amnesia.core.cnmf import SourceResult
+    from napari_amnesia.core.io import save_movie
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(n_frames=300, shape=(64, 64), n_cells=8, n_neurite_groups=0,
+                            motion=False, rng=2)
+    save_movie(movie, tmp_path / "m.tif")
+    config = tmp_path / "cnmf.yaml"
+    config.write_text("cnmf:\n  rf: 15\n  stride: 10\n  K: 4\n  gSig: [4, 4]\n")
+    out = tmp_path / "res"
+    # the option typed overrides the file
+    assert main(["-q", "cnmf", str(tmp_path / "m.tif"), "--out", str(out), "--config",
+                 str(config), "--k", "5"]) == 0
+    assert "accepted" in capsys.readouterr().out
+    record = json.loads((out / "summary.json").read_text())
+    assert record["stages"]["cnmf"]["params"]["K"] == 5
+    assert record["stages"]["cnmf"]["params"]["rf"] == 15
+    result = SourceResult.load(out / "cnmf" / "result")
+    assert result.K >= 6 and result.evaluated
+    labels = tifffile.imread(out / "cnmf" / "exports" / "labels.tif")
+    np.testing.assert_array_equal(labels, result.labels())
+    header = (out / "cnmf" / "exports" / "traces.csv").read_text().splitlines()[0]
+    assert header.startswith("frame,roi_")
+
+    (tmp_path / "bad.yaml").write_text("cnmf:\n  rf: 15\n  Kk: 3\n")
+    assert main(["-q", "cnmf", str(tmp_path / "m.tif"), "--out", str(tmp_path / "r2"),
+                 "--config", str(tmp_path / "bad.yaml")]) == 1
+    assert "'Kk'" in capsys.readouterr().err
+    (tmp_path / "sections.yaml").write_text("cnmf: {}\nmotoin: {}\n")
+    assert main(["-q", "cnmf", str(tmp_path / "m.tif"), "--out", str(tmp_path / "r3"),
+                 "--config", str(tmp_path / "sections.yaml")]) == 1
+    assert "motoin" in capsys.readouterr().err
+    assert main(["-q", "cnmf", str(tmp_path / "m.tif"), "--out", str(tmp_path / "r4"),
+                 "--rf", "100"]) == 1
+    assert "rf" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r4").exists()

@@ -74,6 +74,13 @@ def _summary_params(args, *, default_gsig: float | None = None) -> dict:
     }
 
 
+def _add_results_folder(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, type=Path, help="results folder to create")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results folder if it exists (only once the new one "
+                        "is complete)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``amnesia`` (documents every option)."""
     parser = argparse.ArgumentParser(
@@ -101,10 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "and write them as TIFFs with summary.json and report.png.",
                              formatter_class=_Formatter)
     _add_movie_selection(summary)
-    summary.add_argument("--out", required=True, type=Path, help="results folder to create")
-    summary.add_argument("--overwrite", action="store_true",
-                         help="replace the results folder if it exists (only once the new one "
-                         "is complete)")
+    _add_results_folder(summary)
     summary.add_argument("--no-report", action="store_true", help="skip report.png")
     _add_summary_options(summary)
 
@@ -118,16 +122,55 @@ def build_parser() -> argparse.ArgumentParser:
                             "summary.json, report.png and motion.png.",
                             formatter_class=_Formatter)
     _add_movie_selection(motion)
-    motion.add_argument("--out", required=True, type=Path, help="results folder to create")
-    motion.add_argument("--overwrite", action="store_true",
-                        help="replace the results folder if it exists (only once the new one "
-                        "is complete)")
+    _add_results_folder(motion)
     motion.add_argument("--template", type=Path, default=None,
                         help="a 2-D TIFF to register to (e.g. from another session or a "
                         "structural channel) instead of a template made from the movie")
     motion.add_argument("--no-report", action="store_true", help="skip the report pictures")
     add_options(motion, MotionParams, title="motion correction (CaImAn's names)")
     _add_summary_options(motion)
+
+    from .core.cnmf import CNMFParams
+
+    cnmf = sub.add_parser("cnmf", help="CNMF source extraction into a results folder",
+                          description="Source extraction by CNMF with patches (CaImAn's "
+                          "method and parameter names), component evaluation, OASIS "
+                          "deconvolution and ΔF/F. Writes summary/*.tif, cnmf/result/ "
+                          "(reloadable), cnmf/exports/ (labels.tif, components.csv, "
+                          "traces/raw_traces/spikes/dff CSV, ImageJ rois.zip), summary.json "
+                          "and report pictures. Parameters come from the defaults, then "
+                          "--config, then the options typed.",
+                          formatter_class=_Formatter)
+    _add_movie_selection(cnmf)
+    _add_results_folder(cnmf)
+    cnmf.add_argument("--config", type=Path, default=None,
+                      help="a YAML or JSON file of CNMF parameters (flat, or under a 'cnmf:' "
+                      "key; a 'motion:' key runs motion correction first with those "
+                      "parameters)")
+    cnmf.add_argument("--motion", action="store_true",
+                      help="correct motion first (default motion parameters, or the "
+                      "config's 'motion:' section)")
+    cnmf.add_argument("--no-report", action="store_true", help="skip the report pictures")
+    add_options(cnmf, CNMFParams, title="source extraction (CaImAn's names)")
+
+    run = sub.add_parser("run", help="replay a pipeline configuration (YAML) headless",
+                         description="Run the stages a configuration names (motion, summary, "
+                         "cnmf, skeleton, clustering or factorization), in that order, on its "
+                         "input movie, into a results folder that also holds the "
+                         "configuration (config.yaml). A configuration saved from napari "
+                         "replays the same result here.",
+                         formatter_class=_Formatter)
+    run.add_argument("config", type=Path, help="the configuration file (YAML or JSON)")
+    run.add_argument("--out", type=Path, default=None,
+                     help="results folder (default: the configuration's 'output:')")
+    run.add_argument("--movie", type=Path, default=None,
+                     help="run on this movie instead of the configuration's 'input:'")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the results folder if it exists (only once the new one "
+                     "is complete)")
+    run.add_argument("--script", action="store_true",
+                     help="print the Python calls that reproduce the run, and run nothing")
+    run.add_argument("--no-report", action="store_true", help="skip the report pictures")
 
     apply = sub.add_parser("apply-shifts", help="apply saved shifts to another movie",
                            description="Apply the shifts of a motion-correction results folder "
@@ -197,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
     demo.add_argument("--no-motion", action="store_true", help="skip motion correction")
     demo.add_argument("--no-skeleton", action="store_true", help="skip the skeleton stage")
+    demo.add_argument("--no-cnmf", action="store_true", help="skip CNMF source extraction")
     add_options(demo, MotionParams, title="motion correction (CaImAn's names; the demo "
                 "defaults to --pw-rigid true when the patches fit in the frame)")
     _add_summary_options(demo)
@@ -245,6 +289,16 @@ def _run_pipeline(movie, out, *, args, stages, params, input_info, truth=None,
             motion_report(results["motion"], folder / "motion.png",
                           truth_shifts=getattr(truth, "shifts", None), title=title)
             record["motion_report"] = "motion.png"
+        if "cnmf" in results:
+            from .report import cnmf_report
+
+            summary = results.get("summary")
+            cnmf_report(results["cnmf"], folder / "cnmf.png",
+                        image=None if summary is None else summary.corr,
+                        truth_labels=results.get("truth_labels", truth_labels)
+                        if truth is not None else None,
+                        title=title, scores=record["stages"]["cnmf"].get("truth"))
+            record["cnmf_report"] = "cnmf.png"
         if "skeleton" in results:
             from .report import skeleton_report
 
@@ -304,6 +358,96 @@ def _cmd_motion(args) -> int:
     stage = record["stages"]["motion"]
     print(f"motion correction of {args.movie} ({stage['frames_per_s']} frames/s, largest "
           f"shift {stage['max_abs_shift']} px) → {args.out}")
+    return 0
+
+
+def _read_config(path: Path) -> dict:
+    """A YAML or JSON parameter file as a dict (a clear error when it is not one)."""
+    import yaml
+
+    if not path.is_file():
+        raise FileNotFoundError(f"config {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text())  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        raise ValueError(f"config {path} is not valid YAML or JSON: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config {path} should hold parameter names and values, got a "
+                         f"{type(data).__name__}.")
+    return data
+
+
+def _cmd_cnmf(args) -> int:
+    from .core._files import check_destination
+    from .core.cnmf import CNMFParams
+    from .core.io import movie_info, open_movie
+
+    config = _read_config(args.config) if args.config else {}
+    motion_config = config.pop("motion", None)
+    cnmf_config = config.pop("cnmf", None)
+    if cnmf_config is None:
+        cnmf_config = config
+    elif config:
+        raise ValueError(f"config {args.config}: unknown section(s) {sorted(config)}; "
+                         f"expected 'cnmf' and 'motion'.")
+    try:
+        params = CNMFParams.from_dict({**dict(cnmf_config or {}),
+                                       **overrides(args, CNMFParams)})
+    except TypeError as exc:  # an unknown parameter name in the file
+        raise ValueError(f"config {args.config}: {exc}") from None
+    stages: tuple[str, ...] = ("summary", "cnmf")
+    stage_params = {"cnmf": params.to_dict(), "summary": {}}
+    if args.motion or motion_config:
+        from .core.motion import MotionParams
+
+        stage_params["motion"] = MotionParams.from_dict(dict(motion_config or {})).to_dict()
+        stages = ("motion", *stages)
+    check_destination(args.out, args.overwrite, folder=True)
+    movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    info = movie_info(args.movie, channel=args.channel, plane=args.plane)
+    params.check_shape(movie.shape)
+    record = _run_pipeline(movie, args.out, args=args, stages=stages, params=stage_params,
+                           input_info=info, report=not args.no_report, title=str(args.movie))
+    stage = record["stages"]["cnmf"]
+    print(f"CNMF of {args.movie}: {stage['n_components']} components, {stage['n_accepted']} "
+          f"accepted, in {stage['elapsed_s']:.1f} s → {args.out}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .core._files import check_destination
+    from .core.io import movie_info, open_movie
+    from .core.pipeline import dump_config, load_config, python_script
+
+    config = load_config(args.config)
+    if args.movie is not None:
+        config["input"] = {"movie": str(args.movie)}
+    if args.script:
+        print(python_script(config), end="")
+        return 0
+    out = args.out or (Path(config["output"]) if config["output"] else None)
+    if out is None:
+        raise ValueError("give --out DIR (or set output: in the configuration).")
+    if not config["input"].get("movie"):
+        raise ValueError("give --movie PATH (or set input: in the configuration).")
+    check_destination(out, args.overwrite, folder=True)
+    inp = config["input"]
+    selection = {k: inp[k] for k in ("channel", "plane") if inp.get(k) is not None}
+    movie = open_movie(inp["movie"], **selection)
+    info = movie_info(inp["movie"], **selection)
+
+    def write_config(folder: Path, results: dict) -> None:
+        (folder / "config.yaml").write_text(dump_config(config))
+
+    record = _run_pipeline(movie, out, args=args, stages=tuple(config["stages"]),
+                           params=config["stages"], input_info=info,
+                           report=not args.no_report, title=str(args.config),
+                           add_files=write_config)
+    done = ", ".join(f"{name} ({stage.get('elapsed_s', 0):.1f} s)"
+                     for name, stage in record["stages"].items())
+    print(f"{args.config}: {done} → {out}")
     return 0
 
 
@@ -391,6 +535,15 @@ def params_json(params) -> str:
     return json.dumps(params.to_dict(), indent=2, default=str)
 
 
+def _demo_cnmf_params(args, truth) -> dict:
+    """CNMF settings of the demo: the seed notebook's, sized to the simulated cells."""
+    low, high = (truth.params or {}).get("cell_radius", (4.0, 7.0))
+    g = max(2, int(round(0.4 * (low + high))))  # CaImAn's gSig: about a cell's radius
+    return {"gSig": (g, g), "rf": 15 if args.size >= 64 else None, "stride": 10, "K": 6,
+            "fr": float(getattr(truth, "frame_rate", 30.0)), "p": 1, "gnb": 2,
+            "merge_thr": 0.85}
+
+
 def _cmd_demo(args) -> int:
     import tempfile
 
@@ -407,7 +560,7 @@ def _cmd_demo(args) -> int:
                                       strict=True))
     motion_params = _motion_params(args, pw_rigid=args.size >= patch)
     stages = (() if args.no_motion else ("motion",)) + ("summary",) + (
-        () if args.no_skeleton else ("skeleton",))
+        () if args.no_cnmf else ("cnmf",)) + (() if args.no_skeleton else ("skeleton",))
     if args.frames < 10:
         raise ValueError(f"--frames must be at least 10, got {args.frames}.")
     if args.size < 32:
@@ -458,7 +611,8 @@ def _cmd_demo(args) -> int:
 
         record = _run_pipeline(
             lazy, out, args=args, stages=stages,
-            params={"motion": motion_params, "summary": params},
+            params={"motion": motion_params, "summary": params,
+                    "cnmf": _demo_cnmf_params(args, truth)},
             input_info={"source": "napari_amnesia.core.simulate", "path": "movie.tif",
                         "mode": args.mode, "seed": args.seed},
             truth=truth, truth_labels=labels, extra={"ground_truth": truth.to_dict()},
@@ -472,9 +626,11 @@ def _cmd_demo(args) -> int:
         shutil.rmtree(staging, ignore_errors=True)
     stage = record["stages"]["summary"]
     auc = stage.get("roi_auc", {})
+    nan = float("nan")
     print(f"demo results in {out}/ : movie.tif, ground_truth/, "
           f"{'' if args.no_motion else 'motion/, motion.png, '}summary/*.tif, summary.json, "
-          f"report.png{'' if args.no_skeleton else ', skeleton/, skeleton.png'}")
+          f"report.png{'' if args.no_cnmf else ', cnmf/, cnmf.png'}"
+          f"{'' if args.no_skeleton else ', skeleton/, skeleton.png'}")
     if not args.no_skeleton:
         totals = record["stages"]["skeleton"]["totals"]
         truth_graph = record["stages"]["skeleton"].get("truth", {})
@@ -483,11 +639,19 @@ def _cmd_demo(args) -> int:
               f"{truth_graph.get('n_segments', '?')} branches, "
               f"{truth_graph.get('neurite_length', float('nan')):.0f} px; junction F1 "
               f"{truth_graph.get('junction_f1', float('nan')):.2f})")
+    if not args.no_cnmf:
+        found = record["stages"]["cnmf"]
+        sc = found.get("truth", {})
+        print(f"CNMF: {found['n_accepted']} of {found['n_components']} components accepted in "
+              f"{found['elapsed_s']:.1f} s; against the {sc.get('n_true', '?')} planted cells: "
+              f"F1 {sc.get('f1', nan):.3f} ({sc.get('neurite_components', 0)} neurite "
+              f"components not scored), median trace r "
+              f"{sc.get('median_trace_r') or nan:.3f}, spike r "
+              f"{sc.get('median_spike_r') or nan:.3f}")
     if not args.no_motion:
         moved = record["stages"]["motion"]
         print(f"motion correction: {moved['frames_per_s']} frames/s; rigid shift error "
               f"{moved.get('rigid_shift_rmse_px', float('nan')):.3f} px RMS against the truth")
-    nan = float("nan")
     print(f"summary images: {stage['frames_per_s']} frames/s; ROI AUC of the correlation image "
           f"{auc.get('corr', nan):.3f}, of the mean image {auc.get('mean', nan):.3f}")
     if args.view:
@@ -521,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = {"info": _cmd_info, "summary": _cmd_summary, "motion": _cmd_motion,
                 "apply-shifts": _cmd_apply_shifts, "skeleton": _cmd_skeleton,
-                "cluster": _cmd_cluster,
+                "cluster": _cmd_cluster, "cnmf": _cmd_cnmf, "run": _cmd_run,
                 "demo": _cmd_demo}
     try:
         return commands[args.command](args)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["summary_report"]
+__all__ = ["summary_report", "motion_report", "skeleton_report", "cnmf_report"]
 
 
 def _outline(ax, labels: np.ndarray, color: str = "tab:orange") -> None:
@@ -179,6 +179,90 @@ def skeleton_report(result, path, *, title: str = "", truth: dict | None = None)
     for a in axes:
         a.set_xticks([])
         a.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
+def cnmf_report(result, path, *, image=None, truth_labels=None, title: str = "",
+                scores: dict | None = None, n_traces: int = 6) -> Path:
+    """Draw the ROI outlines over a summary image and a few traces to a PNG.
+
+    Parameters
+    ----------
+    result : SourceResult
+    path : path
+        The PNG to write.
+    image : ndarray (Y, X), optional
+        Background of the outlines (e.g. the local-correlation image); default the
+        result's mean image.
+    truth_labels : ndarray of int, optional
+        Ground-truth ROIs, outlined in white dashes.
+    scores : dict, optional
+        Figures against the ground truth (``f1``, ``median_trace_r``...) for the title.
+    n_traces : int
+        Accepted components with the highest SNR whose raw trace, calcium and spikes
+        are drawn.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 5.2), dpi=110)
+    grid = fig.add_gridspec(1, 2, width_ratios=[1, 1.5])
+    ax = fig.add_subplot(grid[0])
+    background = image if image is not None else result.mean_image
+    if background is not None:
+        background = np.asarray(background, np.float32)
+        lo, hi = np.nanpercentile(background, [0.5, 99.8])
+        ax.imshow(background, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1,
+                  interpolation="nearest")
+    accepted = np.asarray(result.accepted, bool)
+    outlines = result.contours(accepted_only=False)
+    for k, outline in enumerate(outlines):
+        if len(outline):
+            ax.plot(outline[:, 1], outline[:, 0], lw=0.8,
+                    color="tab:orange" if accepted[k] else "tab:blue",
+                    alpha=1.0 if accepted[k] else 0.6)
+    if truth_labels is not None:
+        from skimage.measure import find_contours
+
+        for value in np.unique(truth_labels):
+            if value:
+                for c in find_contours((np.asarray(truth_labels) == value).astype(float), 0.5):
+                    ax.plot(c[:, 1], c[:, 0], color="white", lw=0.5, ls="--")
+    text = (f"{int(accepted.sum())} accepted (orange), {int((~accepted).sum())} rejected "
+            f"(blue)")
+    if truth_labels is not None:
+        text += "\nwhite dashes: planted cells"
+    if scores:
+        text += (f"\nF1 {scores.get('f1', float('nan')):.3f}, median trace r "
+                 f"{scores.get('median_trace_r') or float('nan'):.3f}, spike r "
+                 f"{scores.get('median_spike_r') or float('nan'):.3f}")
+    ax.set_title(text, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    tx = fig.add_subplot(grid[1])
+    chosen = np.flatnonzero(accepted)
+    if result.snr is not None and len(chosen):
+        chosen = chosen[np.argsort(-np.asarray(result.snr)[chosen])]
+    chosen = chosen[:n_traces]
+    offset = 0.0
+    for k in chosen:
+        raw = result.raw_traces[k]
+        scale = float(np.ptp(raw)) or 1.0
+        tx.plot((raw - raw.min()) / scale + offset, color="0.6", lw=0.6)
+        tx.plot((result.traces[k] - raw.min()) / scale + offset, color="tab:orange", lw=0.9)
+        s = result.spikes[k]
+        if s.max() > 0:
+            tx.plot(-0.15 * s / s.max() + offset, color="tab:green", lw=0.6)
+        tx.text(0, offset + 0.7, f"ROI {int(result.label_values[k])}", fontsize=7)
+        offset += 1.3
+    tx.set_yticks([])
+    tx.set_xlabel("frame")
+    tx.set_title("raw (grey), calcium C (orange), spikes S (green) — highest-SNR ROIs",
+                 fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

@@ -974,8 +974,10 @@ _SECTIONS = {"input", "skeleton", "projection", "clustering", "consecutive",
 
 def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = None, *,
                     output: str | os.PathLike | None = None,
-                    overwrite: bool = False) -> ProgressGenerator[dict[str, Any]]:
-    """Generator twin of :func:`run_config`."""
+                    overwrite: bool = False, skeleton: Any = None
+                    ) -> ProgressGenerator[dict[str, Any]]:
+    """Generator twin of :func:`run_config` (``skeleton``: an in-memory SkeletonResult
+    to use instead of ``input.skeleton`` or a new skeletonization)."""
     if not isinstance(config, Mapping):
         config = load_template(config)
     config = dict(config)
@@ -997,6 +999,7 @@ def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = 
 
         movie = open_movie(path)
     results: dict[str, Any] = {}
+    skeleton_given = skeleton is not None  # saved by whoever made it
     projection_cfg = config.get("projection")
     need_projection = has_clustering or projection_cfg is not None
     if need_projection:
@@ -1004,7 +1007,9 @@ def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = 
         from .skeleton import SkeletonResult, iter_skeletonize
 
         skeleton_path = inp.get("skeleton")
-        if skeleton_path:
+        if skeleton is not None:
+            pass  # given by the caller (the pipeline's skeleton stage)
+        elif skeleton_path:
             skeleton = SkeletonResult.load(skeleton_path)
         else:
             skeleton = yield from iter_skeletonize(movie, config.get("skeleton") or {})
@@ -1032,7 +1037,7 @@ def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = 
                 result.save(output / f"clustering_level{result.level}", overwrite=overwrite)
         if "factorization" in results:
             results["factorization"].save(output / "factorization", overwrite=overwrite)
-        if "skeleton" in results and not inp.get("skeleton"):
+        if "skeleton" in results and not inp.get("skeleton") and not skeleton_given:
             results["skeleton"].save(output / "skeleton", overwrite=overwrite)
         (output / "config.json").write_text(json.dumps(jsonable(config), indent=2))
         results["output"] = output
@@ -1040,8 +1045,8 @@ def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = 
 
 
 def run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = None, *,
-               output: str | os.PathLike | None = None, overwrite: bool = False
-               ) -> dict[str, Any]:
+               output: str | os.PathLike | None = None, overwrite: bool = False,
+               skeleton: Any = None) -> dict[str, Any]:
     """Run a clustering or factorization configuration (a YAML template or a dict).
 
     Sections (see the shipped templates, :func:`load_template`):
@@ -1063,4 +1068,5 @@ def run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = None,
         ``"output"`` (the folder) when results were saved: ``skeleton/``,
         ``clustering_level<l>/`` or ``factorization/``, ``config.json``.
     """
-    return drive(iter_run_config(config, movie, output=output, overwrite=overwrite))
+    return drive(iter_run_config(config, movie, output=output, overwrite=overwrite,
+                                 skeleton=skeleton))
