@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
-__all__ = ["Session", "session_for"]
+__all__ = ["Session", "session_for", "unproxied"]
 
 
 @dataclass
@@ -50,8 +50,19 @@ class Session:
 _SESSIONS: WeakKeyDictionary = WeakKeyDictionary()
 
 
+def unproxied(obj):
+    """``obj`` itself rather than napari's proxy around it.
+
+    A dock's viewer is a ``PublicOnlyProxy``, and so is every layer reached through
+    it; a proxy made for one access dies soon after, taking with it any weak-key
+    entry (the Session of a viewer, ``Session.label_series``) it was the key of.
+    """
+    return getattr(obj, "__wrapped__", obj)
+
+
 def session_for(viewer) -> Session:
     """Return the :class:`Session` of ``viewer``, creating it on first use."""
+    viewer = unproxied(viewer)
     try:
         return _SESSIONS[viewer]
     except KeyError:

@@ -52,6 +52,19 @@ class StageWidget(Container):
     def run(self):  # pragma: no cover - every stage defines it
         raise NotImplementedError
 
+    def chosen_movie(self):
+        """The ``(T, Y, X)`` movie layer of the ``movie`` control, or None (status says why)."""
+        layer = getattr(self, "movie", None)
+        layer = None if layer is None else layer.value
+        if layer is None:
+            self.status.value = "Choose a (T, Y, X) movie first."
+            return None
+        if layer.ndim != 3 or getattr(layer, "rgb", False):
+            self.status.value = (f"Choose a (T, Y, X) movie first ({layer.name!r} has shape "
+                                 f"{tuple(layer.data.shape)}).")
+            return None
+        return layer
+
     def launch(self, generator: Generator, *, source: str, message: str,
                on_result: Callable[[Any], Any]):
         """Run ``generator`` in a worker; ``on_result(result)`` adds the layers."""

@@ -254,9 +254,8 @@ class ClusteringWidget(StageWidget):
         from ...core.clustering import iter_cluster
         from ...core.projection import iter_project
 
-        layer = self.movie.value
-        if layer is None or layer.ndim != 3 or getattr(layer, "rgb", False):
-            self.status.value = "Choose a (T, Y, X) movie first."
+        layer = self.chosen_movie()
+        if layer is None:
             return None
         source = layer.name
         substructure, method = self.substructure.value, self.method.value

@@ -141,9 +141,8 @@ class FactorizationWidget(StageWidget):
         from ...core.factorization import iter_factorize
         from ...core.projection import iter_project
 
-        layer = self.movie.value
-        if layer is None or layer.ndim != 3 or getattr(layer, "rgb", False):
-            self.status.value = "Choose a (T, Y, X) movie first."
+        layer = self.chosen_movie()
+        if layer is None:
             return None
         try:
             params = self.params()

@@ -107,9 +107,8 @@ class MotionWidget(StageWidget):
         """Correct the chosen movie in a worker; return the worker (None if refused)."""
         from ...core.motion import iter_correct
 
-        layer = self.movie.value
-        if layer is None or layer.ndim != 3:
-            self.status.value = "Choose a (T, Y, X) movie first."
+        layer = self.chosen_movie()
+        if layer is None:
             return None
         try:
             params = self.params()

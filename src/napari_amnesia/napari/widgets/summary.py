@@ -77,12 +77,8 @@ class SummaryWidget(StageWidget):
         """Compute the summary images of the chosen movie (in a worker); return the worker."""
         from ...core.summary import iter_summary_images
 
-        layer = self.movie.value
+        layer = self.chosen_movie()
         if layer is None:
-            self.status.value = "Open a movie first."
-            return None
-        if layer.ndim != 3:
-            self.status.value = f"{layer.name!r} is not a (T, Y, X) movie (ndim={layer.ndim})."
             return None
         source = layer.name
 

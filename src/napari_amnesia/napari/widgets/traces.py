@@ -24,7 +24,7 @@ from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxL
 
 from ...core._files import atomic_file
 from ...core.traces import iter_label_traces, pixel_trace
-from .._session import session_for
+from .._session import session_for, unproxied
 from .._workers import start
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class TraceWidget(QWidget):
         """
         if label == 0:
             return None
-        provider = session_for(self._viewer).label_series.get(labels_layer)
+        provider = session_for(self._viewer).label_series.get(unproxied(labels_layer))
         if provider is not None:
             shown = provider(int(label))
             if shown is not None:

@@ -1,0 +1,1052 @@
+"""The "Curate ROIs" dock: edit a ROI Labels layer, re-extract, save, reproduce.
+
+The dock is bound to one ROI Labels layer (``w.rois``; the ``<movie> · ROIs`` layer of
+the *Source extraction* dock, or any label image) and to the CNMF result of its movie
+kept in the viewer's session. Every action is a function of
+:mod:`napari_amnesia.core.curation` applied to the layer's image:
+
+- **accept / reject** the selected label (keys ``a`` / ``r`` on the layer, or the
+  buttons): rejected ROIs stay visible in grey and are restored by accepting them;
+- **colour by** ``accepted``, ``snr``, ``r_value``, ``size`` or ``edited``;
+- **delete**, **merge** (the labels typed in *labels*, e.g. ``3, 8``; empty: the
+  label selected before the current one absorbs the current one), **split** by the
+  last line drawn in the *shapes* layer or by **activity** (k-means on the ROI's pixel
+  traces), **add shapes as ROIs** (polygons, ellipses, rectangles), **new ROI**
+  (a fresh label for napari's brush), **import** an ImageJ zip or a labels TIFF;
+- painting and erasing with napari's own Labels tools.
+
+Each pixel edit is written with ``Labels.data_setitem`` inside
+``Labels.block_history()``, so it is **one** Ctrl-Z. The ROI table
+(``layer.features``: ``index`` = label, ``component``, ``size``, ``snr``, ``r_value``,
+``accepted``, ``decided``, ``edited``, ``stale``) is rebuilt from the image after every
+change — an action, a brush stroke (``events.paint``), an undo or redo (they refresh
+the layer: ``events.set_data``) — keeping each label value's decision and metrics, so
+a deleted ROI brought back by Ctrl-Z comes back with its decision. The session's
+result is never modified.
+
+*Re-extract* (``w.run()``) fits one component per label of the edited image in a
+worker (:func:`~napari_amnesia.core.curation.iter_reextract`; *update footprints*
+also refines them), so every ROI keeps its label value and the decisions taken on it.
+*Save curation* / *Open curation* write and read a folder
+(:func:`~napari_amnesia.core.curation.save_curation`), *Export accepted* the usual
+exports (labels TIFF, CSV, ImageJ zip). *Copy as Python* puts on the clipboard (and
+shows) the script of the session's stages (:func:`~napari_amnesia.core.pipeline.
+python_script`), *Save pipeline config* writes the configuration ``amnesia run``
+replays. Nothing is ever written over an existing file or folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+    TextEdit,
+    create_widget,
+)
+
+from ...core import curation as core
+from .._session import session_for, unproxied
+from .._workers import start
+from ..layers import layer_name, provenance, show
+from ._stage import StageWidget
+from .cnmf import REJECTED, THRESHOLDS, _label_colors, component_series
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["CurationWidget", "COLOR_BY", "pipeline_stages"]
+
+logger = logging.getLogger(__name__)
+
+#: What the ROIs can be coloured by.
+COLOR_BY = ("accepted", "snr", "r_value", "size", "edited")
+#: Colour of labels not yet in the table (a ROI being painted).
+NEW_COLOR = (1.0, 0.9, 0.1, 1.0)
+_EDITED_COLORS = {True: (1.0, 0.55, 0.0, 1.0), False: (0.25, 0.6, 1.0, 1.0)}
+_AREA_SHAPES = ("polygon", "ellipse", "rectangle")
+_LINE_SHAPES = ("line", "path")
+_SERIES_COLORS = {"raw F (C + YrA)": "0.6", "calcium C": "tab:blue", "spikes S": "tab:red",
+                  "ΔF/F (%)": "tab:green"}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse_labels(text: str) -> list[int]:
+    parts = [p for p in str(text).replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"labels should be whole numbers separated by commas, got "
+                         f"{text!r}.") from None
+
+
+def pipeline_stages(viewer, source: str) -> tuple[str | None, dict[str, dict]]:
+    """The movie path and ``{stage: params}`` of what the session computed for ``source``.
+
+    ``source`` is the movie the ROIs were extracted from; when it is a motion-corrected
+    layer (``"<raw> · corrected"``), the motion parameters of ``<raw>`` come first and
+    the movie path is the raw movie's. Parameters come from the session's results:
+    motion correction, summary images, source extraction, skeleton.
+    """
+    session = session_for(viewer)
+    layers = {layer.name: layer for layer in viewer.layers}
+
+    def meta(name: str) -> dict:
+        layer = layers.get(name)
+        return {} if layer is None else dict(layer.metadata.get("napari_amnesia", {}))
+
+    raw = source
+    stages: dict[str, dict] = {}
+    info = meta(source)
+    if info.get("stage") == "motion" and info.get("source"):
+        raw = info["source"]
+        motion = session.result(raw, "motion correction")
+        if motion is not None:
+            stages["motion"] = motion.params.to_dict()
+    def first(stage: str):
+        found = session.result(source, stage)
+        return session.result(raw, stage) if found is None else found
+
+    summary = first("summary images")
+    if summary is not None:
+        p = dict(getattr(summary, "params", {}) or {})
+        stages["summary"] = {k: p[k] for k in ("eight_neighbours", "gsig", "bin_size") if k in p}
+    sources = session.result(source, "source extraction")
+    if sources is not None:
+        stages["cnmf"] = sources.params.to_dict()
+    skeleton = first("skeleton")
+    if skeleton is not None:
+        stages["skeleton"] = skeleton.params.to_dict()
+    path = meta(raw).get("path")
+    if path is None and raw in layers:
+        path = getattr(layers[raw].source, "path", None)
+    if isinstance(path, (list, tuple)):
+        path = path[0] if len(path) == 1 else None
+    return (None if path is None else str(path)), stages
+
+
+class CurationWidget(StageWidget):
+    """Curate the ROIs of a Labels layer (see the module documentation).
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        Injected by napari.
+
+    Attributes
+    ----------
+    layer : napari.layers.Labels or None
+        The ROI layer the dock is bound to.
+    curated : SourceResult or None
+        The last extraction of these ROIs (the CNMF result, then each re-extraction).
+    log : list of dict
+        The edits, in order.
+    """
+
+    stage = "curation"
+    run_text = "Re-extract"
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(viewer, scrollable=True)
+        self.layer = None
+        self.source: str | None = None
+        self.curated = None
+        self.log: list[dict] = []
+        self.original: np.ndarray | None = None
+        self.extracted: np.ndarray | None = None
+        self.saved_to: Path | None = None
+        self._memory: dict[str, np.ndarray] = core.table_from_labels(np.zeros((1, 1), int))
+        self._table = self._memory
+        self._snapshot: np.ndarray | None = None
+        self._source_result = None
+        self._selected: list[int] = []
+        self._busy = False
+        self._binding = False
+        self._painted = False
+
+        self.rois = create_widget(annotation="napari.layers.Labels", label="ROIs")
+        self.rois.tooltip = "The ROI Labels layer to curate (e.g. '<movie> · ROIs')."
+        self.movie = create_widget(annotation="napari.layers.Image", label="movie")
+        self.movie.tooltip = ("The (T, Y, X) movie of these ROIs: re-extraction and the "
+                              "split by activity read it.")
+        self.info = Label(value="Select a ROI (pick mode, or click its row).")
+        self.color_by = ComboBox(choices=list(COLOR_BY), value="accepted", label="colour by")
+        self.color_by.tooltip = ("Colour the ROIs by their decision, a quality metric or "
+                                 "whether they were edited; rejected ROIs stay grey.")
+        self.labels = LineEdit(value="", label="labels")
+        self.labels.tooltip = ("Labels the buttons act on, e.g. '3, 8' (cleared after use). "
+                               "Empty: the selected label; merge: the label selected before "
+                               "it absorbs it.")
+        self.accept_button = PushButton(text="Accept (a)")
+        self.reject_button = PushButton(text="Reject (r)")
+        self.delete_button = PushButton(text="Delete")
+        self.merge_button = PushButton(text="Merge")
+        self.shapes = create_widget(annotation="napari.layers.Shapes | None", label="shapes",
+                                    options={"nullable": True, "value": None})
+        self.shapes.tooltip = ("A Shapes layer: lines split ROIs, polygons / ellipses / "
+                               "rectangles become new ROIs. 'Draw shapes' makes one.")
+        self.draw_button = PushButton(text="Draw shapes")
+        self.split_line_button = PushButton(text="Split by line")
+        self.k = SpinBox(value=2, min=2, max=10, label="k")
+        self.k.tooltip = "Number of parts of a split by activity (k-means)."
+        self.split_activity_button = PushButton(text="Split by activity")
+        self.add_shapes_button = PushButton(text="Add shapes as ROIs")
+        self.new_roi_button = PushButton(text="New ROI (brush)")
+        self.import_path = FileEdit(mode="r", label="import", name="import_path",
+                                    filter="ROIs (*.zip *.roi *.tif *.tiff)")
+        self.import_path.tooltip = ("An ImageJ ROI set (.zip/.roi) or a labels TIFF: its ROIs "
+                                    "are added with fresh labels.")
+        self.import_button = PushButton(text="Import ROIs")
+        self.update_footprints = CheckBox(value=False, text="update footprints")
+        self.update_footprints.tooltip = (
+            "Re-extract: unchecked, each ROI's footprint stays its drawn mask (or its "
+            "previous footprint if untouched) and only traces, spikes and metrics are "
+            "fitted; checked, a seeded CNMF also refines each footprint inside its ROI.")
+        self.folder = FileEdit(mode="d", label="folder", name="folder")
+        self.folder.tooltip = "A new folder to save the curation or the exports into."
+        self.save_button = PushButton(text="Save curation")
+        self.open_button = PushButton(text="Open curation")
+        self.export_button = PushButton(text="Export accepted")
+        self.config_path = FileEdit(mode="w", label="config", name="config_path",
+                                    filter="YAML (*.yaml *.yml)")
+        self.config_path.tooltip = "A new .yaml file for 'amnesia run'."
+        self.copy_button = PushButton(text="Copy as Python")
+        self.config_button = PushButton(text="Save pipeline config")
+        self.script = TextEdit(value="", label="script")
+        self.script.read_only = True
+
+        def row(*widgets) -> Container:
+            return Container(widgets=list(widgets), layout="horizontal", labels=False)
+
+        for button, action in ((self.accept_button, self.accept),
+                               (self.reject_button, self.reject),
+                               (self.delete_button, self.delete),
+                               (self.merge_button, self.merge),
+                               (self.draw_button, self.draw_shapes),
+                               (self.split_line_button, self.split_by_line),
+                               (self.split_activity_button, self.split_by_activity),
+                               (self.add_shapes_button, self.add_shapes),
+                               (self.new_roi_button, self.new_roi),
+                               (self.import_button, self.import_rois),
+                               (self.save_button, self.save),
+                               (self.open_button, self.open),
+                               (self.export_button, self.export),
+                               (self.copy_button, self.copy_python),
+                               (self.config_button, self.save_config)):
+            button.changed.connect(lambda *_, f=action: f())
+        self.rois.changed.connect(lambda *_: None if self._binding else self.bind())
+        self.color_by.changed.connect(lambda *_: self._write(self._table))
+        self.extend([
+            self.rois, self.movie, self.info, self.color_by, self.labels,
+            row(self.accept_button, self.reject_button, self.delete_button, self.merge_button),
+            self.shapes, row(self.draw_button, self.split_line_button),
+            row(self.k, self.split_activity_button),
+            row(self.add_shapes_button, self.new_roi_button),
+            self.import_path, self.import_button,
+            self.update_footprints, row(self.run_button, self.cancel_button),
+            self.folder, row(self.save_button, self.open_button, self.export_button),
+            self.config_path, row(self.copy_button, self.config_button), self.script,
+            self.status])
+        if self.rois.value is not None:
+            self.bind()
+
+    # ------------------------------------------------------------------ binding
+    @property
+    def table(self) -> dict[str, np.ndarray]:
+        """The ROI table of the labels present (what ``layer.features`` holds)."""
+        return {c: a.copy() for c, a in self._table.items()}
+
+    @property
+    def decisions(self) -> dict[int, bool]:
+        """The user's decisions ``{label: accepted}`` of the ROIs present."""
+        return core.decisions(self._table)
+
+    def _session_result(self, stage: str):
+        return None if self.source is None else session_for(self._viewer).result(
+            self.source, stage)
+
+    def bind(self, layer=None, *, state: core.Curation | None = None):
+        """Curate ``layer`` (default: the one chosen in *ROIs*); return it.
+
+        The CNMF result of the layer's movie is taken from the session (a
+        re-extraction of these ROIs if there is one); ``state`` (a loaded
+        :class:`~napari_amnesia.core.curation.Curation`) restores a saved curation.
+        """
+        layer = unproxied(self.rois.value if layer is None else layer)
+        self._unbind()
+        if layer is not None and self.rois.value is not layer:
+            self._binding = True
+            try:
+                self.rois.reset_choices()
+                self.rois.value = layer
+            finally:
+                self._binding = False
+        if layer is None:
+            return None
+        self.layer = layer
+        info = layer.metadata.get("napari_amnesia", {})
+        self.source = info.get("source") or (state.source if state else None)
+        data = np.asarray(layer.data)
+        self._source_result = self._session_result("source extraction")
+        if state is not None:
+            self.curated, self.log = state.result, list(state.log)
+            self.original = state.original if state.original is not None else data.copy()
+            self.extracted = state.extracted
+            previous = state.table
+        else:
+            present = set(np.unique(data[data > 0]).tolist())
+            self.curated = None
+            for candidate in (self._session_result("curation"), self._source_result):
+                if candidate is not None and present <= set(candidate.label_values.tolist()):
+                    self.curated = candidate
+                    break
+            if self.curated is None:
+                self.curated = self._source_result
+            self.log = []
+            self.original = data.copy()
+            self.extracted = data.copy() if self.curated is not None else None
+            previous = None
+            features = layer.features
+            if "decided" in features and "index" in features and len(features):
+                previous = {c: np.asarray(features[c]) for c in features.columns
+                            if c in core.COLUMNS}  # a curation in progress: keep it
+        if self.curated is not None and self.extracted is not None:
+            self._memory = core.table_from_result(self.curated, self.extracted, previous,
+                                                  original=self.original)
+        else:
+            self._memory = core.table_from_labels(data, previous, original=self.original,
+                                                  extracted=self.extracted)
+        if self.movie.value is None or (self.source and self.movie.value.name != self.source):
+            movie = next((lay for lay in self._viewer.layers if lay.name == self.source), None)
+            if movie is not None and movie.ndim == 3:
+                self.movie.value = movie
+        for event, handler in self._handlers():
+            getattr(layer.events, event).connect(handler)
+        layer.bind_key("a", self._key_accept, overwrite=True)
+        layer.bind_key("r", self._key_reject, overwrite=True)
+        self._claim()
+        self._snapshot = None
+        self.sync()
+        n = len(self._table["index"])
+        what = "no extraction yet" if self.curated is None else \
+            f"{int(self._table['accepted'].sum())} accepted"
+        self.status.value = f"Curating {layer.name!r}: {n} ROIs ({what})."
+        return layer
+
+    def _claim(self) -> None:
+        """Mark the layer as curated (the Source extraction dock then leaves its table and
+        colours alone) and plot its ROIs' traces from this dock's extraction."""
+        layer = self.layer
+        meta = dict(layer.metadata)
+        entry = dict(meta.get("napari_amnesia", {}) or provenance(
+            "curation", self.source or layer.name)["napari_amnesia"])
+        if not entry.get("curated"):
+            entry["curated"] = True
+            meta["napari_amnesia"] = entry
+            self._busy = True
+            try:
+                layer.metadata = meta
+            finally:
+                self._busy = False
+        session_for(self._viewer).label_series[layer] = self.component_series
+
+    def _handlers(self):
+        return (("paint", self._on_paint), ("set_data", self._on_set_data),
+                ("data", self._on_data_replaced), ("selected_label", self._on_selected),
+                ("metadata", self._on_metadata), ("visible", self._on_set_data))
+
+    def _unbind(self) -> None:
+        layer = self.layer
+        if layer is None:
+            return
+        for event, handler in self._handlers():
+            getattr(layer.events, event).disconnect(handler)
+        for key, func in (("a", self._key_accept), ("r", self._key_reject)):
+            try:
+                if layer.keymap.get(_key(key)) == func:
+                    layer.bind_key(key, None)
+            except (KeyError, TypeError, ValueError):  # pragma: no cover - napari API
+                pass
+        self.layer = None
+
+    # ------------------------------------------------------------------ the table
+    def _remember(self, table: dict[str, np.ndarray]) -> None:
+        """Merge ``table`` into the memory of every label seen (their last rows)."""
+        memory = self._memory
+        keep = ~np.isin(memory["index"], table["index"])
+        self._memory = {c: np.concatenate([memory[c][keep], table[c]]) for c in core.COLUMNS}
+
+    def sync(self, *, action: str | None = None, force: bool = False) -> bool:
+        """Rebuild the table from the layer's image if it changed; return whether it did.
+
+        ``action`` names a change made outside the dock (a brush stroke, an undo), which
+        is then written in the edit log.
+        """
+        layer = self.layer
+        if layer is None:
+            return False
+        data = np.asarray(layer.data)
+        previous = self._snapshot
+        if not force and previous is not None and previous.shape == data.shape \
+                and np.array_equal(previous, data):
+            return False
+        if action and previous is not None and previous.shape == data.shape:
+            changed = core.changed_labels(data, previous).tolist()
+            if changed:
+                self.log.append({"action": action, "labels": changed, "time": _now()})
+        self._snapshot = data.copy()
+        table = core.table_from_labels(data, self._memory, original=self.original,
+                                       extracted=self.extracted)
+        self._remember(table)
+        self._write(table)
+        return True
+
+    def _write(self, table: dict[str, np.ndarray]) -> None:
+        """Show ``table`` as the layer's features and colours."""
+        self._table = table
+        layer = self.layer
+        if layer is None:
+            return
+        self._busy = True
+        try:
+            layer.features = {c: table[c] for c in core.COLUMNS}
+            layer.colormap = self._colormap(table)
+        finally:
+            self._busy = False
+        self._show_info()
+
+    def _colormap(self, table: dict[str, np.ndarray]):
+        from napari.utils.colormaps import DirectLabelColormap, ensure_colormap
+
+        values = table["index"]
+        by = self.color_by.value
+        if by == "accepted":
+            colors = _label_colors(values)
+        elif by == "edited":
+            colors = np.array([_EDITED_COLORS[bool(e)] for e in table["edited"]],
+                              np.float32).reshape(-1, 4)
+        else:
+            metric = np.asarray(table[by], np.float64)
+            finite = np.isfinite(metric)
+            colors = np.ones((len(values), 4), np.float32)
+            if finite.any():
+                lo, hi = np.percentile(metric[finite], [2, 98])
+                scaled = np.clip((metric[finite] - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+                colors[finite] = np.asarray(ensure_colormap("viridis").map(scaled),
+                                            np.float32).reshape(-1, 4)
+        hidden = (0.0, 0.0, 0.0, 0.0)
+        color_dict: dict[Any, Any] = {None: NEW_COLOR, 0: hidden}
+        for value, ok, color in zip(values, table["accepted"], colors, strict=True):
+            color_dict[int(value)] = tuple(float(c) for c in color) if ok else REJECTED
+        return DirectLabelColormap(color_dict=color_dict)
+
+    def row(self, label: int) -> dict[str, Any] | None:
+        """The table row of ``label`` as a dict (None if it is not in the image)."""
+        hits = np.flatnonzero(self._table["index"] == int(label))
+        if not hits.size:
+            return None
+        return {c: self._table[c][hits[0]].item() for c in core.COLUMNS}
+
+    def _show_info(self) -> None:
+        label = int(self.layer.selected_label) if self.layer is not None else 0
+        r = self.row(label) if label else None
+        if r is None:
+            self.info.value = f"Label {label}: no ROI." if label else "No ROI selected."
+            return
+        state = "accepted" if r["accepted"] else "rejected"
+        state += " by you" if r["decided"] else ""
+        metrics = "" if np.isnan(r["snr"]) else f", SNR {r['snr']:.1f}, r {r['r_value']:.2f}"
+        flags = ", edited" * bool(r["edited"]) + ", needs re-extraction" * bool(r["stale"])
+        self.info.value = f"ROI {label}: {state}{metrics}, {r['size']} px{flags}."
+
+    # ------------------------------------------------------------------ events
+    def _on_paint(self, event=None) -> None:
+        # a new undo step of napari (brush stroke, eraser, fill, paint()): emitted when
+        # the step is recorded, which can be before the pixels are written — look after
+        if self._busy:
+            return
+        from qtpy.QtCore import QTimer
+
+        self._painted = True
+        QTimer.singleShot(0, self._after_paint)
+
+    def _after_paint(self) -> None:
+        if self._painted:
+            self._painted = False
+            self.sync(action="paint")
+
+    def _on_set_data(self, event=None) -> None:
+        # the layer was refreshed: an undo or redo (or a paint, just announced)
+        if not self._busy and self.sync(action="paint" if self._painted else "undo/redo"):
+            self._painted = False
+
+    def _on_data_replaced(self, event=None) -> None:
+        if self._busy:
+            return
+        from qtpy.QtCore import QTimer
+
+        # the Source extraction dock replaces the image, then its features and metadata:
+        # look once it is done
+        QTimer.singleShot(0, self._after_data_replaced)
+
+    def _after_data_replaced(self) -> None:
+        if self.layer is None:
+            return
+        new = self._session_result("source extraction")
+        old = self._source_result
+        if new is not None and new is not old and not _same_fit(new, old):
+            # a new extraction: start again from it (the re-extraction is obsolete)
+            session_for(self._viewer).results.pop((self.source, "curation"), None)
+            self.bind(self.layer)
+            self.status.value = "A new extraction replaced the ROIs; curation restarted."
+        else:  # the same fit shown again: the curation goes on (on its image)
+            self._claim()
+            self.sync(action="replace", force=True)
+
+    def _on_metadata(self, event=None) -> None:
+        if self._busy or self.layer is None:
+            return
+        new = self._session_result("source extraction")
+        old = self._source_result
+        if new is None or old is None or new is old or not _same_fit(new, old):
+            return
+        # the Source extraction dock re-filtered with new thresholds: so does the table
+        from ...core.cnmf import evaluate
+
+        self._source_result = new
+        thresholds = {name: getattr(new.params, name) for name in THRESHOLDS}
+        if self.curated is old:
+            self.curated = new
+        elif self.curated is not None and self.curated.evaluated:
+            self.curated = evaluate(self.curated, **thresholds)
+        if self.curated is not None and self.extracted is not None:
+            table = core.table_from_result(self.curated, self.extracted, self._memory,
+                                           original=self.original)
+            self._remember(table)
+            self.sync(force=True)
+
+    def _on_selected(self, event=None) -> None:
+        label = int(self.layer.selected_label) if self.layer is not None else 0
+        if label and (not self._selected or self._selected[-1] != label):
+            self._selected = (self._selected + [label])[-2:]
+        self._show_info()
+
+    def _key_accept(self, layer=None) -> None:
+        self.accept(only_selected=True)
+
+    def _key_reject(self, layer=None) -> None:
+        self.reject(only_selected=True)
+
+    # ------------------------------------------------------------------ edits
+    def _targets(self, *, minimum: int = 1, only_selected: bool = False) -> list[int] | None:
+        text = "" if only_selected else self.labels.value.strip()
+        try:
+            values = _parse_labels(text) if text else []
+        except ValueError as exc:
+            self.status.value = str(exc)
+            return None
+        if not values and self.layer is not None and self.layer.selected_label:
+            values = [int(self.layer.selected_label)]
+            if minimum > 1 and len(self._selected) == 2 and self._selected[-1] == values[0]:
+                values = [self._selected[0], values[0]]
+        if len(values) < minimum:
+            self.status.value = ("Select a ROI first." if minimum == 1 else
+                                 "Type the labels to merge (e.g. '3, 8'), or select one ROI "
+                                 "then the ROI to merge into it.")
+            return None
+        return values
+
+    def _ready(self) -> bool:
+        if self.layer is None:
+            self.status.value = "Choose a ROI Labels layer first."
+            return False
+        self.sync(action="paint")  # catch up with anything napari did
+        return True
+
+    def _apply(self, image: np.ndarray, action: str, **details: Any) -> bool:
+        """Write the pixels where ``image`` differs from the layer as ONE undo step."""
+        layer = self.layer
+        old = np.asarray(layer.data)
+        changed = np.nonzero(image != old)
+        if not changed[0].size:
+            self.status.value = f"{action}: nothing changed."
+            return False
+        self._busy = True
+        try:
+            with layer.block_history():
+                layer.data_setitem(changed, np.asarray(image[changed], dtype=old.dtype))
+        finally:
+            self._busy = False
+        self.log.append({"action": action, **details, "time": _now()})
+        self.sync(force=True)
+        return True
+
+    def _used(self) -> list[int]:
+        return self._memory["index"].tolist()
+
+    def _decide(self, accepted: bool, only_selected: bool) -> list[int] | None:
+        if not self._ready():
+            return None
+        values = self._targets(only_selected=only_selected)
+        if values is None:
+            return None
+        try:
+            table = core.set_decision(self._table, values, accepted)
+        except ValueError as exc:
+            self.status.value = str(exc)
+            return None
+        self._remember(table)
+        self._write(table)
+        action = "accept" if accepted else "reject"
+        self.log.append({"action": action, "labels": values, "time": _now()})
+        if not only_selected:
+            self.labels.value = ""
+        self.status.value = f"{action}ed ROI(s) {', '.join(map(str, values))}."
+        return values
+
+    def accept(self, *, only_selected: bool = False):
+        """Accept the ROIs in *labels* (or the selected one); return their labels.
+
+        A rejected ROI is restored this way.
+        """
+        return self._decide(True, only_selected)
+
+    def reject(self, *, only_selected: bool = False):
+        """Reject the ROIs in *labels* (or the selected one); they stay, in grey."""
+        return self._decide(False, only_selected)
+
+    def delete(self):
+        """Delete the ROIs in *labels* (or the selected one): one undo step."""
+        if not self._ready() or (values := self._targets()) is None:
+            return None
+        try:
+            new = core.delete_labels(self.layer.data, values)
+        except ValueError as exc:
+            self.status.value = str(exc)
+            return None
+        self._apply(new, "delete", labels=values)
+        self.labels.value = ""
+        self.status.value = f"Deleted ROI(s) {', '.join(map(str, values))} (Ctrl-Z undoes)."
+        return values
+
+    def merge(self):
+        """Merge the ROIs in *labels* into the first one (empty: the last two selected)."""
+        if not self._ready() or (values := self._targets(minimum=2)) is None:
+            return None
+        try:
+            new = core.merge_labels(self.layer.data, values)
+        except ValueError as exc:
+            self.status.value = str(exc)
+            return None
+        self._apply(new, "merge", labels=values, into=values[0])
+        self.labels.value = ""
+        self._selected = [values[0]]
+        self.layer.selected_label = values[0]
+        self.status.value = f"Merged {', '.join(map(str, values[1:]))} into {values[0]}."
+        return values[0]
+
+    def _shapes_layer(self, kinds: tuple[str, ...]):
+        shapes = self.shapes.value
+        if shapes is None:
+            self.status.value = "Choose (or draw) a shapes layer first."
+            return None, []
+        return shapes, [i for i, t in enumerate(shapes.shape_type) if t in kinds]
+
+    def split_by_line(self):
+        """Split a ROI along the last line (or path) of the shapes layer; return the new label.
+
+        The ROI is the selected one if the line cuts it, else the one the line crosses.
+        """
+        if not self._ready():
+            return None
+        shapes, lines = self._shapes_layer(_LINE_SHAPES)
+        if shapes is None:
+            return None
+        if not lines:
+            self.status.value = f"Draw a line across a ROI in {shapes.name!r} first."
+            return None
+        i = lines[-1]
+        line = np.asarray(shapes.data[i], float)[:, -2:]
+        data = np.asarray(self.layer.data)
+        n = max(2, int(np.ceil(np.abs(np.diff(line, axis=0)).sum())) * 2)
+        t = np.linspace(0, len(line) - 1, n)
+        rows = np.interp(t, np.arange(len(line)), line[:, 0]).round().astype(int)
+        cols = np.interp(t, np.arange(len(line)), line[:, 1]).round().astype(int)
+        inside = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
+        crossed = [int(v) for v in np.unique(data[rows[inside], cols[inside]]) if v]
+        selected = int(self.layer.selected_label)
+        candidates = [selected] if selected in crossed else crossed
+        for value in candidates:
+            try:
+                new, part = core.split_label_by_line(data, value, line, used=self._used())
+            except ValueError:
+                continue
+            self._apply(new, "split by line", labels=[value], new=[part],
+                        line=line.tolist())
+            shapes.selected_data = {i}
+            shapes.remove_selected()
+            self.status.value = f"Split ROI {value}: the smaller part is ROI {part}."
+            return part
+        self.status.value = "The line cuts no ROI in two (draw it across one)."
+        return None
+
+    def split_by_activity(self):
+        """Split the selected ROI into ``k`` parts by k-means on its pixels' traces.
+
+        Runs in a worker (it reads the ROI's box of the movie); returns the worker
+        (None when run synchronously or refused).
+        """
+        if not self._ready() or (values := self._targets()) is None:
+            return None
+        movie = self.movie.value
+        if movie is None or movie.ndim != 3:
+            self.status.value = "Choose the (T, Y, X) movie of these ROIs first."
+            return None
+        value, k = values[0], int(self.k.value)
+        before = np.asarray(self.layer.data).copy()
+        used = self._used()
+
+        def work():
+            from ...core._progress import Progress
+
+            yield Progress(0, 1, f"splitting ROI {value}")
+            out = core.split_label_kmeans(before, value, movie.data, k=k, rng=0, used=used)
+            yield Progress(1, 1, f"splitting ROI {value}")
+            return out
+
+        def done(out) -> None:
+            new, parts = out
+            if self.layer is None or not np.array_equal(np.asarray(self.layer.data), before):
+                self.status.value = "The ROIs changed while splitting; split again."
+                return
+            self._apply(new, "split by activity", labels=[value], new=parts, k=k)
+            self.labels.value = ""
+            self.status.value = f"Split ROI {value} by activity: new ROI(s) " \
+                f"{', '.join(map(str, parts))}."
+
+        def failed(exc) -> None:
+            self.status.value = f"Not split: {exc}"
+
+        return start(work(), on_returned=done, on_error=failed, description="split ROI",
+                     session=session_for(self._viewer))
+
+    def draw_shapes(self):
+        """Add (or select) the ``<movie> · ROI shapes`` layer, in polygon mode; return it."""
+        if self.layer is None:
+            self.status.value = "Choose a ROI Labels layer first."
+            return None
+        name = layer_name(self.source or self.layer.name, "ROI shapes")
+        shapes = next((lay for lay in self._viewer.layers if lay.name == name), None)
+        if shapes is None:
+            shapes = self._viewer.add_shapes(
+                name=name, edge_color="yellow", face_color="transparent", edge_width=0.5,
+                metadata=provenance("curation", self.source or self.layer.name))
+        self.shapes.reset_choices()
+        self.shapes.value = shapes
+        self._viewer.layers.selection.active = shapes
+        shapes.mode = "add_polygon"
+        self.status.value = ("Draw polygons / ellipses (then 'Add shapes as ROIs') or a line "
+                             "across a ROI (then 'Split by line').")
+        return shapes
+
+    def add_shapes(self):
+        """Add the polygons, ellipses and rectangles of the shapes layer as new ROIs.
+
+        All of them in one undo step; the shapes used are removed from their layer.
+        Returns the new labels.
+        """
+        if not self._ready():
+            return None
+        shapes, areas = self._shapes_layer(_AREA_SHAPES)
+        if shapes is None:
+            return None
+        if not areas:
+            self.status.value = f"Draw polygons or ellipses in {shapes.name!r} first."
+            return None
+        data = np.asarray(self.layer.data)
+        masks = np.asarray(shapes.to_masks(mask_shape=data.shape), bool)
+        new, added, used = data, [], self._used()
+        for i in areas:
+            try:
+                new, value = core.add_mask(new, masks[i], used=used + added)
+            except ValueError:
+                continue
+            added.append(value)
+        if not added:
+            self.status.value = "The shapes cover no free pixel (they lie on other ROIs)."
+            return None
+        self._apply(new, "add shapes", new=added)
+        shapes.selected_data = set(areas)
+        shapes.remove_selected()
+        self.layer.selected_label = added[-1]
+        self.status.value = f"Added ROI(s) {', '.join(map(str, added))}."
+        return added
+
+    def new_roi(self):
+        """Select a fresh label and napari's brush, to paint a new ROI; return the label."""
+        if not self._ready():
+            return None
+        value = core.next_label(self.layer.data, used=self._used())
+        self.layer.selected_label = value
+        self._viewer.layers.selection.active = self.layer
+        self.layer.mode = "paint"
+        self.status.value = f"Paint ROI {value} with the brush (erase with the eraser)."
+        return value
+
+    def import_rois(self, path=None):
+        """Add the ROIs of an ImageJ zip/.roi or a labels TIFF with fresh labels."""
+        if not self._ready():
+            return None
+        path = Path(self.import_path.value if path is None else path)
+        shape = np.asarray(self.layer.data).shape
+        try:
+            other = core.read_rois(path, shape)
+            new, mapping = core.append_labels(self.layer.data, other, used=self._used())
+        except (OSError, ValueError) as exc:
+            self.status.value = f"Not imported: {exc}"
+            return None
+        if not mapping:
+            self.status.value = f"No ROI of {path.name} has a free pixel; nothing imported."
+            return None
+        self._apply(new, "import", path=str(path), new=sorted(mapping.values()))
+        self.status.value = f"Imported {len(mapping)} ROI(s) from {path.name}."
+        return mapping
+
+    # ------------------------------------------------------------------ re-extract
+    def run(self):
+        """Re-extract one component per ROI in a worker; return the worker (or None)."""
+        from ...core.cnmf import MIN_FRAMES
+
+        if not self._ready():
+            return None
+        movie = self.movie.value
+        labels = np.asarray(self.layer.data).copy()
+        if movie is None or movie.ndim != 3 or tuple(movie.data.shape[1:]) != labels.shape:
+            self.status.value = (f"Choose the (T, Y, X) movie of these ROIs (frames of "
+                                 f"{labels.shape}) first.")
+            return None
+        if movie.data.shape[0] < MIN_FRAMES:
+            self.status.value = f"{movie.name!r} is too short to extract traces."
+            return None
+        if not labels.any():
+            self.status.value = "There is no ROI to extract."
+            return None
+        params = None if self.curated is None else self.curated.params
+        generator = core.iter_reextract(
+            movie.data, labels, result=self.curated, reference=self.extracted,
+            update_footprints=bool(self.update_footprints.value), params=params)
+        source = self.source or movie.name
+
+        def on_result(result) -> None:
+            self.curated = result
+            self.extracted = labels
+            table = core.table_from_result(result, labels, self._memory,
+                                           original=self.original)
+            self._remember(table)
+            self.log.append({"action": "re-extract", "n_rois": int(result.K),
+                             "update_footprints": bool(self.update_footprints.value),
+                             "time": _now()})
+            self.sync(force=True)
+            self.status.value = (f"Re-extracted {result.K} ROIs; "
+                                 f"{int(self._table['accepted'].sum())} accepted.")
+
+        return self.launch(generator, source=source, on_result=on_result,
+                           message=f"Re-extracting {int(len(np.unique(labels)) - 1)} ROIs...")
+
+    def component_series(self, label: int):
+        """``(title, series, colours)`` of ROI ``label`` for the trace dock (None: none yet)."""
+        r = self.row(label)
+        if r is None or self.curated is None or r["component"] < 0 or r["stale"]:
+            return None
+        k = int(r["component"])
+        if k >= self.curated.K or int(self.curated.label_values[k]) != int(label):
+            return None
+        series = component_series(self.curated, k)
+        state = "accepted" if r["accepted"] else "rejected"
+        title = f"{self.source}: ROI {label} ({state}, SNR {r['snr']:.1f})"
+        return title, series, {name: _SERIES_COLORS[name] for name in series}
+
+    # ------------------------------------------------------------------ files
+    def state(self) -> core.Curation:
+        """The curation as a :class:`~napari_amnesia.core.curation.Curation`."""
+        self.sync(action="paint")
+        labels = np.asarray(self.layer.data).astype(np.int32)
+        movie, stages = pipeline_stages(self._viewer, self.source) if self.source else (None,
+                                                                                       {})
+        return core.Curation(labels=labels, table=self.table, result=self.curated,
+                             original=self.original, extracted=self.extracted,
+                             log=list(self.log), source=self.source,
+                             pipeline={"movie": movie, "stages": stages})
+
+    def _folder(self, folder) -> Path | None:
+        folder = Path(self.folder.value if folder is None else folder)
+        if str(folder) in ("", "."):
+            self.status.value = "Choose a new folder in 'folder' first."
+            return None
+        return folder
+
+    def save(self, folder=None):
+        """Save the curation into a new folder; return its path (None if refused)."""
+        from ...core._files import OutputExistsError
+
+        if self.layer is None:
+            self.status.value = "Choose a ROI Labels layer first."
+            return None
+        if (folder := self._folder(folder)) is None:
+            return None
+        try:
+            out = self.state().save(folder)
+        except OutputExistsError:
+            self.status.value = (f"Not saved: {folder} already exists; choose a new folder "
+                                 "(nothing was overwritten).")
+            return None
+        except (OSError, ValueError) as exc:
+            self.status.value = f"Not saved: {exc}"
+            return None
+        self.saved_to = out
+        self.status.value = f"Curation saved to {out}."
+        return out
+
+    def open(self, folder=None):
+        """Open a saved curation: its ROIs as ``<movie> · ROIs``; return the layer."""
+        if (folder := self._folder(folder)) is None:
+            return None
+        try:
+            state = core.load_curation(folder)
+        except (OSError, ValueError) as exc:
+            self.status.value = f"Not opened: {exc}"
+            return None
+        source = state.source or Path(folder).name
+        self._unbind()
+        meta = provenance("curation", source, {} if state.result is None
+                          else state.result.params.to_dict())
+        [layer] = show(self._viewer, [(state.labels, {"name": layer_name(source, "ROIs"),
+                                                      "opacity": 0.6, "metadata": meta},
+                                       "labels")])
+        if state.result is not None:
+            session_for(self._viewer).results[(source, "curation")] = state.result
+        self.rois.reset_choices()
+        self.bind(layer, state=state)
+        self.saved_to = Path(folder)
+        self.status.value = f"Opened the curation of {source!r} ({len(state.table['index'])} " \
+            "ROIs)."
+        return self.layer
+
+    def export(self, folder=None):
+        """Export the accepted ROIs and their traces (labels TIFF, CSV, ImageJ zip)."""
+        from ...core._files import OutputExistsError
+        from ...core.cnmf.export import export
+
+        if self.layer is None or self.curated is None:
+            self.status.value = "Extract (or re-extract) the ROIs' traces first."
+            return None
+        if (folder := self._folder(folder)) is None:
+            return None
+        self.sync(action="paint")
+        try:
+            result = core.curated_result(self.curated, self._table)
+            out = export(result, folder)
+        except OutputExistsError:
+            self.status.value = (f"Not exported: {folder} already exists; choose a new "
+                                 "folder (nothing was overwritten).")
+            return None
+        except (OSError, ValueError) as exc:
+            self.status.value = f"Not exported: {exc}"
+            return None
+        self.status.value = f"Exported {int(result.accepted.sum())} accepted ROIs to {out}."
+        return out
+
+    # ------------------------------------------------------------------ reproduce
+    def pipeline_config(self) -> dict:
+        """The configuration (:func:`~napari_amnesia.core.pipeline.load_config`) of the session."""
+        from ...core.pipeline import load_config
+
+        if self.source is None:
+            raise ValueError("choose a ROI layer made by a stage of this session first.")
+        movie, stages = pipeline_stages(self._viewer, self.source)
+        if not stages:
+            raise ValueError(f"no stage of this session ran on {self.source!r}.")
+        config = load_config({"name": self.source,
+                              "input": {"movie": movie} if movie else {}, **stages})
+        return config
+
+    def python_script(self) -> str:
+        """The Python of the session's stages, then of this curation when it was saved."""
+        from ...core.pipeline import python_script
+
+        text = python_script(self.pipeline_config())
+        if self.saved_to is not None:
+            text += (
+                "\n# curation: the ROIs edited in napari ('Save curation'), re-extracted\n"
+                "from napari_amnesia.core import curation\n"
+                f"curated = curation.load_curation({str(self.saved_to)!r})\n"
+                "sources = curation.reextract(movie, curated.labels, result=curated.result,\n"
+                "                             reference=curated.extracted)\n"
+                "table = curation.table_from_result(sources, curated.labels, curated.table)\n"
+                "accepted = curation.curated_result(sources, table)\n")
+        return text
+
+    def copy_python(self):
+        """Put the session's Python on the clipboard and show it; return the text."""
+        from qtpy.QtWidgets import QApplication
+
+        try:
+            text = self.python_script()
+        except ValueError as exc:
+            self.status.value = f"Nothing to copy: {exc}"
+            return None
+        QApplication.clipboard().setText(text)
+        self.script.value = text
+        self.status.value = "The Python of this session is on the clipboard."
+        return text
+
+    def save_config(self, path=None):
+        """Write the session's pipeline configuration (``amnesia run``); return its path."""
+        from ...core._files import OutputExistsError
+        from ...core.pipeline import write_config
+
+        path = Path(self.config_path.value if path is None else path)
+        if str(path) in ("", "."):
+            self.status.value = "Choose a new .yaml file in 'config' first."
+            return None
+        try:
+            config = self.pipeline_config()
+            out = write_config(path, movie=config["input"].get("movie"),
+                               stages=config["stages"], name=config.get("name"))
+        except OutputExistsError:
+            self.status.value = (f"Not saved: {path} already exists; choose a new name "
+                                 "(nothing was overwritten).")
+            return None
+        except (OSError, ValueError) as exc:
+            self.status.value = f"Not saved: {exc}"
+            return None
+        self.status.value = f"Pipeline configuration written to {out} (amnesia run {out.name})."
+        return out
+
+
+def _same_fit(a, b) -> bool:
+    """Whether two results are one fit (e.g. re-filtered with other thresholds)."""
+    if a is None or b is None or a.K != b.K or a.n_frames != b.n_frames:
+        return False
+    return bool(np.array_equal(a.label_values, b.label_values)
+                and (a.traces is b.traces or np.array_equal(a.traces, b.traces)))
+
+
+def _key(key: str):
+    from napari.utils.key_bindings import coerce_keybinding
+
+    return coerce_keybinding(key)
