@@ -232,6 +232,8 @@ def cnmf_report(result, path, *, image=None, truth_labels=None, title: str = "",
             if value:
                 for c in find_contours((np.asarray(truth_labels) == value).astype(float), 0.5):
                     ax.plot(c[:, 1], c[:, 0], color="white", lw=0.5, ls="--")
+    ax.set_xlim(-0.5, result.shape[1] - 0.5)
+    ax.set_ylim(result.shape[0] - 0.5, -0.5)
     text = (f"{int(accepted.sum())} accepted (orange), {int((~accepted).sum())} rejected "
             f"(blue)")
     if truth_labels is not None:
