@@ -6,11 +6,12 @@
    clustered with openTSNE, scikit-learn t-SNE and direct HDBSCAN: seconds and peak
    memory (ru_maxrss of a child process per run).
 
-Run:  python benchmarks/bench_clustering.py [--quick]
+Run:  python benchmarks/bench_clustering.py [--quick]   (note the machine load: uptime)
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -72,13 +73,17 @@ def planted():
                      "cluster_selection_method": "leaf"},
                     {"embedding": "none", "min_cluster_size": 10}) if method == "pixel" else (
                     {"embedding": "tsne", "perplexity": 5, "min_cluster_size": 2,
-                     "min_samples": 1},
-                    {"embedding": "none", "min_cluster_size": 2, "min_samples": 1})
+                     "min_samples": 1},      # clusterer "auto" = average linkage here
+                    {"embedding": "tsne", "perplexity": 5, "min_cluster_size": 2,
+                     "min_samples": 1, "clusterer": "hdbscan"},
+                    {"embedding": "none", "min_cluster_size": 2, "min_samples": 1,
+                     "clusterer": "hdbscan"})
             for kw in runs:
                 t0 = time.perf_counter()
                 r = cluster(proj, **kw)
                 dt = time.perf_counter() - t0
-                rows.append((seed, method, kw["embedding"], proj.n_elements, r.n_clusters,
+                rows.append((seed, method, kw["embedding"] + " / " + r.info["clusterer"],
+                             proj.n_elements, r.n_clusters,
                              adjusted_rand_score(e[k], r.labels[k]), dt))
                 if method == "pixel" and kw["embedding"] == "tsne":
                     m = cluster_consecutive(r, embedding="none", min_cluster_size=2,
@@ -100,8 +105,8 @@ def planted():
                          float((gfp @ s.T).max(1).min()), dt))
     print("\n### Planted coactive neurite groups (simulate 1000 x 128 x 128, 4 groups x 4 "
           "branches)\n")
-    print("| seed | elements | embedding | N | clusters | ARI (factorize: min matched "
-          "spatial r) | seconds |")
+    print("| seed | elements | embedding / clusterer | N | clusters | ARI (factorize: min "
+          "matched spatial r) | seconds |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.3f} | {r[6]:.1f} |")
@@ -109,11 +114,15 @@ def planted():
 
 def large(quick):
     n, t = (4000, 1000) if quick else (20000, 3000)
-    print(f"\n### {n} elements x {t} frames, 6 planted groups (each run in a fresh process)\n")
+    print(f"\n### {n} elements x {t} frames, 6 planted groups (each run in a fresh process; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n")
     print("| method | seconds | peak memory (MB) | ARI | clusters | noise |")
     print("|---|---|---|---|---|---|")
     for name, kw in (("openTSNE + HDBSCAN", {"tsne_backend": "opentsne",
                                               "min_cluster_size": 50}),
+                     ("openTSNE (n_iter=250) + HDBSCAN", {"tsne_backend": "opentsne",
+                                                          "min_cluster_size": 50,
+                                                          "n_iter": 250}),
                      ("scikit-learn t-SNE + HDBSCAN", {"tsne_backend": "sklearn",
                                                        "min_cluster_size": 50}),
                      ("HDBSCAN on correlation distance", {"embedding": "none",

@@ -76,16 +76,68 @@ def test_skeleton_pixels_recover_groups(scene, backend):
         assert result.embedding.shape == (proj.n_elements, 2)
 
 
-def test_branches_recover_groups(scene):
-    movie, truth, skeleton, gop = scene
-    proj = project(movie, skeleton, method="branch")
-    expected = planted(proj, gop)
-    known = expected >= 0
+def branch_scene(seed):
+    movie, truth = simulate(n_frames=500, shape=(112, 112), n_cells=0, n_neurite_groups=4,
+                            branches_per_group=3, motion=False, rng=seed)
+    gop = np.concatenate([[-1], truth.branch_groups])[truth.branch_labels()]
+    proj = project(movie, skeletonize(movie), method="branch")
+    purity = []
+    for pix in proj.pixels:
+        g = gop[pix[:, 0], pix[:, 1]]
+        purity.append(np.bincount(g[g >= 0]).max() / len(pix) if (g >= 0).any() else 0.0)
+    return proj, planted(proj, gop), np.array(purity)
+
+
+def noise_apart(labels):
+    """Noise (0) elements as clusters of their own: noise claims no coactivity."""
+    out = labels.copy()
+    noise = out == 0
+    out[noise] = out.max(initial=0) + 1 + np.arange(noise.sum())
+    return out
+
+
+def test_branches_recover_groups_over_seeds():
+    # default branch settings (the template: clusterer 'auto' = average linkage for
+    # branches). A skeleton branch can run over two planted groups where neurites touch;
+    # its trace is a mixture and the majority "truth" is a coin toss, so the strict
+    # bound is on the unambiguous branches (>= 75 % of the pixels in one group)
     params = ClusteringParams.from_dict(load_template("clustering_branch")["clustering"])
-    for p in (params, params.replace(embedding="none")):
-        result = cluster(proj, p)
-        ari = adjusted_rand_score(expected[known], result.labels[known])
-        assert ari >= 0.9, (p.embedding, ari)
+    every, clear = [], []
+    for seed in range(1, 6):
+        proj, expected, purity = branch_scene(seed)
+        known = expected >= 0
+        unambiguous = known & (purity >= 0.75)
+        result = cluster(proj, params)
+        assert result.info["clusterer"] == "average"
+        labels = noise_apart(result.labels)
+        every.append(adjusted_rand_score(expected[known], labels[known]))
+        clear.append(adjusted_rand_score(expected[unambiguous], labels[unambiguous]))
+        if seed == 1:   # no t-SNE: the same clusters (the embedding is only displayed)
+            flat = cluster(proj, params.replace(embedding="none"))
+            np.testing.assert_array_equal(flat.labels, result.labels)
+            assert flat.embedding is None and result.embedding.shape == (proj.n_elements, 2)
+    assert every[0] >= 0.9, every            # seed 1: the former single-scene check
+    assert np.median(every) >= 0.9, every
+    assert np.median(clear) >= 0.9 and min(clear) >= 0.8, clear
+
+
+def test_average_linkage_threshold_and_limits():
+    traces, truth = blobs(n_groups=3, per_group=6)
+    auto = cluster(traces, clusterer="average", min_cluster_size=2, embedding="none")
+    assert adjusted_rand_score(truth, auto.labels) == 1.0
+    assert auto.info["average_cut"] == "best silhouette"
+    # min_correlation: above every within-group mean correlation, nothing is merged
+    none = cluster(traces, clusterer="average", min_cluster_size=2, embedding="none",
+                   min_correlation=0.99)
+    assert none.n_clusters == 0 and (none.labels == 0).all()
+    cut = cluster(traces, clusterer="average", min_cluster_size=2, embedding="none",
+                  min_correlation=0.5)
+    assert adjusted_rand_score(truth, cut.labels) == 1.0
+    assert cluster(traces, min_cluster_size=2, embedding="none").info["clusterer"] == "hdbscan"
+    with pytest.raises(ValueError, match="precomputed_max_elements=10"):
+        cluster(traces, clusterer="average", min_cluster_size=2, precomputed_max_elements=10)
+    with pytest.raises(ValueError, match="min_correlation"):
+        ClusteringParams(min_correlation=1.5)
 
 
 def test_consecutive_recovers_macroscopic_groups(scene, tmp_path):

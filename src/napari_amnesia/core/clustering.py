@@ -31,6 +31,12 @@ its code. The pipeline, with each step's parameter in
    precomputed ``N x N`` distance matrix up to ``precomputed_max_elements``
    elements, the same distances from the reduced vectors above that (so
    memory stays linear in ``N``).
+   Or (``clusterer="average"``, the default for a branch projection) an
+   average-linkage tree of the correlation distance, cut at ``min_correlation``
+   or at the cut with the best mean silhouette: with a few dozen elements a
+   t-SNE embedding is unreliable and single-linkage HDBSCAN chains two groups
+   through one element whose trace mixes them (a skeleton branch that runs over
+   two touching neurites); the mean correlation between clusters does not.
 
 Labels: noise is 0 and is never a cluster; clusters are numbered ``1..K`` by
 decreasing size (ties: by their first element), so results are reproducible
@@ -167,6 +173,21 @@ class ClusteringParams(StageParams):
         0.0, "UMAP minimum distance between embedded points (0 packs clusters tightly, "
         "which suits HDBSCAN).",
     )
+    clusterer: str = _p(
+        "auto", "How clusters are formed: 'hdbscan' (pyAMNESIA's: HDBSCAN on the embedding, "
+        "or on the correlation distance with embedding='none'), 'average' (average-linkage "
+        "tree of the correlation distance, cut where the mean correlation between two "
+        "clusters falls below min_correlation, or, when that is empty, at the cut with the "
+        "best silhouette; robust for a few dozen elements, where a t-SNE embedding is "
+        "unreliable and single-linkage HDBSCAN chains groups through one mixed element; "
+        "the embedding is still computed, for display) or 'auto' ('average' for a branch "
+        "projection, else 'hdbscan').", choices=("auto", "hdbscan", "average"),
+    )
+    min_correlation: float | None = _p(
+        None, "clusterer='average': two clusters are merged while the mean correlation "
+        "between their elements is at least this (-1 to 1); empty = automatic (the cut of "
+        "the tree with the best mean silhouette).",
+    )
     min_cluster_size: int = _p(
         10, "HDBSCAN: smallest number of elements a cluster may have (>= 2). Groups "
         "smaller than this are noise.", pyamnesia="hdbscan_min_cluster_size",
@@ -246,6 +267,8 @@ class ClusteringParams(StageParams):
         number("perplexity", 0.0, strict=True)
         number("early_exaggeration", 1.0)
         number("umap_min_dist", 0.0)
+        if self.min_correlation is not None:
+            number("min_correlation", -1.0, 1.0)
 
 
 
@@ -678,6 +701,81 @@ def _hdbscan(points: np.ndarray, p: ClusteringParams, *, precomputed: bool) -> n
     return model.fit_predict(points.astype(np.float64))
 
 
+def _average_linkage(vectors: np.ndarray, p: ClusteringParams, info: dict) -> np.ndarray:
+    """Average-linkage clusters of unit vectors (Euclidean = correlation distance).
+
+    Cut at ``p.min_correlation`` (mean correlation between two clusters), or,
+    when it is None, at the number of clusters with the best mean silhouette
+    (2 to ``min(N - 1, 200)`` clusters). Clusters smaller than
+    ``min_cluster_size`` are noise (-1).
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    n = len(vectors)
+    if n > p.precomputed_max_elements:
+        raise ValueError(
+            f"clusterer='average' needs an N x N distance matrix, and {n} elements is more "
+            f"than precomputed_max_elements={p.precomputed_max_elements}; use "
+            "clusterer='hdbscan' or raise precomputed_max_elements."
+        )
+    v = vectors.astype(np.float64)
+    dist = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * np.clip(v @ v.T, -1.0, 1.0)))
+    np.fill_diagonal(dist, 0.0)
+    dist = (dist + dist.T) / 2
+    if n < 3:
+        raw = np.zeros(n, np.int64)
+    else:
+        # the mean correlation between two clusters is 1 - (mean squared distance) / 2, so
+        # average linkage of squared distances cuts exactly at a mean correlation
+        tree = linkage(squareform(dist ** 2, checks=False), "average")
+        if p.min_correlation is not None:
+            raw = fcluster(tree, 2.0 * (1.0 - p.min_correlation) + 1e-12, "distance")
+            info["average_cut"] = f"mean correlation >= {p.min_correlation:g}"
+        else:
+            raw = _best_silhouette_cut(tree, dist)
+            info["average_cut"] = "best silhouette"
+        raw = np.asarray(raw, np.int64) - 1
+    sizes = np.bincount(raw, minlength=1)
+    raw = np.where(sizes[raw] >= p.min_cluster_size, raw, -1)
+    return raw
+
+
+def _best_silhouette_cut(tree: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """fcluster labels (1..) of the cut with the largest mean silhouette (ties: fewer
+    clusters); every element in one cluster when no cut has a positive silhouette."""
+    from scipy.cluster.hierarchy import fcluster
+
+    n = len(dist)
+    best, best_labels = 0.0, np.ones(n, np.int64)
+    for k in range(2, min(n - 1, 200) + 1):
+        labels = fcluster(tree, k, "maxclust")
+        score = _mean_silhouette(dist, labels)
+        if score > best + 1e-9:
+            best, best_labels = score, labels
+    return best_labels
+
+
+def _mean_silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette (precomputed distances; an element alone in its cluster scores 0,
+    as in scikit-learn)."""
+    ids, inv = np.unique(labels, return_inverse=True)
+    if len(ids) < 2:
+        return 0.0
+    onehot = np.zeros((len(labels), len(ids)))
+    onehot[np.arange(len(labels)), inv] = 1.0
+    sizes = onehot.sum(axis=0)
+    sums = dist @ onehot                                        # (N, K)
+    own = sizes[inv] - 1
+    a = np.divide(sums[np.arange(len(labels)), inv], own, out=np.zeros(len(labels)),
+                  where=own > 0)
+    other = sums / sizes
+    other[np.arange(len(labels)), inv] = np.inf
+    b = other.min(axis=1)
+    s = np.where(own > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
+
+
 def _weighted_means(traces: np.ndarray, labels: np.ndarray, k: int,
                     weights: np.ndarray) -> np.ndarray:
     out = np.zeros((k, traces.shape[1]), np.float32)
@@ -735,11 +833,25 @@ def iter_cluster(
             f"min_cluster_size={p.min_cluster_size} are needed to find a cluster."
         )
     info["dimensions"] = int(vectors.shape[1])
+    clusterer = p.clusterer
+    if clusterer == "auto":
+        clusterer = "average" if extra.get("method") == "branch" else "hdbscan"
+    info["clusterer"] = clusterer
     yield Progress(1, steps, "clustering: embedding")
     t0 = time.perf_counter()
     embedding = None
     raw = np.full(n, -1, np.int64)
-    if p.embedding == "none":
+    if clusterer == "average":
+        if p.embedding != "none":   # for display only
+            emb = _embed(vectors[active], p, info)
+            embedding = np.full((n, 2), np.nan, np.float32)
+            embedding[active] = emb
+        info["embedding_seconds"] = time.perf_counter() - t0
+        yield Progress(2, steps, "clustering: average linkage")
+        t0 = time.perf_counter()
+        raw[active] = _average_linkage(vectors[active], p, info)
+        info["hdbscan_metric"] = "average linkage of the correlation distance"
+    elif p.embedding == "none":
         info["embedding_seconds"] = 0.0
         yield Progress(2, steps, "clustering: HDBSCAN")
         t0 = time.perf_counter()

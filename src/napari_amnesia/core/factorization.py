@@ -355,12 +355,23 @@ def iter_factorize(movie_or_projection: Any,
         else:
             from sklearn.decomposition import FastICA
 
-            ica = FastICA(n_components=k, whiten="unit-variance", max_iter=p.max_iter,
+            # the principal maps are already white (orthonormal rows): FastICA without
+            # its own centring and whitening finds an orthogonal rotation W of them. The
+            # maps stay in the principal subspace (FastICA's centring adds a constant
+            # offset outside it, and whitening that centred data amplifies a near-constant
+            # background map: both made the time courses ill-conditioned, all alike)
+            white = vt.T * np.sqrt(n)                                   # (N, K)
+            ica = FastICA(n_components=k, whiten=False, max_iter=p.max_iter,
                           random_state=p.random_state, tol=1e-4)
-            maps = ica.fit_transform(vt.T).T                            # (K, N)
+            ica.fit(white)
+            rotation = ica.components_                                  # (K, K)
+            maps = rotation @ vt                                        # (K, N)
             maps /= np.linalg.norm(maps, axis=1, keepdims=True)
             weights = maps.astype(np.float32)
-            temporal = np.linalg.lstsq(weights.T, centred.T, rcond=None)[0].astype(np.float32)
+            # time courses: coordinates of the principal time courses in the basis of
+            # the maps (data ~ (u s) vt = (u s) W^-1 maps)
+            temporal = np.linalg.solve((maps @ vt.T).T,
+                                       (u * s).T).astype(np.float32)   # (K, T)
         sign = np.sign(weights[np.arange(k), np.argmax(np.abs(weights), axis=1)])
         sign[sign == 0] = 1
         weights *= sign[:, None]
