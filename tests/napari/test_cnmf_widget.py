@@ -3,26 +3,12 @@
 import dask.array as da
 import numpy as np
 import pytest
+from conftest import CNMF_SETTINGS
 
 from napari_amnesia.napari._session import session_for
 
 PLUGIN = "napari-amnesia"
-#: the benchmark's settings (benchmarks/bench_cnmf.py), on a small movie
-SETTINGS = {"rf": "15", "stride": 10, "K": 6, "gSig": (4.0, 4.0), "p": 1, "gnb": 2,
-            "merge_thr": 0.85, "min_SNR": 2.0, "rval_thr": 0.85}
-
-
-@pytest.fixture(scope="module")
-def somata(tmp_path_factory):
-    """10 planted somata, no neurites, no motion (CNMF runs on corrected movies), on disk."""
-    from napari_amnesia.core.io import save_movie
-    from napari_amnesia.core.simulate import simulate
-
-    movie, truth = simulate(n_frames=300, shape=(80, 80), n_cells=10, n_neurite_groups=0,
-                            motion=False, rng=1)
-    path = tmp_path_factory.mktemp("cnmf") / "somata.tif"
-    save_movie(movie, path)
-    return path, movie, truth
+SETTINGS = CNMF_SETTINGS
 
 
 def open_dock(viewer, path):
