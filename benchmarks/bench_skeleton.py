@@ -35,8 +35,14 @@ How the comparison is kept fair (and not gamed):
   ``low-res`` (the clean movie binned 2 x 2: neurites become ~1 px wide; truth
   coordinates and lengths are mapped to the binned grid), ``low-res-scaled``
   (the same with the length parameters halved, :data:`LOW_RES_PARAMS`),
-  ``somata`` (clean with 6 cells: the planted graph is compared as is — somata
-  add branches; reported, not hidden).
+  ``somata`` (clean with 6 cells, the default ``soma_radius``: each soma is one
+  node, the planted neurite graph is compared as is) and ``somata-off`` (the same
+  scenes with ``soma_radius=0``: the somata's own skeleton is kept).
+  With somata the trees of a seed differ from the trees without (the somata's
+  random numbers are drawn first), so its resolvable scenes are chosen among its
+  own scenes. ``attached`` / ``attached-off``: the clean scenes with a soma at
+  the root of each tree (:func:`attach_somata`), with and without soma handling.
+  ``*-before``: the defaults before soma handling (:data:`BEFORE`).
 - Seeds 101.. are used: the defaults were tuned on other seeds (1-40).
 - Where the skeleton fails, the 'active' substructure (the binary structure
   before skeletonization) still covers the neurites: the table reports the
@@ -101,21 +107,63 @@ def separation(truth, exclude: float = 8.0) -> float:
     return best
 
 
-def scene(seed: int, scenario: str, *, n_groups: int = 1, per_group: int = 4):
-    """(movie, truth, junctions, centre lines, scale) for one scenario."""
-    from napari_amnesia.core.simulate import simulate
-
+def scene_kwargs(seed: int, scenario: str, *, n_groups: int = 1, per_group: int = 4) -> dict:
+    """The :func:`simulate` arguments of one scenario."""
     kw = dict(shape=SHAPE, n_cells=0, n_neurite_groups=n_groups,
               branches_per_group=per_group, motion=False, rng=seed)
     if scenario == "noisy":
         kw.update(n_frames=30, read_noise=6.0, brightness=25.0)
     elif scenario == "very-noisy":
         kw.update(n_frames=300, read_noise=20.0, brightness=4.0)
-    elif scenario == "somata":
+    elif scenario.startswith("somata"):
         kw.update(n_frames=100, n_cells=6)
     else:
         kw.update(n_frames=100)
-    movie, truth = simulate(**kw)
+    return kw
+
+
+def attach_somata(movie: np.ndarray, truth, radius: float = 6.0) -> np.ndarray:
+    """The movie with a soma at the root of each planted tree.
+
+    ``simulate`` places its somata independently of its trees, so a soma seldom
+    touches a neurite. Here an ellipse (semi-axes ``radius`` across the branch
+    and 0.7 ``radius`` along it, soft edge 1 px, a nucleus at half brightness) as
+    bright as the brightest neurites (90th percentile of the mean image on the
+    centre lines, above the median) is centred on the free end of each root
+    branch — a dendritic tree leaving its soma. The planted neurite graph is
+    unchanged: the soma must become the tree's end node, not extra branches."""
+    mean = np.asarray(movie, np.float32).mean(axis=0)
+    pts = np.round(np.concatenate(truth.branch_paths)).astype(int)
+    level = float(np.percentile(mean[pts[:, 0], pts[:, 1]], 90) - np.median(mean))
+    children = {int(c) for _, c in np.asarray(truth.branch_graph["edges"]).reshape(-1, 2)}
+    yy, xx = np.mgrid[: movie.shape[1], : movie.shape[2]]
+    soma = np.zeros(movie.shape[1:], np.float32)
+    for b, path in enumerate(truth.branch_paths):
+        if b in children:
+            continue
+        r0, c0 = np.asarray(path[0], float)
+        # an ellipse (semi-axes radius, 0.7 radius) across the branch, with a
+        # dimmer nucleus: the outline is not a disk, the skeleton of the blob is not
+        # a point
+        d = np.asarray(path[min(5, len(path) - 1)], float) - (r0, c0)
+        d /= max(1e-9, float(np.hypot(*d)))
+        u = (yy - r0) * d[0] + (xx - c0) * d[1]
+        v = -(yy - r0) * d[1] + (xx - c0) * d[0]
+        rho = np.hypot(u / (0.7 * radius), v / radius)
+        body = np.clip((1 - rho) * radius + 0.5, 0, 1)
+        nucleus = np.clip((0.45 - rho) * radius + 0.5, 0, 1)
+        soma = np.maximum(soma, body * (1 - 0.5 * nucleus))
+    return np.asarray(movie, np.float32) + level * soma
+
+
+def scene(seed: int, scenario: str, *, n_groups: int = 1, per_group: int = 4):
+    """(movie, truth, junctions, centre lines, scale) for one scenario."""
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(**scene_kwargs(seed, scenario, n_groups=n_groups,
+                                           per_group=per_group))
+    if scenario.startswith("attached"):
+        movie = attach_somata(movie, truth)
     lines = [np.asarray(p, float) for p in truth.branch_paths]
     junctions = np.asarray(truth.branch_graph["junctions"], float).reshape(-1, 2)
     scale = 1.0
@@ -172,10 +220,20 @@ def _group_corr(movie, result, truth, substructure: str) -> float:
     return float(np.nanmean(corrs)) if corrs else float("nan")
 
 
-#: Parameters scaled for the 2 x 2 binned movies (lengths and sigmas halved).
+#: Parameters scaled for the 2 x 2 binned movies (lengths and sigmas halved; the CLAHE
+#: tile too: 16 px, the automatic tile of the unbinned 256 x 256 movie halved).
 LOW_RES_PARAMS = dict(denoise_sigma_space=0.5, smooth_sigma=0.5, threshold_block_size=11,
                       min_branch_length=4.0, junction_fit_range=(1.0, 5.0),
-                      objects_min_size=12, min_component_length=10)
+                      objects_min_size=12, min_component_length=10, clahe_kernel_size=16)
+
+
+#: Parameters of the scenarios that do not use the defaults.
+#: The defaults before soma handling and the shorter ``min_component_length`` (the
+#: automatic CLAHE tile is the same on these 256 x 256 scenes).
+BEFORE = {"soma_radius": 0.0, "min_component_length": 20}
+SCENARIO_PARAMS = {"somata-off": {"soma_radius": 0.0}, "attached-off": {"soma_radius": 0.0},
+                   "clean-before": BEFORE, "somata-before": BEFORE,
+                   "attached-before": BEFORE}
 
 
 def evaluate(seed: int, scenario: str, params=None, **scene_kw) -> dict:
@@ -183,6 +241,8 @@ def evaluate(seed: int, scenario: str, params=None, **scene_kw) -> dict:
 
     if scenario == "low-res-scaled" and params is None:
         params = SkeletonParams(**LOW_RES_PARAMS)
+    if isinstance(params, dict):
+        params = SkeletonParams(**params)
 
     movie, truth, junctions, lines, scale = scene(seed, scenario, **scene_kw)
     res = skeletonize(movie, params)
@@ -191,6 +251,7 @@ def evaluate(seed: int, scenario: str, params=None, **scene_kw) -> dict:
         "seed": seed,
         "separation": separation(truth) * scale,
         "n_branches": res.totals["n_branches"],
+        "n_somata": res.totals["n_somata"],
         "true_branches": int(truth.branch_graph["n_segments"]),
         "length": res.totals["total_length"],
         "true_length": true_len,
@@ -227,19 +288,27 @@ def summarize_rows(rows: list[dict]) -> dict:
         "cover_active": float(np.mean([r["cover_active"] for r in rows])),
         "corr_skeleton": float(np.nanmean([r["corr_skeleton"] for r in rows])),
         "corr_active": float(np.nanmean([r["corr_active"] for r in rows])),
+        "somata": float(np.mean([r["n_somata"] for r in rows])),
     }
 
 
 def resolvable_seeds(count: int, *, start: int = 101, min_separation: float = 4.0,
-                     n_groups: int = 1, per_group: int = 4) -> list[int]:
+                     n_groups: int = 1, per_group: int = 4,
+                     scenario: str = "clean") -> list[int]:
     """The first ``count`` seeds from ``start`` whose planted centre lines stay
-    ``min_separation`` px apart (:func:`separation`)."""
+    ``min_separation`` px apart (:func:`separation`) in ``scenario``'s scene.
+
+    The trees of a seed depend on the scenario when it has somata (their spike
+    trains are drawn first, ``n_cells x n_frames`` numbers), so the scenes are
+    simulated with the scenario's own arguments."""
     from napari_amnesia.core.simulate import simulate
 
     out, seed = [], start
     while len(out) < count:
-        _, truth = simulate(n_frames=2, shape=SHAPE, n_cells=0, n_neurite_groups=n_groups,
-                            branches_per_group=per_group, motion=False, rng=seed)
+        kw = scene_kwargs(seed, scenario, n_groups=n_groups, per_group=per_group)
+        if not kw["n_cells"]:
+            kw["n_frames"] = 2  # without somata the trees do not depend on the length
+        _, truth = simulate(**kw)
         if separation(truth) >= min_separation:
             out.append(seed)
         seed += 1
@@ -250,16 +319,17 @@ def accuracy(seeds: int, scenarios: list[str], n_resolvable: int = 20) -> str:
     out = [
         "| scenario | scenes | branches: pooled err. (scenes within 10 %) | total length: "
         "pooled err. (scenes within 10 %) | junction F1 pooled (scenes >= 0.9) | centre line "
-        "covered: skeleton / active | branch-trace corr. with group: skeleton / active |",
-        "|---|---|---|---|---|---|---|",
+        "covered: skeleton / active | branch-trace corr. with group: skeleton / active | "
+        "somata found per scene |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    good = resolvable_seeds(n_resolvable)
-    logger.info("resolvable seeds: %s", good)
     for scenario in scenarios:
+        good = resolvable_seeds(n_resolvable, scenario=scenario)
+        logger.info("%s: resolvable seeds %s", scenario, good)
         done: dict[int, dict] = {}
         t0 = time.perf_counter()
         for seed in sorted(set(range(101, 101 + seeds)) | set(good)):
-            done[seed] = evaluate(seed, scenario)
+            done[seed] = evaluate(seed, scenario, SCENARIO_PARAMS.get(scenario))
         elapsed = time.perf_counter() - t0
         everything = [done[s] for s in range(101, 101 + seeds)]
         resolvable = [done[s] for s in good]
@@ -274,7 +344,7 @@ def accuracy(seeds: int, scenarios: list[str], n_resolvable: int = 20) -> str:
                 f"{100 * s['length_pooled']:+.1f} % ({100 * s['length_ok']:.0f} %) | "
                 f"{s['f1']:.2f} ({100 * s['f1_ok']:.0f} %) | "
                 f"{100 * s['cover_skeleton']:.0f} % / {100 * s['cover_active']:.0f} % | "
-                f"{s['corr_skeleton']:.2f} / {s['corr_active']:.2f} |"
+                f"{s['corr_skeleton']:.2f} / {s['corr_active']:.2f} | {s['somata']:.1f} |"
             )
         logger.info("%s: %d scenes in %.1f s", scenario, len(done), elapsed)
     return "\n".join(out)
@@ -349,7 +419,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=40)
     ap.add_argument("--frames", type=int, default=10000)
     ap.add_argument("--scenarios",
-                    default="clean,noisy,very-noisy,low-res,low-res-scaled,somata")
+                    default="clean,clean-before,noisy,very-noisy,low-res,low-res-scaled,"
+                    "somata,somata-off,somata-before,attached,attached-off,attached-before")
     ap.add_argument("--accuracy-only", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     args = ap.parse_args(argv)

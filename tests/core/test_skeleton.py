@@ -19,6 +19,7 @@ from napari_amnesia.core.skeleton import (
     SkeletonParams,
     SkeletonResult,
     _SmoothedMovie,
+    find_somata,
     iter_skeleton_statistics,
     iter_skeletonize,
     prune_skeleton,
@@ -169,6 +170,120 @@ def test_somata_are_part_of_the_skeleton():
     for k in range(1, truth.n_cells + 1):
         assert r.mask[truth.labels() == k].mean() > 0.5
     assert r.mask[soma].mean() > 0.5
+
+
+# --------------------------------------------------------------------------- somata
+def soma_with_neurites(arms, *, centre=(40, 40), radius=9, shape=(80, 80)):
+    """A bright disk of ``radius`` with 3-px-wide neurites from its centre to ``arms``."""
+    from skimage.draw import disk, line
+
+    img = np.zeros(shape, np.float32)
+    for end in arms:
+        rr, cc = line(*centre, *end)
+        img[rr, cc] = 1
+    img = ndi.binary_dilation(img).astype(np.float32)
+    rr, cc = disk(centre, radius, shape=shape)
+    img[rr, cc] = 1
+    return ndi.gaussian_filter(img, 0.7)
+
+
+@pytest.mark.parametrize("arms, n_branches", [
+    (((40, 5), (5, 40), (75, 70)), 3),  # three neurites leave the soma
+    (((40, 3), (40, 77)), 1),  # one neurite passes through it
+    (((5, 40),), 1),  # one neurite ends at it
+])
+def test_a_soma_is_one_node(arms, n_branches):
+    img = soma_with_neurites(arms)
+    r = skeletonize(img)
+    assert r.totals["n_somata"] == 1 and r.somata.max() == 1 and r.somata[40, 40] == 1
+    assert not r.somata[40, 40 + 15] and not r.somata[40 - 15, 40]  # the neurites are not
+    assert r.totals["n_branches"] == n_branches, r.totals
+    # the soma is not a junction of neurites, and leaves no loop or spur
+    assert r.totals["n_junctions"] == 0 and r.totals["n_cycles"] == 0
+    assert len(r.junctions) == 0
+    ends = np.array([end for p in r.paths for end in (p[0], p[-1])], float)
+    at_soma = np.hypot(*(ends - [40, 40]).T) <= 2
+    assert at_soma.sum() == (len(arms) if len(arms) != 2 else 0)  # one passes through
+    # without soma handling the disk's own skeleton adds junctions and branches
+    off = skeletonize(img, soma_radius=0)
+    assert off.totals["n_somata"] == 0 and not off.somata.any()
+    if len(arms) > 1:
+        assert off.totals["n_branches"] > n_branches and off.totals["n_junctions"] > 0
+
+
+def test_find_somata_keeps_neurites_out_and_fills_hollow_blobs():
+    mask = np.zeros((60, 100), bool)
+    mask[28:33, 5:95] = True  # a 5 px wide neurite
+    mask[10:28, 50:54] = True  # a 4 px wide branch: a T junction
+    labels, n = find_somata(mask, 4.0)
+    assert n == 0 and not labels.any()
+    yy, xx = np.mgrid[:60, :100]
+    blob = np.hypot(yy - 45, xx - 20) <= 8
+    labels, n = find_somata(mask | blob, 4.0)
+    assert n == 1 and labels[45, 20] == 1 and labels[blob].mean() > 0.9
+    assert not labels[30, 60:].any()
+    # a local threshold hollows a bright blob: its bright hole is filled...
+    ring = blob & (np.hypot(yy - 45, xx - 20) > 5)
+    image = (blob | mask).astype(float)
+    labels, n = find_somata(ring, 4.0, image)
+    assert n == 1 and labels[45, 20] == 1
+    assert find_somata(ring, 4.0)[1] == 0  # (a 3 px ring holds no disk of radius 4)
+    # ... but the dark background inside a loop of neurites is not
+    loop = (np.hypot(yy - 30, xx - 50) <= 20) & (np.hypot(yy - 30, xx - 50) > 17)
+    assert find_somata(loop, 4.0, loop.astype(float))[1] == 0
+    assert find_somata(mask | blob, 0)[1] == 0
+
+
+def attach_somata(movie, truth, radius=6.0):
+    """A soma (ellipse across the branch, dimmer nucleus) on the free end of each root
+    branch, as bright as the brightest neurites: a tree leaving its soma. The planted
+    neurite graph is unchanged (same helper as benchmarks/bench_skeleton.py)."""
+    mean = movie.astype(np.float32).mean(axis=0)
+    pts = np.round(np.concatenate(truth.branch_paths)).astype(int)
+    level = float(np.percentile(mean[pts[:, 0], pts[:, 1]], 90) - np.median(mean))
+    children = {int(c) for _, c in np.asarray(truth.branch_graph["edges"]).reshape(-1, 2)}
+    yy, xx = np.mgrid[: movie.shape[1], : movie.shape[2]]
+    soma = np.zeros(movie.shape[1:], np.float32)
+    for b, path in enumerate(truth.branch_paths):
+        if b in children:
+            continue
+        r0, c0 = np.asarray(path[0], float)
+        d = np.asarray(path[min(5, len(path) - 1)], float) - (r0, c0)
+        d /= max(1e-9, float(np.hypot(*d)))
+        u = (yy - r0) * d[0] + (xx - c0) * d[1]
+        v = -(yy - r0) * d[1] + (xx - c0) * d[0]
+        rho = np.hypot(u / (0.7 * radius), v / radius)
+        body = np.clip((1 - rho) * radius + 0.5, 0, 1)
+        nucleus = np.clip((0.45 - rho) * radius + 0.5, 0, 1)
+        soma = np.maximum(soma, body * (1 - 0.5 * nucleus))
+    return movie.astype(np.float32) + level * soma
+
+
+def test_planted_graph_with_somata_at_the_roots():
+    scenes = planted_scenes(6)
+    movies = [attach_somata(movie, truth, radius=8.0) for movie, truth in scenes]
+    truths = [t for _, t in scenes]
+    results = [skeletonize(m) for m in movies]
+    s = graph_scores(results, truths)
+    assert all(r.totals["n_somata"] >= 1 for r in results)
+    assert abs(s["branches"]) <= 0.10, s
+    assert abs(s["length"]) <= 0.10, s
+    assert s["f1"] >= 0.9, s
+
+
+def test_simulated_somata_do_not_add_branches():
+    # isolated somata (no neurites) are somata, not skeleton pieces
+    movie, truth = simulate(n_frames=60, shape=(128, 128), n_cells=3, n_neurite_groups=0,
+                            motion=False, rng=5)
+    r = skeletonize(movie)
+    assert r.totals["n_branches"] == 0 and not r.skeleton.any()
+    # the somata found are simulated somata (the smallest, 4 x 2.6 px semi-axes, holds
+    # no disk of radius 4 and stays a plain part of the structure)
+    assert 1 <= r.totals["n_somata"] <= truth.n_cells
+    cells = truth.labels()
+    for k in range(1, r.totals["n_somata"] + 1):
+        assert (cells[r.somata == k] > 0).mean() > 0.8
+    assert "soma" in r.info["warnings"][0]  # an empty skeleton says why
 
 
 # --------------------------------------------------------------------------- streaming
@@ -352,7 +467,7 @@ def test_params_roundtrip_replace_and_metadata():
     ("denoise_sigma_time", -1), ("smooth_sigma", float("nan")), ("clahe_clip_limit", 0),
     ("holes_max_size", 1.5), ("objects_min_size", -3), ("min_branch_length", "long"),
     ("chunk_frames", 0), ("normalize_percentiles", (90, 10)), ("refine_junctions", "yes"),
-    ("junction_fit_range", (5, 2)), ("prune_iterations", True),
+    ("junction_fit_range", (5, 2)), ("prune_iterations", True), ("soma_radius", -1.0),
 ])
 def test_bad_parameters_name_the_parameter_and_value(name, value):
     with pytest.raises(ValueError, match=name) as err:
@@ -394,6 +509,7 @@ def test_save_and_load_roundtrip(tmp_path, clean_scenes):
     assert back.params == r.params and back.totals == r.totals
     np.testing.assert_array_equal(back.branch_labels, r.branch_labels)
     np.testing.assert_array_equal(back.mask, r.mask)
+    np.testing.assert_array_equal(back.somata, r.somata)
     np.testing.assert_allclose(back.junctions, r.junctions)
     assert len(back.paths) == len(r.paths)
     assert all((a == b).all() for a, b in zip(back.paths, r.paths, strict=True))
@@ -448,6 +564,30 @@ def test_real_two_photon_movie():
     from napari_amnesia.core.io import open_movie
 
     movie = open_movie(DATA / "allen2p_100x100x100.tif")
-    r = skeletonize(movie, threshold_offset=0.04, min_component_length=10)
-    assert r.mask.any() and r.totals["n_branches"] > 0
+    # the defaults find the neurites of this small, faint crop
+    r = skeletonize(movie)
+    assert r.mask.any() and r.totals["n_branches"] >= 1, r.info["warnings"]
+    assert r.info["warnings"] == []
     assert r.branch_labels.max() == r.totals["n_branches"]
+    lower = skeletonize(movie, threshold_offset=0.04, min_component_length=10)
+    assert lower.totals["total_length"] > r.totals["total_length"]
+
+
+# --------------------------------------------------------------------------- empty results
+def test_an_empty_skeleton_says_which_parameters_to_change(caplog):
+    r = skeletonize(np.zeros((4, 32, 32), np.uint16))
+    assert len(r.info["warnings"]) == 1 and "threshold_offset" in r.info["warnings"][0]
+    speck = np.zeros((32, 32), np.float32)
+    speck[15:18, 15:18] = 100
+    r = skeletonize(speck)
+    assert r.intermediates["binary"].any() and not r.mask.any()
+    assert "objects_min_size=50" in r.info["warnings"][0]
+    short = np.zeros((40, 40), np.float32)
+    short[20, 14:26] = 100  # a 12 px piece
+    with caplog.at_level("WARNING", logger="napari_amnesia.core.skeleton"):
+        r = skeletonize(short, objects_min_size=5, min_component_length=30)
+    assert r.mask.any() and not r.skeleton.any()
+    message = r.info["warnings"][0]
+    assert "min_component_length=30" in message and "objects_min_size" in message
+    assert "threshold_offset" in message and message in caplog.text
+    assert skeletonize(short, objects_min_size=5).info["warnings"] == []

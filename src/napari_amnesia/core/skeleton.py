@@ -16,13 +16,21 @@ overview and parameter descriptions), not a copy of its code. The pipeline:
    by default, ``"max"``, ``"std"`` or local ``"correlation"``), computed by
    :func:`napari_amnesia.core.summary.summary_images` in one streaming pass.
 3. **Histogram equalization** (``equalization``: ``"clahe"``, ``"global"`` or
-   ``"none"``) so that bright somata do not dominate the dim neurites.
+   ``"none"``) so that bright somata do not dominate the dim neurites (CLAHE
+   tiles: 1/8 of the image, at least 32 px, unless ``clahe_kernel_size``).
 4. **Gaussian smoothing** of the equalized image (``smooth_sigma``).
 5. **Local (adaptive) thresholding** → binary image of the structure
    (``threshold_block_size``, ``threshold_offset``, ``threshold_method``),
    then a closing (``closing_radius``), filling of small holes
    (``holes_max_size``) and removal of small objects (``objects_min_size``).
-6. **Skeletonization** (``skeleton_method``: Lee [3]_ or Zhang [4]_).
+6. **Skeletonization** (``skeleton_method``: Lee [3]_ or Zhang [4]_) and
+   **somata** (``soma_radius``, :func:`find_somata`): the parts of the binary
+   structure that hold a disk of that radius, grown back by it (an opening;
+   neurites are too thin). Each soma becomes one node: its skeleton pixels are
+   removed, the pieces hanging off it shorter than ``min_branch_length`` are
+   dropped (outline spurs) and each neurite leaving it is joined to its centre
+   by a straight segment, so branches end at the soma and a soma is not a
+   junction (it is not listed in ``junctions``).
 7. **Cleaning**: terminal branches shorter than ``min_branch_length`` are
    pruned, repeatedly (up to ``prune_iterations`` rounds, as skan users do,
    since pruning a spur can turn its junction into a plain point and expose new
@@ -119,6 +127,7 @@ __all__ = [
     "iter_skeletonize",
     "skeleton_graph",
     "prune_skeleton",
+    "find_somata",
     "skeleton_statistics",
     "iter_skeleton_statistics",
     "write_statistics_csv",
@@ -140,11 +149,17 @@ BRANCH_TYPES = {
 STATISTICS_COLUMNS = (
     "path", "n_frames", "height", "width", "n_branches", "n_junctions", "n_endpoints",
     "n_components", "n_cycles", "total_length", "mean_branch_length", "skeleton_pixels",
-    "mask_area", "n_endpoint_endpoint", "n_junction_endpoint", "n_junction_junction",
+    "mask_area", "n_somata", "n_endpoint_endpoint", "n_junction_endpoint", "n_junction_junction",
     "error",
 )
 
 _STEPS = 8
+
+#: Smallest CLAHE tile (pixels) when ``clahe_kernel_size`` is automatic.
+CLAHE_MIN_TILE = 32
+
+#: Default ``SkeletonParams.soma_radius`` (pixels), chosen by measurement (docs/skeleton.md).
+SOMA_RADIUS_DEFAULT = 4.0
 _MESSAGE = "skeleton"
 
 
@@ -186,7 +201,8 @@ class SkeletonParams(StageParams):
         Step 3. Histogram equalization: contrast-limited adaptive (CLAHE),
         global, or none.
     clahe_kernel_size : int or None
-        Step 3. CLAHE tile size in pixels (None: 1/8 of the image).
+        Step 3. CLAHE tile size in pixels (None: 1/8 of the image, at least
+        32 px or the image).
     clahe_clip_limit : float
         Step 3. CLAHE clip limit in (0, 1]; higher = more contrast.
     smooth_sigma : float
@@ -206,6 +222,10 @@ class SkeletonParams(StageParams):
         Step 5. Holes of at most this many pixels are filled.
     objects_min_size : int
         Step 5. Objects of fewer pixels are removed.
+    soma_radius : float
+        Step 6. Somata: the parts of the binary structure whose distance to the
+        background reaches this radius, grown back by it (a morphological
+        opening with a disk). Each becomes one node of the graph (0: off).
     skeleton_method : {"lee", "zhang"}
         Step 6. Thinning algorithm.
     min_branch_length : float
@@ -260,8 +280,9 @@ class SkeletonParams(StageParams):
         choices=("clahe", "global", "none"),
     )
     clahe_kernel_size: int | None = _p(
-        None, "Step 3 - CLAHE tile size in pixels (empty = 1/8 of the image). Smaller "
-        "tiles equalize more locally.", 3, "skimage equalize_adapthist kernel_size",
+        None, "Step 3 - CLAHE tile size in pixels (empty = 1/8 of the image, at least "
+        "32 px). Smaller tiles equalize more locally, and amplify the noise between "
+        "structures more.", 3, "skimage equalize_adapthist kernel_size",
     )
     clahe_clip_limit: float = _p(
         0.01, "Step 3 - CLAHE clip limit (0-1]: higher values give more contrast and "
@@ -301,6 +322,15 @@ class SkeletonParams(StageParams):
         50, "Step 5 - connected objects of fewer pixels are removed from the binary "
         "structure (noise specks).", 5, "remove small objects (objects min size)",
     )
+    soma_radius: float = _p(
+        SOMA_RADIUS_DEFAULT, "Step 6 - somata are the parts of the binary structure at least this "
+        "many pixels from the background (a disk of this radius fits inside), grown back "
+        "by the radius. Each soma becomes one node of the skeleton: its own tangle of "
+        "skeleton pixels is replaced by straight segments from its centre to the neurites "
+        "that leave it, so branches end at the soma. Take it above half the widest "
+        "neurite (junctions included) and below the soma radius; 0 = off.", 6,
+        "(none in pyAMNESIA: soma masking)",
+    )
     skeleton_method: str = _p(
         "lee", "Step 6 - thinning algorithm: 'lee' (Lee et al. 1994, fewer spurs) or "
         "'zhang' (Zhang & Suen 1984).", 6, "skimage skeletonize method",
@@ -316,8 +346,9 @@ class SkeletonParams(StageParams):
         "can expose new short terminal branches.", 7, "",
     )
     min_component_length: int = _p(
-        20, "Step 7 - skeleton pieces of fewer pixels (about their length in pixels) are "
-        "removed.", 7, "remove small skeleton components",
+        12, "Step 7 - skeleton pieces of fewer pixels (about their length in pixels) are "
+        "removed. The default, twice the pruning length, keeps the short neurite pieces "
+        "of small or faint crops.", 7, "remove small skeleton components",
     )
     junction_merge_distance: float = _p(
         2.0, "Step 8 - junction-to-junction branches at most this long (pixels) are "
@@ -366,7 +397,7 @@ class SkeletonParams(StageParams):
             object.__setattr__(self, name, v.lower())
 
         for name in ("denoise_sigma_time", "denoise_sigma_space", "smooth_sigma",
-                     "min_branch_length", "junction_merge_distance"):
+                     "min_branch_length", "junction_merge_distance", "soma_radius"):
             number(name)
         v = self.threshold_offset
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)) \
@@ -434,7 +465,7 @@ class SkeletonResult:
     totals : dict
         ``n_branches``, ``n_junctions``, ``n_endpoints``, ``n_components``,
         ``n_cycles``, ``total_length``, ``mean_branch_length``,
-        ``skeleton_pixels``, ``mask_area`` and the count per branch type.
+        ``skeleton_pixels``, ``mask_area``, ``n_somata`` and the count per branch type.
     junctions : ndarray of float, shape (J, 2)
         Row, column of each junction (centroid of its pixels).
     endpoints : ndarray of float, shape (E, 2)
@@ -448,7 +479,13 @@ class SkeletonResult:
         thresholding), ``mask`` (5), ``raw_skeleton`` (6).
     params : SkeletonParams
     info : dict
-        Provenance: input shape, number of frames, timings, package version.
+        Provenance: input shape, number of frames, timings, package version;
+        ``"warnings"``: messages about the result (an empty skeleton names the
+        parameters to change).
+    somata : ndarray of int32, shape (Y, X)
+        Soma labels (0 = none; step 6, ``soma_radius``). ``totals["n_somata"]``
+        counts them. A soma is one node of the skeleton: the branches that leave
+        it start at its centre.
     """
 
     mask: np.ndarray
@@ -462,6 +499,11 @@ class SkeletonResult:
     intermediates: dict[str, np.ndarray]
     params: SkeletonParams
     info: dict[str, Any] = field(default_factory=dict)
+    somata: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.somata is None:
+            self.somata = np.zeros(np.shape(self.mask), np.int32)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -506,6 +548,7 @@ class SkeletonResult:
                 "mask": self.mask, "skeleton": self.skeleton,
                 "branch_labels": self.branch_labels, "junctions": self.junctions,
                 "endpoints": self.endpoints, "path_points": points, "path_offsets": offsets,
+                "somata": self.somata,
             }
             arrays.update({f"intermediate_{k}": v for k, v in self.intermediates.items()})
             np.savez_compressed(tmp / "arrays.npz", **arrays)
@@ -541,6 +584,7 @@ class SkeletonResult:
             intermediates=inter,
             params=SkeletonParams.from_dict(json.loads((folder / "params.json").read_text())),
             info=json.loads((folder / "info.json").read_text()),
+            somata=arrays.get("somata"),
         )
 
 
@@ -644,6 +688,10 @@ def _equalize(image: np.ndarray, p: SkeletonParams) -> np.ndarray:
     kernel = p.clahe_kernel_size
     if kernel is not None:
         kernel = min(kernel, *image.shape) if min(image.shape) >= 2 else None
+    elif min(image.shape) >= 2:
+        # 1/8 of the image, at least CLAHE_MIN_TILE px: on a small crop, tiles of
+        # 1/8 are no wider than a soma and equalize the noise between structures
+        kernel = tuple(max(2, min(s, max(s // 8, CLAHE_MIN_TILE))) for s in image.shape)
     return exposure.equalize_adapthist(
         image, kernel_size=kernel, clip_limit=p.clahe_clip_limit
     ).astype(np.float32)
@@ -694,6 +742,101 @@ def _threshold(image: np.ndarray, p: SkeletonParams) -> tuple[np.ndarray, np.nda
         local = threshold_local(image, block, method=p.threshold_method,
                                 offset=-p.threshold_offset).astype(np.float32)
     return image > local, local
+
+
+# --------------------------------------------------------------------------- somata
+def find_somata(mask: np.ndarray, radius: float,
+                image: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Somata of a binary structure: where a disk of ``radius`` fits, grown back by it.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (Y, X)
+        The binary structure (step 5).
+    radius : float
+        Pixels at least ``radius`` from the background (euclidean distance; the
+        image border is not background) are soma cores; a soma is the part of
+        the structure within ``radius`` of a core — a morphological opening by a
+        disk, so thin neurites, which no such disk fits, are left out. 0: none.
+    image : ndarray, shape (Y, X), optional
+        The image that was thresholded. A local threshold hollows a bright blob
+        wider than its block (the inside is not brighter than its own
+        neighbourhood), so the holes of ``mask`` whose mean in ``image`` is at
+        least the mean of ``mask`` count as structure here; the background
+        enclosed by a loop of neurites is darker and stays a hole.
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (Y, X)
+        0 = not a soma, else the soma's label 1..n (8-connected pieces).
+    n : int
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if radius <= 0 or not mask.any():
+        return np.zeros(mask.shape, np.int32), 0
+    if image is not None:
+        holes, n = ndi.label(ndi.binary_fill_holes(mask) & ~mask)
+        if n:
+            image = np.asarray(image, np.float64)
+            bright = np.asarray(ndi.mean(image, holes, np.arange(1, n + 1))) \
+                >= image[mask].mean()
+            mask = mask | np.concatenate([[False], bright])[holes]
+    depth = ndi.distance_transform_edt(np.pad(mask, 1, mode="edge"))[1:-1, 1:-1]
+    core = depth >= radius
+    if not core.any():
+        return np.zeros(mask.shape, np.int32), 0
+    soma = mask & (ndi.distance_transform_edt(~core) < radius)
+    labels, n = ndi.label(soma, structure=np.ones((3, 3), bool))
+    return labels.astype(np.int32), int(n)
+
+
+def _soma_centres(somata: np.ndarray, n: int) -> np.ndarray:
+    """(n, 2) integer row, column of the deepest pixel of each soma (inside it even
+    when the soma is not convex)."""
+    if n == 0:
+        return np.zeros((0, 2), np.intp)
+    depth = ndi.distance_transform_edt(somata > 0)
+    pos = ndi.maximum_position(depth, somata, np.arange(1, n + 1))
+    return np.array(pos, np.intp).reshape(-1, 2)
+
+
+def _collapse_somata(skeleton: np.ndarray, somata: np.ndarray, n: int,
+                     min_piece: float) -> np.ndarray:
+    """Replace the skeleton inside each soma by straight segments from its centre to
+    the skeleton pieces that leave it.
+
+    The skeleton pixels inside the somata are removed. Each remaining piece
+    (8-connected) that touches a soma is either a spur of the soma's outline
+    (fewer than ``min_piece`` pixels: removed) or a neurite: it is joined to the
+    soma centre by a digital straight line from its pixel next to the soma that
+    is nearest the centre (one line per piece and soma, so no loop is made).
+    A soma that no neurite leaves keeps no skeleton.
+    """
+    from skimage.draw import line
+
+    out = skeleton & (somata == 0)
+    if n == 0 or not out.any():
+        return out
+    pieces, _ = ndi.label(out, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(pieces.ravel())
+    near = ndi.grey_dilation(somata, footprint=np.ones((3, 3), bool))
+    exits = np.argwhere(out & (near > 0))
+    centres = _soma_centres(somata, n)
+    best: dict[tuple[int, int], tuple[float, int, int]] = {}
+    for r, c in exits:
+        piece, soma = int(pieces[r, c]), int(near[r, c])
+        d = float(np.hypot(*(centres[soma - 1] - (r, c))))
+        if (piece, soma) not in best or d < best[(piece, soma)][0]:
+            best[(piece, soma)] = (d, int(r), int(c))
+    spurs = [piece for (piece, _), _ in best.items() if sizes[piece] < min_piece]
+    if spurs:
+        out &= ~np.isin(pieces, spurs)
+    for (piece, soma), (_, r, c) in best.items():
+        if sizes[piece] < min_piece:
+            continue
+        rr, cc = line(int(centres[soma - 1][0]), int(centres[soma - 1][1]), r, c)
+        out[rr, cc] = True
+    return out
 
 
 # --------------------------------------------------------------------------- graph
@@ -884,7 +1027,8 @@ def _refine_junction(center: np.ndarray, arms: list[np.ndarray],
 
 def skeleton_graph(skeleton: np.ndarray, intensity: np.ndarray | None = None, *,
                    junction_merge_distance: float = 2.0, refine_junctions: bool = True,
-                   junction_fit_range: tuple[float, float] = (2.0, 10.0)) -> dict[str, Any]:
+                   junction_fit_range: tuple[float, float] = (2.0, 10.0),
+                   somata: np.ndarray | None = None) -> dict[str, Any]:
     """Branch table, totals, junctions, endpoints, paths and labels of a skeleton.
 
     Parameters
@@ -902,6 +1046,11 @@ def skeleton_graph(skeleton: np.ndarray, intensity: np.ndarray | None = None, *,
         the sine of half the angle); False: the centroid of its pixels.
     junction_fit_range : (float, float), optional
         See :class:`SkeletonParams`.
+    somata : ndarray of int, shape (Y, X), optional
+        Soma labels (:func:`find_somata`). A node of degree 3 or more inside a
+        soma is the soma itself, where several neurites start, not a branching
+        point of a neurite: it is not listed in ``junctions`` nor counted in
+        ``n_junctions``.
 
     Returns
     -------
@@ -953,6 +1102,13 @@ def skeleton_graph(skeleton: np.ndarray, intensity: np.ndarray | None = None, *,
         paths.append(path)
     branches = pd.DataFrame(rows) if rows else _empty_branches()
     junction_nodes = [n for n, d in deg.items() if d >= 3]
+    if somata is not None and len(junction_nodes):
+        somata = np.asarray(somata)
+
+        def in_soma(n: int) -> bool:
+            return bool(any(somata[int(r), int(c)] > 0 for r, c in g.node_pixels[n]))
+
+        junction_nodes = [n for n in junction_nodes if not in_soma(n)]
     end_nodes = [n for n, d in deg.items() if d == 1]
     junction_list = []
     for n in junction_nodes:
@@ -1012,6 +1168,31 @@ def _empty_branches():
 
 
 # --------------------------------------------------------------------------- pipeline
+def _empty_warnings(p: SkeletonParams, binary: np.ndarray, mask: np.ndarray,
+                    raw_skeleton: np.ndarray, skeleton: np.ndarray,
+                    n_somata: int = 0) -> list[str]:
+    """Why the skeleton is empty, naming the parameters to change ([] if it is not)."""
+    if skeleton.any():
+        return []
+    if not binary.any():
+        return [f"empty skeleton: no pixel exceeds its neighbourhood by threshold_offset="
+                f"{p.threshold_offset:g} (a blank or constant image, or lower "
+                "threshold_offset)."]
+    if not mask.any():
+        return [f"empty skeleton: the {int(binary.sum())} px of the thresholded structure "
+                f"are all in objects smaller than objects_min_size={p.objects_min_size}; "
+                "lower objects_min_size, or lower threshold_offset (now "
+                f"{p.threshold_offset:g}) to grow the structure."]
+    somata = (f" and {n_somata} soma(ta) (soma_radius={p.soma_radius:g}), which have no "
+              "skeleton of their own," if n_somata else "")
+    return [f"empty skeleton: the binary structure has {int(mask.sum())} px{somata} but every "
+            f"skeleton piece ({int(raw_skeleton.sum())} px in all) is shorter than "
+            f"min_component_length={p.min_component_length} or was pruned as a spur "
+            f"(min_branch_length={p.min_branch_length:g}); lower min_component_length, "
+            f"objects_min_size (now {p.objects_min_size}) or threshold_offset (now "
+            f"{p.threshold_offset:g}, to join the pieces)."]
+
+
 def _check_input(image_or_movie: Any) -> tuple[int, ...]:
     shape = getattr(image_or_movie, "shape", None)
     if shape is None:
@@ -1092,11 +1273,20 @@ def iter_skeletonize(
 
     raw_skeleton = (_thin(mask, method=p.skeleton_method).astype(bool) if mask.any()
                     else np.zeros(mask.shape, bool))
+    somata, n_somata = find_somata(mask, p.soma_radius, smoothed)
+    thinned = raw_skeleton
+    if n_somata:
+        # a soma is part of the structure, hollow centre included (the local threshold
+        # hollows large bright blobs; find_somata fills them): the skeleton's straight
+        # segments to the soma centres, and the 'active' projection, stay inside the mask
+        mask = mask | (somata > 0)
+        thinned = _thin(_collapse_somata(raw_skeleton, somata, n_somata, p.min_branch_length),
+                        method=p.skeleton_method).astype(bool)
     t = tick("skeletonize", t)
     yield Progress(6, _STEPS, f"{_MESSAGE}: skeletonization")
 
     skeleton = prune_skeleton(
-        raw_skeleton, min_branch_length=p.min_branch_length, iterations=p.prune_iterations,
+        thinned, min_branch_length=p.min_branch_length, iterations=p.prune_iterations,
         min_component_length=p.min_component_length,
         junction_merge_distance=p.junction_merge_distance, method=p.skeleton_method,
     )
@@ -1105,9 +1295,11 @@ def iter_skeletonize(
 
     graph = skeleton_graph(skeleton, summary, junction_merge_distance=p.junction_merge_distance,
                            refine_junctions=p.refine_junctions,
-                           junction_fit_range=p.junction_fit_range)
+                           junction_fit_range=p.junction_fit_range,
+                           somata=somata if n_somata else None)
     totals = dict(graph["totals"])
     totals["mask_area"] = int(mask.sum())
+    totals["n_somata"] = n_somata
     tick("graph", t)
     yield Progress(8, _STEPS, f"{_MESSAGE}: branch graph")
 
@@ -1120,8 +1312,11 @@ def iter_skeletonize(
     info = {
         "input_shape": list(shape), "n_frames": n_frames,
         "elapsed": round(time.perf_counter() - start, 4), "timings": timings,
-        "version": pkg_version,
+        "version": pkg_version, "warnings": _empty_warnings(p, binary, mask, raw_skeleton,
+                                                            skeleton, n_somata),
     }
+    for message in info["warnings"]:
+        logger.warning("skeleton: %s", message)
     intermediates = {
         "summary": summary, "normalized": normalized, "equalized": equalized,
         "smoothed": smoothed, "threshold": local, "binary": binary, "mask": mask,
@@ -1131,7 +1326,7 @@ def iter_skeletonize(
         mask=mask, skeleton=skeleton, branch_labels=graph["branch_labels"],
         branches=graph["branches"], totals=totals, junctions=graph["junctions"],
         endpoints=graph["endpoints"], paths=graph["paths"], intermediates=intermediates,
-        params=p, info=info,
+        params=p, info=info, somata=somata,
     )
 
 
