@@ -122,43 +122,9 @@ def scene_kwargs(seed: int, scenario: str, *, n_groups: int = 1, per_group: int 
     return kw
 
 
-def attach_somata(movie: np.ndarray, truth, radius: float = 6.0) -> np.ndarray:
-    """The movie with a soma at the root of each planted tree.
-
-    ``simulate`` places its somata independently of its trees, so a soma seldom
-    touches a neurite. Here an ellipse (semi-axes ``radius`` across the branch
-    and 0.7 ``radius`` along it, soft edge 1 px, a nucleus at half brightness) as
-    bright as the brightest neurites (90th percentile of the mean image on the
-    centre lines, above the median) is centred on the free end of each root
-    branch — a dendritic tree leaving its soma. The planted neurite graph is
-    unchanged: the soma must become the tree's end node, not extra branches."""
-    mean = np.asarray(movie, np.float32).mean(axis=0)
-    pts = np.round(np.concatenate(truth.branch_paths)).astype(int)
-    level = float(np.percentile(mean[pts[:, 0], pts[:, 1]], 90) - np.median(mean))
-    children = {int(c) for _, c in np.asarray(truth.branch_graph["edges"]).reshape(-1, 2)}
-    yy, xx = np.mgrid[: movie.shape[1], : movie.shape[2]]
-    soma = np.zeros(movie.shape[1:], np.float32)
-    for b, path in enumerate(truth.branch_paths):
-        if b in children:
-            continue
-        r0, c0 = np.asarray(path[0], float)
-        # an ellipse (semi-axes radius, 0.7 radius) across the branch, with a
-        # dimmer nucleus: the outline is not a disk, the skeleton of the blob is not
-        # a point
-        d = np.asarray(path[min(5, len(path) - 1)], float) - (r0, c0)
-        d /= max(1e-9, float(np.hypot(*d)))
-        u = (yy - r0) * d[0] + (xx - c0) * d[1]
-        v = -(yy - r0) * d[1] + (xx - c0) * d[0]
-        rho = np.hypot(u / (0.7 * radius), v / radius)
-        body = np.clip((1 - rho) * radius + 0.5, 0, 1)
-        nucleus = np.clip((0.45 - rho) * radius + 0.5, 0, 1)
-        soma = np.maximum(soma, body * (1 - 0.5 * nucleus))
-    return np.asarray(movie, np.float32) + level * soma
-
-
 def scene(seed: int, scenario: str, *, n_groups: int = 1, per_group: int = 4):
     """(movie, truth, junctions, centre lines, scale) for one scenario."""
-    from napari_amnesia.core.simulate import simulate
+    from napari_amnesia.core.simulate import attach_somata, simulate
 
     movie, truth = simulate(**scene_kwargs(seed, scenario, n_groups=n_groups,
                                            per_group=per_group))

@@ -41,7 +41,7 @@ def test_demo_writes_a_complete_results_folder(tmp_path, capsys):
     stage = record["stages"]["summary"]
     assert stage["frames_per_s"] > 0
     # the correlation image (of the corrected movie) separates the planted cells
-    assert stage["roi_auc"]["corr"] > 0.85
+    assert stage["roi_auc"]["corr"] > 0.9
     # motion correction recovered the planted shifts
     assert record["stages"]["motion"]["rigid_shift_rmse_px"] < 0.15
     # CNMF found the planted somata (neurite components are not scored) with their traces

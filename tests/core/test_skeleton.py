@@ -13,7 +13,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from napari_amnesia.core._progress import Progress, drive
-from napari_amnesia.core.simulate import simulate
+from napari_amnesia.core.simulate import attach_somata, simulate
 from napari_amnesia.core.skeleton import (
     BRANCH_TYPES,
     SkeletonParams,
@@ -232,31 +232,6 @@ def test_find_somata_keeps_neurites_out_and_fills_hollow_blobs():
     loop = (np.hypot(yy - 30, xx - 50) <= 20) & (np.hypot(yy - 30, xx - 50) > 17)
     assert find_somata(loop, 4.0, loop.astype(float))[1] == 0
     assert find_somata(mask | blob, 0)[1] == 0
-
-
-def attach_somata(movie, truth, radius=6.0):
-    """A soma (ellipse across the branch, dimmer nucleus) on the free end of each root
-    branch, as bright as the brightest neurites: a tree leaving its soma. The planted
-    neurite graph is unchanged (same helper as benchmarks/bench_skeleton.py)."""
-    mean = movie.astype(np.float32).mean(axis=0)
-    pts = np.round(np.concatenate(truth.branch_paths)).astype(int)
-    level = float(np.percentile(mean[pts[:, 0], pts[:, 1]], 90) - np.median(mean))
-    children = {int(c) for _, c in np.asarray(truth.branch_graph["edges"]).reshape(-1, 2)}
-    yy, xx = np.mgrid[: movie.shape[1], : movie.shape[2]]
-    soma = np.zeros(movie.shape[1:], np.float32)
-    for b, path in enumerate(truth.branch_paths):
-        if b in children:
-            continue
-        r0, c0 = np.asarray(path[0], float)
-        d = np.asarray(path[min(5, len(path) - 1)], float) - (r0, c0)
-        d /= max(1e-9, float(np.hypot(*d)))
-        u = (yy - r0) * d[0] + (xx - c0) * d[1]
-        v = -(yy - r0) * d[1] + (xx - c0) * d[0]
-        rho = np.hypot(u / (0.7 * radius), v / radius)
-        body = np.clip((1 - rho) * radius + 0.5, 0, 1)
-        nucleus = np.clip((0.45 - rho) * radius + 0.5, 0, 1)
-        soma = np.maximum(soma, body * (1 - 0.5 * nucleus))
-    return movie.astype(np.float32) + level * soma
 
 
 def test_planted_graph_with_somata_at_the_roots():

@@ -144,7 +144,20 @@ def _motion_stage(ctx: RunContext):
         if ctx.truth_labels is not None:
             from scipy import ndimage
 
-            ctx.truth_labels = ndimage.shift(ctx.truth_labels, offset, order=0, mode="constant")
+            from .simulate import label_footprints
+
+            footprints = getattr(ctx.truth, "footprints", None)
+            if footprints is not None and np.array_equal(ctx.truth_labels,
+                                                         ctx.truth.labels()):
+                # the planted footprints moved by the sub-pixel offset, then labelled
+                # as GroundTruth.labels does (a nearest-pixel shift of the label image
+                # would misplace every outline by up to half a pixel)
+                moved = np.stack([ndimage.shift(f, offset, order=1, mode="constant")
+                                  for f in np.asarray(footprints, np.float32)])
+                ctx.truth_labels = label_footprints(moved)
+            else:
+                ctx.truth_labels = ndimage.shift(ctx.truth_labels, offset, order=0,
+                                                 mode="constant")
     return record
 
 

@@ -90,6 +90,8 @@ from ._files import jsonable
 from ._progress import Progress, drive
 
 __all__ = [
+    "attach_somata",
+    "label_footprints",
     "GroundTruth",
     "simulate",
     "write_simulated_movie",
@@ -317,7 +319,7 @@ class GroundTruth:
         >>> sorted(set(lab.ravel().tolist()) - {0})
         [1, 2, 3]
         """
-        return _label_image(self.footprints, threshold)
+        return label_footprints(self.footprints, threshold)
 
     def branch_labels(self, *, threshold: float = 0.2) -> np.ndarray:
         """Label image of the neurite branches (label ``b + 1`` = branch ``b``).
@@ -333,7 +335,7 @@ class GroundTruth:
         -------
         ndarray, shape (Y, X), int32
         """
-        return _label_image(self.branch_footprints, threshold)
+        return label_footprints(self.branch_footprints, threshold)
 
     # -- motion -------------------------------------------------------------------------
 
@@ -624,7 +626,10 @@ class GroundTruth:
         }
 
 
-def _label_image(footprints: np.ndarray, threshold: float) -> np.ndarray:
+def label_footprints(footprints: np.ndarray, threshold: float = 0.2) -> np.ndarray:
+    """Label image of footprints ``(K, Y, X)``: pixel → footprint ``k + 1`` where it is at
+    least ``threshold`` of that footprint's peak and relatively strongest (the rule of
+    :meth:`GroundTruth.labels`)."""
     threshold = float(threshold)
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}.")
@@ -1860,3 +1865,29 @@ def write_simulated_movie(
         ),
         progress,
     )
+
+
+def attach_somata(movie: np.ndarray, truth: GroundTruth, radius: float = 6.0) -> np.ndarray:
+    """A soma (ellipse across the branch, dimmer nucleus) on the free end of each root
+    branch, as bright as the brightest neurites: a tree leaving its soma. The planted
+    neurite graph is unchanged: a skeletonization must make each soma the end node of
+    its tree, not extra branches. Returns the float32 movie with the somata added."""
+    mean = movie.astype(np.float32).mean(axis=0)
+    pts = np.round(np.concatenate(truth.branch_paths)).astype(int)
+    level = float(np.percentile(mean[pts[:, 0], pts[:, 1]], 90) - np.median(mean))
+    children = {int(c) for _, c in np.asarray(truth.branch_graph["edges"]).reshape(-1, 2)}
+    yy, xx = np.mgrid[: movie.shape[1], : movie.shape[2]]
+    soma = np.zeros(movie.shape[1:], np.float32)
+    for b, path in enumerate(truth.branch_paths):
+        if b in children:
+            continue
+        r0, c0 = np.asarray(path[0], float)
+        d = np.asarray(path[min(5, len(path) - 1)], float) - (r0, c0)
+        d /= max(1e-9, float(np.hypot(*d)))
+        u = (yy - r0) * d[0] + (xx - c0) * d[1]
+        v = -(yy - r0) * d[1] + (xx - c0) * d[0]
+        rho = np.hypot(u / (0.7 * radius), v / radius)
+        body = np.clip((1 - rho) * radius + 0.5, 0, 1)
+        nucleus = np.clip((0.45 - rho) * radius + 0.5, 0, 1)
+        soma = np.maximum(soma, body * (1 - 0.5 * nucleus))
+    return movie.astype(np.float32) + level * soma
