@@ -65,7 +65,6 @@ References
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -222,35 +221,8 @@ class ClusteringParams(StageParams):
     )
 
     def __post_init__(self) -> None:
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(
-                f"ClusteringParams.{name} should be {expected}, got {getattr(self, name)!r}."
-            )
-
-        for f in dataclasses.fields(self):
-            options = f.metadata.get("choices")
-            if options is not None:
-                value = getattr(self, f.name)
-                if not isinstance(value, str) or value.lower() not in options:
-                    raise bad(f.name, "one of " + ", ".join(repr(o) for o in options))
-                object.__setattr__(self, f.name, value.lower())
-
-        def integer(name: str, minimum: int, *, optional: bool = False) -> None:
-            value = getattr(self, name)
-            if optional and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < minimum:
-                raise bad(name, ("None or " if optional else "") + f"an integer >= {minimum}")
-
-        def number(name: str, low: float, high: float = np.inf, *, strict: bool = False):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-            ok = ok and np.isfinite(value) and (value > low if strict else value >= low)
-            if not ok or value > high:
-                interval = f"{'(' if strict else '['}{low:g}, {high:g}]"
-                raise bad(name, f"a number in {interval}")
-
+        self._check_choices()
+        integer, number = self._check_integer, self._check_number
         integer("pca_components", 0, optional=True)
         integer("min_cluster_size", 2)
         integer("min_samples", 1, optional=True)
@@ -258,17 +230,14 @@ class ClusteringParams(StageParams):
         integer("umap_neighbors", 2)
         integer("precomputed_max_elements", 0)
         integer("detrend_degree", 0)
-        if not isinstance(self.keep_unclustered, (bool, np.bool_)):
-            raise bad("keep_unclustered", "True or False")
-        if not isinstance(self.allow_single_cluster, (bool, np.bool_)):
-            raise bad("allow_single_cluster", "True or False")
+        self._check_bool("keep_unclustered")
+        self._check_bool("allow_single_cluster")
         integer("random_state", 0)
         number("dff_percentile", 0.0, 100.0)
         number("perplexity", 0.0, strict=True)
         number("early_exaggeration", 1.0)
         number("umap_min_dist", 0.0)
-        if self.min_correlation is not None:
-            number("min_correlation", -1.0, 1.0)
+        number("min_correlation", -1.0, 1.0, optional=True)
 
 
 

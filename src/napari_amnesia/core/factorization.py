@@ -50,7 +50,6 @@ References
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -131,38 +130,16 @@ class FactorizationParams(StageParams):
     )
 
     def __post_init__(self) -> None:
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(
-                f"FactorizationParams.{name} should be {expected}, got {getattr(self, name)!r}."
-            )
-
-        for f in dataclasses.fields(self):
-            options = f.metadata.get("choices")
-            if options is not None:
-                value = getattr(self, f.name)
-                if not isinstance(value, str) or value.lower() not in options:
-                    raise bad(f.name, "one of " + ", ".join(repr(o) for o in options))
-                object.__setattr__(self, f.name, value.lower())
+        self._check_choices()
         for name, minimum, optional in (("n_components", 1, False), ("spatial_bin", 1, True),
                                         ("max_pixels", 1, False), ("time_bin", 1, False),
                                         ("max_iter", 1, False), ("chunk_frames", 1, False),
                                         ("random_state", 0, False),
                                         ("detrend_degree", 0, False)):
-            value = getattr(self, name)
-            if optional and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < minimum:
-                raise bad(name, ("None or " if optional else "") + f"an integer >= {minimum}")
-        v = self.min_skewness
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                              or not np.isfinite(v)):
-            raise bad("min_skewness", "None or a finite number")
-        v = self.baseline_percentile
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 100:
-            raise bad("baseline_percentile", "a number in [0, 100]")
-        if not isinstance(self.subtract_baseline, (bool, np.bool_)):
-            raise bad("subtract_baseline", "True or False")
+            self._check_integer(name, minimum, optional=optional)
+        self._check_number("min_skewness", optional=True)
+        self._check_number("baseline_percentile", 0.0, 100.0)
+        self._check_bool("subtract_baseline")
         if self.method == "nmf" and self.normalization != "none":
             raise ValueError(
                 f"FactorizationParams.normalization should be 'none' with method='nmf' (NMF "

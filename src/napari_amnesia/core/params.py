@@ -14,6 +14,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ._files import jsonable
 
 __all__ = ["StageParams"]
@@ -67,6 +69,51 @@ class StageParams:
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
         return cls(**values)
+
+    # -- validation helpers for __post_init__ --------------------------------------------
+    def _invalid(self, name: str, expected: str) -> ValueError:
+        """The error for a parameter: names the class, the field, what was expected and got."""
+        return ValueError(f"{type(self).__name__}.{name} should be {expected}, got "
+                          f"{getattr(self, name)!r}.")
+
+    def _check_choices(self) -> None:
+        """Every field with ``metadata["choices"]`` (strings): one of them, stored lower-case."""
+        for f in dataclasses.fields(self):
+            options = f.metadata.get("choices")
+            if options is None or not all(isinstance(o, str) for o in options):
+                continue
+            value = getattr(self, f.name)
+            if not isinstance(value, str) or value.lower() not in options:
+                raise self._invalid(f.name, "one of " + ", ".join(repr(o) for o in options))
+            object.__setattr__(self, f.name, value.lower())
+
+    def _check_integer(self, name: str, minimum: int, *, optional: bool = False) -> None:
+        """An integer (not a bool) >= ``minimum`` (or None when ``optional``)."""
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                or value < minimum:
+            raise self._invalid(name, ("None or " if optional else "")
+                                + f"an integer >= {minimum}")
+
+    def _check_number(self, name: str, low: float = -np.inf, high: float = np.inf, *,
+                      strict: bool = False, optional: bool = False) -> None:
+        """A finite number in ``[low, high]`` (``(low, high]`` when ``strict``)."""
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+        ok = ok and bool(np.isfinite(value)) and (value > low if strict else value >= low)
+        if not ok or value > high:
+            interval = ("" if np.isinf(low) and np.isinf(high) else
+                        f" in {'(' if strict else '['}{low:g}, {high:g}]")
+            raise self._invalid(name, ("None or " if optional else "")
+                                + f"a finite number{interval}")
+
+    def _check_bool(self, name: str) -> None:
+        if not isinstance(getattr(self, name), (bool, np.bool_)):
+            raise self._invalid(name, "True or False")
 
     @classmethod
     def resolve(cls, params: Any, overrides: Mapping[str, Any]):
