@@ -14,16 +14,22 @@ from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.skeleton import skeletonize
 
 
+#: 1000 frames: with 400, even the least-squares map on the *true* group time courses
+#: matches the planted map at r 0.76-0.96 (pixel noise), so a factorization could not
+#: be held to 0.8; with 1000 that oracle gives 0.94-0.99.
+SCENE = dict(n_frames=1000, shape=(112, 112), n_cells=0, n_neurite_groups=3,
+             branches_per_group=3, motion=False)
+
+
 @pytest.fixture(scope="module")
 def scene():
-    return simulate(n_frames=400, shape=(80, 80), n_cells=0, n_neurite_groups=3,
-                    branches_per_group=3, motion=False, rng=2)
+    return simulate(**SCENE, rng=2)
 
 
 def best_match(truth, result):
     g = truth.n_groups
-    f = np.stack([truth.branch_footprints[truth.branch_groups == k].sum(0) for k in range(g)])
-    f = f.reshape(g, -1) - f.reshape(g, -1).mean(1, keepdims=True)
+    f = truth.group_maps().reshape(g, -1)  # each branch weighted by its own amplitude
+    f = f - f.mean(1, keepdims=True)
     s = result.spatial.reshape(result.n_components, -1)
     s = s - s.mean(1, keepdims=True)
     c = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ \
@@ -47,20 +53,17 @@ def test_recovers_planted_groups(scene, method):
 
 def test_ica_over_seeds():
     # PCA-ICA used to fail outright on some scenes (every time course alike, matched
-    # r ~ 0): FastICA's centring/whitening of a near-constant background map. Seed 4 is
-    # hard for NMF too (0.74-0.75, overlapping groups), hence "4 of 5"
+    # r ~ 0): FastICA's centring/whitening of a near-constant background map
     spatial, temporal = [], []
     for seed in range(1, 6):
-        movie, truth = simulate(n_frames=400, shape=(80, 80), n_cells=0,
-                                n_neurite_groups=3, branches_per_group=3, motion=False,
-                                rng=seed)
+        movie, truth = simulate(**SCENE, rng=seed)
         result = factorize(movie, method="ica", n_components=6)
         assert result.n_components >= truth.n_groups, (seed, result.info["all_skewness"])
         sp, tp = best_match(truth, result)
         spatial.append(sp.min())
         temporal.append(tp.min())
     spatial, temporal = np.array(spatial), np.array(temporal)
-    assert (spatial >= 0.8).sum() >= 4 and spatial.min() >= 0.7, spatial
+    assert (spatial >= 0.8).all(), spatial
     assert (temporal >= 0.8).all(), temporal
 
 
@@ -69,11 +72,11 @@ def test_pca_binning_and_explained_variance(scene):
     result = factorize(movie, method="pca", n_components=5, min_skewness=None,
                        spatial_bin=2, time_bin=2)
     assert result.info["spatial_bin"] == 2
-    assert result.spatial.shape == (5, 80, 80) and result.temporal.shape == (5, 200)
+    assert result.spatial.shape == (5, 112, 112) and result.temporal.shape == (5, 500)
     ev = result.explained_variance
     assert (np.diff(ev) <= 1e-6).all() and 0 < ev.sum() <= 1.0001
     auto = factorize(movie, method="pca", n_components=3, max_pixels=1000, min_skewness=None)
-    assert auto.info["spatial_bin"] == 3
+    assert auto.info["spatial_bin"] == 4  # 112 x 112 / 4**2 = 784 <= 1000 < 112**2 / 9
 
 
 def test_projection_input_and_save_load(scene, tmp_path):

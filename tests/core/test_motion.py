@@ -54,9 +54,11 @@ def rigid_movie():
 @pytest.fixture(scope="module")
 def nonrigid_movie():
     # 192 px: a 3 x 3 patch grid with the default 96-px patches, whose outer centres
-    # see most of the planted deformation (the cosine modes vanish mid-frame)
+    # see most of the planted deformation (the cosine modes vanish mid-frame); seed 3
+    # is the first whose deformation at the patch centres exceeds 1.5 px (seed 4 was,
+    # before the neurite trees got their own random stream)
     return simulate(n_frames=100, shape=(192, 192), n_cells=30, max_shift=6.0,
-                    nonrigid=True, nonrigid_amplitude=3.0, rng=4)
+                    nonrigid=True, nonrigid_amplitude=3.0, rng=3)
 
 
 @pytest.fixture(scope="module")
@@ -437,38 +439,45 @@ def test_input_array_is_not_modified(rigid_movie):
     np.testing.assert_array_equal(data, before)
 
 
-def test_patches_without_structure_take_their_neighbours_shift(nonrigid_movie, monkeypatch):
+def test_patches_without_structure_take_their_neighbours_shift(monkeypatch):
     # an empty corner (a vessel, the dark edge of a field of view): noise only, whose
     # patch correlation peak is meaningless; the patch must take its neighbours' shift
-    # instead of a noisy one
+    # instead of a noisy one. How far the planted field bends between the empty patch
+    # and its neighbours depends on the scene, so the bound is on the median of five.
     from napari_amnesia.core.motion import _register
 
-    movie, truth = nonrigid_movie
     T = 60
-    mov = movie[:T].astype(np.float32)
-    noise = float(np.std(np.diff(mov[:, 100:140, 100:140], axis=0))) / np.sqrt(2)
-    level = float(np.median(mov))
-    rng = np.random.default_rng(0)
-    mov[:, :100, :100] = level + rng.normal(0.0, noise, (T, 100, 100))
-    template = truth.mean_image().astype(np.float32)
-    template[:100, :100] = level
+    kept, ratios = [], []
+    for seed in range(1, 6):
+        movie, truth = simulate(n_frames=T, shape=(192, 192), n_cells=30, max_shift=6.0,
+                                nonrigid=True, nonrigid_amplitude=3.0, rng=seed)
+        mov = movie.astype(np.float32)
+        noise = float(np.std(np.diff(mov[:, 100:140, 100:140], axis=0))) / np.sqrt(2)
+        level = float(np.median(mov))
+        rng = np.random.default_rng(0)
+        mov[:, :100, :100] = level + rng.normal(0.0, noise, (T, 100, 100))
+        template = truth.mean_image().astype(np.float32)
+        template[:100, :100] = level
 
-    def errors():
-        res = correct(mov, template=template, pw_rigid=True, compute_metrics=False)
-        centers = res.patch_centers.reshape(-1, 2)
-        true_pw = np.stack([truth.displacement_at(centers, t) for t in range(T)])
-        err = res.shifts_pw - true_pw.reshape(res.shifts_pw.shape)
-        return res, np.sqrt(np.mean(np.sum(err**2, axis=-1), axis=0)), err
+        def errors(mov=mov, template=template, truth=truth):
+            res = correct(mov, template=template, pw_rigid=True, compute_metrics=False)
+            centers = res.patch_centers.reshape(-1, 2)
+            true_pw = np.stack([truth.displacement_at(centers, t) for t in range(T)])
+            err = res.shifts_pw - true_pw.reshape(res.shifts_pw.shape)
+            return res, np.sqrt(np.mean(np.sum(err**2, axis=-1), axis=0)), err
 
-    res, rmse, err = errors()
-    preg = PatchRegistrar(template, res.params)
-    assert not preg.valid[0, 0] and preg.valid[2, 2]
-    # patches away from the empty corner keep their accuracy
-    assert _rmse(np.concatenate([err[:, 2], err[:, 1:2, 2]], axis=1)) <= PW_RMSE
+        res, rmse, err = errors()
+        preg = PatchRegistrar(template, res.params)
+        assert not preg.valid[0, 0] and preg.valid[2, 2]
+        # patches away from the empty corner keep their accuracy
+        assert _rmse(np.concatenate([err[:, 2], err[:, 1:2, 2]], axis=1)) <= PW_RMSE
+        # the control: every texture safeguard off, each patch its own estimate
+        with monkeypatch.context() as m:
+            m.setattr(_register, "_MIN_TEXTURE", 0.0)
+            m.setattr(_register, "_SMOOTHING", 0.0)
+            _, rmse_noisy, _ = errors()
+        kept.append(rmse[0, 0])
+        ratios.append(rmse[0, 0] / rmse_noisy[0, 0])
     # the empty patch: the neighbours' shift (the planted field bends there, so not
     # exact), far better than a shift read from noise
-    # (the control: every texture safeguard off, each patch its own estimate)
-    monkeypatch.setattr(_register, "_MIN_TEXTURE", 0.0)
-    monkeypatch.setattr(_register, "_SMOOTHING", 0.0)
-    _, rmse_noisy, _ = errors()
-    assert rmse[0, 0] < 1.6 and rmse[0, 0] < 0.6 * rmse_noisy[0, 0], (rmse, rmse_noisy)
+    assert max(kept) < 1.6 and np.median(ratios) < 0.6, (kept, ratios)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
 import tifffile
 from scipy import ndimage
 
@@ -17,7 +18,7 @@ from napari_amnesia.core.simulate import (
     write_simulated_movie,
 )
 
-SMALL = dict(n_frames=60, shape=(64, 80), n_cells=6, n_neurite_groups=2, branches_per_group=3)
+SMALL = dict(n_frames=60, shape=(80, 96), n_cells=6, n_neurite_groups=2, branches_per_group=3)
 QUIET = dict(photon_noise="none", read_noise=0.0, dtype="float32")
 
 
@@ -203,6 +204,48 @@ def test_branch_graph_is_a_forest_of_groups(small):
         assert d < 1e-9  # the junction lies on the parent's centre line
         steps = np.hypot(*np.diff(truth.branch_paths[child], axis=0).T)
         np.testing.assert_allclose(steps, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_neurites_never_cross_touch_or_enter_somata(seed):
+    # the 2-D image of the planted trees has exactly the planted graph: centre lines
+    # of different branches keep >= 6 px (the clearance for 1-px-wide neurites) apart
+    # except at a fork, where the child diverges by >= 30 degrees; no neurite enters
+    # a soma
+    _, truth = simulate(n_frames=2, shape=(192, 192), n_cells=12, n_neurite_groups=3,
+                        branches_per_group=5, rng=seed)
+    paths = truth.branch_paths
+    pairs = [tuple(e) for e in truth.branch_graph["edges"].tolist()]
+    edges = set(pairs)
+    fork = {frozenset(e): j for e, j in zip(pairs, truth.branch_graph["junctions"],
+                                             strict=True)}
+    for i in range(len(paths)):
+        for k in range(i + 1, len(paths)):
+            d = cdist(paths[i], paths[k])
+            j = fork.get(frozenset((i, k)))
+            if j is None:
+                assert d.min() >= 6.0 - 1e-9, (i, k, d.min())
+            else:
+                child = paths[k] if (i, k) in edges else paths[i]
+                parent = paths[i] if (i, k) in edges else paths[k]
+                r = np.hypot(*(child - j).T)
+                near = cdist(child, parent).min(axis=1)
+                assert np.all(near >= np.minimum(6.0, 0.5 * r) - 1e-6)
+    cells = truth.labels(threshold=0.05) > 0
+    pts = np.round(np.concatenate(paths)).astype(int)
+    assert not cells[pts[:, 0], pts[:, 1]].any()
+
+
+def test_a_seed_grows_the_same_trees_whatever_the_number_of_cells():
+    _, alone = simulate(n_frames=2, shape=(256, 256), n_cells=0, n_neurite_groups=2,
+                        branches_per_group=3, rng=11)
+    _, crowd = simulate(n_frames=2, shape=(256, 256), n_cells=5, n_neurite_groups=2,
+                        branches_per_group=3, rng=11)
+    # the same draws: each branch of the crowded scene is the start of the lone one
+    # (a branch stops short where a soma is in its way)
+    assert alone.n_branches == crowd.n_branches
+    for a, c in zip(alone.branch_paths, crowd.branch_paths, strict=True):
+        np.testing.assert_allclose(c, a[: len(c)])
 
 
 # ---- motion ------------------------------------------------------------------------------

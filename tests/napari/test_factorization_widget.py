@@ -14,7 +14,7 @@ def neurites(tmp_path_factory):
     from napari_amnesia.core.io import save_movie
     from napari_amnesia.core.simulate import simulate
 
-    movie, truth = simulate(n_frames=400, shape=(80, 80), n_cells=0, n_neurite_groups=3,
+    movie, truth = simulate(n_frames=1000, shape=(112, 112), n_cells=0, n_neurite_groups=3,
                             branches_per_group=3, motion=False, rng=2)
     path = tmp_path_factory.mktemp("factorization") / "groups.tif"
     save_movie(movie, path)
@@ -22,10 +22,10 @@ def neurites(tmp_path_factory):
 
 
 def best_spatial_match(truth, spatial):
-    """For each planted group, the best correlation of its footprint with a component."""
+    """For each planted group, the best correlation of its map with a component."""
     g = truth.n_groups
-    f = np.stack([truth.branch_footprints[truth.branch_groups == k].sum(0) for k in range(g)])
-    f = f.reshape(g, -1) - f.reshape(g, -1).mean(1, keepdims=True)
+    f = truth.group_maps().reshape(g, -1)
+    f = f - f.mean(1, keepdims=True)
     s = spatial.reshape(len(spatial), -1)
     s = s - s.mean(1, keepdims=True)
     c = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ \
@@ -53,7 +53,7 @@ def test_factorization_widget_components_traces_and_projection(make_napari_viewe
     k = result.n_components
     assert k >= truth.n_groups
     components = viewer.layers["groups · components"]
-    assert components.data.shape == (k, 80, 80) and not components.visible
+    assert components.data.shape == (k, 112, 112) and not components.visible
     np.testing.assert_array_equal(components.data, result.spatial)
     assert best_spatial_match(truth, result.spatial).min() >= 0.8  # the core test's
     meta = components.metadata["napari_amnesia"]
@@ -77,7 +77,7 @@ def test_factorization_widget_components_traces_and_projection(make_napari_viewe
     branches = session_for(viewer).result("groups", "projection")
     assert branches is not None and branches.method == "branch"
     assert widget.result.weights.shape == (3, branches.n_elements)
-    assert components.data.shape == (3, 80, 80)  # updated in place
+    assert components.data.shape == (3, 112, 112)  # updated in place
     assert (components.data[:, branches.labels == 0] == 0).all()
     assert len(traces.series) == 3
 

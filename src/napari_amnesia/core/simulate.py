@@ -85,6 +85,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, signal, sparse
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 
 from ._files import jsonable
 from ._progress import Progress, drive
@@ -107,6 +108,7 @@ _DTYPES = ("uint16", "float32")
 _PHOTON_NOISE = ("gaussian", "poisson", "none")
 _BLOCK = 32  # frames rendered at once (bounded memory: ~32 canvas frames of float32)
 _NOISE_KEY = 0x5EED  # spawn key of the per-frame noise streams
+_TREE_KEY = 0x7EE5  # spawn key of the neurite trees' stream (independent of n_cells)
 _NONRIGID_MODES = np.array([(1, 0), (0, 1), (1, 1)], dtype=np.int64)
 _BIGTIFF_BYTES = 2**31
 
@@ -336,6 +338,38 @@ class GroundTruth:
         ndarray, shape (Y, X), int32
         """
         return label_footprints(self.branch_footprints, threshold)
+
+    def group_maps(self) -> np.ndarray:
+        """The planted spatial component of each coactive neurite group.
+
+        A group's activity shows in each of its branches with that branch's own
+        strength (brightness, amplitude): the map is the sum of the branch footprints,
+        each weighted by the regression of the branch trace on the group trace. This
+        is what a factorization of the movie should find for the group.
+
+        Returns
+        -------
+        ndarray, shape (n_groups, Y, X), float32
+
+        Examples
+        --------
+        >>> _, truth = simulate(n_frames=50, shape=(64, 64), n_cells=0,
+        ...                     n_neurite_groups=2, branches_per_group=2, rng=0)
+        >>> truth.group_maps().shape
+        (2, 64, 64)
+        """
+        Y, X = self.shape
+        out = np.zeros((self.n_groups, Y, X), np.float32)
+        for k in range(self.n_groups):
+            idx = np.flatnonzero(self.branch_groups == k)
+            g = self.group_traces[k].astype(np.float64)
+            var = float(g.var())
+            if not len(idx) or var <= 0:
+                continue
+            g = g - g.mean()
+            w = (self.branch_traces[idx].astype(np.float64) @ g) / (len(g) * var)
+            out[k] = np.tensordot(w, self.branch_footprints[idx], axes=1)
+        return out
 
     # -- motion -------------------------------------------------------------------------
 
@@ -1118,66 +1152,149 @@ def _overlapping_pairs(footprints: np.ndarray, threshold: float = 0.2) -> np.nda
     return np.column_stack([i, j]).astype(np.int64)
 
 
+def _first_conflict(
+    path: np.ndarray,
+    others: np.ndarray,
+    owners: np.ndarray,
+    discs: np.ndarray,
+    clearance: float,
+    *,
+    junction: np.ndarray | None = None,
+    parent: int = -1,
+) -> int:
+    """Index of the first point of ``path`` that comes closer than ``clearance`` to
+    another centre line (``others``, each point's branch in ``owners``), to itself
+    (points more than ``3 * clearance`` apart along the curve) or into a keep-out disc
+    (rows ``y, x, radius``); ``len(path)`` when none does.
+
+    A child leaves its parent at ``junction``: within ``2 * clearance`` of the junction
+    its points need only keep half their distance to the junction from the parent
+    (a fork of 30 degrees or more).
+    """
+    n = len(path)
+    bad = np.zeros(n, bool)
+    if len(others):
+        d = cdist(path, others)
+        need = np.full(n, clearance)
+        if junction is not None:
+            # near the fork the child may be closer to its parent, but it must keep
+            # diverging (at least 30 degrees): it may not curl back along the parent
+            r = np.hypot(*(path - junction).T)
+            near = r < 2 * clearance
+            own = owners == parent
+            bad |= near & (d[:, own].min(axis=1) < np.minimum(clearance, 0.5 * r) - 1e-9)
+            d[np.ix_(near, own)] = np.inf
+        bad |= d.min(axis=1) < need
+    if len(discs):
+        bad |= (cdist(path, discs[:, :2]) < discs[:, 2]).any(axis=1)
+    gap = int(3 * clearance)
+    if n > gap:
+        d = cdist(path, path)
+        idx = np.arange(n)
+        d[np.abs(idx[:, None] - idx[None, :]) <= gap] = np.inf
+        bad |= d.min(axis=1) < clearance
+    return int(np.argmax(bad)) if bad.any() else n
+
+
 def _neurite_trees(
     rng: np.random.Generator,
     shape: tuple[int, int],
     n_groups: int,
     per_group: int,
+    *,
     margin: float,
+    clearance: float,
+    discs: np.ndarray,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """Grow ``n_groups`` branching trees. Returns paths, group of each branch, edges
-    (parent, child) and junction coordinates."""
+    """Grow ``n_groups`` branching trees whose 2-D image has the planted graph.
+
+    Each tree is a long smooth root with children leaving it (or an earlier child) at
+    35-75 degrees. Every centre line keeps ``clearance`` px from every other one (and
+    from itself) except where a child leaves its parent, and stays out of the
+    keep-out ``discs`` (rows ``y, x, radius``: the somata, and a soma-sized room at
+    each root's free end so that a soma can sit there): a branch that would come
+    closer stops short, as a growing neurite stops at an obstacle. So no two neurites
+    cross or touch and the image's junctions are exactly the planted ones; junctions
+    on one parent are ``2 * clearance`` px apart and as far from the parent's ends.
+
+    Returns paths, group of each branch, edges (parent, child) and junction
+    coordinates.
+    """
     Y, X = shape
     size = min(Y, X)
     paths: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
     groups: list[int] = []
     edges: list[tuple[int, int]] = []
     junctions: list[np.ndarray] = []
-    min_len = max(6.0, 0.08 * size)
+    discs = np.asarray(discs, np.float64).reshape(-1, 3)
+    min_len = max(6.0, 0.08 * size, 2 * clearance)
+    room = clearance + 8.0  # keep-out radius around a root's free end
+    spacing = 2 * clearance  # junction to junction / parent end, each side
+
+    def existing() -> tuple[np.ndarray, np.ndarray]:
+        if not paths:
+            return np.zeros((0, 2)), np.zeros(0, np.int64)
+        return np.concatenate(paths), np.concatenate(owners)
+
     for gid in range(n_groups):
         members: list[int] = []
         # root: a long smooth curve through the field
-        lo = np.maximum([0.2 * Y, 0.2 * X], margin)
-        hi = np.minimum([0.8 * Y, 0.8 * X], [Y - 1 - margin, X - 1 - margin])
+        lo = np.maximum([0.15 * Y, 0.15 * X], margin)
+        hi = np.minimum([0.85 * Y, 0.85 * X], [Y - 1 - margin, X - 1 - margin])
         if np.any(hi < lo):
             raise ValueError(f"shape {shape} is too small for neurites (n_neurite_groups > 0).")
+        others, owner = existing()
         path = np.zeros((0, 2))
         for _ in range(200):
             start = rng.uniform(lo, hi)
-            trial = _grow_path(
-                rng, start, rng.uniform(0, 2 * np.pi), rng.uniform(0.35, 0.6) * size, shape, margin
-            )
+            length = max(rng.uniform(0.35, 0.6) * size, 4 * spacing)  # room for forks
+            trial = _grow_path(rng, start, rng.uniform(0, 2 * np.pi), length, shape, margin)
+            if len(others) and cdist(start[None], others).min() < room + clearance:
+                continue
+            trial = trial[: _first_conflict(trial, others, owner, discs, clearance)]
             if len(trial) > len(path):
                 path = trial
-            if len(path) >= 2 * min_len:
+            if len(path) >= min(length, 4 * spacing):
                 break
-        if len(path) < 2:
-            raise ValueError(f"shape {shape} is too small for neurites (n_neurite_groups > 0).")
+        if len(path) < min_len:
+            logger.warning("simulate: no room for neurite group %d in %s", gid, shape)
+            continue
+        discs = np.vstack([discs, [*path[0], room]])
         paths.append(path)
+        owners.append(np.full(len(path), len(paths) - 1))
         groups.append(gid)
         members.append(len(paths) - 1)
         used: dict[int, list[int]] = {len(paths) - 1: []}
         for _ in range(per_group - 1):
+            others, owner = existing()
             for _attempt in range(200):
                 parent = members[int(rng.integers(len(members)))]
                 ppath = paths[parent]
-                if len(ppath) < 12:
+                lo_i = max(int(0.2 * len(ppath)), int(spacing))
+                hi_i = min(int(0.8 * len(ppath)), len(ppath) - 1 - int(spacing))
+                if hi_i < lo_i:
                     continue
-                idx = int(rng.integers(int(0.2 * len(ppath)), int(0.8 * len(ppath)) + 1))
-                if any(abs(idx - u) < 5 for u in used[parent]):
+                idx = int(rng.integers(lo_i, hi_i + 1))
+                if any(abs(idx - u) < spacing for u in used[parent]):
                     continue
                 tangent = ppath[min(idx + 1, len(ppath) - 1)] - ppath[max(idx - 1, 0)]
                 base = math.atan2(tangent[0], tangent[1])
                 heading = base + rng.choice([-1, 1]) * rng.uniform(np.radians(35), np.radians(75))
-                child = _grow_path(
-                    rng, ppath[idx], heading, rng.uniform(0.15, 0.35) * size, shape, margin
-                )
+                length = max(rng.uniform(0.15, 0.35) * size, 2 * spacing)
+                child = _grow_path(rng, ppath[idx], heading, length, shape, margin)
+                child = child[
+                    : _first_conflict(
+                        child, others, owner, discs, clearance, junction=ppath[idx], parent=parent
+                    )
+                ]
                 if len(child) >= min_len:
                     break
             else:
                 logger.warning("simulate: could not grow all branches of neurite group %d", gid)
                 break
             paths.append(child)
+            owners.append(np.full(len(child), len(paths) - 1))
             groups.append(gid)
             members.append(len(paths) - 1)
             used[len(paths) - 1] = []
@@ -1241,8 +1358,19 @@ def _build(params: dict[str, Any], seed: int) -> GroundTruth:
 
     # ---- neurites ----------------------------------------------------------------------
     width = float(np.hypot(p["neurite_width"], blur))
+    # The trees come from their own stream, so a seed grows the same trees whatever
+    # n_cells is (they only stop short where a soma is in the way).
+    tree_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_TREE_KEY,)))
+    clearance = max(6.0, 4.0 * width)
+    discs = np.column_stack([centers, axes.max(axis=1) + 2 * blur + clearance]) if K else None
     paths, branch_groups, edges, junctions = _neurite_trees(
-        rng, shape, p["n_neurite_groups"], p["branches_per_group"], margin=4 * width + 1
+        tree_rng,
+        shape,
+        p["n_neurite_groups"],
+        p["branches_per_group"],
+        margin=4 * width + 1,
+        clearance=clearance,
+        discs=np.zeros((0, 3)) if discs is None else discs,
     )
     B = len(paths)
     G = p["n_neurite_groups"]
@@ -1615,7 +1743,12 @@ def simulate(
         Number of coactive neurite groups (trees) ``G`` (>= 0).
     branches_per_group : int
         Branches per group (>= 1): one root curve, the others branch off it or off
-        each other, forming junctions.
+        each other, forming junctions. Neurites never cross or touch (centre lines
+        keep ``max(6, 4 * width)`` px apart except at a fork) and never enter a soma,
+        so the image's junctions are exactly the planted ones; where a frame is too
+        crowded a branch stops short or is left out (with a warning). The trees come
+        from their own random stream: a seed grows the same trees whatever
+        ``n_cells`` is (a branch stops short where a soma is in its way).
     mode : {"two_photon", "one_photon"}
         Imaging mode.
     frame_rate : float
@@ -1705,10 +1838,10 @@ def simulate(
 
     Examples
     --------
-    >>> movie, truth = simulate(n_frames=60, shape=(64, 64), n_cells=5,
+    >>> movie, truth = simulate(n_frames=60, shape=(96, 96), n_cells=5,
     ...                         n_neurite_groups=2, branches_per_group=3, rng=3)
     >>> movie.shape, truth.footprints.shape, truth.branch_footprints.shape
-    ((60, 64, 64), (5, 64, 64), (6, 64, 64))
+    ((60, 96, 96), (5, 96, 96), (6, 96, 96))
     >>> truth.g.round(3)
     array([0.92])
     >>> bool(np.all(np.abs(truth.shifts) <= 4.0))
