@@ -111,6 +111,17 @@ def test_planted_graph_clean(clean_scenes):
     assert s["f1"] >= 0.9, s
 
 
+def test_planted_graph_of_several_trees():
+    # three arbors in one field: the trees keep apart from each other as well
+    scenes = planted_scenes(4, shape=(192, 192), per_group=4, n_neurite_groups=3)
+    results = [skeletonize(movie) for movie, _ in scenes]
+    s = graph_scores(results, [t for _, t in scenes])
+    assert all(t.n_branches == 12 for _, t in scenes)
+    assert abs(s["branches"]) <= 0.10, s
+    assert abs(s["length"]) <= 0.10, s
+    assert s["f1"] >= 0.9, s
+
+
 def test_planted_graph_noisy():
     scenes = planted_scenes(6, n_frames=30, read_noise=6.0, brightness=25.0)
     results = [skeletonize(movie) for movie, _ in scenes]
