@@ -45,20 +45,15 @@ print(json.dumps({"seconds": sec, "ari": adjusted_rand_score(truth, r.labels),
 
 def _planted_of(proj, owner):
     """Planted label of each element: the majority over its pixels (-1: on none)."""
-    out = []
-    for pix in proj.pixels:
-        g = owner[pix[:, 0], pix[:, 1]]
-        g = g[g >= 0]
-        out.append(np.bincount(g).argmax() if len(g) else -1)
-    return np.array(out)
+    from napari_amnesia.core.metrics import majority_labels
+
+    return majority_labels(proj.pixels, owner)[0]
 
 
 def _purity(proj, owner):
-    out = []
-    for pix in proj.pixels:
-        g = owner[pix[:, 0], pix[:, 1]]
-        out.append(np.bincount(g[g >= 0]).max() / len(pix) if (g >= 0).any() else 0.0)
-    return np.array(out)
+    from napari_amnesia.core.metrics import majority_labels
+
+    return majority_labels(proj.pixels, owner)[1]
 
 
 def _matched_r(truth, result):

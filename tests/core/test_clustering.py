@@ -15,6 +15,7 @@ from napari_amnesia.core.clustering import (
     load_template,
     run_config,
 )
+from napari_amnesia.core.metrics import majority_labels
 from napari_amnesia.core.projection import project
 from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.skeleton import skeletonize
@@ -31,12 +32,7 @@ def scene():
 
 def planted(projection, group_of_pixel):
     """Planted group of each element: majority of its pixels (-1: on no branch)."""
-    out = []
-    for pix in projection.pixels:
-        g = group_of_pixel[pix[:, 0], pix[:, 1]]
-        g = g[g >= 0]
-        out.append(np.bincount(g).argmax() if len(g) else -1)
-    return np.array(out)
+    return majority_labels(projection.pixels, group_of_pixel)[0]
 
 
 def blobs(n_groups=3, per_group=15, n_frames=200, seed=0):
@@ -81,11 +77,8 @@ def branch_scene(seed):
                             branches_per_group=3, motion=False, rng=seed)
     gop = np.concatenate([[-1], truth.branch_groups])[truth.branch_labels()]
     proj = project(movie, skeletonize(movie), method="branch")
-    purity = []
-    for pix in proj.pixels:
-        g = gop[pix[:, 0], pix[:, 1]]
-        purity.append(np.bincount(g[g >= 0]).max() / len(pix) if (g >= 0).any() else 0.0)
-    return proj, planted(proj, gop), np.array(purity)
+    expected, purity = majority_labels(proj.pixels, gop)
+    return proj, expected, purity
 
 
 def noise_apart(labels):

@@ -26,12 +26,9 @@ def neurites(tmp_path_factory):
 
 def planted(projection, group_of_pixel):
     """Planted group of each element: majority of its pixels (-1: on no branch)."""
-    out = []
-    for pix in projection.pixels:
-        g = group_of_pixel[pix[:, 0], pix[:, 1]]
-        g = g[g >= 0]
-        out.append(np.bincount(g).argmax() if len(g) else -1)
-    return np.array(out)
+    from napari_amnesia.core.metrics import majority_labels
+
+    return majority_labels(projection.pixels, group_of_pixel)[0]
 
 
 def open_and_skeletonize(viewer, path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["roi_auc", "match_points", "match_components"]
+__all__ = ["roi_auc", "match_points", "match_components", "majority_labels"]
 
 
 def roi_auc(image: np.ndarray, labels: np.ndarray, *, margin: int = 2) -> float:
@@ -137,3 +137,45 @@ def match_components(found_images, true_images, *, threshold: float = 0.2,
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
     return {"pairs": pairs, "iou": iou[rows[ok], cols[ok]], "matched": matched,
             "precision": precision, "recall": recall, "f1": f1}
+
+
+def majority_labels(pixels, label_image) -> tuple[np.ndarray, np.ndarray]:
+    """The label most of each element's pixels carry, and the fraction that carry it.
+
+    Scores clusters of projected elements (skeleton pixels, branches) against planted
+    labels: ``label_image`` holds, for each pixel, a planted label >= 0 or -1 (none).
+
+    Parameters
+    ----------
+    pixels : sequence of (n_i, 2) int arrays
+        Row, column of each element's pixels (``Projection.pixels``).
+    label_image : ndarray of int, shape (Y, X)
+        -1 where no label applies.
+
+    Returns
+    -------
+    labels : ndarray of int64, shape (N,)
+        The majority label of each element; -1 when none of its pixels has a label.
+    purity : ndarray of float64, shape (N,)
+        The fraction of the element's pixels with that label (0 when none).
+
+    Examples
+    --------
+    >>> img = np.array([[0, 0, 1], [-1, 1, 1]])
+    >>> majority_labels([np.array([[0, 0], [0, 1], [1, 1]]), np.array([[1, 0]])], img)
+    (array([ 0, -1]), array([0.66666667, 0.        ]))
+    """
+    image = np.asarray(label_image)
+    labels = np.full(len(pixels), -1, np.int64)
+    purity = np.zeros(len(pixels), np.float64)
+    for i, pix in enumerate(pixels):
+        pix = np.asarray(pix).reshape(-1, 2)
+        if not len(pix):
+            continue
+        g = image[pix[:, 0], pix[:, 1]]
+        g = g[g >= 0]
+        if len(g):
+            counts = np.bincount(g)
+            labels[i] = int(counts.argmax())
+            purity[i] = counts.max() / len(pix)
+    return labels, purity
