@@ -68,3 +68,20 @@ def test_drive_closes_the_generator_when_the_callback_raises():
     with pytest.raises(KeyboardInterrupt):
         drive(_count(10, log), interrupt)
     assert log == ["closed"]
+
+
+@pytest.mark.parametrize("load, what", [
+    ("napari_amnesia.core.clustering:ClusterResult", "clustering"),
+    ("napari_amnesia.core.factorization:FactorizationResult", "factorization"),
+    ("napari_amnesia.core.skeleton:SkeletonResult", "skeleton"),
+    ("napari_amnesia.core.cnmf.result:SourceResult", "CNMF result"),
+])
+def test_loading_a_folder_that_is_not_a_result_names_what_was_expected(tmp_path, load, what):
+    import importlib
+
+    module, name = load.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    (tmp_path / "notes.txt").write_text("not a result")
+    with pytest.raises(FileNotFoundError, match=f"is not a saved {what} \\(no arrays.npz\\)"):
+        cls.load(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "not a result"  # nothing touched

@@ -83,6 +83,16 @@ def atomic_folder(path, *, overwrite: bool = False) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def read_arrays(folder, what: str) -> dict[str, np.ndarray]:
+    """The arrays of a saved result folder (its ``arrays.npz``, no pickles), with one
+    clear error naming ``what`` the folder should be when the file is missing."""
+    path = Path(os.path.expanduser(os.fspath(folder))) / "arrays.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.parent} is not a saved {what} (no arrays.npz).")
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 def jsonable(value: Any) -> Any:
     """A copy of ``value`` that ``json.dumps`` accepts (arrays → lists, paths → text)."""
     if isinstance(value, dict):

@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_folder, jsonable
+from ._files import atomic_folder, jsonable, read_arrays
 from ._progress import Progress, ProgressGenerator, drive
 from .params import StageParams
 
@@ -512,10 +512,7 @@ class ClusterResult:
         import pandas as pd
 
         folder = Path(folder)
-        if not (folder / "arrays.npz").exists():
-            raise FileNotFoundError(f"{folder} is not a saved clustering (no arrays.npz).")
-        with np.load(folder / "arrays.npz") as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = read_arrays(folder, "clustering")
         meta = json.loads((folder / "info.json").read_text())
         pixels = None
         if "pixel_offsets" in arrays:

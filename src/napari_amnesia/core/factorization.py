@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_folder, jsonable
+from ._files import atomic_folder, jsonable, read_arrays
 from ._progress import Progress, ProgressGenerator, drive
 from .clustering import detrend_traces, normalize_traces
 from .params import StageParams
@@ -205,10 +205,7 @@ class FactorizationResult:
     def load(cls, folder: str | os.PathLike) -> FactorizationResult:
         """Read a folder written by :meth:`save`."""
         folder = Path(folder)
-        if not (folder / "arrays.npz").exists():
-            raise FileNotFoundError(f"{folder} is not a saved factorization (no arrays.npz).")
-        with np.load(folder / "arrays.npz") as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = read_arrays(folder, "factorization")
         return cls(
             params=FactorizationParams.from_dict(
                 json.loads((folder / "params.json").read_text())),

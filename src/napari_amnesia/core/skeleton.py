@@ -116,7 +116,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._files import atomic_file, atomic_folder, jsonable
+from ._files import atomic_file, atomic_folder, jsonable, read_arrays
 from ._progress import Progress, ProgressGenerator, drive
 from .params import StageParams
 
@@ -564,10 +564,7 @@ class SkeletonResult:
         import pandas as pd
 
         folder = Path(folder)
-        if not (folder / "arrays.npz").exists():
-            raise FileNotFoundError(f"{folder} is not a saved skeleton (no arrays.npz).")
-        with np.load(folder / "arrays.npz") as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = read_arrays(folder, "skeleton")
         offsets = arrays.pop("path_offsets")
         points = arrays.pop("path_points").astype(np.intp)
         paths = [points[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]

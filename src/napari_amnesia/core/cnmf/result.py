@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .._files import atomic_folder, jsonable
+from .._files import atomic_folder, jsonable, read_arrays
 from .params import CNMFParams
 
 __all__ = ["SourceResult"]
@@ -310,16 +310,13 @@ class SourceResult:
     def load(cls, folder: str | os.PathLike) -> SourceResult:
         """Read a folder written by :meth:`save`."""
         folder = Path(os.path.expanduser(os.fspath(folder)))
-        if not (folder / "arrays.npz").is_file():
-            raise FileNotFoundError(f"{folder}: not a CNMF result folder (no arrays.npz).")
+        a = read_arrays(folder, "CNMF result")
         meta = json.loads((folder / "result.json").read_text())
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{folder}: unknown result format {meta.get('format')!r} "
                              f"(expected {_FORMAT!r}).")
         params = CNMFParams.from_dict(json.loads((folder / "params.json").read_text()))
         shape = tuple(meta["shape"])
-        with np.load(folder / "arrays.npz", allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
         K = int(meta["n_components"])
         A = sparse.csc_matrix((a.pop("footprints_data"), a.pop("footprints_indices"),
                                a.pop("footprints_indptr")), shape=(shape[0] * shape[1], K))
