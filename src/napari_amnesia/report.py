@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["summary_report", "motion_report", "skeleton_report", "cnmf_report"]
+__all__ = ["summary_report", "motion_report", "motion_figure", "skeleton_report", "cnmf_report",
+           "cnmf_figure"]
 
 
 def _outline(ax, labels: np.ndarray, color: str = "tab:orange") -> None:
@@ -69,18 +70,16 @@ def summary_report(summary, path, *, truth_labels=None, title: str = "", scores=
     return path
 
 
-def motion_report(result, path, *, truth_shifts=None, title: str = "") -> Path:
-    """Draw the shifts over time and the correlation images before/after correction.
+def motion_figure(result, *, truth_shifts=None, title: str = ""):
+    """The motion report as a matplotlib Figure (see :func:`motion_report`).
 
-    Parameters
-    ----------
-    result : MotionResult
-    path : path
-        The PNG to write.
-    truth_shifts : ndarray (T, 2), optional
-        Known shifts (simulated data), drawn dashed, aligned on the estimate's mean
-        (the template is not the simulation's reference frame).
-    title : str
+    The right-hand panels show the **mean image** before and after correction with
+    its crispness (Pnevmatikakis & Giovannucci 2017: the Frobenius norm of the
+    gradient of the mean image). Motion blurs the mean image, so a correct
+    correction raises it. The local-correlation image is not used for this: motion
+    makes neighbouring pixels fluctuate together along every edge, which adds
+    gradient to the correlation image, so its crispness *falls* when motion is
+    removed and would read "worse" after a good correction.
     """
     from matplotlib.figure import Figure
 
@@ -103,26 +102,49 @@ def motion_report(result, path, *, truth_shifts=None, title: str = "") -> Path:
     for when, color in (("before", "tab:gray"), ("after", "tab:green")):
         series = metrics.get(f"correlation_{when}")
         if series is not None:
-            ax2.plot(frames, series, color=color, lw=0.8, label=when)
+            mean = metrics.get(f"mean_correlation_{when}")
+            label = when if mean is None else f"{when} (mean {float(mean):.3f})"
+            ax2.plot(frames, series, color=color, lw=0.8, label=label)
     ax2.set_xlabel("frame")
     ax2.set_ylabel("corr. with template")
     ax2.legend(fontsize=7, loc="lower right")
-    for column, when in ((2, "before"), (3, "after")):
-        image = metrics.get(f"corr_{when}")
+    images = [metrics.get(f"mean_{when}") for when in ("before", "after")]
+    shown = [np.asarray(i, np.float32) for i in images if i is not None]
+    lo, hi = (np.nanpercentile(np.concatenate([i.ravel() for i in shown]), [0.5, 99.8])
+              if shown else (0.0, 1.0))
+    for column, when, image in ((2, "before", images[0]), (3, "after", images[1])):
         if image is None:
             continue
         axi = fig.add_subplot(grid[:, column])
-        axi.imshow(np.asarray(image), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-        crisp = metrics.get(f"crispness_corr_{when}")
-        text = f"local correlation {when}"
+        axi.imshow(np.asarray(image), cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1,
+                   interpolation="nearest")
+        crisp = metrics.get(f"crispness_mean_{when}")
+        text = f"mean image {when}"
         if crisp is not None:
-            text += f"\ncrispness {float(crisp):.3g}"
+            text += f"\ncrispness {float(crisp):.4g} (higher = sharper)"
         axi.set_title(text, fontsize=10)
         axi.set_xticks([])
         axi.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    return fig
+
+
+def motion_report(result, path, *, truth_shifts=None, title: str = "") -> Path:
+    """Draw the shifts over time and the mean images before/after correction to a PNG.
+
+    Parameters
+    ----------
+    result : MotionResult
+    path : path
+        The PNG to write.
+    truth_shifts : ndarray (T, 2), optional
+        Known shifts (simulated data), drawn dashed, aligned on the estimate's mean
+        (the template is not the simulation's reference frame).
+    title : str
+    """
+    fig = motion_figure(result, truth_shifts=truth_shifts, title=title)
     path = Path(path)
     fig.savefig(path)
     return path
@@ -191,11 +213,25 @@ def cnmf_report(result, path, *, image=None, truth_labels=None, title: str = "",
                 scores: dict | None = None, n_traces: int = 6) -> Path:
     """Draw the ROI outlines over a summary image and a few traces to a PNG.
 
+    See :func:`cnmf_figure` for the parameters.
+    """
+    fig = cnmf_figure(result, image=image, truth_labels=truth_labels, title=title,
+                      scores=scores, n_traces=n_traces)
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
+def cnmf_figure(result, *, image=None, truth_labels=None, title: str = "",
+                scores: dict | None = None, n_traces: int = 6):
+    """The CNMF report as a matplotlib Figure: outlines, and traces with their spikes.
+
+    Each trace row has its spikes below it as upward bars (height proportional to
+    the inferred spike amplitude, normalized per ROI).
+
     Parameters
     ----------
     result : SourceResult
-    path : path
-        The PNG to write.
     image : ndarray (Y, X), optional
         Background of the outlines (e.g. the local-correlation image); default the
         result's mean image.
@@ -251,23 +287,25 @@ def cnmf_report(result, path, *, image=None, truth_labels=None, title: str = "",
         chosen = chosen[np.argsort(-np.asarray(result.snr)[chosen])]
     chosen = chosen[:n_traces]
     offset = 0.0
+    spike_band = 0.25  # height of the spike bars, below each trace
     for k in chosen:
         raw = result.raw_traces[k]
         scale = float(np.ptp(raw)) or 1.0
-        tx.plot((raw - raw.min()) / scale + offset, color="0.6", lw=0.6)
-        tx.plot((result.traces[k] - raw.min()) / scale + offset, color="tab:orange", lw=0.9)
-        s = result.spikes[k]
+        top = offset + spike_band + 0.05
+        tx.plot((raw - raw.min()) / scale + top, color="0.6", lw=0.6)
+        tx.plot((result.traces[k] - raw.min()) / scale + top, color="tab:orange", lw=0.9)
+        s = np.asarray(result.spikes[k], np.float64)
         if s.max() > 0:
-            tx.plot(-0.15 * s / s.max() + offset, color="tab:green", lw=0.6)
-        tx.text(0, offset + 0.7, f"ROI {int(result.label_values[k])}", fontsize=7)
-        offset += 1.3
+            at = np.flatnonzero(s > 0)
+            tx.vlines(at, offset, offset + spike_band * s[at] / s.max(), color="tab:green",
+                      lw=0.8)
+        tx.text(0, top + 0.7, f"ROI {int(result.label_values[k])}", fontsize=7)
+        offset = top + 1.15
     tx.set_yticks([])
     tx.set_xlabel("frame")
-    tx.set_title("raw (grey), calcium C (orange), spikes S (green) — highest-SNR ROIs",
-                 fontsize=9)
+    tx.set_title("raw (grey), calcium C (orange), spikes S (green bars below) — "
+                 "highest-SNR ROIs", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return fig
