@@ -12,15 +12,26 @@
 
 Every subcommand shows progress bars on long work (``--quiet`` hides them), exits
 with status 0 on success, 1 with one clear ``amnesia: error: ...`` line on bad input
-(``--verbose`` adds the traceback), 2 on a usage error, 130 when interrupted.
+(``--verbose`` adds the traceback), 2 on a usage error, 130 when interrupted. Errors
+and warnings of the library are shown in the command's words: a parameter is named by
+its option (``--gsig``, not ``CNMFParams.gSig``).
+
+``--overwrite`` replaces only what napari-amnesia wrote (a results folder holds a
+``.napari-amnesia.json`` manifest of its files); a folder without that mark, holding
+a file the package did not write, or holding the input movie is never replaced.
+Commands that read movies take ``--nan-policy {raise,fill}`` (default ``raise``):
+every frame of a float movie is checked for NaN before any work.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import re
 import sys
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -31,11 +42,25 @@ __all__ = ["main", "build_parser"]
 logger = logging.getLogger("napari_amnesia")
 
 
+_OVERWRITE_HELP = ("replace the results folder if it exists, only once the new one is "
+                   "complete, and only if napari-amnesia wrote it (its .napari-amnesia.json "
+                   "lists every file in it; a folder holding anything else, or the input "
+                   "movie, is never replaced)")
+
+
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     pass
 
 
-def _add_movie_selection(parser: argparse.ArgumentParser) -> None:
+def _add_nan_policy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nan-policy", choices=["raise", "fill"], default="raise",
+                        help="what to do with NaN or infinite pixels of a float movie (every "
+                        "frame is checked before any work): raise = stop with an error naming "
+                        "the frames; fill = replace them by the mean of each frame's other "
+                        "pixels, with one warning")
+
+
+def _add_movie_selection(parser: argparse.ArgumentParser, *, nan_policy: bool = True) -> None:
     parser.add_argument(
         "movie",
         help="a multi-page TIFF/BigTIFF/OME-TIFF, a .npy file, a folder of TIFFs, "
@@ -45,6 +70,8 @@ def _add_movie_selection(parser: argparse.ArgumentParser) -> None:
                         help="channel index, for files with a channel axis (C)")
     parser.add_argument("--plane", type=int, default=None,
                         help="plane (Z) index, for files with a plane axis besides time")
+    if nan_policy:
+        _add_nan_policy(parser)
 
 
 def _add_summary_options(parser: argparse.ArgumentParser) -> None:
@@ -76,9 +103,7 @@ def _summary_params(args, *, default_gsig: float | None = None) -> dict:
 
 def _add_results_folder(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="results folder to create")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the results folder if it exists (only once the new one "
-                        "is complete)")
+    parser.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Describe a movie without reading its pixels "
                           "(a few sampled frames aside). Prints JSON with --json.",
                           formatter_class=_Formatter)
-    _add_movie_selection(info)
+    _add_movie_selection(info, nan_policy=False)
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     summary = sub.add_parser("summary", help="summary images of a movie into a results folder",
@@ -165,9 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="results folder (default: the configuration's 'output:')")
     run.add_argument("--movie", type=Path, default=None,
                      help="run on this movie instead of the configuration's 'input:'")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace the results folder if it exists (only once the new one "
-                     "is complete)")
+    run.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_nan_policy(run)
     run.add_argument("--script", action="store_true",
                      help="print the Python calls that reproduce the run, and run nothing")
     run.add_argument("--no-report", action="store_true", help="skip the report pictures")
@@ -181,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a results folder of `amnesia motion` (or its motion/ sub-folder)")
     _add_movie_selection(apply)
     apply.add_argument("--out", required=True, type=Path, help="corrected movie to write (.tif)")
-    apply.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    apply.add_argument("--overwrite", action="store_true",
+                       help="replace --out if it exists and napari-amnesia wrote it")
     apply.add_argument("--border-nan", default=None, choices=["nan", "copy", "min", "zero"],
                        help="what fills the pixels shifted in from outside the frame "
                        "(default: as in the saved parameters)")
@@ -198,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="movies (files or folders; each argument is one movie — a "
                           "quoted glob is one movie concatenated in time)")
     skeleton.add_argument("--out", required=True, type=Path, help="results folder to create")
-    skeleton.add_argument("--overwrite", action="store_true",
-                          help="replace the results folder if it exists")
+    skeleton.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_nan_policy(skeleton)
     add_options(skeleton, SkeletonParams, title="skeleton (pyAMNESIA's steps 1-8)")
 
     cluster = sub.add_parser("cluster", help="coactive clustering or factorization from a "
@@ -215,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--movie", default=None,
                          help="the movie (overrides the configuration's input.movie)")
     cluster.add_argument("--out", type=Path, default=None, help="results folder to create")
-    cluster.add_argument("--overwrite", action="store_true",
-                         help="replace the results folder if it exists")
+    cluster.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_nan_policy(cluster)
     cluster.add_argument("--list", action="store_true", help="list the shipped templates")
     cluster.add_argument("--show", action="store_true",
                          help="print the configuration (e.g. a template to copy) and exit")
@@ -229,8 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                           formatter_class=_Formatter)
     demo.add_argument("--out", type=Path, default=Path("amnesia-demo"),
                       help="results folder to create")
-    demo.add_argument("--overwrite", action="store_true",
-                      help="replace the results folder if it exists")
+    demo.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     demo.add_argument("--view", action="store_true",
                       help="open the results in napari afterwards (needs a display and napari)")
     demo.add_argument("--mode", choices=["two_photon", "one_photon"], default="two_photon",
@@ -244,7 +268,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(demo, MotionParams, title="motion correction (CaImAn's names; the demo "
                 "defaults to --pw-rigid true when the patches fit in the frame)")
     _add_summary_options(demo)
+    _plain_help(parser)
     return parser
+
+
+#: reST markup that has no place in ``--help``: roles, literals, citations, links.
+_REST = [
+    (re.compile(r"\s*\[\w+\]_"), ""),                                # citations [1]_
+    (re.compile(r":\w+(?::\w+)?:`~?(?:[^`<]*<)?([^`>]+)>?`"),
+     lambda m: m.group(1).rsplit(".", 1)[-1] if "~" in m.group(0) else m.group(1)),  # roles
+    (re.compile(r"``([^`]+)``"), r"\1"),                              # literals
+    (re.compile(r"`([^`<]+?)\s*<[^>]+>`__?"), r"\1"),                 # links
+    (re.compile(r"`([^`]+)`_{0,2}"), r"\1"),                          # interpreted text
+]
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST markup (for ``--help``, which is not rendered)."""
+    for pattern, replacement in _REST:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Strip reST markup from every help text and description of ``parser``."""
+    if parser.description:
+        parser.description = plain_text(parser.description)
+    for action in parser._actions:
+        if action.help and action.help is not argparse.SUPPRESS:
+            action.help = plain_text(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if choice.help:
+                    choice.help = plain_text(choice.help)
+            for sub in action.choices.values():
+                _plain_help(sub)
 
 
 def _progress(args):
@@ -253,10 +311,26 @@ def _progress(args):
     return tqdm_callback(disable=True if args.quiet else None)
 
 
+def _nan_frames(args, info: dict) -> dict:
+    """``nan_frames`` (how many) and ``first_nan_frames`` of a movie (float: read whole)."""
+    if not info["dtype"].startswith("float"):  # integer pixels cannot be NaN: nothing read
+        return {"nan_frames": 0, "first_nan_frames": []}
+    from .core._progress import drive
+    from .core.io import iter_find_nan_frames, open_movie
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the sampled-frames warning: the full count follows
+        movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    with _progress(args) as bar:
+        frames = drive(iter_find_nan_frames(movie), bar)["frames"]
+    return {"nan_frames": int(len(frames)), "first_nan_frames": [int(t) for t in frames[:10]]}
+
+
 def _cmd_info(args) -> int:
     from .core.io import movie_info
 
     info = movie_info(args.movie, channel=args.channel, plane=args.plane)
+    info.update(_nan_frames(args, info))
     if args.json:
         print(json.dumps(info, indent=2, default=str))
     else:
@@ -326,8 +400,9 @@ def _cmd_summary(args) -> int:
     from .core.io import movie_info, open_movie
 
     params = _summary_params(args)
-    check_destination(args.out, args.overwrite, folder=True)
-    movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    check_destination(args.out, args.overwrite, folder=True, inputs=[args.movie])
+    movie = open_movie(args.movie, channel=args.channel, plane=args.plane,
+                       nan_policy=args.nan_policy)
     info = movie_info(args.movie, channel=args.channel, plane=args.plane)
     record = _run_pipeline(movie, args.out, args=args, stages=("summary",),
                            params={"summary": params}, input_info=info,
@@ -343,21 +418,24 @@ def _cmd_motion(args) -> int:
 
     summary_params = _summary_params(args)
     motion_params = _motion_params(args)
-    check_destination(args.out, args.overwrite, folder=True)
+    check_destination(args.out, args.overwrite, folder=True, inputs=[args.movie])
     if args.template is not None:
         import tifffile
 
         if not args.template.is_file():
             raise FileNotFoundError(f"template {args.template} does not exist.")
         motion_params["template"] = tifffile.imread(args.template)
-    movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    movie = open_movie(args.movie, channel=args.channel, plane=args.plane,
+                       nan_policy=args.nan_policy)
     info = movie_info(args.movie, channel=args.channel, plane=args.plane)
     record = _run_pipeline(movie, args.out, args=args, stages=("motion", "summary"),
                            params={"motion": motion_params, "summary": summary_params},
                            input_info=info, report=not args.no_report, title=str(args.movie))
     stage = record["stages"]["motion"]
+    rejected = stage.get("rejected_shifts", 0)
     print(f"motion correction of {args.movie} ({stage['frames_per_s']} frames/s, largest "
-          f"shift {stage['max_abs_shift']} px) → {args.out}")
+          f"shift {stage['max_abs_shift']} px, {rejected} shift(s) rejected as not supported "
+          f"by the data) → {args.out}")
     return 0
 
 
@@ -404,8 +482,9 @@ def _cmd_cnmf(args) -> int:
 
         stage_params["motion"] = MotionParams.from_dict(dict(motion_config or {})).to_dict()
         stages = ("motion", *stages)
-    check_destination(args.out, args.overwrite, folder=True)
-    movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    check_destination(args.out, args.overwrite, folder=True, inputs=[args.movie])
+    movie = open_movie(args.movie, channel=args.channel, plane=args.plane,
+                       nan_policy=args.nan_policy)
     info = movie_info(args.movie, channel=args.channel, plane=args.plane)
     params.check_shape(movie.shape)
     record = _run_pipeline(movie, args.out, args=args, stages=stages, params=stage_params,
@@ -432,10 +511,10 @@ def _cmd_run(args) -> int:
         raise ValueError("give --out DIR (or set output: in the configuration).")
     if not config["input"].get("movie"):
         raise ValueError("give --movie PATH (or set input: in the configuration).")
-    check_destination(out, args.overwrite, folder=True)
     inp = config["input"]
+    check_destination(out, args.overwrite, folder=True, inputs=[inp["movie"]])
     selection = {k: inp[k] for k in ("channel", "plane") if inp.get(k) is not None}
-    movie = open_movie(inp["movie"], **selection)
+    movie = open_movie(inp["movie"], **selection, nan_policy=args.nan_policy)
     info = movie_info(inp["movie"], **selection)
 
     def write_config(folder: Path, results: dict) -> None:
@@ -452,6 +531,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_apply_shifts(args) -> int:
+    from .core._files import check_destination
     from .core._progress import drive
     from .core.io import iter_save_movie, open_movie
     from .core.motion import MotionResult
@@ -460,7 +540,9 @@ def _cmd_apply_shifts(args) -> int:
     if not folder.is_dir():
         raise FileNotFoundError(f"{args.shifts} is not a motion-correction results folder.")
     result = MotionResult.load(folder)
-    movie = open_movie(args.movie, channel=args.channel, plane=args.plane)
+    check_destination(args.out, args.overwrite, folder=False, inputs=[args.movie])
+    movie = open_movie(args.movie, channel=args.channel, plane=args.plane,
+                       nan_policy=args.nan_policy)
     extra = {"border_nan": args.border_nan} if args.border_nan else {}
     corrected = result.apply(movie, **extra)
     with _progress(args) as bar:
@@ -472,17 +554,27 @@ def _cmd_apply_shifts(args) -> int:
 def _cmd_skeleton(args) -> int:
     from .core._files import atomic_folder, check_destination
     from .core._progress import drive
+    from .core.io import open_movie
     from .core.skeleton import SkeletonParams, iter_skeleton_statistics, write_statistics_csv
 
     params = SkeletonParams(**overrides(args, SkeletonParams))
-    check_destination(args.out, args.overwrite, folder=True)
+    check_destination(args.out, args.overwrite, folder=True, inputs=args.movies)
     missing = [m for m in args.movies if not Path(m).exists() and not any(c in m for c in "*?[")]
     if missing:
         raise FileNotFoundError(f"movie {missing[0]} does not exist.")
-    with atomic_folder(args.out, overwrite=args.overwrite) as tmp:
+    # every movie is opened (and checked for NaN) before anything is written: a file
+    # that is not a movie stops here with its own message, and no table is left
+    movies = [open_movie(m, nan_policy=args.nan_policy) for m in args.movies]
+    inputs = [m if movie.dtype.kind != "f" or args.nan_policy != "fill" else movie
+              for m, movie in zip(args.movies, movies, strict=True)]
+    with atomic_folder(args.out, overwrite=args.overwrite, inputs=args.movies) as tmp:
         with _progress(args) as bar:
-            rows = drive(iter_skeleton_statistics(args.movies, params, errors="record",
+            rows = drive(iter_skeleton_statistics(inputs, params, errors="record",
                                                   save_dir=tmp), bar)
+        for row, name in zip(rows, args.movies, strict=True):
+            row["path"] = name  # a filled movie is passed as an array
+        if all(row.get("error") for row in rows):
+            raise RuntimeError("; ".join(f"{r['path']}: {r['error']}" for r in rows))
         write_statistics_csv(rows, tmp / "skeleton_statistics.csv")
         (tmp / "params.json").write_text(params_json(params))
     failed = [r for r in rows if r.get("error")]
@@ -513,13 +605,14 @@ def _cmd_cluster(args) -> int:
     if out is None:
         raise ValueError("give --out DIR (or set output: in the configuration).")
     config["output"] = None
-    check_destination(out, args.overwrite, folder=True)
+    source = args.movie or (config.get("input") or {}).get("movie")
+    check_destination(out, args.overwrite, folder=True, inputs=[source])
     movie = None
-    if args.movie is not None:
+    if source:
         from .core.io import open_movie
 
-        movie = open_movie(args.movie)
-    with atomic_folder(out, overwrite=args.overwrite) as tmp:
+        movie = open_movie(source, nan_policy=args.nan_policy)
+    with atomic_folder(out, overwrite=args.overwrite, inputs=[source]) as tmp:
         with _progress(args) as bar:
             results = drive(iter_run_config(config, movie, output=tmp), bar)
     if "clusterings" in results:
@@ -675,6 +768,72 @@ def _view(out: Path) -> None:
     view_results(out)
 
 
+def _option_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """``{library name: --option}`` for every option of ``parser`` (a subcommand's).
+
+    Options generated from a parameter dataclass have the dest ``param_<name>``
+    (``param_gSig`` → ``--gsig``); the others their own dest (``channel``).
+    """
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if not longs or action.dest in {"help", "version"}:
+            continue
+        dest = action.dest[len("param_"):] if action.dest.startswith("param_") else action.dest
+        names[dest] = longs[0]
+        names.setdefault(longs[0][2:].replace("-", "_"), longs[0])
+    return names
+
+
+def in_cli_words(message: str, names: dict[str, str]) -> str:
+    """A library message with its parameter names spelled as the command's options.
+
+    ``CNMFParams.gSig should be positive`` → ``--gsig should be positive``;
+    ``got channel=3`` → ``got --channel 3``; ``pass overwrite=True`` → ``pass
+    --overwrite``; ``nan_policy='fill'`` → ``--nan-policy fill``. A bare name is
+    translated only when it cannot be an English word (``min_SNR``, ``gSig``).
+    """
+    if not names:
+        return message
+    alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+
+    def assigned(m: re.Match) -> str:
+        option, value = names[m.group(1)], m.group(2).strip("'\"")
+        return option if value == "True" else f"{option} {value}"
+
+    message = re.sub(rf"\b(?:[A-Z]\w*Params\.)({alternatives})\b",
+                     lambda m: names[m.group(1)], message)
+    message = re.sub(rf"(?<![\w.-])({alternatives})=('[^']*'|\"[^\"]*\"|[^\s,;)]+)",
+                     assigned, message)
+    message = re.sub(rf"(?:``|`|'|\")({alternatives})(?:``|`|'|\")",
+                     lambda m: names[m.group(1)], message)
+    technical = [n for n in names if "_" in n or any(c.isupper() for c in n[1:])]
+    if technical:
+        pattern = "|".join(sorted(map(re.escape, technical), key=len, reverse=True))
+        message = re.sub(rf"(?<![\w.-])({pattern})\b(?![=(])", lambda m: names[m.group(1)],
+                         message)
+    return message
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(command, parser)
+    return parser
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(names: dict[str, str]):
+    """Show each warning of the library once, as one ``amnesia: warning:`` line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"amnesia: warning: {in_cli_words(str(message), names)}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``amnesia`` command; returns the exit status."""
     parser = build_parser()
@@ -687,8 +846,10 @@ def main(argv: list[str] | None = None) -> int:
                 "apply-shifts": _cmd_apply_shifts, "skeleton": _cmd_skeleton,
                 "cluster": _cmd_cluster, "cnmf": _cmd_cnmf, "run": _cmd_run,
                 "demo": _cmd_demo}
+    names = _option_names(_subparser(parser, args.command))
     try:
-        return commands[args.command](args)
+        with _warnings_as_lines(names):
+            return commands[args.command](args)
     except KeyboardInterrupt:
         print("amnesia: interrupted; nothing was written.", file=sys.stderr)
         return 130
@@ -696,7 +857,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             logger.exception("amnesia %s failed", args.command)
         message = str(exc) or type(exc).__name__
-        print(f"amnesia: error: {message}", file=sys.stderr)
+        print(f"amnesia: error: {in_cli_words(message, names)}", file=sys.stderr)
         return 1
 
 

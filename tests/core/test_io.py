@@ -376,7 +376,7 @@ def test_nan_frames_are_reported(tmp_path, caplog):
     tifffile.imwrite(path, data)
     with pytest.warns(MovieWarning, match=r"nan.tif: 2 of 16 sampled frames contain NaN"):
         movie = open_movie(path)
-    assert "NaN" in caplog.text
+    assert "NaN" not in caplog.text  # one warning, not a log line besides it
     assert np.isnan(movie[0, 1, 1].compute())  # reported, not altered
 
 
@@ -596,7 +596,13 @@ def test_save_refuses_to_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="out.tif.*overwrite=True"):
         save_movie(ramp(), path)
     assert path.read_bytes() == b"precious"
-    save_movie(ramp(), path, overwrite=True)
+    # even when asked, a file napari-amnesia did not write is kept (issue 12)
+    with pytest.raises(FileExistsError, match="out.tif was not written by napari-amnesia"):
+        save_movie(ramp(), path, overwrite=True)
+    assert path.read_bytes() == b"precious"
+    path.unlink()
+    save_movie(ramp() + 1, path)
+    save_movie(ramp(), path, overwrite=True)  # its own output: replaced
     np.testing.assert_array_equal(open_movie(path).compute(), ramp())
 
 
@@ -619,7 +625,8 @@ def test_save_never_overwrites_its_own_input(tmp_path):
 
 def test_failed_save_leaves_nothing_behind(tmp_path):
     path = tmp_path / "out.tif"
-    path.write_bytes(b"old results")
+    save_movie(ramp(t=2), path)  # older results of the package
+    before = path.read_bytes()
 
     def explode(block):
         if block.size and block.min() >= 500:
@@ -629,8 +636,8 @@ def test_failed_save_leaves_nothing_behind(tmp_path):
     movie = da.from_array(ramp(t=12), chunks=(3, -1, -1)).map_blocks(explode)
     with pytest.raises(RuntimeError, match="boom"):
         save_movie(movie, path, overwrite=True, chunk_frames=3)
-    assert path.read_bytes() == b"old results"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".napari-amnesia.json", "out.tif"]
 
 
 def test_cancelled_save_leaves_nothing_behind(tmp_path):

@@ -54,12 +54,18 @@ import dask.array as da
 import numpy as np
 import tifffile
 
+from ._files import check_destination, protect_inputs, record_written
 from ._progress import Progress, ProgressGenerator, drive
 
 __all__ = [
     "MovieError",
     "MovieWarning",
+    "NAN_POLICIES",
     "SUPPORTED_DTYPES",
+    "apply_nan_policy",
+    "find_nan_frames",
+    "iter_apply_nan_policy",
+    "iter_find_nan_frames",
     "open_movie",
     "movie_info",
     "contrast_limits",
@@ -314,15 +320,45 @@ class _FileInfo:
     extra: dict = field(default_factory=dict)
 
 
-class _TiffErrors(logging.Handler):
-    """Collect what tifffile logs at ERROR level while a file is parsed."""
+class _TiffErrors:
+    """Collect what tifffile logs while a file is parsed, instead of printing it.
+
+    tifffile logs its own ERROR and WARNING lines (``invalid offset to first
+    page``...) before the package has a chance to say what is wrong; while a file
+    is probed in this thread, those records go here (ERROR ones into ``messages``,
+    judged below; the others into ``notes``, logged at debug level) and nowhere
+    else.
+    """
+
+    _local = threading.local()
+    _installed = False
+    _install_lock = threading.Lock()
 
     def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
         self.messages: list[str] = []
+        self.notes: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+    @classmethod
+    def filter(cls, record: logging.LogRecord) -> bool:
+        """Logger filter: keep the record for the collector of this thread, if any."""
+        collector = getattr(cls._local, "collector", None)
+        if collector is None:
+            return True
+        text = record.getMessage()
+        (collector.messages if record.levelno >= logging.ERROR else collector.notes).append(text)
+        return False
+
+    def __enter__(self) -> _TiffErrors:
+        with self._install_lock:
+            if not _TiffErrors._installed:
+                logging.getLogger("tifffile").addFilter(_TiffErrors)
+                _TiffErrors._installed = True
+        self._previous = getattr(self._local, "collector", None)
+        self._local.collector = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.collector = self._previous
 
 
 def _frame_rate_from_tiff(tif: tifffile.TiffFile) -> float | None:
@@ -364,11 +400,8 @@ def _tiff_format(tif: tifffile.TiffFile) -> str:
 def _describe_tiff(path: Path, *, channel: int | None, plane: int | None) -> _FileInfo:
     """Parse a TIFF's structure (no pixel reads) and check it is whole."""
     size = path.stat().st_size
-    handler = _TiffErrors()
-    tiff_logger = logging.getLogger("tifffile")
-    tiff_logger.addHandler(handler)
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _TiffErrors() as handler, tifffile.TiffFile(path) as tif:
             if not tif.series:
                 raise MovieError(f"{path}: TIFF file has no image series.")
             series = tif.series[0]
@@ -400,8 +433,8 @@ def _describe_tiff(path: Path, *, channel: int | None, plane: int | None) -> _Fi
         raise
     except Exception as exc:
         raise MovieError(f"{path}: not a readable TIFF file ({exc}).") from exc
-    finally:
-        tiff_logger.removeHandler(handler)
+    for note in handler.notes:
+        logger.debug("%s: tifffile noted: %s", path, note)
     corrupt = [m for m in handler.messages if "offset" in m or "corrupt" in m or "fail" in m]
     if end > size or corrupt:
         detail = f"its image data end at byte {end} but the file has {size} bytes"
@@ -907,6 +940,7 @@ def open_movie(
     channel: int | None = None,
     plane: int | None = None,
     chunk_frames: int | None = None,
+    nan_policy: str | None = None,
 ) -> da.Array:
     """Open a movie lazily as a ``(T, Y, X)`` dask array in its native dtype.
 
@@ -934,6 +968,11 @@ def open_movie(
     chunk_frames : int, optional
         Frames per dask chunk. By default, about 32 MB per chunk. Chunks never span
         two files.
+    nan_policy : {"raise", "fill"}, optional
+        What to do with NaN or infinite pixels of a float movie, checked over every
+        frame before anything else is done (see :func:`apply_nan_policy`). By
+        default (None) only ~16 sampled frames are looked at, and a warning is given
+        if some hold NaN.
 
     Returns
     -------
@@ -961,9 +1000,13 @@ def open_movie(
     """
     if chunk_frames is not None and int(chunk_frames) < 1:
         raise ValueError(f"chunk_frames should be a positive number of frames, got {chunk_frames}.")
-    infos, _ = _open_infos(path, channel=channel, plane=plane)
+    infos, how = _open_infos(path, channel=channel, plane=plane)
     parts = _make_parts(infos)
     array = _MovieArray(parts)
+    # while the movie is in use, no writer of the package replaces its files (or
+    # writes into the folder of frames it comes from)
+    frame_folders = {i.path.parent for i in infos} if how in {"folder", "glob"} else ()
+    protect_inputs(array, [i.path for i in infos], folders=frame_folders)
     per_chunk = (
         int(chunk_frames) if chunk_frames else _default_chunk_frames(array.frame_shape, array.dtype)
     )
@@ -990,6 +1033,8 @@ def open_movie(
         len(tchunks),
         per_chunk,
     )
+    if nan_policy is not None:
+        return apply_nan_policy(movie, nan_policy, label=label)
     if movie.dtype.kind == "f":
         _report_nans(movie, label)
     return movie
@@ -1003,10 +1048,134 @@ def _report_nans(movie: da.Array, label: object) -> None:
         message = (
             f"{label}: {len(bad)} of {len(idx)} sampled frames contain NaN values "
             f"(frames {bad[:8]}{'...' if len(bad) > 8 else ''}); NaNs propagate through "
-            "most computations, replace them first (e.g. da.nan_to_num)."
+            "most computations: open the movie with nan_policy='fill' to replace them, "
+            "or nan_policy='raise' to check every frame."
         )
-        logger.warning(message)
+        # one warning (napari shows it as a notification, the command line as one line)
         warnings.warn(message, MovieWarning, stacklevel=3)
+
+
+#: What :func:`apply_nan_policy` can do with NaN or infinite pixels.
+NAN_POLICIES = ("raise", "fill")
+
+
+def _frame_nan_stats(block: np.ndarray) -> np.ndarray:
+    """Per frame: non-finite pixels, sum and count of the finite ones."""
+    x = np.asarray(block, dtype=np.float64).reshape(len(block), -1)
+    finite = np.isfinite(x)
+    return np.stack([(~finite).sum(axis=1), np.where(finite, x, 0.0).sum(axis=1),
+                     finite.sum(axis=1)], axis=1)
+
+
+def iter_find_nan_frames(movie: Any, *, chunk_frames: int | None = None
+                         ) -> ProgressGenerator[dict[str, Any]]:
+    """Find the frames of ``movie`` that hold NaN or infinite pixels, chunk by chunk.
+
+    Integer movies cannot hold NaN and are not read.
+
+    Yields
+    ------
+    Progress
+        After each chunk.
+
+    Returns
+    -------
+    dict
+        ``frames``: indices of the frames with NaN or infinite pixels (int64 array);
+        ``pixels``: how many such pixels in all; ``fill``: per frame, the mean of its
+        finite pixels (the mean of the whole movie for a frame without any).
+    """
+    n = int(movie.shape[0])
+    if np.dtype(movie.dtype).kind != "f":
+        yield Progress(n, n, "checking for NaN")
+        return {"frames": np.empty(0, np.int64), "pixels": 0, "fill": None}
+    per_chunk = int(chunk_frames) if chunk_frames else _default_chunk_frames(
+        tuple(movie.shape[1:]), np.dtype(movie.dtype))
+    stats = np.zeros((n, 3))
+    for t0 in range(0, n, per_chunk):
+        block = movie[t0:t0 + per_chunk]
+        stats[t0:t0 + len(block)] = _frame_nan_stats(
+            block.compute() if hasattr(block, "compute") else block)
+        yield Progress(min(n, t0 + per_chunk), n, "checking for NaN")
+    bad = np.flatnonzero(stats[:, 0] > 0).astype(np.int64)
+    total = stats[:, 2].sum()
+    overall = stats[:, 1].sum() / total if total else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill = np.where(stats[:, 2] > 0, stats[:, 1] / np.maximum(stats[:, 2], 1), overall)
+    return {"frames": bad, "pixels": int(stats[:, 0].sum()), "fill": fill}
+
+
+def find_nan_frames(movie: Any, *, chunk_frames: int | None = None) -> np.ndarray:
+    """Indices of the frames holding NaN or infinite pixels (every frame is read)."""
+    return drive(iter_find_nan_frames(movie, chunk_frames=chunk_frames))["frames"]
+
+
+def _listed_frames(frames: np.ndarray, limit: int = 8) -> str:
+    shown = ", ".join(str(int(t)) for t in frames[:limit])
+    return shown + (", ..." if len(frames) > limit else "")
+
+
+def _fill_block(block: np.ndarray, values: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(block)
+    if not bad.any():
+        return block
+    out = np.array(block, copy=True)
+    out[bad] = np.broadcast_to(values.astype(out.dtype), out.shape)[bad]
+    return out
+
+
+def iter_apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: object = "the movie",
+                          chunk_frames: int | None = None) -> ProgressGenerator[Any]:
+    """Check every frame of a float movie for NaN or infinite pixels, then act.
+
+    Parameters
+    ----------
+    movie : array-like, shape (T, Y, X)
+        numpy or dask array (read chunk by chunk; integer movies are not read).
+    nan_policy : {"raise", "fill"}
+        ``"raise"``: refuse a movie with any NaN or infinite pixel, naming the frames.
+        ``"fill"``: replace them, lazily, by the mean of the finite pixels of their
+        frame (of the whole movie for a frame without any), with one warning naming
+        the frames.
+    label : object, optional
+        How the movie is named in the messages (its path).
+
+    Yields
+    ------
+    Progress
+
+    Returns
+    -------
+    array-like
+        ``movie`` itself when it has no NaN, else (``"fill"``) a filled dask array.
+    """
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy should be one of {', '.join(map(repr, NAN_POLICIES))}, "
+                         f"got {nan_policy!r}.")
+    found = yield from iter_find_nan_frames(movie, chunk_frames=chunk_frames)
+    bad = found["frames"]
+    if not len(bad):
+        return movie
+    what = (f"{label}: {len(bad)} of {len(movie)} frames hold NaN or infinite values "
+            f"(frames {_listed_frames(bad)}; {found['pixels']} pixels)")
+    if nan_policy == "raise":
+        raise MovieError(f"{what}; replace them first, or pass nan_policy='fill' to replace "
+                         "them by the mean of each frame's other pixels.")
+    warnings.warn(f"{what}; they are replaced by the mean of each frame's other pixels "
+                  "(nan_policy='fill').", MovieWarning, stacklevel=2)
+    lazy = movie if isinstance(movie, da.Array) else da.from_array(movie, chunks=(
+        chunk_frames or _default_chunk_frames(tuple(movie.shape[1:]), np.dtype(movie.dtype)),
+        -1, -1))
+    values = da.from_array(found["fill"].astype(np.float64)[:, None, None],
+                           chunks=(lazy.chunks[0], 1, 1))
+    return da.map_blocks(_fill_block, lazy, values, dtype=lazy.dtype)
+
+
+def apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: object = "the movie",
+                     chunk_frames: int | None = None) -> Any:
+    """Apply ``nan_policy`` to a movie; see :func:`iter_apply_nan_policy`."""
+    return drive(iter_apply_nan_policy(movie, nan_policy, label=label,
+                                       chunk_frames=chunk_frames))
 
 
 def movie_info(
@@ -1239,8 +1408,8 @@ def iter_save_movie(
             raise MovieError(
                 f"{path}: refusing to overwrite a file that the movie being saved reads from."
             )
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it.")
+    # an existing file is replaced only when asked, and only if the package wrote it
+    check_destination(path, overwrite, folder=False)
     n = shape[0]
     per_chunk = int(chunk_frames) if chunk_frames else _default_chunk_frames(shape[1:], dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -1318,6 +1487,7 @@ def iter_save_movie(
                     del block
                     yield Progress(min(n, t0 + per_chunk), n, message)
         os.replace(tmp, path)
+        record_written(path)
     except BaseException:
         try:
             tmp.unlink(missing_ok=True)
