@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -86,6 +87,7 @@ def test_rigid_shifts_recovered(rigid_movie, rigid_result):
     offset = _template_offset(rigid_result, truth)
     err = rigid_result.shifts - offset - truth.shifts
     assert _rmse(err) <= RIGID_RMSE, _rmse(err)
+    assert len(rigid_result.rejected_frames) == 0  # every planted shift is supported
 
 
 def test_rigid_with_reference_template_needs_no_offset(rigid_movie):
@@ -118,6 +120,7 @@ def test_piecewise_rigid_field_recovered(nonrigid_movie, pw_result):
     assert nonrigid > 1.5  # the deformation is really there
     err = res.shifts_pw - offset[None] - true_pw
     assert _rmse(err) <= PW_RMSE, _rmse(err)
+    assert len(res.rejected_frames) == 0
     # and it beats a rigid-only description of the same frames
     rigid_err = res.shifts[:, None, None, :] - offset[None] - true_pw
     assert _rmse(err) < 0.5 * _rmse(rigid_err)
@@ -481,3 +484,130 @@ def test_patches_without_structure_take_their_neighbours_shift(monkeypatch):
     # the empty patch: the neighbours' shift (the planted field bends there, so not
     # exact), far better than a shift read from noise
     assert max(kept) < 1.6 and np.median(ratios) < 0.6, (kept, ratios)
+
+
+# --------------------------------------------------------------------------- small frames
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+ALLEN = DATA / "allen2p_100x100x100.tif"
+
+
+def _field_errors(res, truth):
+    centers = res.patch_centers.reshape(-1, 2)
+    true_pw = np.stack([truth.displacement_at(centers, t) for t in range(truth.n_frames)])
+    true_pw = true_pw.reshape(res.shifts_pw.shape)
+    return res.shifts_pw - true_pw, res.shifts[:, None, None, :] - true_pw
+
+
+def test_piecewise_rigid_on_a_small_frame_adapts_the_patch_grid():
+    # 100 x 100: the default 96-px patches both cover every pixel the search margin
+    # leaves (same centre, so no spline between them: an all-NaN template and
+    # "patch_centers should increase" before); the default grid is fitted instead
+    movie, truth = simulate(n_frames=100, shape=(100, 100), n_cells=12, max_shift=4.0,
+                            nonrigid=True, nonrigid_amplitude=2.0, rng=2)
+    res = correct(movie, pw_rigid=True, compute_metrics=False)
+    assert np.isfinite(res.template).all()
+    assert res.shifts_pw.shape[1:3] == (2, 2)
+    assert res.params.strides == (40, 40) and res.params.overlaps == (20, 20)
+    assert any("does not fit frames of 100x100 px" in m for m in res.messages)
+    assert np.all(np.diff(res.patch_centers[:, 0, 0]) > 10)
+    assert np.isfinite(res.corrected[:5].compute()).all()
+    # and the field is right (against the reference scene as template: no offset)
+    res = correct(movie, template=truth.mean_image(), pw_rigid=True, compute_metrics=False)
+    err, rigid_err = _field_errors(res, truth)
+    assert _rmse(err) <= PW_RMSE and _rmse(err) < 0.7 * _rmse(rigid_err), (
+        _rmse(err), _rmse(rigid_err))
+
+
+def test_piecewise_rigid_falls_back_to_rigid_when_two_patches_do_not_fit():
+    # a frame smaller than one default patch (96 px): no two patches fit inside the
+    # search margin, so the correction is rigid, and says why (before: a ValueError)
+    movie, truth = simulate(n_frames=80, shape=(64, 64), n_cells=8, max_shift=4.0,
+                            nonrigid=False, rng=4)
+    res = correct(movie, template=truth.mean_image(), pw_rigid=True, compute_metrics=False)
+    assert res.shifts_pw is None and not res.params.pw_rigid
+    assert any("corrected rigidly" in m for m in res.messages), res.messages
+    rigid = correct(movie, template=truth.mean_image(), compute_metrics=False)
+    np.testing.assert_array_equal(res.shifts, rigid.shifts)  # exactly the rigid correction
+    assert np.isfinite(res.template).all()
+    # patches set by hand that cover the whole 100-px frame: rigid as well, never NaN
+    movie, truth = simulate(n_frames=60, shape=(100, 100), n_cells=12, max_shift=4.0,
+                            nonrigid=False, rng=2)
+    res = correct(movie, pw_rigid=True, strides=60, overlaps=36, compute_metrics=False)
+    assert res.shifts_pw is None and np.isfinite(res.template).all()
+    assert any("strides" in m and "rigidly" in m for m in res.messages)
+    # a grid set by hand that does not fit is still refused, naming itself
+    with pytest.raises(ValueError, match="strides"):
+        correct(movie, pw_rigid=True, strides=80, overlaps=40)
+
+
+def test_patch_grid_drops_patches_that_compare_the_same_pixels():
+    from napari_amnesia.core.motion._register import patch_grid
+
+    assert patch_grid(100, 64, 32).tolist() == [0, 4]
+    assert patch_grid(100, 64, 32, margin=16).tolist() == [0]  # both see rows 16-84
+    assert patch_grid(192, 64, 32, margin=16).tolist() == [0, 64, 96]  # unchanged
+
+
+@pytest.mark.skipif(not ALLEN.is_file(), reason="real movies of ../shared/data absent")
+def test_piecewise_rigid_on_the_allen_crop():
+    from napari_amnesia.core.io import open_movie
+
+    res = correct(open_movie(ALLEN), pw_rigid=True, compute_metrics=False)
+    assert np.isfinite(res.template).all() and res.shifts_pw.shape[1:3] == (2, 2)
+    assert np.isfinite(res.shifts_pw).all()
+    # frame 8's (8.4, 9.5) px jump correlates no better than no shift: rejected
+    assert 8 in res.rejected_frames
+    assert np.abs(res.shifts).max() < 3.0
+
+
+# --------------------------------------------------------------------------- supported shifts
+def test_shifts_of_frames_without_usable_structure_are_rejected(rigid_movie):
+    # frames of pure noise (same level and noise as the movie) have a correlation
+    # peak anywhere in the search window; their shifts must be rejected and replaced
+    # by the neighbours' (interpolated), while every planted shift is kept
+    movie, truth = rigid_movie
+    mov = movie.astype(np.float32)
+    noise = float(np.std(np.diff(mov, axis=0))) / np.sqrt(2)
+    level = float(np.median(mov))
+    blank = np.arange(5, truth.n_frames, 13)  # isolated frames
+    rng = np.random.default_rng(0)
+    mov[blank] = level + rng.normal(0.0, noise, (len(blank), *truth.shape))
+    res = correct(mov, template=truth.mean_image(), max_shifts=8, compute_metrics=False)
+    assert sorted(res.rejected_frames.tolist()) == blank.tolist()
+    assert any(f"{len(blank)} of {truth.n_frames} frame(s)" in m for m in res.messages)
+    keep = np.setdiff1d(np.arange(truth.n_frames), blank)
+    assert _rmse(res.shifts[keep] - truth.shifts[keep]) <= RIGID_RMSE
+    # a replaced shift is the mean of its two neighbours' (one frame between two kept
+    # ones), as far from the planted one as the walk is from its own interpolation
+    np.testing.assert_allclose(res.shifts[blank],
+                               0.5 * (res.shifts[blank - 1] + res.shifts[blank + 1]))
+    walk = np.abs(truth.shifts[blank] - 0.5 * (truth.shifts[blank - 1]
+                                               + truth.shifts[blank + 1])).max()
+    assert np.abs(res.shifts[blank] - truth.shifts[blank]).max() < walk + 3 * RIGID_RMSE
+    # the control: with the test off, the same frames get shifts read from noise
+    raw = correct(mov, template=truth.mean_image(), max_shifts=8, min_shift_support=0,
+                  compute_metrics=False)
+    assert len(raw.rejected_frames) == 0
+    assert np.abs(raw.shifts[blank] - truth.shifts[blank]).max() > 3.0
+
+
+def test_rejected_frames_are_saved_and_loaded(tmp_path, rigid_movie):
+    movie, truth = rigid_movie
+    mov = movie[:60].astype(np.float32)
+    mov[30] = float(np.median(mov)) + np.random.default_rng(1).normal(
+        0.0, 5.0, truth.shape)
+    res = correct(mov, template=truth.mean_image(), max_shifts=8, compute_metrics=False)
+    assert res.rejected_frames.tolist() == [30]
+    loaded = MotionResult.load(res.save(tmp_path / "m"))
+    assert loaded.rejected_frames.tolist() == [30] and loaded.messages == res.messages
+
+
+def test_piecewise_shifts_of_rejected_frames_follow_their_neighbours(nonrigid_movie):
+    movie, truth = nonrigid_movie
+    mov = movie[:60].astype(np.float32)
+    noise = float(np.std(np.diff(mov, axis=0))) / np.sqrt(2)
+    mov[20] = float(np.median(mov)) + np.random.default_rng(2).normal(0.0, noise, truth.shape)
+    res = correct(mov, template=truth.mean_image(), pw_rigid=True, compute_metrics=False)
+    assert res.rejected_frames.tolist() == [20]
+    expected = 0.5 * (res.shifts_pw[19] + res.shifts_pw[21])
+    np.testing.assert_allclose(res.shifts_pw[20], expected, atol=1e-9)

@@ -56,3 +56,33 @@ def test_motion_widget_refuses_bad_parameters(make_napari_viewer):
     assert widget.run() is None
     assert "max_shifts" in widget.status.value
     assert [layer.name for layer in viewer.layers] == ["small"]
+
+
+def test_motion_widget_piecewise_rigid_on_a_small_frame(make_napari_viewer, qtbot):
+    # 100 x 100 with the default patches: an all-NaN template and every shift at the
+    # search bound before; now the patch grid is fitted and the status says so, and
+    # says how many shifts the data did not support
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(n_frames=60, shape=(100, 100), n_cells=12, max_shift=4.0,
+                            nonrigid=True, nonrigid_amplitude=2.0, rng=2)
+    movie = movie.astype(np.float32)
+    noise = float(np.std(np.diff(movie, axis=0))) / np.sqrt(2)
+    movie[30] = float(np.median(movie)) + np.random.default_rng(0).normal(
+        0.0, noise, truth.shape)  # a frame without usable structure
+    viewer = make_napari_viewer()
+    viewer.add_image(movie, name="small")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
+    widget.movie.value = viewer.layers["small"]
+    widget.pw_rigid.value = True
+    widget.run()
+    qtbot.waitUntil(lambda: widget.result is not None, timeout=120_000)
+    result = widget.result
+    template = viewer.layers["small · template"].data
+    assert np.isfinite(template).all()
+    assert result.shifts_pw.shape[1:3] == (2, 2) and np.isfinite(result.shifts_pw).all()
+    keep = np.arange(60) != 30
+    assert shift_rmse(result.shifts[keep], truth.shifts[keep]) < 0.2
+    assert result.rejected_frames.tolist() == [30]
+    assert "1 shift(s) rejected" in widget.status.value
+    assert "does not fit frames of 100x100 px" in widget.status.value

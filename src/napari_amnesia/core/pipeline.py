@@ -128,6 +128,8 @@ def _motion_stage(ctx: RunContext):
         "frames_per_s": round(len(result.shifts) / elapsed, 1) if elapsed > 0 else None,
         "files": sorted(f"motion/{p.name}" for p in folder.iterdir()),
         "max_abs_shift": [round(float(v), 3) for v in np.abs(result.shifts).max(axis=0)],
+        "rejected_shifts": len(result.rejected_frames),
+        "messages": result.messages,
     }
     metrics = getattr(result, "metrics", {}) or {}
     for key in ("crispness_mean_before", "crispness_mean_after", "crispness_corr_before",

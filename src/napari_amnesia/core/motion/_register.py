@@ -57,7 +57,7 @@ from ._fourier import (
 )
 from .params import MotionParams
 
-__all__ = ["RigidRegistrar", "PatchRegistrar", "patch_grid"]
+__all__ = ["RigidRegistrar", "PatchRegistrar", "patch_grid", "plan_patches"]
 
 _DAMPING = 0.1  # pull of the centroid correction towards the raw patch shifts
 _PATCH_BUDGET = 3_000_000  # patch pixels processed at once (bounds the temporaries)
@@ -70,11 +70,137 @@ def _taper(params: MotionParams) -> int:
     return int(math.ceil(2.5 * hi)) if hi else int(math.ceil(3 * lo)) + 1
 
 
-def patch_grid(n: int, stride: int, overlap: int) -> np.ndarray:
-    """Starts of the patches along one axis (CaImAn's layout: last patch flush)."""
+def patch_grid(n: int, stride: int, overlap: int, *, margin: int = 0) -> np.ndarray:
+    """Starts of the patches along one axis (CaImAn's layout: last patch flush).
+
+    With ``margin`` (the pixels at each end that the template window leaves out, see
+    :class:`PatchRegistrar`), a patch whose compared part ``[max(start, margin),
+    min(start + size, n - margin))`` is the same as the previous patch's (within
+    2 px) is dropped: on a small frame two patches can both cover everything the
+    window leaves, and two patches measuring the same pixels at the same centre have
+    no spline between them (that made an all-NaN template on 100-px frames).
+    """
     size = min(stride + overlap, n)
-    starts = list(range(0, n - size, stride)) + [n - size]
-    return np.unique(np.asarray(starts, np.int64))
+    starts = np.unique(np.asarray(list(range(0, n - size, stride)) + [n - size], np.int64))
+    if margin <= 0 or len(starts) < 2:
+        return starts
+    kept = [int(starts[0])]
+    for s in starts[1:]:
+        a0, b0 = max(kept[-1], margin), min(kept[-1] + size, n - margin)
+        a1, b1 = max(int(s), margin), min(int(s) + size, n - margin)
+        if abs(a1 - a0) + abs(b1 - b0) > 2:
+            kept.append(int(s))
+    return np.asarray(kept, np.int64)
+
+
+_DEFAULT_GRID = ((64, 64), (32, 32))  # MotionParams' strides and overlaps
+_GRID_CANDIDATES = (48, 40, 32)  # strides tried on small frames (overlaps = strides / 2)
+_MIN_COMPARED = 24  # px of each patch the template window must leave on small frames
+
+
+def _patch_margin(params: MotionParams, axis: int) -> int:
+    """Pixels at each frame edge that patches never compare (PatchRegistrar.pad)."""
+    return int(params.max_shifts[axis] + params.max_deviation_rigid + 3)
+
+
+def _fitted_axis(n: int, margin: int) -> tuple[int, int] | None:
+    """Largest candidate ``(stride, overlap)`` giving >= 2 distinct useful patches."""
+    for stride in _GRID_CANDIDATES:
+        overlap = stride // 2
+        if stride + overlap > n:
+            continue
+        starts = patch_grid(n, stride, overlap)
+        size = stride + overlap
+        lo = np.maximum(starts, margin)
+        hi = np.minimum(starts + size, n - margin)
+        centres = (lo + hi) / 2
+        if (len(starts) >= 2 and np.all(hi - lo >= _MIN_COMPARED)
+                and np.all(np.diff(centres) >= stride / 2)):
+            return stride, overlap
+    return None
+
+
+def plan_patches(frame_shape: tuple[int, int],
+                 params: MotionParams) -> tuple[MotionParams, str | None]:
+    """The parameters piecewise-rigid correction actually uses on frames of this shape.
+
+    The default patch grid (``strides`` 64 + ``overlaps`` 32 = 96-px patches) suits
+    frames of 192 px and more. On a smaller frame it holds a single patch along an
+    axis (two patches that both cover all the pixels the template window leaves) or
+    does not fit at all; there the default grid is replaced, axis by axis, by the
+    largest of strides 48, 40 or 32 (overlaps half of it) that gives at least two
+    patches, each comparing at least 24 px, with centres at least half a stride apart.
+    When no grid holds two distinct patches along either axis (strides and overlaps
+    set by hand to cover the frame, or a frame too small for the search margins), the
+    correction falls back to rigid. Rigid correction (``pw_rigid=False``) is returned
+    unchanged.
+
+    Returns
+    -------
+    params : MotionParams
+        ``params`` itself, or a copy with the fitted ``strides``/``overlaps``, or with
+        ``pw_rigid=False``.
+    message : str or None
+        Why the parameters were changed (None when they were not).
+    """
+    if not params.pw_rigid:
+        return params, None
+    shape = tuple(int(n) for n in frame_shape)
+    default = (params.strides, params.overlaps) == _DEFAULT_GRID
+    strides, overlaps = list(params.strides), list(params.overlaps)
+    counts = []
+    for ax, n in enumerate(shape):
+        margin = _patch_margin(params, ax)
+        fits = strides[ax] + overlaps[ax] <= n
+        single = not fits or len(patch_grid(n, strides[ax], overlaps[ax], margin=margin)) < 2
+        if default and single:
+            fitted = _fitted_axis(n, margin)
+            if fitted is not None:
+                strides[ax], overlaps[ax] = fitted
+                single = False
+            elif not fits:  # one patch as large as the frame along this axis
+                strides[ax], overlaps[ax] = n - n // 3, n // 3
+        counts.append(1 if single else len(patch_grid(n, strides[ax], overlaps[ax],
+                                                       margin=margin)))
+    size = "x".join(str(n) for n in shape)
+    if counts == [1, 1]:
+        patch = tuple(s + o for s, o in zip(params.strides, params.overlaps, strict=True))
+        message = (f"piecewise-rigid correction needs at least two distinct patches along "
+                   f"an axis, and frames of {size} px hold one patch of {patch[0]}x{patch[1]} "
+                   f"px (strides + overlaps) inside the {_patch_margin(params, 0)}-px "
+                   f"search margin (max_shifts + max_deviation_rigid + 3); corrected "
+                   f"rigidly instead. Smaller strides and overlaps or a smaller max_shifts "
+                   f"allow piecewise-rigid correction.")
+        return params.replace(pw_rigid=False), message
+    if (tuple(strides), tuple(overlaps)) == (params.strides, params.overlaps):
+        return params, None
+    message = (f"the default patch grid (strides {params.strides}, overlaps "
+               f"{params.overlaps}) does not fit frames of {size} px: piecewise-rigid "
+               f"correction uses strides {tuple(strides)} and overlaps {tuple(overlaps)} "
+               f"({counts[0]}x{counts[1]} patches).")
+    return params.replace(strides=tuple(strides), overlaps=tuple(overlaps)), message
+
+
+_NOISE_BAND = 0.35  # cycles/px: frequencies above it measure a frame's pixel noise
+
+
+def _noise_variance(spectra: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per-frame variance of white pixel noise, from the spectrum's highest frequencies.
+
+    Cell-scale structure has almost no power beyond 0.35 cycles/px, white noise the
+    same power at every frequency: the mean ``|S(f)|² / (Y X)`` over those
+    frequencies estimates the pixel noise variance. Noise that is not white (a
+    compressed or interpolated movie) has less power there, which makes the
+    estimate low and the shift test below lenient, never strict.
+    """
+    Y, X = shape
+    fy = np.fft.fftfreq(Y)[:, None]
+    fx = np.fft.rfftfreq(X)[None, :]
+    band = (fy * fy + fx * fx) >= _NOISE_BAND**2
+    if not band.any():
+        return np.zeros(spectra.shape[0])
+    power = np.abs(spectra[:, band]).astype(np.float64) ** 2
+    return power.mean(axis=-1) / (Y * X)
 
 
 class RigidRegistrar:
@@ -120,6 +246,12 @@ class RigidRegistrar:
         self.up = up
         self.half = half
         self.norm = float(np.sqrt(np.sum(self.filtered_template.astype(np.float64) ** 2)))
+        # covariance of the correlation map under white pixel noise of unit variance:
+        # Cov(c(a), c(b)) = K(a - b), K the inverse transform of |W|² (see _support)
+        if not self.phase:
+            K = sfft.irfft2(np.abs(self.W.astype(np.complex128)) ** 2, s=(Y, X))
+            self.noise_cov = K[np.ix_(np.arange(-2 * ms[0], 2 * ms[0] + 1) % Y,
+                                      np.arange(-2 * ms[1], 2 * ms[1] + 1) % X)]
 
     def spectra(self, frames: np.ndarray, workers: int = 1) -> np.ndarray:
         """rfft2 of the frames (complex64, ``(N, Y, X//2+1)``)."""
@@ -131,6 +263,16 @@ class RigidRegistrar:
 
     def estimate(self, spectra: np.ndarray) -> np.ndarray:
         """Shifts ``(N, 2)`` float64 of frames given by their :meth:`spectra`."""
+        return self.estimate_with_support(spectra)[0]
+
+    def estimate_with_support(self, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shifts ``(N, 2)`` and the support ``(N,)`` of each shift by its data.
+
+        The support (see :meth:`_support`) says by how many noise standard deviations
+        the correlation at the shift found beats the best correlation 3 px or more
+        away from it (zero shift among them); :func:`~.correct.iter_correct` rejects
+        shifts whose support is below ``min_shift_support``.
+        """
         C = spectra * self.W
         if self.phase:
             whiten(C)
@@ -140,6 +282,8 @@ class RigidRegistrar:
         full = irfft2(C, self.shape)
         coarse = full[:, self.rows][:, :, self.cols]  # (N, 2ms+1, 2ms+1)
         iy, ix, _ = peak_subpixel(coarse)
+        support = self._support(coarse, np.rint(iy).astype(np.int64),
+                                np.rint(ix).astype(np.int64), spectra)
         y0 = np.rint(iy).astype(np.int64) - int(ms[0])
         x0 = np.rint(ix).astype(np.int64) - int(ms[1])
         start = np.stack([y0, x0], axis=-1).astype(np.float64)
@@ -150,7 +294,58 @@ class RigidRegistrar:
         fy, fx, _ = peak_subpixel(fine)
         up, half = self.up, self.half
         shifts = start + np.stack([(fy - half) / up, (fx - half) / up], axis=-1)
-        return np.clip(shifts, -ms, ms)
+        return np.clip(shifts, -ms, ms), support
+
+
+    def _support(self, coarse: np.ndarray, iy: np.ndarray, ix: np.ndarray,
+                 spectra: np.ndarray) -> np.ndarray:
+        """Significance of each frame's correlation peak against other displacements.
+
+        ``z = (c(p) - c(s)) / sd(c(p) - c(s))``: ``c`` the correlation map over the
+        search window, ``p`` its integer peak, ``s`` the best displacement at least
+        3 px (Chebyshev) from the peak — zero shift whenever the peak is 3 px or more
+        from it — and the standard deviation that of the difference under the
+        frame's pixel noise, ``σ² · 2 (K(0) - K(p - s))``, with ``K`` the map's noise
+        autocovariance (known from the template and the band-pass) and ``σ²`` the
+        frame's noise variance (:func:`_noise_variance`). On a frame without a real
+        match to the template (no usable structure, or structure that is not the
+        template's) the peak is one of many noise fluctuations and ``z`` is a few
+        units at most; a frame that matches the template at one displacement gives
+        tens to thousands.
+
+        This is suite2p's signal-to-noise ratio of block phase-correlation maps
+        (``registration.nonrigid.getSNR``: the peak over the largest value more than
+        ``lpad`` = 3 px from it, blocks under ``snr_thresh`` smoothed with their
+        neighbours [2]_) with a noise model instead of a fixed ratio, applied to the
+        rigid shift of whole frames; NoRMCorre bounds patch shifts the same way with
+        ``max_deviation_rigid`` [1]_. Phase correlation (whitened, so no such noise
+        model) gives ``inf``: no test.
+        """
+        n = len(coarse)
+        support = np.full(n, np.inf)
+        if self.phase:
+            return support
+        Jy, Jx = coarse.shape[1:]
+        uy = np.arange(Jy)
+        ux = np.arange(Jx)
+        far = (np.abs(uy[:, None] - iy[:, None, None]) > 2) | (
+            np.abs(ux[None, :] - ix[:, None, None]) > 2)
+        side = np.where(far, coarse, -np.inf).reshape(n, -1)
+        arg = np.argmax(side, axis=1)
+        ok = np.isfinite(side[np.arange(n), arg])
+        if not ok.any():
+            return support
+        sy, sx = np.divmod(arg, Jx)
+        peak = coarse[np.arange(n), iy, ix].astype(np.float64)
+        other = side[np.arange(n), arg].astype(np.float64)
+        ms = self.params.max_shifts
+        K = self.noise_cov
+        cy, cx = 2 * int(ms[0]), 2 * int(ms[1])  # zero lag in noise_cov
+        lag = K[cy + (iy - sy), cx + (ix - sx)]
+        sigma2 = _noise_variance(spectra[ok], self.shape)
+        sd = np.sqrt(np.maximum(2.0 * sigma2 * (K[cy, cx] - lag[ok]), 1e-30))
+        support[ok] = (peak[ok] - other[ok]) / sd
+        return support
 
 
 @numba.njit(cache=True)
@@ -229,8 +424,10 @@ class PatchRegistrar:
         self.m = m = dev + 3
         self.size = size = (min(params.strides[0] + params.overlaps[0], Y),
                             min(params.strides[1] + params.overlaps[1], X))
-        self.starts_y = patch_grid(Y, params.strides[0], params.overlaps[0])
-        self.starts_x = patch_grid(X, params.strides[1], params.overlaps[1])
+        self.starts_y = patch_grid(Y, params.strides[0], params.overlaps[0],
+                                   margin=ms[0] + m)
+        self.starts_x = patch_grid(X, params.strides[1], params.overlaps[1],
+                                   margin=ms[1] + m)
         ny, nx = len(self.starts_y), len(self.starts_x)
         self.pad = pad = (ms[0] + m, ms[1] + m)
         lo, hi = params.filter_sigmas

@@ -33,7 +33,7 @@ import numpy as np
 
 from .._progress import Progress, ProgressGenerator, drive
 from .._threads import blas_single_threaded, n_workers
-from ._register import PatchRegistrar, RigidRegistrar
+from ._register import PatchRegistrar, RigidRegistrar, plan_patches
 from ._warp import shift_rows
 from .apply import apply_shifts, as_dask_movie, default_chunk_frames
 from .metrics import frame_correlations, frame_statistics, iter_motion_metrics
@@ -66,7 +66,8 @@ def _estimate_chunk(frames: np.ndarray, rigid: RigidRegistrar, patches: PatchReg
     """
     n, Y, X = frames.shape
     sub = max(1, _SUB_BYTES // (4 * Y * X))
-    out = {"shifts": np.empty((n, 2)), "correlation": np.empty(n, np.float32),
+    out = {"shifts": np.empty((n, 2)), "support": np.empty(n),
+           "correlation": np.empty(n, np.float32),
            "empty": np.zeros(n, bool), "sum": np.zeros((Y, X), np.float64),
            "count": None, "max": np.full((Y, X), -np.inf, np.float32)}
     if patches is not None:
@@ -90,7 +91,7 @@ def _estimate_chunk(frames: np.ndarray, rigid: RigidRegistrar, patches: PatchReg
             out["correlation"][a:e] = frame_statistics(x, template, border, out["sum"],
                                                        out["max"])
         spectra = rigid.spectra(x)
-        shifts = rigid.estimate(spectra)
+        shifts, out["support"][a:e] = rigid.estimate_with_support(spectra)
         out["shifts"][a:e] = shifts
         if patches is not None:
             out["shifts_pw"][a:e] = patches.estimate(rigid.filtered(spectra), shifts)
@@ -128,6 +129,12 @@ def iter_correct(
     if T < 1:
         raise ValueError("movie has no frames.")
     params.check_shape((Y, X))
+    # small frames: the default patch grid adapts, or piecewise rigid falls back to rigid
+    params, grid_message = plan_patches((Y, X), params)
+    messages = []
+    if grid_message:
+        logger.warning("motion: %s", grid_message)
+        messages.append(grid_message)
     if template is not None:
         template = np.asarray(template, np.float32)
         if template.shape != (Y, X):
@@ -170,6 +177,7 @@ def iter_correct(
     starts = np.concatenate([[0], np.cumsum(sizes)])
     shifts = np.empty((T, 2), np.float64)
     shifts_pw = (np.empty((T, *patches.grid_shape, 2), np.float64) if patches else None)
+    support = np.empty(T, np.float64)
     corr_before = np.empty(T, np.float32)
     total = np.zeros((Y, X), np.float64)
     vmax = np.full((Y, X), -np.inf, np.float32)
@@ -187,6 +195,7 @@ def iter_correct(
         for i, res in zip(idx, results, strict=True):
             a, b = starts[i], starts[i + 1]
             shifts[a:b] = res["shifts"]
+            support[a:b] = res["support"]
             if shifts_pw is not None:
                 shifts_pw[a:b] = res["shifts_pw"]
             corr_before[a:b] = res["correlation"]
@@ -209,8 +218,27 @@ def iter_correct(
                    f"and their corrected frames stay NaN.")
         logger.warning("motion: %s", message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
-        _fill_empty_frames(empty, shifts, shifts_pw)
         corr_before[empty] = np.nan
+    # shifts the data do not support (see RigidRegistrar._support): interpolated from
+    # the neighbouring frames' kept shifts, like the frames without data
+    rejected = ~empty & (support < params.min_shift_support)
+    if rejected.any():
+        listed = ", ".join(str(int(t)) for t in np.flatnonzero(rejected)[:20]) + (
+            ", ..." if rejected.sum() > 20 else "")
+        message = (f"{int(rejected.sum())} of {T} frame(s) had a shift the data do not "
+                   f"support (correlation peak less than min_shift_support="
+                   f"{params.min_shift_support:g} noise standard deviations above every "
+                   f"displacement 3 px or more away, zero shift included): {listed}; "
+                   f"their shifts are interpolated from the neighbouring frames.")
+        logger.warning("motion: %s", message)
+        messages.append(message)
+    if (empty | rejected).any():
+        if (empty | rejected).all():
+            shifts[:] = 0.0
+            if shifts_pw is not None:
+                shifts_pw[:] = 0.0
+        else:
+            _fill_empty_frames(empty | rejected, shifts, shifts_pw)
     timings["shifts"] = time.perf_counter() - t0
 
     # 4. lazy corrected movie
@@ -234,6 +262,8 @@ def iter_correct(
             "input_dtype": str(np.dtype(movie_d.dtype)),
             "chunk_frames": int(chunk),
             "nonfinite_frames": [int(t) for t in np.flatnonzero(empty)],
+            "rejected_frames": [int(t) for t in np.flatnonzero(rejected)],
+            "messages": messages,
             "timings": timings,
         },
     )

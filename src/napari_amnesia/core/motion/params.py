@@ -24,6 +24,7 @@ napari-amnesia               CaImAn ``MotionCorrect``        suite2p ``ops``
 ``phase_correlation``        (never)                         (always)
 ``smooth_sigma``             (none)                          ``smooth_sigma``
 ``min_patch_corr``           (none)                          ``snr_thresh`` (similar)
+``min_shift_support``        (none)                          (none; ``snr_thresh`` for blocks)
 ``niter_rig``, ``niter_els`` ``niter_rig``, ``niter_els``    (fixed 8 iterations)
 ``template_frames``          (``movie[::subsample]``)        ``nimg_init``
 ``num_frames_split``         ``num_frames_split``            ``batch_size``
@@ -163,6 +164,19 @@ class MotionParams(StageParams):
         2; the rigid shift when none), the role of suite2p's SNR-adaptive smoothing
         of correlation maps (``snr_thresh``). With ``phase_correlation`` the
         confidence is the peak's excess over the best value 2 px away.
+    min_shift_support : float
+        A frame's rigid shift is kept only when the correlation with the template at
+        that shift beats the best correlation at any displacement 3 px or more away
+        (zero shift among them, unless the shift is smaller than that) by at least
+        this many standard deviations of the frame's pixel noise. A rejected shift
+        (a frame without usable structure: a dropped or saturated frame, a flash,
+        pure noise) is replaced by linear interpolation between the kept shifts of
+        the nearest frames, piecewise shifts included; ``result.rejected_frames``
+        lists those frames. On simulated movies every planted displacement scored
+        above 11 and frames of pure noise below 2 (see the tests). 0 keeps every
+        shift. Not applied with ``phase_correlation`` (whitened maps have no such
+        noise model). The role of suite2p's ``snr_thresh`` for blocks and
+        NoRMCorre's ``max_deviation_rigid`` for patches, for whole frames.
     template_frames : int
         Frames sampled (in contiguous blocks spread over the movie) to build the
         template (suite2p ``nimg_init``).
@@ -201,6 +215,13 @@ class MotionParams(StageParams):
     True
     """
 
+    #: what a user sets for their data (the dock's main section): plain label, units
+    ESSENTIALS = {
+        "max_shifts": ("largest shift", "px"), "pw_rigid": ("piecewise rigid", ""),
+        "strides": ("patch spacing", "px"), "overlaps": ("patch overlap", "px"),
+        "gSig_filt": ("one-photon filter width", "px"),
+    }
+
     max_shifts: tuple[int, int] = (10, 10)
     pw_rigid: bool = False
     strides: tuple[int, int] = (64, 64)
@@ -214,6 +235,7 @@ class MotionParams(StageParams):
     highpass_sigma: float | None = 6.0
     phase_correlation: bool = False
     min_patch_corr: float = 0.2
+    min_shift_support: float = 3.0
     template_frames: int = 300
     niter_rig: int = 2
     niter_els: int = 1
@@ -263,6 +285,8 @@ class MotionParams(StageParams):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} should be True or False, got {getattr(self, name)!r}.")
         s(self, "min_patch_corr", _number("min_patch_corr", self.min_patch_corr, minimum=0))
+        s(self, "min_shift_support",
+          _number("min_shift_support", self.min_shift_support, minimum=0))
         s(self, "template_frames",
           _number("template_frames", self.template_frames, minimum=1, integer=True))
         s(self, "niter_rig", _number("niter_rig", self.niter_rig, minimum=0, integer=True))
@@ -303,10 +327,15 @@ class MotionParams(StageParams):
         ------
         ValueError
             If ``max_shifts`` (with ``max_deviation_rigid`` when ``pw_rigid``) leaves
-            no part of the frame to compare, or a patch (``strides + overlaps``) is
-            larger than the frame.
+            no part of the frame to compare, or a patch (``strides + overlaps``) set
+            by hand is larger than the frame. The default patch grid is not checked:
+            it adapts to small frames (see
+            :func:`~napari_amnesia.core.motion._register.plan_patches`).
         """
         Y, X = (int(n) for n in frame_shape)
+        # the default patch grid adapts to small frames (see _register.plan_patches);
+        # strides and overlaps set by hand are used as given, so they must fit
+        default_grid = (self.strides, self.overlaps) == ((64, 64), (32, 32))
         for ax, (n, name) in enumerate(((Y, "rows"), (X, "columns"))):
             ms = self.max_shifts[ax]
             if 2 * ms + 4 > n:
@@ -314,7 +343,7 @@ class MotionParams(StageParams):
                     f"max_shifts={self.max_shifts} is too large for frames of {Y}x{X} "
                     f"pixels ({n} {name}: at most {(n - 4) // 2})."
                 )
-            if self.pw_rigid:
+            if self.pw_rigid and not default_grid:
                 if self.strides[ax] > n:
                     raise ValueError(
                         f"strides={self.strides} is larger than the frame ({Y}x{X})."
@@ -326,6 +355,7 @@ class MotionParams(StageParams):
                         f"the frame ({Y}x{X}); reduce strides={self.strides} or "
                         f"overlaps={self.overlaps}."
                     )
+            if self.pw_rigid:
                 if 2 * (ms + self.max_deviation_rigid) + 8 > n:
                     raise ValueError(
                         f"max_shifts={self.max_shifts} with max_deviation_rigid="

@@ -12,7 +12,8 @@ folder renamed into place; an existing non-empty folder only with ``overwrite``)
     metrics.json        scalar metrics (crispness, mean correlations)
     params.json         MotionParams
     result.json         provenance: version, input shape/dtype, scan phase, frames
-                        without any finite pixel ("nonfinite_frames"), timings
+                        without any finite pixel ("nonfinite_frames"), frames whose
+                        shift was rejected ("rejected_frames"), "messages", timings
     corrected.tif       (optional) the corrected movie, written chunk by chunk
 
 Sign convention everywhere: ``(dy, dx)`` is the displacement of the *content* of a
@@ -85,6 +86,21 @@ class MotionResult:
         T = len(self.shifts)
         return (f"MotionResult({kind}, {T} frames, template {self.template.shape}, "
                 f"max |shift| {float(np.abs(self.shifts).max()) if T else 0:.2f} px)")
+
+    @property
+    def rejected_frames(self) -> np.ndarray:
+        """Frames whose shift the data did not support (``min_shift_support``).
+
+        Their shifts were interpolated from the neighbouring frames'. Empty for a
+        result saved before this was recorded.
+        """
+        return np.asarray(self.provenance.get("rejected_frames", []), np.int64)
+
+    @property
+    def messages(self) -> list[str]:
+        """What the correction changed on its own, in words (adapted patch grid,
+        rejected shifts): also logged, shown by the dock and ``amnesia motion``."""
+        return list(self.provenance.get("messages", []))
 
     @property
     def pw_rigid(self) -> bool:

@@ -42,7 +42,7 @@ import numpy as np
 from .._progress import Progress, ProgressGenerator, drive
 from .._threads import n_workers, thread_map
 from ._fourier import bandpass, edge_window, irfft2, rfft2
-from ._register import PatchRegistrar, RigidRegistrar
+from ._register import PatchRegistrar, RigidRegistrar, plan_patches
 from ._warp import interpolation_matrix, shift_rows, warp_frames
 from .params import MotionParams, resolve_params
 
@@ -343,6 +343,7 @@ def make_template(
     params = resolve_params(params, overrides)
     T = int(movie.shape[0])
     params.check_shape(movie.shape[1:])
+    params, _ = plan_patches(tuple(movie.shape[1:]), params)
     blocks = sample_blocks(T, params.template_frames)
     frames, groups = read_blocks(movie, blocks)
     frames = shift_rows(frames, scan_phase)

@@ -34,7 +34,7 @@ from ._stage import StageWidget
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["MotionWidget", "motion_layers"]
+__all__ = ["MotionWidget", "motion_layers", "motion_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,20 @@ def motion_layers(result, source: str) -> list[tuple]:
                             "contrast_limits": [float(lo), float(max(hi, lo + 1e-6))],
                             "visible": False, "metadata": meta}, "image"))
     return out
+
+
+def motion_summary(result) -> str:
+    """The dock's status line after a correction: largest shift, rejected shifts, and
+    what the correction changed on its own (an adapted patch grid, rigid fallback)."""
+    largest = np.abs(result.shifts).max(axis=0)
+    n = len(result.rejected_frames)
+    text = (f"Done: largest shift {largest[0]:.1f}, {largest[1]:.1f} px; {n} shift(s) "
+            f"rejected as not supported by the data"
+            + (f" (frames {', '.join(str(int(t)) for t in result.rejected_frames[:10])}"
+               f"{', ...' if n > 10 else ''}: interpolated from their neighbours)" if n else "")
+            + ".")
+    notes = [m for m in result.messages if "support" not in m]
+    return text + "".join(f"\nNote: {m}" for m in notes)
 
 
 class MotionWidget(StageWidget):
@@ -128,8 +142,7 @@ class MotionWidget(StageWidget):
             show(self._viewer, motion_layers(result, source))
             self._plot_shifts(result, source)
             self.apply_button.enabled = True
-            largest = np.abs(result.shifts).max(axis=0)
-            self.status.value = f"Done: largest shift {largest[0]:.1f}, {largest[1]:.1f} px."
+            self.status.value = motion_summary(result)
 
         return self.launch(iter_correct(layer.data, params, template=template), source=source,
                            message=f"Correcting {source!r}...", on_result=on_result)
