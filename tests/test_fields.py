@@ -103,3 +103,69 @@ def test_number_choices_come_back_as_numbers():
     assert overrides(parser.parse_args(["--p", "2"]), NumberChoices) == {"p": 2}
     with pytest.raises(ValueError, match="must be one of 0, 1, 2"):
         overrides(parser.parse_args(["--p", "3"]), NumberChoices)
+
+
+@dataclass(frozen=True)
+class WithEssentials:
+    """Parameters with a main section.
+
+    Attributes
+    ----------
+    gSig : (float, float)
+        Half-size of a cell.
+    nIter : int
+        Refinement iterations.
+    """
+
+    ESSENTIALS = {"gSig": ("neuron radius", "px"), "fr": ("frame rate", "Hz")}
+
+    fr: float = 30.0
+    gSig: tuple = (4.0, 4.0)
+    nIter: int = 5
+    lag: int = field(default=5, metadata={"label": "lags", "units": "frames"})
+
+
+def test_essentials_give_plain_labels_units_and_an_advanced_rest():
+    fields = {f.name: f for f in describe(WithEssentials)}
+    assert fields["gSig"].essential and fields["fr"].essential
+    assert not fields["nIter"].essential and not fields["lag"].essential
+    assert fields["gSig"].display == "neuron radius (px)"
+    assert fields["nIter"].display == "nIter"  # no plain label: the name
+    assert fields["lag"].display == "lags (frames)"  # from the field's metadata
+    # a class without ESSENTIALS: every field is essential
+    assert all(f.essential for f in describe(Example))
+    parser = argparse.ArgumentParser()
+    add_options(parser, WithEssentials)
+    text = " ".join(parser.format_help().split())
+    assert "neuron radius (px): Half-size of a cell." in text
+    assert "frame rate (Hz)" in text and "--nIter" in text.replace("--niter", "--nIter")
+
+
+def test_essentials_must_name_fields():
+    @dataclass(frozen=True)
+    class Typo:
+        ESSENTIALS = {"gsig": ("neuron radius", "px")}
+        gSig: float = 4.0
+
+    with pytest.raises(TypeError, match="'gsig'"):
+        describe(Typo)
+
+
+def test_every_stage_declares_a_short_main_section():
+    from napari_amnesia.core.clustering import ClusteringParams
+    from napari_amnesia.core.cnmf.params import CNMFParams
+    from napari_amnesia.core.factorization import FactorizationParams
+    from napari_amnesia.core.motion.params import MotionParams
+    from napari_amnesia.core.skeleton import SkeletonParams
+
+    for cls in (CNMFParams, MotionParams, SkeletonParams, ClusteringParams,
+                FactorizationParams):
+        fields = describe(cls)
+        essential = [f for f in fields if f.essential]
+        assert 3 <= len(essential) <= 15 and len(essential) < len(fields), cls.__name__
+        assert all(f.label for f in essential), cls.__name__
+    cnmf = {f.name: f for f in describe(CNMFParams)}
+    assert cnmf["gSig"].display == "neuron radius (px)"
+    assert cnmf["fr"].units == "Hz" and cnmf["decay_time"].units == "s"
+    for name in ("K", "rf", "stride", "merge_thr", "min_SNR", "rval_thr"):
+        assert cnmf[name].essential

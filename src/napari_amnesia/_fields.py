@@ -11,6 +11,15 @@ Each stage has a frozen parameter dataclass (``MotionParams``, ``SkeletonParams`
 - :mod:`napari_amnesia.napari.widgets._controls` builds magicgui controls named
   after the fields, so the console can do ``w.max_shifts.value = 10``.
 
+What a user sets for their data is declared once per dataclass, in a class
+attribute ``ESSENTIALS = {name: (plain label, units)}`` (for CNMF:
+``"gSig": ("neuron radius", "px")``). Those fields are *essential*: the docks show
+them first, with the plain label and units; every other field is *advanced* (a
+collapsed section of the dock, still a control named after the field, still an
+option of the CLI). A class without ``ESSENTIALS`` has only essential fields. A
+field may also give ``metadata["label"]`` / ``metadata["units"]``. The CLI's
+``--help`` shows the units too.
+
 Nothing here imports a GUI toolkit.
 """
 
@@ -27,17 +36,42 @@ __all__ = ["Field", "describe", "add_options", "overrides", "parse_value"]
 
 @dataclass(frozen=True)
 class Field:
-    """What the CLI and the widgets need to know about one parameter."""
+    """What the CLI and the widgets need to know about one parameter.
+
+    Attributes
+    ----------
+    name : str
+        The field's name (the control's name, the option ``--name``).
+    default : object
+    kind : {"bool", "int", "float", "str", "pair", "optional", "choice"}
+    help : str
+    choices : tuple
+    label : str
+        Plain words for the docks (``"neuron radius"``); empty: the name is shown.
+    units : str
+        Units of the value (``"px"``, ``"Hz"``, ``"s"``), or empty.
+    essential : bool
+        Shown in the dock's main section (else in its collapsed "Advanced" one).
+    """
 
     name: str
     default: Any
     kind: str  # "bool", "int", "float", "str", "pair", "optional", "choice"
     help: str = ""
     choices: tuple = ()
+    label: str = ""
+    units: str = ""
+    essential: bool = True
 
     @property
     def option(self) -> str:
         return "--" + self.name.replace("_", "-").lower()
+
+    @property
+    def display(self) -> str:
+        """The dock's label: plain words and units (``"neuron radius (px)"``), or the name."""
+        text = self.label or self.name
+        return f"{text} ({self.units})" if self.units else text
 
 
 def _docstring_entries(cls) -> dict[str, str]:
@@ -87,9 +121,27 @@ def _nullable(f: dataclasses.Field) -> bool:
     return bool(re.search(r"\bNone\b|Optional\[", text))
 
 
+def _essentials(cls) -> dict[str, tuple[str, str]] | None:
+    """``{name: (label, units)}`` of the class's ``ESSENTIALS`` (None: every field)."""
+    declared = getattr(cls, "ESSENTIALS", None)
+    if declared is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(declared) - names)
+    if unknown:
+        raise TypeError(f"{cls.__name__}.ESSENTIALS names unknown field(s) "
+                        f"{', '.join(map(repr, unknown))}.")
+    out = {}
+    for name, words in declared.items():
+        label, units = (words, "") if isinstance(words, str) else tuple(words)
+        out[name] = (label, units)
+    return out
+
+
 def describe(cls) -> list[Field]:
     """The parameters of dataclass ``cls``, in declaration order."""
     entries = _docstring_entries(cls)
+    essentials = _essentials(cls)
     described = []
     for f in dataclasses.fields(cls):
         if not f.init or f.name.startswith("_"):
@@ -120,7 +172,11 @@ def describe(cls) -> list[Field]:
             kind = "pair"
         else:
             kind = "optional"
-        described.append(Field(f.name, default, kind, " ".join(text.split()), choices))
+        label, units = (essentials or {}).get(f.name, ("", ""))
+        described.append(Field(
+            f.name, default, kind, " ".join(text.split()), choices,
+            label=f.metadata.get("label", label), units=f.metadata.get("units", units),
+            essential=essentials is None or f.name in essentials))
     return described
 
 
@@ -184,6 +240,8 @@ def add_options(parser, cls, *, title: str | None = None, skip: tuple[str, ...] 
         shown = field.default if not isinstance(field.default, tuple) else ",".join(
             str(v) for v in field.default)
         help_text = field.help or field.name
+        if field.label or field.units:
+            help_text = f"{field.display}: {help_text}"
         help_text = f"{help_text} (default: {shown})".replace("%", "%%")
         kwargs: dict[str, Any] = {
             "dest": f"param_{field.name}",

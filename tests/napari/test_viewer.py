@@ -151,7 +151,7 @@ def test_trace_dock_pixel_label_frame_and_export(
     rois.mode = "pan_zoom"
 
     viewer.dims.set_current_step(0, 42)
-    assert list(dock._marker.get_xdata()) == [42, 42]
+    assert [list(m.get_xdata()) for m in dock.markers] == [[42, 42]]
     dock.jump_to(99)
     assert viewer.dims.current_step[0] == 99
     dock.jump_to(10_000)
@@ -183,6 +183,39 @@ def test_trace_dock_pixel_label_frame_and_export(
     np.testing.assert_allclose([float(r[1]) for r in rows[1:]], movie[:, 30, 12], rtol=1e-6)
     with pytest.raises(FileExistsError):
         dock.export_csv(out)
+
+
+def test_trace_dock_draws_a_cnmf_component_on_stacked_axes(make_napari_viewer, somata,
+                                                           monkeypatch, qtbot):
+    """Raw F, C, spikes and ΔF/F each on their own axis (own y range), frames shared."""
+    from conftest import CNMF_SETTINGS
+
+    monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
+    path, _, _ = somata
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(path, plugin=PLUGIN)
+    _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
+    _, cnmf = viewer.window.add_plugin_dock_widget(PLUGIN, "Source extraction")
+    cnmf.movie.value = layer
+    for name, value in CNMF_SETTINGS.items():
+        getattr(cnmf, name).value = value
+    cnmf.run()
+    result = cnmf.result
+    k = int(np.argmax(result.snr))
+    viewer.layers["somata · ROIs"].selected_label = int(result.label_values[k])
+    qtbot.waitUntil(lambda: len(traces.series) == 4, timeout=10_000)
+    assert len(traces.axes) == 4
+    spans = []
+    for ax, values in zip(traces.axes, traces.series.values(), strict=True):
+        lo, hi = ax.get_ylim()
+        assert lo <= values.min() and values.max() <= hi
+        assert hi - lo <= 1.5 * np.ptp(values)  # its own range, not the largest series'
+        assert ax.get_shared_x_axes().joined(ax, traces.axes[0])
+        spans.append(hi - lo)
+    raw, _, _, dff = spans
+    assert dff < raw / 5 or raw < dff / 5  # ΔF/F (%) and F differ in scale: not one axis
+    viewer.dims.set_current_step(0, 42)
+    assert [list(m.get_xdata()) for m in traces.markers] == [[42, 42]] * 4
 
 
 def test_labels_writer_round_trip(make_napari_viewer, tmp_path):

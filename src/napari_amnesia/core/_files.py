@@ -131,12 +131,6 @@ def _input_conflict(path: Path, *, folder: bool, inputs: Iterable[Any]) -> str |
             files += known_files
             folders += known_folders
     target = path.resolve()
-    for source in files:
-        if source == target:
-            return f"{path} is the input movie; it will not be replaced."
-        if folder and target in source.parents:
-            return (f"{path} contains the input movie {source}; it will not be replaced: "
-                    "choose a new folder for the results.")
     for frames in folders:
         if frames == target or (folder and target in frames.parents):
             return (f"{path} is or contains the folder of frames being read ({frames}); "
@@ -144,6 +138,12 @@ def _input_conflict(path: Path, *, folder: bool, inputs: Iterable[Any]) -> str |
         if frames in target.parents:
             return (f"{path} is inside the folder of frames being read ({frames}); results "
                     "are not written among the input frames: choose a folder outside it.")
+    for source in files:
+        if source == target:
+            return f"{path} is the input movie; it will not be replaced."
+        if folder and target in source.parents:
+            return (f"{path} contains the input movie {source}; it will not be replaced: "
+                    "choose a new folder for the results.")
     return None
 
 

@@ -114,6 +114,14 @@ class ClusteringParams(StageParams):
     pyAMNESIA parameter it corresponds to, when there is one.
     """
 
+    #: what a user sets for their data (the dock's main section): plain label, units
+    ESSENTIALS = {
+        "normalization": ("trace normalization", ""), "embedding": ("embedding", ""),
+        "clusterer": ("clustering method", ""),
+        "min_cluster_size": ("smallest cluster", "elements"),
+        "min_correlation": ("merge above correlation", ""),
+    }
+
     normalization: str = _p(
         "zscore", "Normalization of each element's trace before comparing them: 'none', "
         "'zscore' (subtract the mean, divide by the standard deviation) or 'dff' (ΔF/F "

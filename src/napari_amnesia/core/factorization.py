@@ -79,6 +79,12 @@ def _p(default: Any, help: str, **extra: Any) -> Any:
 class FactorizationParams(StageParams):
     """Parameters of a factorization (frozen, validated; ``metadata["help"]`` on each)."""
 
+    #: what a user sets for their data (the dock's main section): plain label, units
+    ESSENTIALS = {
+        "method": ("method", ""), "n_components": ("components", ""),
+        "min_skewness": ("smallest skewness", ""), "normalization": ("normalization", ""),
+    }
+
     method: str = _p(
         "nmf", "Factorization: 'nmf' (non-negative parts), 'pca' (principal components) or "
         "'ica' (PCA then FastICA: independent, sparse spatial maps).",

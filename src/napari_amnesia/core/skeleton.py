@@ -174,6 +174,14 @@ def _p(default: Any, help: str, step: int, pyamnesia: str = "", **extra: Any) ->
 class SkeletonParams(StageParams):
     _tuple_fields = ("normalize_percentiles", "junction_fit_range")
 
+    #: what a user sets for their data (the dock's main section): plain label, units
+    ESSENTIALS = {
+        "summary": ("summary image", ""), "threshold_block_size": ("threshold window", "px"),
+        "threshold_offset": ("threshold offset", ""),
+        "objects_min_size": ("smallest object", "pixels"), "soma_radius": ("soma radius", "px"),
+        "min_branch_length": ("shortest branch", "px"),
+    }
+
     """Parameters of the skeleton pipeline (one frozen, validated object).
 
     Every field carries ``metadata["help"]`` (the tooltip of the napari widget),

@@ -108,6 +108,17 @@ class CNMFParams(StageParams):
 
     _tuple_fields = ("gSig", "gSiz", "noise_range")
 
+    #: what a user sets for their data (the dock's main section): plain label, units
+    ESSENTIALS = {
+        "gSig": ("neuron radius", "px"), "K": ("neurons per patch", ""),
+        "rf": ("patch half-size", "px"), "stride": ("patch overlap", "px"),
+        "fr": ("frame rate", "Hz"), "decay_time": ("decay time", "s"),
+        "merge_thr": ("merge above correlation", ""),
+        "min_SNR": ("accept if SNR ≥", ""), "rval_thr": ("accept if r ≥", ""),
+        "SNR_lowest": ("reject if SNR <", ""), "rval_lowest": ("reject if r <", ""),
+        "min_size": ("smallest ROI", "pixels"), "max_size": ("largest ROI", "pixels"),
+    }
+
     # -- data
     fr: float = _p(30.0, "Frame rate of the movie in Hz (CaImAn data.fr).")
     decay_time: float = _p(

@@ -4,6 +4,12 @@ Every control is named after its field and carries the field's help text as its
 tooltip (see :mod:`napari_amnesia._fields`), so the widgets stay thin, their
 tooltips match ``amnesia COMMAND --help``, and the console can set any parameter
 by name (``w.max_shifts.value = 10``).
+
+The essential fields (the dataclass's ``ESSENTIALS``) come first, labelled in plain
+words with units (``"neuron radius (px)"``, the field's name in the tooltip); the
+others follow an "Advanced settings" check box and stay hidden until it is
+checked. They are still controls of the dock, named after their fields, so the
+console and configs reach every parameter whether it is shown or not.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, LineEdit, SpinBox
 
 from ..._fields import Field, describe, parse_value
 
-__all__ = ["controls_for", "values_of"]
+__all__ = ["controls_for", "values_of", "ADVANCED"]
+
+#: name of the check box that shows a dock's advanced controls
+ADVANCED = "advanced"
 
 
 def _control(field: Field, value: Any):
-    common = {"name": field.name, "label": field.name, "tooltip": field.help or None}
+    tooltip = f"{field.name}: {field.help}" if field.help else field.name
+    common = {"name": field.name, "label": field.display, "tooltip": tooltip}
     if field.kind == "bool":
         return CheckBox(value=bool(value), **common)
     if field.kind == "choice":
@@ -35,11 +45,43 @@ def _control(field: Field, value: Any):
     return LineEdit(value=text, **common)
 
 
+def _advanced_toggle(controls: list):
+    """A check box that shows or hides ``controls`` (hidden at first)."""
+    toggle = CheckBox(value=False, name=ADVANCED, text=f"Advanced settings ({len(controls)})",
+                      tooltip="Show the other parameters (every one keeps its name: "
+                              "w.<name>.value works whether it is shown or not).")
+    toggle.controls = controls
+
+    def shown(value: bool) -> None:
+        for control in controls:
+            control.visible = bool(value)
+
+    for control in controls:
+        control.visible = False
+    toggle.changed.connect(shown)
+    return toggle
+
+
 def controls_for(cls, values: dict | None = None, *, skip: tuple[str, ...] = ()) -> list:
-    """One magicgui control per field of ``cls`` (current values from ``values``)."""
+    """One magicgui control per field of ``cls`` (current values from ``values``).
+
+    Returns
+    -------
+    list of magicgui widgets
+        The essential fields' controls (in the order of ``cls.ESSENTIALS``), then,
+        when ``cls`` has other fields, the "Advanced settings" check box (named
+        ``"advanced"``) and their controls, hidden until it is checked.
+    """
     values = dict(values or {})
-    return [_control(f, values.get(f.name, f.default)) for f in describe(cls)
-            if f.name not in skip]
+    fields = [f for f in describe(cls) if f.name not in skip]
+    order = list(getattr(cls, "ESSENTIALS", None) or ())
+    essential = sorted((f for f in fields if f.essential),
+                       key=lambda f: order.index(f.name) if f.name in order else len(order))
+    controls = [_control(f, values.get(f.name, f.default)) for f in essential]
+    advanced = [_control(f, values.get(f.name, f.default)) for f in fields if not f.essential]
+    if advanced:
+        controls += [_advanced_toggle(advanced), *advanced]
+    return controls
 
 
 def values_of(controls, cls) -> dict[str, Any]:

@@ -5,6 +5,13 @@ A stage widget subclasses :class:`StageWidget`, builds its own controls, and in 
 progress generator and a function that turns the result into layers. Progress,
 errors, the Cancel button, the session's record of the result and the re-enabling
 of the buttons are handled here, once.
+
+:func:`tab_with_siblings` keeps the plugin's docks on a screen: the first time a
+stage dock is docked into the napari window it joins the plugin's other stage
+docks of that side as a tab (Qt's ``QMainWindow.tabifyDockWidget``, reached
+through the widget's parents; no private napari API), instead of stacking below
+them until the window is taller than the screen. The trace dock stays beside them,
+so a plot and the stage that feeds it are seen together.
 """
 
 from __future__ import annotations
@@ -13,11 +20,97 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from magicgui.widgets import Container, Label, PushButton
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QDockWidget, QMainWindow
 
 from .._session import session_for
 from .._workers import start
 
-__all__ = ["StageWidget"]
+__all__ = ["StageWidget", "tab_with_siblings"]
+
+#: Qt property naming the group of a napari-amnesia dock ("stages", "traces")
+_GROUP = "napari_amnesia_dock_group"
+
+
+def _ancestor(widget, kind):
+    while widget is not None and not isinstance(widget, kind):
+        widget = widget.parent()
+    return widget
+
+
+def _join_siblings(dock: QDockWidget) -> None:
+    """Tab ``dock`` with the visible docks of its group on the same side of the window."""
+    window = _ancestor(dock.parent(), QMainWindow)
+    if window is None or dock.isFloating():
+        return
+    area = window.dockWidgetArea(dock)
+    group = dock.property(_GROUP)
+    siblings = [other for other in window.findChildren(QDockWidget)
+                if other is not dock and other.property(_GROUP) == group
+                and not other.isFloating() and not other.isHidden()
+                and window.dockWidgetArea(other) == area]
+    if siblings:
+        window.tabifyDockWidget(siblings[-1], dock)
+        dock.show()
+        dock.raise_()  # the new dock is the tab in front
+
+
+class _DockWatcher(QObject):
+    """Marks the dock a widget is put in, and tabs it with its group once docked."""
+
+    def __init__(self, native, group: str) -> None:
+        super().__init__(native)
+        self._group = group
+        native.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.ParentChange:
+            dock = _ancestor(obj.parent(), QDockWidget)
+            if dock is not None and dock.property(_GROUP) is None:
+                dock.setProperty(_GROUP, self._group)
+
+                def docked(_area, dock=dock) -> None:
+                    dock.dockLocationChanged.disconnect(docked)  # only the first docking
+                    _join_siblings(dock)
+
+                dock.dockLocationChanged.connect(docked)
+        return False
+
+
+class _FitWidth(QObject):
+    """Keeps a scroll area at least as wide as its contents: nothing is cut on the right.
+
+    A vertical scroll area never scrolls sideways, so contents wider than the dock
+    (a two-number field, a long choice) would be clipped; whenever the contents'
+    layout changes, the scroll area's minimum width follows their minimum width.
+    """
+
+    def __init__(self, scroll) -> None:
+        super().__init__(scroll)
+        self._scroll = scroll
+        scroll.widget().installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.LayoutRequest:
+            scroll = self._scroll
+            width = (obj.minimumSizeHint().width() + 2 * scroll.frameWidth()
+                     + scroll.verticalScrollBar().sizeHint().width())
+            if scroll.minimumWidth() != width:
+                scroll.setMinimumWidth(width)
+        return False
+
+
+def tab_with_siblings(native, *, group: str = "stages") -> None:
+    """Tab the dock that ``native`` will be put in with the plugin's docks of ``group``.
+
+    Parameters
+    ----------
+    native : QWidget
+        The widget napari puts in a dock (a magicgui widget's ``native``).
+    group : str
+        Docks of the same group share one tabbed area on each side of the window.
+    """
+    native._napari_amnesia_watcher = _DockWatcher(native, group)
 
 
 class StageWidget(Container):
@@ -36,7 +129,7 @@ class StageWidget(Container):
     #: text of the run button
     run_text: str = "Run"
 
-    def __init__(self, viewer, *, scrollable: bool = False) -> None:
+    def __init__(self, viewer, *, scrollable: bool = True) -> None:
         super().__init__(labels=True, scrollable=scrollable)
         self._viewer = viewer
         self._worker = None
@@ -44,10 +137,24 @@ class StageWidget(Container):
         self.run_button = PushButton(text=self.run_text)
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # a long message wraps, never widens the dock
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         viewer.layers.events.inserted.connect(self.reset_choices)
         viewer.layers.events.removed.connect(self.reset_choices)
+        tab_with_siblings(self.native)
+        if scrollable:
+            self.native._napari_amnesia_width = _FitWidth(self.native)
+
+    @property
+    def native(self):
+        """The Qt widget napari docks: the scroll area around the controls.
+
+        napari docks a magicgui widget's ``native``, which for a scrollable container
+        is the widget *inside* the scroll area; handing it the scroll area keeps the
+        dock scrollable, so a long stage never makes the window taller than the screen.
+        """
+        return self.root_native_widget
 
     def run(self):  # pragma: no cover - every stage defines it
         raise NotImplementedError

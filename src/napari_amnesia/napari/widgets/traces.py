@@ -3,8 +3,11 @@
 - Click on the canvas: the trace of the clicked pixel of the chosen movie.
 - Select a label of a Labels layer (pick it, or set ``selected_label``): the mean
   trace of that label's pixels.
-- A vertical line marks the current frame; clicking on the plot jumps the viewer
-  to the clicked frame.
+- Series of different units (a component's raw F, spikes and ΔF/F) are drawn on
+  vertically stacked axes that share the frame axis, each with its own y range
+  (see :meth:`TraceWidget.show_series`).
+- A vertical line marks the current frame on every axis; clicking on the plot
+  jumps the viewer to the clicked frame. The plot grows with its dock.
 - "Export CSV" writes the frame numbers and the trace.
 
 Everything is also scriptable: ``show_pixel``, ``show_label``, ``trace``,
@@ -20,7 +23,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import ComboBox
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core._files import atomic_file
 from ...core.traces import iter_label_traces, pixel_trace
@@ -30,9 +41,15 @@ from .._workers import start
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["TraceWidget"]
+__all__ = ["TraceWidget", "MAX_STACKED"]
 
 logger = logging.getLogger(__name__)
+
+#: Up to this many series get an axis each (stacked, sharing the frame axis, each
+#: with its own y range); more series share one axis with a legend.
+MAX_STACKED = 4
+#: Smallest height of the plot, in pixels (it grows with its dock).
+MIN_PLOT_HEIGHT = 200
 
 
 def _pixel_generator(movie, row, col):
@@ -67,20 +84,25 @@ class TraceWidget(QWidget):
         self.series: dict[str, np.ndarray] = {}
         #: Colours of some series (``{label: colour}``), see :meth:`show_series`.
         self.series_colors: dict = {}
-        self._series_lines: list = []
+        #: The axes drawn, top to bottom: ``{axis name: [series names]}``.
+        self.panels: dict[str, list[str]] = {}
         #: What the trace is of: ``{"kind": "pixel", "row", "col"}`` or ``{"kind": "label", ...}``.
         self.selection: dict | None = None
 
         self.movie = ComboBox(label="movie", choices=self._movie_choices)
         self.movie.tooltip = "The movie whose traces are plotted."
-        self.figure = Figure(figsize=(5, 2.5), tight_layout=True)
+        self.figure = Figure(figsize=(5, 2.5), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.axes = self.figure.add_subplot(111)
-        self._line = None
-        self._marker = self.axes.axvline(0, color="tab:red", lw=1)
-        self.axes.set_xlabel("frame")
-        self.axes.set_ylabel("fluorescence")
+        self.canvas.setMinimumHeight(MIN_PLOT_HEIGHT)
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # an expanding dock: napari adds no stretch below it, the plot takes the room
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        #: The axes, top to bottom (they share the frame axis).
+        self.axes: list = []
+        #: The current-frame line of each axis.
+        self.markers: list = []
         self.title = QLabel("Click a pixel, or select a label.")
+        self.title.setWordWrap(True)
         self.export_button = QPushButton("Export CSV")
         self.export_button.clicked.connect(self._export_dialog)
 
@@ -90,8 +112,9 @@ class TraceWidget(QWidget):
         top.addWidget(self.movie.native)
         layout.addLayout(top)
         layout.addWidget(self.title)
-        layout.addWidget(self.canvas)
+        layout.addWidget(self.canvas, 1)
         layout.addWidget(self.export_button)
+        self.draw()
 
         self.canvas.mpl_connect("button_press_event", self._on_plot_click)
         viewer.dims.events.current_step.connect(self._update_marker)
@@ -204,18 +227,37 @@ class TraceWidget(QWidget):
 
         return self._compute(generator(), f"{layer.name}: {labels_layer.name} label {label}")
 
-    def show_series(self, title: str, series: dict, *, colors: dict | None = None) -> None:
+    def show_series(self, title: str, series: dict, *, colors: dict | None = None,
+                    panels: dict | None = None) -> None:
         """Plot named series over frames (e.g. ``{"dy": ..., "dx": ...}`` shifts).
 
-        ``colors`` optionally maps series names to matplotlib colours (e.g. each
-        cluster's mean trace in the colour of its label); the others get the
-        default colour cycle. The legend is drawn for up to 12 series.
+        Parameters
+        ----------
+        title : str
+        series : dict
+            ``{name: (T,) values}``.
+        colors : dict, optional
+            Matplotlib colours of some series (e.g. each cluster's mean trace in the
+            colour of its label); the others get the default colour cycle.
+        panels : dict, optional
+            ``{series name: axis name}``: the series given one axis name share that
+            axis (e.g. a raw and a denoised trace in the same units). By default
+            each series has its own axis, with its own y range, when there are at
+            most ``MAX_STACKED`` series (a component's raw F, spikes and ΔF/F);
+            more series share one axis, with a legend for up to 12.
         """
         self.trace = None
         self.selection = {"kind": "series", "title": title}
         self.series = {str(k): np.asarray(v, dtype=np.float32) for k, v in series.items()}
         self.series_colors = {str(k): v for k, v in (colors or {}).items()
                               if str(k) in self.series}
+        self.panels = {}
+        for name in self.series:
+            if panels is not None:
+                axis = str(panels.get(name, name))
+            else:
+                axis = name if len(self.series) <= MAX_STACKED else ""
+            self.panels.setdefault(axis, []).append(name)
         self.title.setText(title)
         self.draw()
 
@@ -227,6 +269,7 @@ class TraceWidget(QWidget):
         def returned(trace) -> None:
             self.series = {}
             self.series_colors = {}
+            self.panels = {}
             self.trace = np.asarray(trace, dtype=np.float32)
             self.title.setText(title)
             self.draw()
@@ -240,35 +283,35 @@ class TraceWidget(QWidget):
 
     # ------------------------------------------------------------------- plot
     def draw(self) -> None:
-        """Redraw the trace and the current-frame marker."""
-        if self._line is not None:
-            self._line.remove()
-            self._line = None
-        for line in self._series_lines:
-            line.remove()
-        self._series_lines = []
-        legend = self.axes.get_legend()
-        if legend is not None:
-            legend.remove()
-        for label, values in self.series.items():
-            (line,) = self.axes.plot(np.arange(len(values)), values, lw=0.8, label=label,
-                                     color=self.series_colors.get(label))
-            self._series_lines.append(line)
-        if self.series:
-            if len(self.series) <= 12:
-                self.axes.legend(fontsize=7, loc="upper right")
-            self.axes.relim()
-            self.axes.autoscale_view()
+        """Redraw the axes, their series and the current-frame markers."""
+        self.figure.clear()
         if self.trace is not None:
-            (self._line,) = self.axes.plot(np.arange(len(self.trace)), self.trace,
-                                           color="tab:blue", lw=0.8)
-            self.axes.relim()
-            self.axes.autoscale_view()
+            panels = {"fluorescence": [None]}
+        else:
+            panels = self.panels or {"": list(self.series)}
+        grid = self.figure.subplots(len(panels), 1, sharex=True, squeeze=False)
+        self.axes = list(grid[:, 0])
+        for ax, (axis, names) in zip(self.axes, panels.items(), strict=True):
+            ax.tick_params(labelsize=7)
+            for name in names:
+                if name is None:
+                    values, color, label = self.trace, "tab:blue", "fluorescence"
+                else:
+                    values, color = self.series[name], self.series_colors.get(name)
+                    label = name
+                ax.plot(np.arange(len(values)), values, lw=0.8, color=color, label=label)
+            if len(names) > 1 and len(names) <= 12:
+                ax.legend(fontsize=7, loc="upper right")
+            elif axis:
+                ax.set_title(axis, fontsize=8, loc="left", pad=2)
+        self.axes[-1].set_xlabel("frame", fontsize=8)
+        self.markers = [ax.axvline(0, color="tab:red", lw=1) for ax in self.axes]
         self._update_marker()
 
     def _update_marker(self, event=None) -> None:
         frame = self._viewer.dims.current_step[0] if self._viewer.dims.ndim else 0
-        self._marker.set_xdata([frame, frame])
+        for marker in self.markers:
+            marker.set_xdata([frame, frame])
         self.canvas.draw_idle()
 
     @property
@@ -277,7 +320,7 @@ class TraceWidget(QWidget):
         return int(self._viewer.dims.current_step[0])
 
     def _on_plot_click(self, event) -> None:
-        if event.inaxes is self.axes and event.xdata is not None:
+        if event.inaxes in self.axes and event.xdata is not None:
             self.jump_to(int(round(event.xdata)))
 
     def jump_to(self, frame: int) -> None:
