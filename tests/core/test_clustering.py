@@ -268,6 +268,8 @@ def test_bad_inputs():
         cluster(traces, pixels=[np.zeros((1, 2))], shape=(8, 8))
     with pytest.raises(ValueError, match="F0"):
         cluster(traces, normalization="dff")
+    with pytest.raises(ValueError, match="difference_lag=198 leaves fewer than 3"):
+        cluster(traces, difference_lag=198)
     single = cluster(traces, embedding="none", min_cluster_size=40)
     with pytest.raises(ValueError, match="fewer than min_cluster_size"):
         cluster_consecutive(single, min_cluster_size=2)

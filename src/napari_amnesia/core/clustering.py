@@ -11,6 +11,8 @@ its code. The pipeline, with each step's parameter in
    z-score, or ΔF/F with a low-percentile baseline; then the polynomial trend
    of each trace (photobleaching, drift: ``detrend_degree``) is removed, since
    a trend shared by every element makes unrelated elements correlate.
+   With ``difference_lag``, the changes of the traces over that many frames
+   are compared instead (a prewhitening: see :func:`difference_traces`).
 2. **Similarity** (``similarity``): Pearson correlation, or Spearman's rank
    correlation (Pearson on the ranks of each trace in time).
 3. **PCA reduction** (``pca_components``): each trace is centred and scaled to
@@ -89,6 +91,7 @@ __all__ = [
     "iter_cluster_consecutive",
     "normalize_traces",
     "detrend_traces",
+    "difference_traces",
     "reduce_traces",
     "trace_snr",
     "load_template",
@@ -138,6 +141,13 @@ class ClusteringParams(StageParams):
         "normalized trace before comparing traces; 0 = none. A trend shared by all "
         "elements would otherwise make unrelated elements look correlated. The mean "
         "traces of the clusters are not detrended.",
+    )
+    difference_lag: int = _p(
+        0, "Compare the changes of the traces over this many frames, x[t + lag] - x[t], "
+        "instead of the traces themselves; 0 = the traces. Slow calcium decays make "
+        "independent activity correlate by chance over a short recording (0.3-0.4 in 500 "
+        "frames); their changes do not, so coactive and independent groups stay far apart "
+        "(the consecutive level of the clustering_pixel template uses 3).",
     )
     similarity: str = _p(
         "pearson", "How coactivity between two traces is measured: 'pearson' correlation or "
@@ -238,6 +248,7 @@ class ClusteringParams(StageParams):
         integer("umap_neighbors", 2)
         integer("precomputed_max_elements", 0)
         integer("detrend_degree", 0)
+        integer("difference_lag", 0)
         self._check_bool("keep_unclustered")
         self._check_bool("allow_single_cluster")
         integer("random_state", 0)
@@ -288,7 +299,38 @@ def detrend_traces(traces: np.ndarray, degree: int = 2) -> np.ndarray:
     basis = np.polynomial.legendre.legvander(t, degree)  # well conditioned
     q, _ = np.linalg.qr(basis)
     q = q.astype(np.float32)
-    return x - (x @ q) @ q.T
+    with _one_thread():
+        return x - (x @ q) @ q.T
+
+
+def difference_traces(traces: np.ndarray, lag: int = 0) -> np.ndarray:
+    """Changes of each row over ``lag`` frames, ``x[:, lag:] - x[:, :-lag]`` (0: unchanged).
+
+    The correlation of changes is that of the traces with their slow
+    autocorrelation removed (a prewhitening): over a few hundred frames, two
+    independent calcium traces with slow decays correlate by chance at
+    0.3-0.4, their changes at about 0.1.
+    """
+    x = np.asarray(traces, np.float32)
+    if lag <= 0:
+        return x
+    return x[:, lag:] - x[:, :-lag]
+
+
+def _one_thread() -> Any:
+    """Context in which BLAS and OpenMP run on one thread.
+
+    What decides the clusters (the PCA, the correlation distances, the t-SNE
+    gradient) is computed inside it: a multi-threaded BLAS or OpenMP reduction
+    adds in an order that depends on the number of threads, and the last-bit
+    differences grow, through t-SNE and the tree cuts, into different clusters
+    (the same movie gave other labels with 1 and 2 BLAS threads). One thread
+    makes the result the same on every machine; it costs little here (a
+    truncated SVD and products of ``(N, 50)`` matrices).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def _unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -333,8 +375,9 @@ def reduce_traces(traces: np.ndarray, *, similarity: str = "pearson",
     if n_components and n_components < min(n, t):
         from sklearn.utils.extmath import randomized_svd
 
-        _, _, vt = randomized_svd(x, n_components, n_iter=4, random_state=random_state)
-        x = x @ vt.T.astype(np.float32)
+        with _one_thread():   # the same components with any number of BLAS threads
+            _, _, vt = randomized_svd(x, n_components, n_iter=4, random_state=random_state)
+            x = x @ vt.T.astype(np.float32)
         norm = np.linalg.norm(x, axis=1)
         constant = constant | ~(norm > 1e-6)
         x = np.divide(x, norm[:, None], out=np.zeros_like(x), where=~constant[:, None])
@@ -641,21 +684,22 @@ def _embed(vectors: np.ndarray, p: ClusteringParams, info: dict) -> np.ndarray:
             n_components=2, perplexity=perplexity, metric="euclidean",
             early_exaggeration=p.early_exaggeration, n_iter=p.n_iter,
             initialization="pca", random_state=p.random_state,
-            n_jobs=1 if n <= 5000 else (os.cpu_count() or 1),
+            n_jobs=1,   # its gradient sums depend on n_jobs (measured: 60 units apart)
             negative_gradient_method="fft" if n > 1000 else "bh", verbose=False,
         )
-        return np.asarray(tsne.fit(vectors), np.float32)
+        with _one_thread():
+            return np.asarray(tsne.fit(vectors), np.float32)
     from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
 
     tsne = TSNE(n_components=2, perplexity=perplexity,
                 early_exaggeration=p.early_exaggeration, max_iter=p.n_iter + 250,
                 init="pca", learning_rate="auto", random_state=p.random_state,
                 metric="euclidean")
-    # scikit-learn's OpenMP gradient spins for seconds per iteration on a busy
-    # machine; for a few thousand points one thread is faster (measured: 19 points,
-    # 37 s with 2 busy cores vs 0.09 s with one thread)
-    with threadpool_limits(1 if n <= 5000 else None, user_api="openmp"):
+    # one thread: the Barnes-Hut gradient sums its normalization over OpenMP threads
+    # (an order that depends on their number), and the OpenMP gradient spins for
+    # seconds per iteration on a busy machine (measured: 19 points, 37 s with 2 busy
+    # cores vs 0.09 s with one thread); above 2,000 points 'auto' uses openTSNE
+    with _one_thread():
         return tsne.fit_transform(vectors).astype(np.float32)
 
 
@@ -669,10 +713,12 @@ def _hdbscan(points: np.ndarray, p: ClusteringParams, *, precomputed: bool) -> n
         from sklearn.cluster import HDBSCAN
 
         model = HDBSCAN(metric="precomputed" if precomputed else "euclidean", **kwargs)
-        return model.fit_predict(points)
+        with _one_thread():
+            return model.fit_predict(points)
     model = hdbscan.HDBSCAN(metric="precomputed" if precomputed else "euclidean",
                             core_dist_n_jobs=1, **kwargs)
-    return model.fit_predict(points.astype(np.float64))
+    with _one_thread():
+        return model.fit_predict(points.astype(np.float64))
 
 
 def _average_linkage(vectors: np.ndarray, p: ClusteringParams, info: dict) -> np.ndarray:
@@ -694,7 +740,9 @@ def _average_linkage(vectors: np.ndarray, p: ClusteringParams, info: dict) -> np
             "clusterer='hdbscan' or raise precomputed_max_elements."
         )
     v = vectors.astype(np.float64)
-    dist = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * np.clip(v @ v.T, -1.0, 1.0)))
+    with _one_thread():
+        gram = v @ v.T
+    dist = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * np.clip(gram, -1.0, 1.0)))
     np.fill_diagonal(dist, 0.0)
     dist = (dist + dist.T) / 2
     if n < 3:
@@ -724,7 +772,8 @@ def _best_silhouette_cut(tree: np.ndarray, dist: np.ndarray) -> np.ndarray:
     best, best_labels = 0.0, np.ones(n, np.int64)
     for k in range(2, min(n - 1, 200) + 1):
         labels = fcluster(tree, k, "maxclust")
-        score = _mean_silhouette(dist, labels)
+        with _one_thread():
+            score = _mean_silhouette(dist, labels)
         if score > best + 1e-9:
             best, best_labels = score, labels
     return best_labels
@@ -796,6 +845,12 @@ def iter_cluster(
     yield Progress(0, steps, "clustering: normalizing")
     normalized = normalize_traces(traces, p.normalization, percentile=p.dff_percentile)
     normalized = detrend_traces(normalized, p.detrend_degree)
+    if p.difference_lag and traces.shape[1] - p.difference_lag < 3:
+        raise ValueError(
+            f"difference_lag={p.difference_lag} leaves fewer than 3 changes in traces of "
+            f"{traces.shape[1]} frames; lower difference_lag."
+        )
+    normalized = difference_traces(normalized, p.difference_lag)
     vectors, constant = reduce_traces(normalized, similarity=p.similarity,
                                       n_components=p.pca_components,
                                       random_state=p.random_state)
@@ -831,7 +886,8 @@ def iter_cluster(
         t0 = time.perf_counter()
         v = vectors[active].astype(np.float64)
         if len(active) <= p.precomputed_max_elements:
-            gram = np.clip(v @ v.T, -1.0, 1.0)
+            with _one_thread():
+                gram = np.clip(v @ v.T, -1.0, 1.0)
             dist = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * gram))
             np.fill_diagonal(dist, 0.0)
             raw[active] = _hdbscan(dist, p, precomputed=True)
