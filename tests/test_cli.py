@@ -1,6 +1,7 @@
 """The ``amnesia`` command: demo, summary, info, help and errors."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -167,6 +168,19 @@ def test_motion_then_apply_shifts(tmp_path, capsys):
     np.testing.assert_allclose(applied[inner], corrected[inner] / 2, rtol=0.02, atol=1.0)
     assert main(["-q", "apply-shifts", str(out), str(red), "--out", str(fixed)]) == 1
     assert "already exists" in capsys.readouterr().err
+    # --overwrite replaces the file it wrote, never a user's file nor the input movie
+    assert main(["-q", "apply-shifts", str(out), str(red), "--out", str(fixed),
+                 "--overwrite"]) == 0
+    capsys.readouterr()
+    users = tmp_path / "users.tif"
+    users.write_bytes(b"a user's own file")
+    for target, why in ((users, "not written by napari-amnesia"), (red, "is the input movie")):
+        assert main(["-q", "apply-shifts", str(out), str(red), "--out", str(target),
+                     "--overwrite"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and why in err[0] and str(target) in err[0], err
+    assert users.read_bytes() == b"a user's own file"
+    np.testing.assert_array_equal(open_movie(red)[5].compute(), (movie[5] // 2))
 
 
 def test_motion_bad_parameters_are_one_line(tmp_path, capsys):
@@ -271,3 +285,215 @@ def test_cnmf_command_with_a_config_file_and_exports(tmp_path, capsys):
                  "--rf", "100"]) == 1
     assert "rf" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists() and not (tmp_path / "r4").exists()
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def _one_error(capsys) -> str:
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("amnesia: error:"), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    return err[0]
+
+
+def _frames_folder(folder: Path, n: int = 12) -> list[bytes]:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for t in range(n):
+        tifffile.imwrite(folder / f"frame{t:03d}.tif",
+                         rng.integers(0, 1000, (24, 24)).astype(np.uint16))
+    return sorted((p.name, p.read_bytes()) for p in folder.iterdir())
+
+
+def test_overwrite_never_deletes_the_input_frames(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    before = _frames_folder(raw)
+    assert main(["-q", "summary", str(raw), "--out", str(raw), "--overwrite",
+                 "--no-report"]) == 1
+    err = _one_error(capsys)
+    assert str(raw) in err and "frames being read" in err
+    assert sorted((p.name, p.read_bytes()) for p in raw.iterdir()) == before
+    # nor writes results among them
+    assert main(["-q", "summary", str(raw), "--out", str(raw / "res"), "--no-report"]) == 1
+    assert "inside the folder of frames being read" in _one_error(capsys)
+    assert sorted((p.name, p.read_bytes()) for p in raw.iterdir()) == before
+
+
+def test_overwrite_keeps_a_file_the_user_put_in_a_results_folder(tmp_path, capsys):
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, np.random.default_rng(1).integers(0, 500, (20, 24, 24))
+                     .astype(np.uint16), photometric="minisblack")
+    out = tmp_path / "res"
+    argv = ["-q", "summary", str(movie), "--out", str(out), "--no-report", "--overwrite"]
+    assert main(argv) == 0
+    assert (out / ".napari-amnesia.json").is_file()
+    (out / "summary" / "notes.txt").write_text("the mouse moved at frame 12")
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = _one_error(capsys)
+    assert str(out) in err and "notes.txt" in err
+    assert (out / "summary" / "notes.txt").read_text() == "the mouse moved at frame 12"
+    assert (out / "summary" / "mean.tif").is_file()
+    (out / "summary" / "notes.txt").unlink()
+    assert main(argv) == 0  # its own results: replaced
+
+
+def test_demo_overwrite_refuses_an_unrelated_folder(tmp_path, capsys):
+    experiment = tmp_path / "experiment"
+    experiment.mkdir()
+    (experiment / "day1.tif").write_bytes(b"a week of recordings")
+    argv = ["-q", "demo", "--out", str(experiment), "--overwrite", "--frames", "20", "--size",
+            "32", "--no-motion", "--no-cnmf", "--no-skeleton"]
+    assert main(argv) == 1
+    err = _one_error(capsys)
+    assert str(experiment) in err and "day1.tif" in err and "not written by" in err
+    assert [p.name for p in experiment.iterdir()] == ["day1.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["experiment"]  # nothing left over
+
+
+def test_demo_script_refuses_an_unrelated_folder(tmp_path):
+    experiment = tmp_path / "experiment"
+    experiment.mkdir()
+    (experiment / "notes.txt").write_text("precious")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "demo.sh"
+    env = {**os.environ, "AMNESIA_VENV": str(Path(sys.executable).parent.parent),
+           "AMNESIA_NO_INSTALL": "1"}
+    result = subprocess.run(["bash", str(script), "--out", str(experiment), "--frames", "20",
+                             "--size", "32", "--no-motion", "--no-cnmf", "--no-skeleton"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "not written by napari-amnesia" in result.stderr and "notes.txt" in result.stderr
+    assert (experiment / "notes.txt").read_text() == "precious"
+    assert [p.name for p in experiment.iterdir()] == ["notes.txt"]
+
+
+def test_results_are_readable_by_the_group_and_others(tmp_path, capsys):
+    import stat
+
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, np.ones((12, 16, 16), np.uint16), photometric="minisblack")
+    old = os.umask(0o022)
+    try:
+        assert main(["-q", "summary", str(movie), "--out", str(tmp_path / "res"),
+                     "--no-report"]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode)
+             for p in [tmp_path / "res", *(tmp_path / "res").rglob("*")]}
+    assert modes["res"] == 0o755 and modes["res/summary"] == 0o755
+    assert modes["res/summary/mean.tif"] == 0o644 and modes["res/summary.json"] == 0o644
+    assert set(modes.values()) == {0o755, 0o644}, modes
+
+
+@pytest.mark.parametrize("argv, option, library", [
+    (["cnmf", "{movie}", "--out", "{tmp}/o", "--gsig", "0"], "--gsig", "CNMFParams"),
+    (["summary", "{movie}", "--out", "{tmp}/o", "--channel", "3"], "--channel 3", "channel="),
+    (["summary", "{movie}", "--out", "{tmp}/exists"], "--overwrite", "overwrite=True"),
+])
+def test_errors_name_the_command_line_option(tmp_path, capsys, argv, option, library):
+    movie = tmp_path / "movie.tif"
+    tifffile.imwrite(movie, np.ones((30, 32, 32), np.uint16), photometric="minisblack")
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "exists" / "x").write_text("x")
+    assert main(["-q", *[a.format(tmp=tmp_path, movie=movie) for a in argv]]) == 1
+    err = _one_error(capsys)
+    assert option in err and library not in err, err
+
+
+def test_library_messages_in_the_command_line_words():
+    from napari_amnesia.cli import in_cli_words
+
+    names = {"gSig": "--gsig", "min_SNR": "--min-snr", "channel": "--channel",
+             "nan_policy": "--nan-policy", "overwrite": "--overwrite", "K": "--k"}
+    assert in_cli_words("CNMFParams.gSig should be positive, got 0.", names) == \
+        "--gsig should be positive, got 0."
+    assert in_cli_words("min_SNR should be > 0", names) == "--min-snr should be > 0"
+    assert in_cli_words("has no channel axis; got channel=3.", names) == \
+        "has no channel axis; got --channel 3."
+    assert in_cli_words("pass nan_policy='fill' or overwrite=True.", names) == \
+        "pass --nan-policy fill or --overwrite."
+    assert in_cli_words("K components; raise K", names) == "K components; raise K"
+
+
+def test_help_has_no_rest_markup():
+    import re
+
+    from napari_amnesia.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict))
+    texts = {"amnesia": parser.format_help()}
+    texts.update({name: sub.format_help() for name, sub in subparsers.choices.items()})
+    markup = re.compile(r"\[\w+\]_|``|:(?:func|class|meth|mod|attr|data):|`_")
+    found = {name: markup.findall(text) for name, text in texts.items() if markup.search(text)}
+    assert not found, found
+
+
+def test_tifffile_lines_are_not_printed_before_the_message(tmp_path):
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00" + b"not a tiff at all" * 8)
+    script = Path(sys.executable).parent / "amnesia"
+    result = subprocess.run([str(script), "info", str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"amnesia: error: {bad}: TIFF file has no image series."], result.stderr
+
+
+def test_skeleton_of_a_bad_file_fails_cleanly(tmp_path, capsys):
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00" + b"not a tiff at all" * 8)
+    out = tmp_path / "sk"
+    assert main(["-q", "skeleton", str(bad), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "statistics of 0" not in captured.out and captured.out == ""
+    assert _one_error_of(captured).startswith(f"amnesia: error: {bad}")
+    assert not out.exists()
+
+
+def _one_error_of(captured) -> str:
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("amnesia: error:"), captured.err
+    return err[0]
+
+
+@pytest.fixture
+def nan_movie(tmp_path):
+    data = np.random.default_rng(2).random((30, 24, 24)).astype(np.float32) + 1
+    data[[3, 7, 20]] = np.nan
+    data[25, 2, 2] = np.nan
+    path = tmp_path / "nan.tif"
+    tifffile.imwrite(path, data, photometric="minisblack")
+    return path
+
+
+def test_info_reports_nan_frames(nan_movie, capsys):
+    assert main(["-q", "info", str(nan_movie), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["nan_frames"] == 4 and info["first_nan_frames"] == [3, 7, 20, 25]
+
+
+def test_nan_policy_raise_stops_before_any_work(nan_movie, tmp_path, capsys, monkeypatch):
+    from napari_amnesia.core import pipeline
+
+    def never(ctx):
+        raise AssertionError("motion correction ran on a movie with NaN")
+
+    monkeypatch.setitem(pipeline.STAGES, "motion", never)
+    out = tmp_path / "res"
+    assert main(["-q", "motion", str(nan_movie), "--out", str(out)]) == 1
+    err = _one_error(capsys)
+    assert "4 of 30 frames" in err and "3, 7, 20, 25" in err and "--nan-policy fill" in err
+    assert not out.exists()
+
+
+def test_nan_policy_fill_warns_once(nan_movie, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["-q", "summary", str(nan_movie), "--out", str(out), "--no-report",
+                 "--nan-policy", "fill"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("amnesia: warning: "), captured.err
+    assert "4 of 30 frames" in lines[0] and "--nan-policy fill" in lines[0]
+    assert np.isfinite(tifffile.imread(out / "summary" / "mean.tif")).all()

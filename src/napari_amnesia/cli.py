@@ -798,8 +798,10 @@ def in_cli_words(message: str, names: dict[str, str]) -> str:
     alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
 
     def assigned(m: re.Match) -> str:
-        option, value = names[m.group(1)], m.group(2).strip("'\"")
-        return option if value == "True" else f"{option} {value}"
+        option, value = names[m.group(1)], m.group(2)
+        end = "." if value.endswith(".") and not value.endswith("..") else ""
+        value = value[: len(value) - len(end)].strip("'\"")
+        return (option if value == "True" else f"{option} {value}") + end
 
     message = re.sub(rf"\b(?:[A-Z]\w*Params\.)({alternatives})\b",
                      lambda m: names[m.group(1)], message)

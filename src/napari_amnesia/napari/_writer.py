@@ -1,8 +1,10 @@
 """npe2 writers: a Labels layer as a TIFF, and any set of layers as a results folder.
 
-Both write under a temporary name and rename when complete; neither replaces an
-existing file or non-empty folder (napari's save dialog asks before overwriting a
-file, but a results folder is never merged into).
+Both write under a temporary name and rename when complete. A results folder is
+never merged into nor replaced. A labels TIFF replaces an existing file (napari's
+save dialog has asked) only if napari-amnesia wrote that file: the folder's
+``.napari-amnesia.json`` lists it (see :mod:`napari_amnesia.core._files`); a file
+of the user's is refused with a message naming it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def _labels_tiff(path: Path, data, name: str, overwrite: bool) -> None:
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """Write one Labels layer to a (compressed) TIFF that reopens as Labels.
 
-    napari's save dialog has already asked before replacing an existing file.
+    napari's save dialog has already asked before replacing an existing file; it
+    is replaced only if napari-amnesia wrote it.
     """
     path = Path(path)
     if path.suffix.lower() not in {".tif", ".tiff"}:

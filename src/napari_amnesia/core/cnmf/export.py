@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_folder, check_destination
+from .._files import atomic_folder, check_destination, record_written
 
 __all__ = ["export", "write_traces_csv", "write_imagej_rois", "read_imagej_rois"]
 
@@ -89,6 +89,7 @@ def write_imagej_rois(path: str | os.PathLike, outlines: Sequence[np.ndarray],
         else:  # an empty ROI set is still a valid (empty) zip
             zipfile.ZipFile(tmp, "w").close()
         os.replace(tmp, path)
+        record_written(path)  # so that overwrite=True may replace it later
     finally:
         if tmp.exists():
             tmp.unlink()
