@@ -56,8 +56,8 @@ def _add_nan_policy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nan-policy", choices=["raise", "fill"], default="raise",
                         help="what to do with NaN or infinite pixels of a float movie (every "
                         "frame is checked before any work): raise = stop with an error naming "
-                        "the frames; fill = replace them by the mean of each frame's other "
-                        "pixels, with one warning")
+                        "the frames; fill = replace them by each pixel's mean over its other "
+                        "frames, with one warning")
 
 
 def _add_movie_selection(parser: argparse.ArgumentParser, *, nan_policy: bool = True) -> None:

@@ -1059,12 +1059,6 @@ def _report_nans(movie: da.Array, label: object) -> None:
 NAN_POLICIES = ("raise", "fill")
 
 
-def _frame_nan_stats(block: np.ndarray) -> np.ndarray:
-    """Per frame: non-finite pixels, sum and count of the finite ones."""
-    x = np.asarray(block, dtype=np.float64).reshape(len(block), -1)
-    finite = np.isfinite(x)
-    return np.stack([(~finite).sum(axis=1), np.where(finite, x, 0.0).sum(axis=1),
-                     finite.sum(axis=1)], axis=1)
 
 
 def iter_find_nan_frames(movie: Any, *, chunk_frames: int | None = None
@@ -1082,8 +1076,9 @@ def iter_find_nan_frames(movie: Any, *, chunk_frames: int | None = None
     -------
     dict
         ``frames``: indices of the frames with NaN or infinite pixels (int64 array);
-        ``pixels``: how many such pixels in all; ``fill``: per frame, the mean of its
-        finite pixels (the mean of the whole movie for a frame without any).
+        ``pixels``: how many such values in all; ``fill``: ``(Y, X)`` image, each
+        pixel's mean over its finite frames (the mean of the whole movie for a pixel
+        without any), or None when nothing is missing.
     """
     n = int(movie.shape[0])
     if np.dtype(movie.dtype).kind != "f":
@@ -1091,18 +1086,24 @@ def iter_find_nan_frames(movie: Any, *, chunk_frames: int | None = None
         return {"frames": np.empty(0, np.int64), "pixels": 0, "fill": None}
     per_chunk = int(chunk_frames) if chunk_frames else _default_chunk_frames(
         tuple(movie.shape[1:]), np.dtype(movie.dtype))
-    stats = np.zeros((n, 3))
+    bad_per_frame = np.zeros(n, np.int64)
+    total = np.zeros(movie.shape[1:], np.float64)
+    count = np.zeros(movie.shape[1:], np.int64)
     for t0 in range(0, n, per_chunk):
         block = movie[t0:t0 + per_chunk]
-        stats[t0:t0 + len(block)] = _frame_nan_stats(
-            block.compute() if hasattr(block, "compute") else block)
+        block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        finite = np.isfinite(block)
+        bad_per_frame[t0:t0 + len(block)] = (~finite).reshape(len(block), -1).sum(axis=1)
+        total += np.where(finite, block, 0).sum(axis=0, dtype=np.float64)
+        count += finite.sum(axis=0)
+        del block, finite
         yield Progress(min(n, t0 + per_chunk), n, "checking for NaN")
-    bad = np.flatnonzero(stats[:, 0] > 0).astype(np.int64)
-    total = stats[:, 2].sum()
-    overall = stats[:, 1].sum() / total if total else 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fill = np.where(stats[:, 2] > 0, stats[:, 1] / np.maximum(stats[:, 2], 1), overall)
-    return {"frames": bad, "pixels": int(stats[:, 0].sum()), "fill": fill}
+    bad = np.flatnonzero(bad_per_frame).astype(np.int64)
+    fill = None
+    if len(bad):
+        overall = total.sum() / count.sum() if count.sum() else 0.0
+        fill = np.where(count > 0, total / np.maximum(count, 1), overall)
+    return {"frames": bad, "pixels": int(bad_per_frame.sum()), "fill": fill}
 
 
 def find_nan_frames(movie: Any, *, chunk_frames: int | None = None) -> np.ndarray:
@@ -1115,13 +1116,11 @@ def _listed_frames(frames: np.ndarray, limit: int = 8) -> str:
     return shown + (", ..." if len(frames) > limit else "")
 
 
-def _fill_block(block: np.ndarray, values: np.ndarray) -> np.ndarray:
-    bad = ~np.isfinite(block)
-    if not bad.any():
+def _fill_block(block: np.ndarray, image: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(block)
+    if finite.all():
         return block
-    out = np.array(block, copy=True)
-    out[bad] = np.broadcast_to(values.astype(out.dtype), out.shape)[bad]
-    return out
+    return np.where(finite, block, image.astype(block.dtype))
 
 
 def iter_apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: object = "the movie",
@@ -1134,9 +1133,9 @@ def iter_apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: objec
         numpy or dask array (read chunk by chunk; integer movies are not read).
     nan_policy : {"raise", "fill"}
         ``"raise"``: refuse a movie with any NaN or infinite pixel, naming the frames.
-        ``"fill"``: replace them, lazily, by the mean of the finite pixels of their
-        frame (of the whole movie for a frame without any), with one warning naming
-        the frames.
+        ``"fill"``: replace them, lazily, by each pixel's mean over its finite
+        frames (as CNMF does; the mean of the whole movie for a pixel that is never
+        finite), with one warning naming the frames.
     label : object, optional
         How the movie is named in the messages (its path).
 
@@ -1160,15 +1159,14 @@ def iter_apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: objec
             f"(frames {_listed_frames(bad)}; {found['pixels']} pixels)")
     if nan_policy == "raise":
         raise MovieError(f"{what}; replace them first, or pass nan_policy='fill' to replace "
-                         "them by the mean of each frame's other pixels.")
-    warnings.warn(f"{what}; they are replaced by the mean of each frame's other pixels "
+                         "them by each pixel's mean over its other frames.")
+    warnings.warn(f"{what}; they are replaced by each pixel's mean over its other frames "
                   "(nan_policy='fill').", MovieWarning, stacklevel=2)
     lazy = movie if isinstance(movie, da.Array) else da.from_array(movie, chunks=(
         chunk_frames or _default_chunk_frames(tuple(movie.shape[1:]), np.dtype(movie.dtype)),
         -1, -1))
-    values = da.from_array(found["fill"].astype(np.float64)[:, None, None],
-                           chunks=(lazy.chunks[0], 1, 1))
-    return da.map_blocks(_fill_block, lazy, values, dtype=lazy.dtype)
+    image = found["fill"].astype(lazy.dtype)
+    return lazy.map_blocks(_fill_block, image=image, dtype=lazy.dtype)
 
 
 def apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: object = "the movie",
