@@ -218,6 +218,91 @@ def test_trace_dock_draws_a_cnmf_component_on_stacked_axes(make_napari_viewer, s
     assert [list(m.get_xdata()) for m in traces.markers] == [[42, 42]] * 4
 
 
+def _failing_movie(error=ValueError):
+    """A lazy movie whose last chunk cannot be read (napari shows the first ones)."""
+
+    def read(block, block_info=None):
+        if block_info[None]["chunk-location"][0] == 3:
+            raise error("the disk went away\nthe details of the failure")
+        return block
+
+    return da.zeros((40, 32, 32), chunks=(10, 32, 32), dtype=np.float32).map_blocks(
+        read, dtype=np.float32)
+
+
+@pytest.mark.parametrize("error", [ValueError, RuntimeError])
+def test_a_failed_stage_shows_one_message(make_napari_viewer, qtbot, error):
+    from napari.utils.notifications import ErrorNotification, notification_manager
+
+    viewer = make_napari_viewer()
+    viewer.add_image(_failing_movie(error), name="bad", contrast_limits=[0, 1],
+                     multiscale=False)
+    widget = _summary_widget(viewer)
+    shown = []
+    notification_manager.notification_ready.connect(shown.append)
+    try:
+        worker = widget.run()
+        assert worker is not None
+        # a RuntimeError used to be dropped by superqt: the dock stayed "Computing..."
+        qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+        qtbot.wait(50)
+    finally:
+        notification_manager.notification_ready.disconnect(shown.append)
+    errors = [n for n in shown if isinstance(n, ErrorNotification)]
+    assert len(errors) == 1, [n.message for n in shown]
+    assert errors[0].message.startswith("summary images failed: the disk went away")
+    assert errors[0].exception.__traceback__ is not None  # details: "View traceback"
+    assert widget.status.value == "Failed: the disk went away"  # the first line only
+    assert widget.run_button.enabled and widget.result is None
+
+
+SCRIPT = """
+import sys, time
+import dask.array as da
+import numpy as np
+import napari
+from qtpy.QtWidgets import QApplication
+
+def read(block, block_info=None):
+    if block_info[None]["chunk-location"][0] == 3:
+        raise ValueError("the disk went away\\nthe details")
+    return block
+
+viewer = napari.Viewer()
+viewer.add_image(da.zeros((40, 32, 32), chunks=(10, 32, 32), dtype=np.float32).map_blocks(
+    read, dtype=np.float32), name="bad", contrast_limits=[0, 1], multiscale=False)
+_, w = viewer.window.add_plugin_dock_widget("napari-amnesia", "Summary images")
+w.movie.value = viewer.layers["bad"]
+w.run()
+t0 = time.time()
+while not w.status.value.startswith("Failed") and time.time() - t0 < 60:
+    QApplication.processEvents()
+    time.sleep(0.01)
+print("STATUS", w.status.value)
+viewer.add_image(da.zeros((4000, 64, 64), chunks=(50, 64, 64), dtype=np.float32),
+                 name="long", contrast_limits=[0, 1], multiscale=False)
+w.movie.value = viewer.layers["long"]
+w.run()  # still running when the script ends
+print("END")
+"""
+
+
+def test_a_script_driving_a_dock_does_not_abort(tmp_path):
+    """The console recipe as ``python script.py``: no napari event loop, no handler."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "drive.py"
+    script.write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]  # was -6: "Aborted"
+    assert "STATUS Failed: the disk went away" in done.stdout
+    assert "END" in done.stdout
+
+
 def test_labels_writer_round_trip(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     labels = np.zeros((30, 40), np.int32)

@@ -24,7 +24,7 @@ from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QDockWidget, QMainWindow
 
 from .._session import session_for
-from .._workers import start
+from .._workers import first_line, start
 
 __all__ = ["StageWidget", "tab_with_siblings"]
 
@@ -186,7 +186,8 @@ class StageWidget(Container):
             on_result(result)
 
         def failed(exc) -> None:
-            self.status.value = f"Failed: {exc}"
+            # the first line here; the whole message and traceback in one notification
+            self.status.value = f"Failed: {first_line(exc)}"
 
         def finished() -> None:
             self.run_button.enabled = True

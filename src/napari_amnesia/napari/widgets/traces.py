@@ -36,7 +36,7 @@ from qtpy.QtWidgets import (
 from ...core._files import atomic_file
 from ...core.traces import iter_label_traces, pixel_trace
 from .._session import session_for, unproxied
-from .._workers import start
+from .._workers import first_line, start
 
 if TYPE_CHECKING:
     import napari
@@ -274,11 +274,15 @@ class TraceWidget(QWidget):
             self.title.setText(title)
             self.draw()
 
+        def failed(exc) -> None:
+            self.title.setText(f"{title}: not read ({first_line(exc)})")
+
         def finished() -> None:
             self._worker = None
 
-        self._worker = start(generator, on_returned=returned, on_finished=finished,
-                             description="trace", session=session_for(self._viewer))
+        self._worker = start(generator, on_returned=returned, on_error=failed,
+                             on_finished=finished, description="trace",
+                             session=session_for(self._viewer))
         return self._worker
 
     # ------------------------------------------------------------------- plot
