@@ -275,7 +275,7 @@ def test_save_and_load_curation_round_trip_and_never_overwrite(planted, tmp_path
                                  pipeline=pipeline)
     assert {p.name for p in out.iterdir()} == {
         "labels.tif", "original_labels.tif", "extracted_labels.tif", "rois.csv",
-        "curation.json", "result"}
+        "curation.json", "result", ".napari-amnesia.json"}  # the manifest of its files
     back = curation.load_curation(out)
     np.testing.assert_array_equal(back.labels, edited)
     np.testing.assert_array_equal(back.original, labels)
