@@ -271,7 +271,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="difference_lag=198 leaves fewer than 3"):
         cluster(traces, difference_lag=198)
     single = cluster(traces, embedding="none", min_cluster_size=40)
-    with pytest.raises(ValueError, match="fewer than min_cluster_size"):
+    with pytest.raises(ValueError, match="nothing to group at level 2"):
         cluster_consecutive(single, min_cluster_size=2)
 
 
@@ -303,3 +303,38 @@ def test_templates_and_run_config(scene, tmp_path):
     path.write_text("factorization: {method: ica, n_components: 4}\n")
     out = run_config(path, movie[:, :48, :48])
     assert out["factorization"].spatial.shape[1:] == (48, 48)
+
+
+def test_run_config_keeps_levels_computed_before_a_failure(scene, tmp_path, caplog):
+    # level 1 finds no cluster (min_cluster_size larger than any group), so level 2 has
+    # nothing to group: level 1 is kept and saved, and the failure names the parameter
+    movie, truth, skeleton, gop = scene
+    config = load_template("clustering_pixel")
+    config["clustering"] = config["clustering"] | {"min_cluster_size": 300}
+    with caplog.at_level("WARNING", logger="napari_amnesia.core.clustering"):
+        results = run_config(config, movie, skeleton=skeleton, output=tmp_path / "out")
+    [level1] = results["clusterings"]
+    assert level1.level == 1 and level1.n_clusters == 0
+    failed = results["failed_level"]
+    assert failed["level"] == 2
+    assert "level 1 found 0 cluster(s)" in failed["error"]
+    assert "min_cluster_size (now 300, e.g. 150)" in failed["error"]
+    assert "level 2 failed" in caplog.text
+    assert (tmp_path / "out" / "clustering_level1" / "arrays.npz").exists()
+    assert not (tmp_path / "out" / "clustering_level2").exists()
+    # a bad consecutive step is refused before anything is computed
+    config["consecutive"] = [{"min_cluster_sise": 2}]
+    with pytest.raises(TypeError, match="consecutive level 2: .*'min_cluster_sise'"):
+        run_config(config, movie[:5], skeleton=skeleton)
+
+
+def test_advice_names_the_parameter():
+    traces, _ = blobs()
+    hdb = cluster(traces, embedding="none", min_cluster_size=40)
+    assert hdb.advice() == "lower min_cluster_size (now 40, e.g. 20) or min_samples"
+    average = cluster(traces, clusterer="average", embedding="none", min_correlation=0.5,
+                      min_cluster_size=2)
+    assert average.advice() == "lower min_correlation (now 0.5, e.g. 0.4)"
+    with pytest.raises(ValueError, match="level 1 found 0 cluster.*min_cluster_size "
+                                         r"\(now 40, e.g. 20\)"):
+        cluster_consecutive(hdb, min_cluster_size=2)

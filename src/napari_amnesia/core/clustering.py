@@ -473,6 +473,31 @@ class ClusterResult:
         return (f"ClusterResult(level={self.level}, n_elements={self.n_elements}, "
                 f"n_clusters={self.n_clusters}, noise={noise})")
 
+    def advice(self) -> str:
+        """Which parameter to change for more clusters, in one sentence (for messages).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> result = cluster(rng.standard_normal((30, 100)), embedding="none")
+        >>> result.advice()
+        'lower min_cluster_size (now 10, e.g. 5) or min_samples'
+        """
+        p = self.params
+        smaller = max(2, p.min_cluster_size // 2)
+        choices = ([f"min_cluster_size (now {p.min_cluster_size}, e.g. {smaller})"]
+                   if p.min_cluster_size > 2 else [])
+        if self.info.get("clusterer") == "average":
+            if p.min_correlation is not None:
+                lower = max(-1.0, round(p.min_correlation - 0.1, 2))
+                choices.append(f"min_correlation (now {p.min_correlation:g}, e.g. "
+                               f"{lower:g})")
+        else:
+            choices.append("min_samples")
+        if not choices:
+            return "give more elements (a longer movie, more skeleton pixels)"
+        return "lower " + " or ".join(choices)
+
     @property
     def original_labels(self) -> np.ndarray:
         """Cluster (at this level) of each *original* element (level-1 element)."""
@@ -1012,6 +1037,13 @@ def iter_cluster_consecutive(
     if params is None and not overrides:
         params = previous.params
     p = ClusteringParams.resolve(params, overrides)
+    if previous.n_clusters < 2:
+        raise ValueError(
+            f"level {previous.level} found {previous.n_clusters} cluster(s) among its "
+            f"{previous.n_elements} elements: nothing to group at level "
+            f"{previous.level + 1}; for more clusters at level {previous.level}, "
+            f"{previous.advice()}."
+        )
     if previous.n_clusters < p.min_cluster_size:
         raise ValueError(
             f"the level-{previous.level} result has {previous.n_clusters} cluster(s), fewer "
@@ -1132,6 +1164,14 @@ def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = 
     if has_clustering == has_factorization:
         raise ValueError("a configuration needs exactly one of the sections 'clustering' "
                          "and 'factorization'.")
+    steps = []   # checked before anything is computed
+    if has_clustering:
+        ClusteringParams.resolve(config["clustering"] or {}, {})
+        for level, step in enumerate(config.get("consecutive") or [], start=2):
+            try:
+                steps.append(ClusteringParams.resolve(step or {}, {}))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"consecutive level {level}: {exc}") from exc
     inp = dict(config.get("input") or {})
     if movie is None:
         path = inp.get("movie")
@@ -1161,8 +1201,16 @@ def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = 
     if has_clustering:
         first = yield from iter_cluster(results["projection"], config["clustering"] or {})
         levels = [first]
-        for step in config.get("consecutive") or []:
-            levels.append((yield from iter_cluster_consecutive(levels[-1], step or {})))
+        for level, step in enumerate(steps, start=2):
+            try:
+                levels.append((yield from iter_cluster_consecutive(levels[-1], step)))
+            except (ValueError, ImportError) as exc:
+                # the levels already computed are results: keep (and save) them
+                kept = ", ".join(str(r.level) for r in levels)
+                results["failed_level"] = {"level": level, "error": str(exc)}
+                logger.warning("clustering level %d failed, level(s) %s kept: %s", level,
+                               kept, exc)
+                break
         results["clusterings"] = levels
     else:
         from .factorization import iter_factorize
@@ -1209,6 +1257,10 @@ def run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = None,
         :class:`ClusterResult`, one per level) or ``"factorization"``, and
         ``"output"`` (the folder) when results were saved: ``skeleton/``,
         ``clustering_level<l>/`` or ``factorization/``, ``config.json``.
+        When a consecutive level fails (e.g. level 1 found fewer than 2
+        clusters), the levels already computed are kept (and saved), the later
+        ones are not run, and ``"failed_level"`` is ``{"level": l, "error":
+        message}`` (also logged as a warning). A failure at level 1 raises.
     """
     return drive(iter_run_config(config, movie, output=output, overwrite=overwrite,
                                  skeleton=skeleton))
