@@ -48,6 +48,9 @@ def test_every_dock_open_fits_the_screen(make_napari_viewer, qtbot, size):
     frame = window.frameGeometry()
     assert frame.width() <= size[0] and frame.height() <= size[1], (
         f"window {frame.width()}x{frame.height()} on a {size[0]}x{size[1]} screen")
+    # the image keeps most of the room: the docks are no wider than their contents need
+    canvas = window.centralWidget().width()
+    assert canvas >= 0.4 * size[0], f"the image has {canvas} px of {size[0]}"
     plot = docks["Traces"].canvas.height()
     assert plot >= (200 if size[1] >= 1080 else 150), f"trace plot {plot} px high"
     # the stage docks share one tabbed area (one in front), the trace dock its own
@@ -80,6 +83,8 @@ def test_no_field_or_status_is_clipped(make_napari_viewer, qtbot):
                 n_pairs += 1
         dock.status.value = "a long message that must wrap instead of widening the dock " * 5
         qtbot.wait(50)
+        for label in [w for w in dock if type(w).__name__ == "Label"]:
+            assert label.native.wordWrap(), f"{name}: {label.name!r} does not wrap"
         status = dock.status.native
         right = status.mapTo(viewport, QPoint(status.width(), 0)).x()
         assert status.wordWrap() and right <= viewport.width(), f"{name}: status clipped"

@@ -156,6 +156,12 @@ class StageWidget(Container):
         """
         return self.root_native_widget
 
+    def insert(self, key: int, widget) -> None:
+        """Add ``widget`` at ``key``; a text :class:`Label` wraps instead of widening the dock."""
+        if isinstance(widget, Label):
+            widget.native.setWordWrap(True)
+        super().insert(key, widget)
+
     def run(self):  # pragma: no cover - every stage defines it
         raise NotImplementedError
 

@@ -45,14 +45,16 @@ class SummaryWidget(StageWidget):
             "Local correlation over the 8 surrounding pixels (unchecked: the 4 of a cross), "
             "as CaImAn's local_correlations."
         )
-        self.gsig = FloatSpinBox(value=0.0, min=0.0, max=50.0, step=0.5, label="gsig")
+        self.gsig = FloatSpinBox(value=0.0, min=0.0, max=50.0, step=0.5, name="gsig",
+                                 label="one-photon filter width (px)")
         self.gsig.tooltip = (
-            "One-photon data: Gaussian width (pixels, about a neuron's radius) of the spatial "
-            "filter applied before PNR and its correlation image (CaImAn's gSig), which "
+            "gsig: one-photon data: Gaussian width (pixels, about a neuron's radius) of the "
+            "spatial filter applied before PNR and its correlation image (CaImAn's gSig), which "
             "removes the smooth background. 0 = no filtering (two-photon data; faster)."
         )
-        self.bin_size = SpinBox(value=1000, min=2, max=1_000_000, label="bin_size")
-        self.bin_size.tooltip = "Frames per time bin of the max-correlation image."
+        self.bin_size = SpinBox(value=1000, min=2, max=1_000_000, name="bin_size",
+                                label="max-correlation bin (frames)")
+        self.bin_size.tooltip = "bin_size: frames per time bin of the max-correlation image."
         self.extend(
             [
                 self.movie,

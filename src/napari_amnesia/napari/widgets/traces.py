@@ -91,7 +91,7 @@ class TraceWidget(QWidget):
 
         self.movie = ComboBox(label="movie", choices=self._movie_choices)
         self.movie.tooltip = "The movie whose traces are plotted."
-        self.figure = Figure(figsize=(5, 2.5), layout="constrained")
+        self.figure = Figure(figsize=(4, 2.5), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
