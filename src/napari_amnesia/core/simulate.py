@@ -862,6 +862,22 @@ def _field(coef: np.ndarray, shift: np.ndarray, mode_fields: np.ndarray) -> np.n
     return out
 
 
+def _deformation_modes(seed: int, frequency: int, n_frames: int,
+                       frame_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Three distinct cosine modes up to ``frequency`` and their time courses.
+
+    Drawn from a random stream of their own (``[seed, 1729]``). Returns the modes
+    ``(3, 2)`` int and unscaled coefficients ``(T, 2, 3)``.
+    """
+    rng = np.random.default_rng([seed, 1729])
+    choices = [(a, b) for a in range(frequency + 1) for b in range(frequency + 1)
+               if (a, b) != (0, 0)]
+    pick = rng.choice(len(choices), size=3, replace=False)
+    modes = np.array([choices[i] for i in pick], dtype=np.int64)
+    coef = _ou(rng, 6, n_frames, 1.0 * frame_rate).reshape(2, 3, n_frames).transpose(2, 0, 1)
+    return modes, coef
+
+
 def _mode_fields(modes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Spatial non-rigid modes, (M, Y, X) float32, each with values in [-1, 1]."""
     Y, X = shape
@@ -1405,8 +1421,13 @@ def _build(params: dict[str, Any], seed: int) -> GroundTruth:
     else:
         shifts = np.zeros((T, 2))
     M = len(_NONRIGID_MODES)
+    modes = _NONRIGID_MODES.copy()
     if p["motion"] and p["nonrigid"] and p["nonrigid_amplitude"] > 0:
         coef = _ou(rng, 2 * M, T, 1.0 * fr).reshape(2, M, T).transpose(2, 0, 1)  # (T, 2, M)
+        if p.get("nonrigid_frequency", 1) > 1:
+            # other modes and time courses from a stream of their own: the main stream
+            # (cells, activity, background, noise) stays that of the seed
+            modes, coef = _deformation_modes(seed, p["nonrigid_frequency"], T, fr)
         total = np.abs(coef).sum(axis=2).max(axis=0)  # (2,)
         coef *= p["nonrigid_amplitude"] / np.where(total > 0, total, 1)[None, :, None]
     else:
@@ -1521,7 +1542,7 @@ def _build(params: dict[str, Any], seed: int) -> GroundTruth:
         gain=gain,
         read_noise=read,
         shifts=shifts.astype(np.float32),
-        nonrigid_modes=_NONRIGID_MODES.copy(),
+        nonrigid_modes=modes,
         nonrigid_coefficients=coef.astype(np.float32),
     )
     truth._renderer = _Renderer(
@@ -1563,6 +1584,7 @@ def _resolve_params(**kw: Any) -> dict[str, Any]:
     kw["n_background_components"] = _check_int(
         "n_background_components", kw["n_background_components"], 1
     )
+    kw["nonrigid_frequency"] = _check_int("nonrigid_frequency", kw["nonrigid_frequency"], 1)
     if kw["ar_order"] not in (1, 2) or isinstance(kw["ar_order"], bool):
         raise ValueError(f"ar_order must be 1 or 2, got {kw['ar_order']!r}.")
     for name in ("frame_rate", "decay_time", "rise_time", "brightness", "gain", "neurite_width"):
@@ -1669,6 +1691,7 @@ def _prepare(
     max_shift: float = 4.0,
     nonrigid: bool = True,
     nonrigid_amplitude: float = 1.0,
+    nonrigid_frequency: int = 1,
     bleaching: float = 0.15,
     dtype: str = "uint16",
     rng: np.random.Generator | int | None = 0,
@@ -1713,6 +1736,7 @@ def simulate(
     max_shift: float = 4.0,
     nonrigid: bool = True,
     nonrigid_amplitude: float = 1.0,
+    nonrigid_frequency: int = 1,
     bleaching: float = 0.15,
     dtype: str = "uint16",
     rng: np.random.Generator | int | None = 0,
@@ -1804,6 +1828,15 @@ def simulate(
         Add a smooth non-rigid deformation on top of the rigid motion.
     nonrigid_amplitude : float
         Largest non-rigid displacement along each axis, in pixels.
+    nonrigid_frequency : int
+        Highest spatial frequency of the deformation, in half cycles across the
+        frame. 1 (the default): the three slowest cosine modes, ``cos(πy/Y)``,
+        ``cos(πx/X)`` and their product, each with its own random time course. A
+        larger value draws, per seed, three distinct modes ``cos(πay/Y)·cos(πbx/X)``
+        with ``0 <= a, b <= nonrigid_frequency`` (from a random stream of their own,
+        so every other output of the seed is unchanged): deformations of different
+        spatial frequencies and orientations, e.g. to check piecewise-rigid
+        correction on many kinds of field.
     bleaching : float
         Fraction of the fluorescence lost by the last frame, in [0, 1).
     dtype : {"uint16", "float32"}
