@@ -1,5 +1,7 @@
 """The Coactive clustering dock and its embedding scatter, end to end in a viewer (Xvfb)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from matplotlib.backend_bases import MouseEvent
@@ -216,3 +218,50 @@ def test_clustering_refuses_bad_input_cancels_and_hides_empty_embedding(
     assert len(widget.levels) == 1 and widget.levels[0] is first
     assert len(viewer.layers) == n_layers
     assert widget.consecutive_button.enabled
+
+
+ALLEN = (Path(__file__).parents[2].parent / "shared" / "data"
+         / "allen2p_100x100x100.tif")
+
+
+@pytest.mark.skipif(not ALLEN.is_file(), reason=f"no real movie {ALLEN}")
+def test_real_crop_levels_kept_and_consecutive_enabled_only_with_clusters(
+        make_napari_viewer, monkeypatch):
+    # the allen2p crop: 202 skeleton pixels over 100 frames. With the defaults no
+    # cluster reaches min_cluster_size=10: the status says what to change; with that
+    # change level 1 has clusters; a failing level 2 keeps level 1 (results and layer)
+    monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
+    viewer = make_napari_viewer()
+    layer, _ = open_and_skeletonize(viewer, ALLEN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Coactive clustering")
+    assert not widget.consecutive_button.enabled          # nothing computed yet
+    widget.run()
+    [first] = widget.levels
+    if first.n_clusters < 2:
+        assert "min_cluster_size (now 10, e.g. 5)" in widget.status.value
+        assert not widget.consecutive_button.enabled       # nothing to cluster
+        assert widget.run_consecutive() is None
+        assert "nothing to cluster" in widget.status.value
+        assert "min_cluster_size (now 10, e.g. 5)" in widget.status.value
+        widget.min_cluster_size.value = 5                  # the advice, followed
+        widget.run()
+    [first] = widget.levels
+    assert first.n_clusters >= 2, widget.status.value
+    clusters = viewer.layers[f"{layer.name} · clusters"]
+    assert clusters.data.max() == first.n_clusters
+    assert widget.consecutive_button.enabled
+    # level 2 fails in the worker: level 1 is kept, the status says which level and why
+    widget.template.value = "clustering_pixel · level 2"
+    widget.difference_lag.value = 99
+    widget.consecutive_button.native.click()
+    assert widget.levels == [first]
+    assert viewer.layers[f"{layer.name} · clusters"] is clusters
+    assert "level 2 not computed, level(s) 1 kept" in widget.status.value
+    assert "difference_lag=99" in widget.status.value
+    assert widget.consecutive_button.enabled
+    # with the template's own level 2, it works and sits next to level 1
+    widget.difference_lag.value = 3
+    widget.consecutive_button.native.click()
+    assert [r.level for r in widget.levels] == [1, 2]
+    assert f"{layer.name} · clusters level 2" in [lay.name for lay in viewer.layers]
+    assert widget.consecutive_button.enabled == (widget.levels[-1].n_clusters >= 2)

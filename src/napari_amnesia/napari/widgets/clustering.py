@@ -14,8 +14,10 @@ step). *Cluster* runs the projection and
 :func:`~napari_amnesia.core.clustering.iter_cluster` in a worker (progress,
 *Cancel*); *Cluster the clusters* runs
 :func:`~napari_amnesia.core.clustering.iter_cluster_consecutive` on the last
-level with the parameters in the controls (the hierarchy is kept). Each level
-shows:
+level with the parameters in the controls (the hierarchy is kept); it is enabled
+only when the last level has at least 2 clusters. When a level finds no cluster,
+or a next level fails, the status names the parameter to change and the levels
+already computed stay (results and layers). Each level shows:
 
 - ``<movie> · clusters`` (level 1) or ``<movie> · clusters level <L>``: a Labels
   layer, one label per cluster, with the cluster table as ``features``
@@ -312,6 +314,11 @@ class ClusteringWidget(StageWidget):
         except (TypeError, ValueError) as exc:
             self.status.value = f"Invalid parameter: {exc}"
             return None
+        if previous.n_clusters < 2:
+            self.status.value = (
+                f"Level {previous.level} has {previous.n_clusters} cluster(s): nothing to "
+                f"cluster. For more clusters, {previous.advice()}, and Cluster again.")
+            return None
         if previous.n_clusters < params.min_cluster_size:
             self.status.value = (
                 f"Level {previous.level} has {previous.n_clusters} cluster(s), fewer than "
@@ -326,8 +333,15 @@ class ClusteringWidget(StageWidget):
             self.levels.append(result)
             self._show(result, source)
 
-        return self.launch(iter_cluster_consecutive(previous, params), source=source,
-                           on_result=on_result,
+        def generator():
+            try:
+                return (yield from iter_cluster_consecutive(previous, params))
+            except (ValueError, ImportError) as exc:
+                levels = ", ".join(str(r.level) for r in self.levels)
+                raise type(exc)(f"level {previous.level + 1} not computed, level(s) "
+                                f"{levels} kept: {exc}") from exc
+
+        return self.launch(generator(), source=source, on_result=on_result,
                            message=f"Clustering the {previous.n_clusters} level-"
                                    f"{previous.level} clusters of {source!r}...")
 
@@ -342,16 +356,22 @@ class ClusteringWidget(StageWidget):
         return worker
 
     def _enable_consecutive(self) -> None:
-        self.consecutive_button.enabled = bool(self.levels) and self._worker is None
+        """*Cluster the clusters* is enabled when the last level has clusters to group."""
+        self.consecutive_button.enabled = (bool(self.levels) and self._worker is None
+                                           and self.levels[-1].n_clusters >= 2)
 
     # ---------------------------------------------------------------- layers
     def _remove_higher_levels(self, source: str) -> None:
+        self._remove_levels(source, lambda level: level > 1)
+
+    def _remove_levels(self, source: str, which) -> None:
+        """Remove the cluster layers of ``source`` whose level satisfies ``which``."""
         viewer = self._viewer
         for layer in list(viewer.layers):
             meta = layer.metadata.get("napari_amnesia", {}) if isinstance(
                 layer.metadata, dict) else {}
             if (meta.get("stage") == "clustering" and meta.get("source") == source
-                    and int(meta.get("level", 1)) > 1):
+                    and which(int(meta.get("level", 1)))):
                 viewer.layers.remove(layer)
 
     def _show(self, result, source: str) -> None:
@@ -359,8 +379,9 @@ class ClusteringWidget(StageWidget):
         k = result.n_clusters
         if k == 0:
             self.status.value = (f"No cluster at level {result.level}: all "
-                                 f"{result.n_elements} elements are noise; lower "
-                                 "min_cluster_size or min_samples.")
+                                 f"{result.n_elements} elements are noise; "
+                                 f"{result.advice()}.")
+            self._remove_levels(source, lambda level: level == result.level)  # stale
             self._update_scatter(result, source, None, {})
             return
         [labels] = show(self._viewer, cluster_layers(result, source))
@@ -369,7 +390,9 @@ class ClusteringWidget(StageWidget):
         self._update_scatter(result, source, labels, colors)
         noise = int(np.sum(result.labels == 0))
         self.status.value = (f"Level {result.level}: {k} cluster(s) of {result.n_elements} "
-                             f"elements, {noise} noise.")
+                             f"elements, {noise} noise."
+                             + (f" One cluster: nothing to cluster further ({result.advice()} "
+                                "for more)." if k == 1 else ""))
 
     def _plot_means(self, result, source: str, colors: dict) -> None:
         try:
