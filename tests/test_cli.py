@@ -497,3 +497,16 @@ def test_nan_policy_fill_warns_once(nan_movie, tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("amnesia: warning: "), captured.err
     assert "4 of 30 frames" in lines[0] and "--nan-policy fill" in lines[0]
     assert np.isfinite(tifffile.imread(out / "summary" / "mean.tif")).all()
+
+
+def test_skeleton_with_nan_policy_fill_keeps_the_movie_names(nan_movie, tmp_path, capsys):
+    import csv
+
+    out = tmp_path / "sk"
+    assert main(["-q", "skeleton", str(nan_movie), "--out", str(out), "--nan-policy",
+                 "fill"]) == 0
+    with open(out / "skeleton_statistics.csv") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["path"] == str(nan_movie) and not row["error"]
+    assert (out / "nan.skeleton").is_dir()
+    assert capsys.readouterr().err.count("amnesia: warning:") == 1

@@ -571,8 +571,11 @@ def _cmd_skeleton(args) -> int:
         with _progress(args) as bar:
             rows = drive(iter_skeleton_statistics(inputs, params, errors="record",
                                                   save_dir=tmp), bar)
-        for row, name in zip(rows, args.movies, strict=True):
-            row["path"] = name  # a filled movie is passed as an array
+        for i, (row, name) in enumerate(zip(rows, args.movies, strict=True)):
+            row["path"] = name  # a filled movie is passed as an array: its name back
+            saved, wanted = tmp / f"array_{i}.skeleton", tmp / f"{Path(name).stem}.skeleton"
+            if inputs[i] is not name and saved.is_dir() and not wanted.exists():
+                saved.rename(wanted)
         if all(row.get("error") for row in rows):
             raise RuntimeError("; ".join(f"{r['path']}: {r['error']}" for r in rows))
         write_statistics_csv(rows, tmp / "skeleton_statistics.csv")
