@@ -45,6 +45,9 @@ def _tuple_edits(widget):
 def test_every_dock_open_fits_the_screen(make_napari_viewer, qtbot, size):
     viewer = make_napari_viewer(show=True)
     window, docks = _open_every_dock(viewer, qtbot, size)
+    docks["Coactive clustering"].embedding_view  # the clustering's scatter dock too
+    window.resize(*size)
+    qtbot.wait(200)
     frame = window.frameGeometry()
     assert frame.width() <= size[0] and frame.height() <= size[1], (
         f"window {frame.width()}x{frame.height()} on a {size[0]}x{size[1]} screen")

@@ -109,11 +109,11 @@ class TraceWidget(QWidget):
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         top.addWidget(QLabel("movie"))
-        top.addWidget(self.movie.native)
+        top.addWidget(self.movie.native, 1)
+        top.addWidget(self.export_button)  # one row: the plot keeps the height
         layout.addLayout(top)
         layout.addWidget(self.title)
         layout.addWidget(self.canvas, 1)
-        layout.addWidget(self.export_button)
         self.draw()
 
         self.canvas.mpl_connect("button_press_event", self._on_plot_click)
