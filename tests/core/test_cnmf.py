@@ -11,6 +11,7 @@ F1 >= 0.95, median trace r >= 0.95, median spike r >= 0.9.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import dask.array as da
@@ -335,6 +336,27 @@ def test_fit_with_large_K_invents_nothing(sim):
     assert_accurate(result, truth)
 
 
+def test_fit_says_when_K_capped_the_count(sim, fitted, caplog):
+    movie, _ = sim
+    # 15 cells, 16 patches of 30 px: most patches hold more cells than K=1
+    with caplog.at_level(logging.WARNING, logger="napari_amnesia.core.cnmf"):
+        capped = cnmf.fit(movie, **{**FIT, "K": 1, "evaluate": False, "compute_dff": False})
+    said = capped.info["k_capped"]
+    assert said["K"] == 1 and 0 < said["of"] <= said["patches"] * 2, said
+    logged = [r.getMessage() for r in caplog.records if "capped" in r.getMessage()]
+    assert len(logged) == 1 and "K=1 capped the count" in logged[0], logged
+    assert "raise K." in logged[0]
+    assert cnmf.capped_message(said, name="--k").endswith("raise --k.")
+    # K above the cells of any patch: nothing is said
+    assert "k_capped" not in fitted.info
+    # one patch (rf=None) holding 15 cells with K=5
+    whole = cnmf.fit(movie, **{**FIT, "rf": None, "K": 5, "evaluate": False,
+                              "compute_dff": False})
+    assert whole.info["k_capped"] == {"K": 5, "patches": 1, "of": 1}
+    assert "the whole frame found 5 components" in cnmf.capped_message(
+        whole.info["k_capped"])
+
+
 def test_iter_fit_progress_and_cancel(sim):
     movie, _ = sim
     steps = []
@@ -379,18 +401,98 @@ def test_evaluate_refilters_without_recomputing(fitted):
         cnmf.evaluate(bare)
 
 
+def test_evaluate_require_both(fitted):
+    # a constructed case: the stored metrics are set, evaluate only re-filters
+    K = fitted.K
+    snr = np.where(np.arange(K) % 2 == 0, 8.0, 1.5)  # half pass min_SNR=5
+    r_values = np.where(np.arange(K) % 3 == 0, 0.2, 0.95)  # two thirds pass rval_thr
+    case = SourceResult(**{**_fields(fitted), "snr": snr, "r_values": r_values})
+    either = cnmf.evaluate(case, min_SNR=5.0, rval_thr=0.85)
+    both = cnmf.evaluate(case, min_SNR=5.0, rval_thr=0.85, require_both=True)
+    np.testing.assert_array_equal(either.accepted, (snr >= 5) | (r_values >= 0.85))
+    np.testing.assert_array_equal(both.accepted, (snr >= 5) & (r_values >= 0.85))
+    assert both.accepted.sum() < either.accepted.sum()
+    assert both.params.require_both and not either.params.require_both
+    assert both.info["evaluation"]["require_both"] is True
+    # CaImAn's rule is the default, and the option reaches the command line
+    assert CNMFParams().require_both is False
+    import argparse
+
+    from napari_amnesia._fields import add_options, overrides
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, CNMFParams)
+    assert overrides(parser.parse_args(["--require-both", "true"]), CNMFParams) == {
+        "require_both": True}
+
+
 def _fields(result: SourceResult) -> dict:
     import dataclasses
 
     return {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
 
 
-def test_evaluation_rejects_noise_components(sim):
-    movie, truth = sim
-    result = cnmf.fit(movie, **{**FIT, "K": 25, "min_SNR": 2.0})
-    m = score(result, truth, accepted=False)
-    extra = np.setdiff1d(np.arange(result.K), m["found_index"])
-    assert not result.accepted[extra].any()
+def spurious_scene(seed: int):
+    """15 planted cells plus five structures that are not cells, in free space.
+
+    Two blobs whose brightness is white noise (3 noise levels), a static bright
+    blob (20 noise levels, no transient), a blob drifting slowly (a sine of 5 noise
+    levels over the movie) and a thin neurite fragment flickering with white noise.
+    Returns the movie, the truth and the centres of the five structures.
+    """
+    movie, truth = simulate(n_frames=T, shape=SHAPE, n_cells=N_CELLS, n_neurite_groups=0,
+                            motion=False, rng=seed)
+    movie = movie.astype(np.float32)
+    rng = np.random.default_rng(100 + seed)
+    taken = truth.footprints.max(axis=0) > 0.02 * truth.footprints.max()
+    yy, xx = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    noise = float(np.median(np.std(np.diff(movie, axis=0), axis=0))) / np.sqrt(2)
+
+    def free_spot(r: int) -> tuple[int, int]:
+        while True:
+            cy, cx = (int(v) for v in rng.integers(r + 2, SHAPE[0] - r - 2, 2))
+            box = (slice(cy - r - 2, cy + r + 2), slice(cx - r - 2, cx + r + 2))
+            if not taken[box].any():
+                taken[box] = True
+                return cy, cx
+
+    def blob(cy: int, cx: int) -> np.ndarray:
+        return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0).astype(np.float32)
+
+    spots = []
+    for _ in range(2):
+        spots.append(free_spot(5))
+        movie += rng.normal(0, 3 * noise, (T, 1, 1)).astype(np.float32) * blob(*spots[-1])
+    spots.append(free_spot(5))
+    movie += 20 * noise * blob(*spots[-1])
+    spots.append(free_spot(5))
+    wave = 5 * noise * np.sin(np.linspace(0, 3 * np.pi, T))
+    movie += wave[:, None, None].astype(np.float32) * blob(*spots[-1])
+    spots.append(free_spot(7))
+    cy, cx = spots[-1]
+    line = np.zeros(SHAPE, np.float32)
+    line[cy, cx - 7:cx + 8] = 1.0
+    line[cy + 1, cx - 7:cx + 8] = 0.5
+    movie += rng.normal(0, 3 * noise, (T, 1, 1)).astype(np.float32) * line
+    return movie, truth, np.array(spots, float)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_evaluation_rejects_spurious_components_and_keeps_the_cells(seed):
+    movie, truth, spots = spurious_scene(seed)
+    result = cnmf.fit(movie, **{**FIT, "K": 25})
+    every = score(result, truth, accepted=False)
+    extra = np.setdiff1d(np.arange(result.K), every["found_index"])
+    # the fit finds components on the planted structures (not only elsewhere)...
+    assert extra.size, "the scene gave no spurious component: the test checks nothing"
+    distance = np.linalg.norm(result.centers()[extra][:, None] - spots[None], axis=2)
+    assert (distance.min(axis=1) < 3).any(), (result.centers()[extra], spots)
+    # ...the evaluation rejects every component that is not a cell, on its metrics
+    assert not result.accepted[extra].any(), (result.snr[extra], result.r_values[extra])
+    assert np.all(result.snr[extra] < FIT["min_SNR"])
+    # ...and keeps the cells
+    assert every["recall"] == 1.0
+    assert_accurate(result, truth)
 
 
 def test_dff_and_short_movie(sim):

@@ -569,6 +569,31 @@ def test_decide_truth_table():
         decide(snr, rv, min_size=3)
 
 
+def test_decide_require_both():
+    # SNR high + r high / SNR high only / r high only / neither / NaN SNR with r high
+    snr = np.array([6.0, 6.0, 1.0, 1.0, np.nan])
+    rv = np.array([0.95, 0.2, 0.95, 0.2, 0.95])
+    np.testing.assert_array_equal(decide(snr, rv, min_SNR=5, rval_thr=0.85),
+                                  [True, True, True, False, True])
+    np.testing.assert_array_equal(decide(snr, rv, min_SNR=5, rval_thr=0.85,
+                                         require_both=True),
+                                  [True, False, False, False, False])
+    # the lowest bounds and the sizes still reject in both modes
+    sizes = np.array([10, 100, 100, 100, 100])
+    np.testing.assert_array_equal(
+        decide(snr, rv, sizes, min_SNR=5, rval_thr=0.85, min_size=20, require_both=True),
+        [False, False, False, False, False])
+
+
+def test_describe_rule_follows_the_thresholds():
+    from napari_amnesia.core.cnmf.evaluation import describe_rule
+
+    assert describe_rule(min_SNR=2.5, rval_thr=0.85).startswith(
+        "accepted if SNR ≥ 2.5 or r ≥ 0.85")
+    both = describe_rule(min_SNR=5, rval_thr=0.9, require_both=True, min_size=4, max_size=90)
+    assert both.startswith("accepted if SNR ≥ 5 and r ≥ 0.9") and "size 4–90 px" in both
+
+
 def test_remove_duplicates():
     Y, A, C, b, f = planted_movie()
     half = A[:, 0].copy()

@@ -107,6 +107,23 @@ def test_cnmf_dock_extracts_refilters_live_plots_and_exports(make_napari_viewer,
         monkeypatch.setattr(core_cnmf, name, refuse)
     monkeypatch.setattr(evaluation, "spatial_r_values", refuse)
     monkeypatch.setattr(evaluation, "event_snr", refuse)
+    # the rule in words beside the thresholds, and "both must hold" re-filters live
+    assert widget.rule.value.startswith("accepted if SNR ≥ 2 or r ≥ 0.85")
+    widget.rval_thr.value = float(np.sort(result.r_values)[K // 2])
+    widget.min_SNR.value = float(np.sort(result.snr)[K // 2])
+    mid_snr, mid_r = widget.min_SNR.value, widget.rval_thr.value
+    assert widget.rule.value.startswith(f"accepted if SNR ≥ {mid_snr:g} or r ≥ {mid_r:g}")
+    either = widget.result.accepted
+    widget.require_both.value = True
+    both = widget.result.accepted
+    assert widget.rule.value.startswith(f"accepted if SNR ≥ {mid_snr:g} and r ≥ {mid_r:g}")
+    np.testing.assert_array_equal(both, evaluation.decide(
+        result.snr, result.r_values, min_SNR=mid_snr, rval_thr=mid_r, require_both=True))
+    assert both.sum() < either.sum()
+    assert list(rois.features["accepted"]) == list(both)
+    assert "both must hold" in widget.status.value
+    widget.require_both.value = False
+    np.testing.assert_array_equal(widget.result.accepted, either)
     widget.rval_thr.value = 1.0
     widget.min_SNR.value = float(np.sort(result.snr)[K // 2])
     high = widget.min_SNR.value  # (the spin box rounds to its decimals)
@@ -173,6 +190,23 @@ def test_cnmf_dock_extracts_refilters_live_plots_and_exports(make_napari_viewer,
     assert widget.export() is None
     assert "already exists" in widget.status.value
     assert (out / "arrays.npz").stat().st_mtime_ns == stamp
+
+
+def test_cnmf_dock_says_when_K_capped_the_count(make_napari_viewer, somata, monkeypatch):
+    monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
+    path, _, _ = somata
+    viewer = make_napari_viewer()
+    _, widget = open_dock(viewer, path)
+    widget.K.value = 1  # 10 cells in 16 patches: most patches hold more than one
+    widget.run()
+    assert widget.result.info["k_capped"]["K"] == 1
+    assert "K=1 capped the count" in widget.status.value
+    assert "raise K." in widget.status.value
+    widget.min_SNR.value = 3.0  # re-filtering keeps saying it
+    assert "raise K." in widget.status.value
+    widget.K.value = 6
+    widget.run()
+    assert "capped" not in widget.status.value
 
 
 def test_cnmf_dock_refuses_bad_input_and_cancels(make_napari_viewer, somata, monkeypatch,

@@ -107,6 +107,7 @@ __all__ = [
     "update_temporal",
     "merge_components",
     "patch_grid",
+    "capped_message",
 ]
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ logger = logging.getLogger(__name__)
 MIN_FRAMES = 16
 #: Spatial + temporal rounds on the whole field after patches that only initialise.
 _GLOBAL_ROUNDS = 2
+#: Share of the patches with components that must have found ``K`` of them for the
+#: fit to say that ``K`` capped the count.
+CAPPED_SHARE = 0.5
 
 
 # --------------------------------------------------------------------------- helpers
@@ -162,15 +166,21 @@ def _compute_batches(tasks: list[Any], message: str, workers: int, *,
 
 
 def _memory_dtype(movie: Any, params: CNMFParams) -> np.dtype | None:
-    """float32 when the movie is held in memory for the fit, None to stream it.
+    """The type the movie is held in memory in for the fit, or None to stream it.
 
-    (Holding a larger movie in its own integer type was measured: no faster than
-    streaming it from a memory-mapped file, and twice the memory.)
+    A movie whose float32 copy is at most ``max_in_memory_mb`` is read once; an
+    integer movie of one or two bytes per pixel (uint8, uint16, int16: what cameras
+    write) is held in its own type, half (or a quarter) of a float32 copy, and each
+    patch and each time block is cast to float32 when used; any other movie is held
+    as float32. The peak memory of a fit is mostly this copy.
     """
     T, h, w = movie.shape
-    if 4.0 * T * h * w / 2**20 <= params.max_in_memory_mb:
-        return np.dtype(np.float32)
-    return None
+    if 4.0 * T * h * w / 2**20 > params.max_in_memory_mb:
+        return None
+    dtype = np.dtype(movie.dtype)
+    if dtype.kind in "iu" and dtype.itemsize <= 2:
+        return dtype
+    return np.dtype(np.float32)
 
 
 def _load_matrix(movie: Any, chunk_frames: int | None, dtype: Any = np.float32
@@ -214,13 +224,14 @@ def _frames_for(movie: Any, params: CNMFParams, fill: np.ndarray | None
 def _noise_image(Yf: np.ndarray, params: CNMFParams, workers: int) -> np.ndarray:
     """Noise level of every pixel of an in-memory ``(T, P)`` matrix, on threads.
 
-    Pixels go in groups of about 32 MB of float64 (the spectrum's working size).
+    Pixels go in groups of about 8 MB of float64 (the spectrum's working size is a
+    few times that, per thread).
     """
     from .._threads import thread_map
-    from .initialization import pixel_noise
+    from .initialization import NOISE_FRAMES, pixel_noise
 
     T, P = Yf.shape
-    per = max(1, (32 * 2**20) // (8 * max(T, 1)))
+    per = max(1, (8 * 2**20) // (8 * max(min(T, NOISE_FRAMES), 1)))
     edges = np.unique(np.r_[np.arange(0, P, per), P])
 
     def part(e: tuple[int, int]) -> np.ndarray:
@@ -237,6 +248,49 @@ def _warn_nonfinite(n_pixels: int) -> None:
                    "by each pixel's mean over its finite frames.")
         logger.warning("cnmf: %s", message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _count_capped(fits: list[Any], params: CNMFParams) -> dict[str, int] | None:
+    """``{"K", "patches", "of"}`` when ``K`` limited the greedy search, else None.
+
+    The greedy initialisation stops at the noise level or at ``K`` components; when
+    at least :data:`CAPPED_SHARE` of the patches that found any component found
+    ``K``, the patches probably hold more cells than ``K``. (Sparse NMF always makes
+    ``K`` components: not a sign of anything.)
+    """
+    if params.method_init != "greedy_roi":
+        return None
+    found = [int(pf.info.get("K_init", 0)) for pf in fits]
+    active = [k for k in found if k > 0]
+    full = sum(k >= params.K for k in active)
+    if not active or full < max(1.0, CAPPED_SHARE * len(active)):
+        return None
+    return {"K": int(params.K), "patches": int(full), "of": len(active)}
+
+
+def capped_message(capped: Mapping[str, int], *, name: str = "K") -> str:
+    """One line telling that ``K`` capped the count, in the words of an interface.
+
+    Parameters
+    ----------
+    capped : mapping
+        ``result.info["k_capped"]``: ``K``, ``patches`` (that found ``K``
+        components) and ``of`` (patches that found any).
+    name : str
+        How the interface calls ``K``: ``"K"`` (Python, the dock), ``"--k"`` (CLI).
+
+    Examples
+    --------
+    >>> print(capped_message({"K": 6, "patches": 14, "of": 16}, name="--k"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    --k 6 capped the count: 14 of 16 patches found 6 components, the most allowed;
+    cells may be missed: raise --k.
+    """
+    K, n, of = int(capped["K"]), int(capped["patches"]), int(capped["of"])
+    setting = f"{name} {K}" if name.startswith("-") else f"{name}={K}"
+    where = "the whole frame found" if of == 1 else f"{n} of {of} patches found"
+    return (f"{setting} capped the count: {where} {K} components, the most allowed; "
+            f"cells may be missed: raise {name}.")
 
 
 def _version() -> str:
@@ -279,6 +333,7 @@ def iter_fit(
             movie, seeds, params, workers, timings)
         info["seeded"] = True
         info["n_patches"] = 0
+        capped = None
     elif len(grid) == 1:
         t0 = time.perf_counter()
         yield Progress(0, 1, "fitting the whole frame")
@@ -293,6 +348,7 @@ def iter_fit(
                "g": pf.g, "lam": pf.lam, "b": pf.b, "f": pf.f}
         sn, mean_image, n_bad = pf.sn, pf.mean, pf.n_nonfinite
         info.update(n_patches=1, **pf.info)
+        capped = _count_capped([pf], params)
         eval_movie = Y  # its NaN were filled by fit_patch (copy=False)
         timings["fit"] = time.perf_counter() - t0
     else:
@@ -324,6 +380,7 @@ def iter_fit(
                 tasks, "fitting patches (bands of rows)", workers, batch=workers,
                 local=False)) for pf in band]
         st = stitch(fits, dims, T, del_duplicates=params.del_duplicates)
+        capped = _count_capped(fits, params)
         del fits
         timings["patches"] = time.perf_counter() - t0 - timings.get("read", 0.0)
         info.update(n_patches=len(grid), n_patch_components=int(st.A.shape[1])
@@ -353,6 +410,9 @@ def iter_fit(
         info["merged"] = len(res["merged"])
     _warn_nonfinite(n_bad)
     info["nonfinite_pixels"] = int(n_bad)
+    if capped is not None:
+        info["k_capped"] = capped
+        logger.warning("cnmf: %s", capped_message(capped))
     result = SourceResult(
         footprints=res["A"], traces=res["C"], spikes=res["S"], residual_traces=res["YrA"],
         background_footprints=res["b"], background_traces=res["f"],
@@ -521,7 +581,8 @@ def refit(result: SourceResult, movie: Any, *, progress: Any = None, **overrides
 
 
 # --------------------------------------------------------------------------- quality
-_THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size")
+_THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size",
+               "require_both")
 
 
 def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False,
@@ -544,7 +605,8 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
         Compute the metrics again even if present.
     **thresholds
         ``min_SNR``, ``SNR_lowest``, ``rval_thr``, ``rval_lowest``, ``min_size``,
-        ``max_size``.
+        ``max_size``, ``require_both`` (True: SNR and r-value must both pass; False,
+        the default: either, as CaImAn).
 
     Returns
     -------
@@ -579,7 +641,7 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
     accepted = np.asarray(evaluation.decide(
         snr, r_values, result.sizes(), min_SNR=params.min_SNR, SNR_lowest=params.SNR_lowest,
         rval_thr=params.rval_thr, rval_lowest=params.rval_lowest, min_size=params.min_size,
-        max_size=params.max_size), bool)
+        max_size=params.max_size, require_both=params.require_both), bool)
     info = dict(result.info)
     info["evaluation"] = {k: getattr(params, k) for k in _THRESHOLDS}
     return replace(result, params=params, snr=np.asarray(snr, np.float64),

@@ -38,6 +38,7 @@ __all__ = [
     "half_sample_mode",
     "spatial_r_values",
     "decide",
+    "describe_rule",
     "remove_duplicates",
     "activity_frames",
 ]
@@ -446,6 +447,7 @@ def decide(
     rval_lowest: float = -1.0,
     min_size: int | None = None,
     max_size: int | None = None,
+    require_both: bool = False,
 ) -> np.ndarray:
     """CaImAn's acceptance rule on precomputed metrics.
 
@@ -454,9 +456,11 @@ def decide(
     ``[min_size, max_size]``; otherwise it is **accepted** when at least one metric
     reaches its high threshold (``snr >= min_SNR`` or ``r_value >= rval_thr``), and
     rejected when none does ([1]_, ``select_components_from_metrics``, without the
-    CNN classifier). A NaN metric satisfies no comparison, so it neither accepts nor
-    rejects by itself. The metrics are inputs: filtering again with other thresholds
-    costs nothing.
+    CNN classifier). With ``require_both`` both must reach their high threshold
+    (``snr >= min_SNR`` and ``r_value >= rval_thr``): a high r-value alone no longer
+    accepts a weak trace. A NaN metric satisfies no comparison, so it neither accepts
+    nor rejects by itself (and never passes ``require_both``). The metrics are
+    inputs: filtering again with other thresholds costs nothing.
 
     Parameters
     ----------
@@ -468,6 +472,8 @@ def decide(
         Thresholds (CaImAn's names and defaults, except ``min_SNR`` = 2.0).
     min_size, max_size : int, optional
         Size limits in pixels.
+    require_both : bool
+        Both high thresholds must be reached (default: either one, as CaImAn).
 
     Returns
     -------
@@ -477,6 +483,8 @@ def decide(
     --------
     >>> decide([3.0, 1.0, 1.0, 0.2], [0.5, 0.9, 0.5, 0.99]).tolist()
     [True, True, False, False]
+    >>> decide([3.0, 1.0, 3.0], [0.5, 0.9, 0.9], require_both=True).tolist()
+    [False, False, True]
     """
     snr = np.asarray(snr, dtype=np.float64).ravel()
     r = np.asarray(r_values, dtype=np.float64).ravel()
@@ -485,7 +493,8 @@ def decide(
                          f"and {r.size}.")
     with np.errstate(invalid="ignore"):
         bad = (snr <= SNR_lowest) | (r <= rval_lowest)
-        good = (snr >= min_SNR) | (r >= rval_thr)
+        good = ((snr >= min_SNR) & (r >= rval_thr)) if require_both else \
+            ((snr >= min_SNR) | (r >= rval_thr))
     if min_size is not None or max_size is not None:
         if sizes is None:
             raise ValueError("sizes are needed with min_size or max_size.")
@@ -497,6 +506,43 @@ def decide(
         if max_size is not None:
             bad |= sz > max_size
     return good & ~bad
+
+
+def describe_rule(
+    *,
+    min_SNR: float = 2.0,
+    SNR_lowest: float = 0.5,
+    rval_thr: float = 0.85,
+    rval_lowest: float = -1.0,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    require_both: bool = False,
+) -> str:
+    """The rule of :func:`decide` in words, for the thresholds given.
+
+    Examples
+    --------
+    >>> describe_rule(min_SNR=2.5, rval_thr=0.85)
+    'accepted if SNR ≥ 2.5 or r ≥ 0.85; never if SNR ≤ 0.5; any size'
+    >>> describe_rule(min_SNR=5, rval_thr=0.9, rval_lowest=0.1, require_both=True,
+    ...               min_size=10)
+    'accepted if SNR ≥ 5 and r ≥ 0.9; never if SNR ≤ 0.5 or r ≤ 0.1; size ≥ 10 px'
+    """
+    join = "and" if require_both else "or"
+    text = f"accepted if SNR ≥ {min_SNR:g} {join} r ≥ {rval_thr:g}"
+    never = [f"SNR ≤ {SNR_lowest:g}"]
+    if rval_lowest > -1.0:
+        never.append(f"r ≤ {rval_lowest:g}")
+    text += "; never if " + " or ".join(never)
+    if min_size is not None and max_size is not None:
+        size = f"size {min_size}–{max_size} px"
+    elif min_size is not None:
+        size = f"size ≥ {min_size} px"
+    elif max_size is not None:
+        size = f"size ≤ {max_size} px"
+    else:
+        size = "any size"
+    return f"{text}; {size}"
 
 
 # --------------------------------------------------------------------------- duplicates

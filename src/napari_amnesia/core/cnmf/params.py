@@ -44,6 +44,7 @@ napari-amnesia             CaImAn ``CNMFParams``            meaning
 ``min_SNR``, ``SNR_lowest````quality.min_SNR``, ...          evaluation thresholds
 ``rval_thr``, ``rval_low..````quality.rval_thr``, ...         spatial-correlation thr.
 ``min_size``, ``max_size`` (none)                           footprint size limits (px)
+``require_both``           (none; CaImAn: False)            SNR *and* r must pass
 ``quantile_min`` ...       ``detrend_df_f`` arguments       ΔF/F
 =========================  ===============================  ===========================
 
@@ -107,7 +108,6 @@ class CNMFParams(StageParams):
     """
 
     _tuple_fields = ("gSig", "gSiz", "noise_range")
-
     #: what a user sets for their data (the dock's main section): plain label, units
     ESSENTIALS = {
         "gSig": ("neuron radius", "px"), "K": ("neurons per patch", ""),
@@ -115,6 +115,7 @@ class CNMFParams(StageParams):
         "fr": ("frame rate", "Hz"), "decay_time": ("decay time", "s"),
         "merge_thr": ("merge above correlation", ""),
         "min_SNR": ("accept if SNR ≥", ""), "rval_thr": ("accept if r ≥", ""),
+        "require_both": ("SNR and r must both pass", ""),
         "SNR_lowest": ("reject if SNR <", ""), "rval_lowest": ("reject if r <", ""),
         "min_size": ("smallest ROI", "pixels"), "max_size": ("largest ROI", "pixels"),
     }
@@ -238,6 +239,10 @@ class CNMFParams(StageParams):
                               "component (None = no limit).")
     max_size: int | None = _p(None, "Largest footprint, in pixels, of an accepted "
                               "component (None = no limit).")
+    require_both: bool = _p(
+        False, "Accept a component only when both its event SNR reaches min_SNR and its "
+        "spatial correlation reaches rval_thr. False (the default, CaImAn's rule): either "
+        "one is enough, so a high r-value alone accepts a component whatever its SNR.")
     # -- ΔF/F
     compute_dff: bool = _p(True, "Compute ΔF/F (detrend_df_f) at the end of the fit.")
     quantile_min: float = _p(8.0, "Percentile of the running baseline of ΔF/F "
@@ -350,7 +355,7 @@ class CNMFParams(StageParams):
         number("merge_thr", 0.0, 1.0, low_open=True)
         for n in ("only_init", "del_duplicates", "rolling_sum", "bas_nonneg", "extract_cc",
                   "do_merge", "evaluate", "compute_dff", "flag_auto", "use_residuals",
-                  "detrend_only"):
+                  "detrend_only", "require_both"):
             flag(n)
         number("min_SNR")
         number("SNR_lowest")

@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +121,10 @@ class Frames:
     Parameters
     ----------
     movie : array_like
-        ``(T, Y, X)`` numpy or dask array, or an in-memory float32 ``(T, P)``
-        matrix (then ``dims`` is required).
+        ``(T, Y, X)`` numpy or dask array, or an in-memory ``(T, P)`` matrix (then
+        ``dims`` is required): float32, or an integer type that the passes over the
+        movie cast to float32 a few frames at a time (:func:`float_rows`), so that
+        a compact movie (uint16) never gets a float32 copy of a whole block.
     dims : tuple of int, optional
         ``(Y, X)`` when ``movie`` is a matrix.
     chunk_frames : int, optional
@@ -164,9 +166,11 @@ class Frames:
 
     @property
     def in_memory_matrix(self) -> bool:
-        """The movie is a float32 ``(T, P)`` matrix in memory (blocks are views)."""
+        """The movie is a float32 or integer ``(T, P)`` matrix in memory (blocks are views).
+        """
         m = self.movie
-        return isinstance(m, np.ndarray) and m.ndim == 2 and m.dtype == np.float32
+        return isinstance(m, np.ndarray) and m.ndim == 2 and (
+            m.dtype == np.float32 or m.dtype.kind in "iu")
 
     def bounds(self) -> list[tuple[int, int]]:
         """``(t0, t1)`` of every block."""
@@ -174,7 +178,11 @@ class Frames:
         return [(t0, min(self.T, t0 + c)) for t0 in range(0, self.T, c)]
 
     def block(self, t0: int, t1: int) -> np.ndarray:
-        """Frames ``t0:t1`` as a float32 ``(t1 - t0, P)`` matrix, non-finite filled."""
+        """Frames ``t0:t1`` as a ``(t1 - t0, P)`` matrix, non-finite filled.
+
+        float32, except for an in-memory integer matrix: a view in its own type (use
+        :func:`float_rows` to read it as float32 a few frames at a time).
+        """
         m = self.movie
         if self.in_memory_matrix:
             return m[t0:t1]  # a view: in-memory matrices are already cleaned
@@ -206,6 +214,28 @@ class Frames:
         tasks = [dask.delayed(task, pure=False)(t0, t1) for t0, t1 in bounds]
         with blas_single_threaded():
             return list(dask.compute(*tasks, scheduler="threads"))
+
+
+#: Bytes of float32 that :func:`float_rows` casts at once (fits a core's L2 cache).
+_CAST_BYTES = 2 * 2**20
+
+
+def float_rows(block: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(s0, s1, rows)``: a block's rows ``s0:s1`` as float32, a few at a time.
+
+    A float32 block is given whole (no copy); another type is cast a few frames
+    at a time (about 2 MB of float32), so that a pass over a compact in-memory movie
+    works on float32 rows that stay in cache, and never holds a float32 copy of
+    the block.
+    """
+    if block.dtype == np.float32:
+        yield 0, block.shape[0], block
+        return
+    n = block.shape[0]
+    step = max(1, _CAST_BYTES // max(1, 4 * block.shape[1]))
+    for s0 in range(0, n, step):
+        s1 = min(n, s0 + step)
+        yield s0, s1, block[s0:s1].astype(np.float32)
 
 
 def as_frames(Y: Any, dims: tuple[int, int] | None = None, **kw: Any) -> Frames:
@@ -434,11 +464,17 @@ def _spatial_pass(block: np.ndarray, t0: int, t1: int, Ct: np.ndarray, ft: np.nd
                   pix: np.ndarray, comp: np.ndarray, energy: bool = True
                   ) -> tuple[np.ndarray, ...]:
     pairs = np.zeros(pix.size, np.float64)
-    if pix.size:
-        _pair_products(block, np.ascontiguousarray(Ct[t0:t1]), pix, comp, pairs)
-    bg = (block.T @ ft[t0:t1]).astype(np.float64) if ft.shape[1] else \
-        np.zeros((block.shape[1], 0))
-    yy = np.einsum("tp,tp->p", block, block, dtype=np.float64) if energy else None
+    P = block.shape[1]
+    bg = np.zeros((P, ft.shape[1]))
+    yy = np.zeros(P) if energy else None
+    for s0, s1, rows in float_rows(block):
+        if pix.size:
+            _pair_products(rows, np.ascontiguousarray(Ct[t0 + s0:t0 + s1]), pix, comp,
+                           pairs)
+        if ft.shape[1]:
+            bg += rows.T @ ft[t0 + s0:t0 + s1]
+        if energy:
+            yy += np.einsum("tp,tp->p", rows, rows, dtype=np.float64)
     return pairs, bg, yy
 
 
@@ -732,11 +768,15 @@ def _project_block(block, indptr, indices, data, out):  # pragma: no cover - com
 def _temporal_pass(block: np.ndarray, t0: int, t1: int, A: sparse.csc_matrix,
                    b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros((t1 - t0, A.shape[1]), np.float64)
-    if A.shape[1]:
-        _project_block(block, A.indptr.astype(np.int64), A.indices.astype(np.int64),
-                       A.data.astype(np.float64), out)
-    bY = block @ b if b.shape[1] else np.zeros((t1 - t0, 0), np.float32)
-    return out, bY.astype(np.float64)
+    bY = np.zeros((t1 - t0, b.shape[1]), np.float64)
+    indptr, indices = A.indptr.astype(np.int64), A.indices.astype(np.int64)
+    data = A.data.astype(np.float64)
+    for s0, s1, rows in float_rows(block):
+        if A.shape[1]:
+            _project_block(rows, indptr, indices, data, out[s0:s1])
+        if b.shape[1]:
+            bY[s0:s1] = rows @ b
+    return out, bY
 
 
 def project(Y: Any, A: Any, b: np.ndarray | None = None, *,

@@ -22,13 +22,17 @@ adds nothing. The result is kept in the viewer's session and shown as
   minus reconstruction): hidden lazy movies, computed chunk by chunk as viewed.
 
 The quality thresholds (``min_SNR``, ``SNR_lowest``, ``rval_thr``,
-``rval_lowest``, ``min_size``, ``max_size``) sit below the run button and
-**re-filter live**: each change calls :func:`~napari_amnesia.core.cnmf.evaluate`
-with the new thresholds, which reuses the stored SNR and spatial correlations
-(nothing is recomputed, the movie is not read) and updates the ``accepted``
-column and the colours in place. Selecting a label plots that component's raw
-fluorescence (``C + YrA``), calcium ``C``, spikes ``S`` and ΔF/F in the trace
-dock. *Export* writes the result folder (:meth:`SourceResult.save
+``rval_lowest``, ``min_size``, ``max_size``, and ``require_both``: SNR *and*
+r-value must pass, instead of CaImAn's either) sit below the run button, with the
+rule they make written out beside them (``rule``: "accepted if SNR ≥ 2.5 or r ≥
+0.85; ..."), and **re-filter live**: each change calls
+:func:`~napari_amnesia.core.cnmf.evaluate` with the new thresholds, which reuses
+the stored SNR and spatial correlations (nothing is recomputed, the movie is not
+read) and updates the ``accepted`` column and the colours in place. When ``K``
+capped the number of components (most patches found ``K``), the status says so
+("raise K"). Selecting a label plots that component's raw fluorescence (``C +
+YrA``), calcium ``C``, spikes ``S`` and ΔF/F in the trace dock. *Export* writes
+the result folder (:meth:`SourceResult.save
 <napari_amnesia.core.cnmf.SourceResult.save>`), never over an existing one.
 """
 
@@ -58,7 +62,8 @@ __all__ = ["SourceWidget", "cnmf_layers", "contour_layer", "patch_layers", "roi_
 logger = logging.getLogger(__name__)
 
 #: The parameters :func:`~napari_amnesia.core.cnmf.evaluate` re-filters with.
-THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size")
+THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size",
+              "require_both")
 #: Colour of a rejected component (grey, half transparent).
 REJECTED = (0.6, 0.6, 0.6, 0.6)
 #: Fraction of each footprint's maximum that draws its label and its contour.
@@ -327,6 +332,10 @@ class SourceWidget(StageWidget):
             control.min, control.max, control.step = low, high, step
         fit_controls = [c for c in self.parameters if c.name not in THRESHOLDS]
         self.quality_label = Label(value="Quality thresholds (re-filter live):")
+        # the acceptance rule in words, following the thresholds as they are typed
+        self.rule = Label(name="rule", value="")
+        self.rule.tooltip = ("How the thresholds accept a component. 'require_both' "
+                             "switches from CaImAn's rule (SNR or r) to both must hold.")
         self.show_rejected = CheckBox(name="show_rejected", text="Show rejected (grey)",
                                       value=True)
         self.show_rejected.tooltip = "Draw rejected components in grey, or hide them."
@@ -344,11 +353,13 @@ class SourceWidget(StageWidget):
             by_name[name].changed.connect(self._patches_changed)
         self.movie.changed.connect(self._patches_changed)
         for control in self.thresholds:
+            control.changed.connect(self._show_rule)
             control.changed.connect(self.refilter)
+        self._show_rule()
         self.show_rejected.changed.connect(self._recolor)
         self.contours.changed.connect(self._contours_changed)
         self.extend([self.movie, self.show_patches, *fit_controls, self.run_button,
-                     self.cancel_button, self.quality_label, *self.thresholds,
+                     self.cancel_button, self.quality_label, *self.thresholds, self.rule,
                      self.show_rejected, self.contours, self.export_path, self.export_button,
                      self.status])
 
@@ -457,9 +468,14 @@ class SourceWidget(StageWidget):
             self.status.value = (f"{r.K} components (not evaluated: check 'evaluate' to "
                                  "filter them by quality).")
             return
+        from ...core.cnmf import capped_message
+
         p = r.params
         self.status.value = (f"{r.K} components, {int(r.accepted.sum())} accepted "
-                             f"(min_SNR={p.min_SNR:g}, rval_thr={p.rval_thr:g}).")
+                             f"(min_SNR={p.min_SNR:g}, rval_thr={p.rval_thr:g}"
+                             f"{', both must hold' if p.require_both else ''}).")
+        if r.info.get("k_capped"):
+            self.status.value += " " + capped_message(r.info["k_capped"], name="K")
 
     def _recolor(self, *_: Any) -> None:
         """Colours and tables of the ROI and contour layers from ``self.result``."""
@@ -502,6 +518,15 @@ class SourceWidget(StageWidget):
             show(self._viewer, [outlines])
 
     # -------------------------------------------------------------- re-filter
+    def _show_rule(self, *_: Any) -> None:
+        """Write the acceptance rule of the threshold controls in the rule label."""
+        from ...core.cnmf.evaluation import describe_rule
+
+        try:
+            self.rule.value = describe_rule(**self.threshold_values())
+        except (TypeError, ValueError) as exc:
+            self.rule.value = f"Invalid threshold: {exc}"
+
     def threshold_values(self) -> dict[str, Any]:
         """The thresholds the controls hold, by parameter name."""
         return values_of(self.thresholds, CNMFParams)
