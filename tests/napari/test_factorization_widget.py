@@ -21,6 +21,40 @@ def neurites(tmp_path_factory):
     return path, movie, truth
 
 
+def tiles(layer, shape=(112, 112)):
+    """The maps of a components mosaic, from the tile corners in its metadata."""
+    corners = [c["tile"] for c in layer.metadata["napari_amnesia"]["components"]]
+    return np.stack([layer.data[r:r + shape[0], c:c + shape[1]] for r, c in corners])
+
+
+def test_components_shown_at_every_frame(make_napari_viewer, neurites, monkeypatch):
+    # a (K, Y, X) stack shared its first axis with the movie's time and went black once
+    # the time slider passed K; the maps must look the same at the first and last frame
+    monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
+    path, movie, truth = neurites
+    viewer = make_napari_viewer(show=True)   # a shown window renders its canvas
+    [layer] = viewer.open(path, plugin=PLUGIN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Factorization")
+    widget.method.value = "pca"
+    widget.n_components.value = 4
+    widget.min_skewness.value = "none"
+    widget.run()
+    components = viewer.layers["groups · components"]
+    components.visible = True
+    layer.visible = False
+    viewer.reset_view()
+    shots = []
+    for frame in (0, movie.shape[0] - 1):
+        viewer.dims.set_current_step(0, frame)
+        assert viewer.dims.current_step[0] == frame
+        shots.append(viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int))
+    first, last = shots
+    bright = first.sum(axis=2) > 60
+    assert bright.mean() > 0.01                  # the maps are drawn at frame 0 ...
+    assert (last.sum(axis=2) > 60).mean() > 0.9 * bright.mean()   # ... and at the last
+    assert np.abs(first - last).mean() < 1.0
+
+
 def best_spatial_match(truth, spatial):
     """For each planted group, the best correlation of its map with a component."""
     g = truth.n_groups
@@ -53,10 +87,12 @@ def test_factorization_widget_components_traces_and_projection(make_napari_viewe
     k = result.n_components
     assert k >= truth.n_groups
     components = viewer.layers["groups · components"]
-    assert components.data.shape == (k, 112, 112) and not components.visible
-    np.testing.assert_array_equal(components.data, result.spatial)
-    assert best_spatial_match(truth, result.spatial).min() >= 0.8  # the core test's
     meta = components.metadata["napari_amnesia"]
+    # one 2-D mosaic, component i at its tile, beside the movie (not over it)
+    assert components.ndim == 2 and components.visible
+    np.testing.assert_array_equal(tiles(components), result.spatial)
+    assert components.translate[1] >= 112
+    assert best_spatial_match(truth, result.spatial).min() >= 0.8  # the core test's
     assert meta["stage"] == "factorization" and meta["params"]["method"] == "ica"
     assert [c["skewness"] for c in meta["components"]] == pytest.approx(
         result.skewness.tolist())
@@ -77,8 +113,9 @@ def test_factorization_widget_components_traces_and_projection(make_napari_viewe
     branches = session_for(viewer).result("groups", "projection")
     assert branches is not None and branches.method == "branch"
     assert widget.result.weights.shape == (3, branches.n_elements)
-    assert components.data.shape == (3, 112, 112)  # updated in place
-    assert (components.data[:, branches.labels == 0] == 0).all()
+    assert viewer.layers["groups · components"] is components  # updated in place
+    assert tiles(components).shape == (3, 112, 112)
+    assert (tiles(components)[:, branches.labels == 0] == 0).all()
     assert len(traces.series) == 3
 
 

@@ -11,11 +11,13 @@ tooltip; *template* loads a shipped configuration (``factorization_nmf``).
 *Factorize* runs :func:`~napari_amnesia.core.factorization.iter_factorize` in a
 worker (progress, *Cancel*), then shows:
 
-- ``<movie> · components``: the spatial components as one ``(K, Y, X)`` Image,
-  hidden at first (its first axis is the component, not time: napari's slider
-  shows component ``k`` at "frame" ``k``); the layer's
-  ``metadata["napari_amnesia"]["components"]`` lists each component's
-  ``explained_variance`` and ``skewness`` (an Image layer has no ``features``);
+- ``<movie> · components``: the spatial components tiled in one 2-D Image (a
+  mosaic, row by row: component 1 top left), to the right of the movie. A
+  ``(K, Y, X)`` stack would share its first axis with the movie's time, and go
+  black once the time slider passes K; a 2-D image shows at every frame. The
+  layer's ``metadata["napari_amnesia"]["components"]`` lists each component's
+  ``explained_variance``, ``skewness`` and ``tile`` (its top-left row, column
+  in the mosaic); :func:`mosaic` builds it;
 - the temporal components in the trace dock, one series per component.
 """
 
@@ -38,7 +40,7 @@ from .clustering import NO_TEMPLATE, session_projection, set_controls, trace_doc
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["FactorizationWidget", "factorization_layers", "INPUTS"]
+__all__ = ["FactorizationWidget", "factorization_layers", "mosaic", "INPUTS"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +54,59 @@ INPUTS: dict[str, tuple[str, str] | None] = {
 }
 
 
+def mosaic(maps: np.ndarray, *, gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tile ``(K, Y, X)`` maps row by row in one 2-D image.
+
+    Parameters
+    ----------
+    maps : ndarray, shape (K, Y, X)
+    gap : int, optional
+        Pixels of zeros between tiles (default: 1/20 of the frame, at least 2).
+
+    Returns
+    -------
+    image : ndarray of float32, shape (rows * (Y + gap) - gap, columns * (X + gap) - gap)
+        ``columns = ceil(sqrt(K))``.
+    corners : ndarray of int, shape (K, 2)
+        Top-left row, column of each map's tile.
+    """
+    maps = np.asarray(maps, np.float32)
+    k, height, width = maps.shape
+    gap = max(2, min(height, width) // 20) if gap is None else int(gap)
+    columns = max(1, int(np.ceil(np.sqrt(k))))
+    rows = max(1, int(np.ceil(k / columns)))
+    image = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap), np.float32)
+    corners = np.array([((i // columns) * (height + gap), (i % columns) * (width + gap))
+                        for i in range(k)], np.int64).reshape(k, 2)
+    for tile, (r, c) in zip(maps, corners, strict=True):
+        image[r:r + height, c:c + width] = tile
+    return image, corners
+
+
 def factorization_layers(result, source: str) -> list[tuple]:
-    """LayerData of a FactorizationResult: the spatial components ``(K, Y, X)``."""
+    """LayerData of a FactorizationResult: the spatial components tiled in one 2-D image
+    (:func:`mosaic`), to the right of the movie, so it shows at every frame."""
     spatial = np.asarray(result.spatial, np.float32)
+    image, corners = mosaic(spatial)
+    gap = max(2, min(spatial.shape[1:]) // 20)
     meta = provenance("factorization", source, result.params.to_dict())
     meta["napari_amnesia"].update({
         "input": result.info.get("source"),
         "spatial_bin": result.info.get("spatial_bin"),
+        "layout": "mosaic",
         "components": [
-            {"component": i + 1, "explained_variance": float(ev), "skewness": float(sk)}
-            for i, (ev, sk) in enumerate(zip(result.explained_variance, result.skewness,
-                                             strict=True))],
+            {"component": i + 1, "explained_variance": float(ev), "skewness": float(sk),
+             "tile": [int(r), int(c)]}
+            for i, (ev, sk, (r, c)) in enumerate(zip(
+                result.explained_variance, result.skewness, corners, strict=True))],
     })
     # signs are chosen so that each map's largest weight is positive: show 0..high
     finite = spatial[np.isfinite(spatial)]
     hi = float(np.percentile(finite, 99.8)) if finite.size else 1.0
-    return [(spatial, {"name": layer_name(source, "components"), "colormap": "magma",
-                       "contrast_limits": [0.0, hi if hi > 0 else 1.0],
-                       "blending": "additive", "visible": False, "metadata": meta}, "image")]
+    return [(image, {"name": layer_name(source, "components"), "colormap": "magma",
+                     "contrast_limits": [0.0, hi if hi > 0 else 1.0],
+                     "translate": (0.0, float(spatial.shape[2] + 4 * gap)),
+                     "metadata": meta}, "image")]
 
 
 class FactorizationWidget(StageWidget):
