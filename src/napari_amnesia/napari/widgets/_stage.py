@@ -16,6 +16,7 @@ so a plot and the stage that feeds it are seen together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -27,6 +28,8 @@ from .._session import session_for
 from .._workers import first_line, start
 
 __all__ = ["StageWidget", "tab_with_siblings"]
+
+logger = logging.getLogger(__name__)
 
 #: Qt property naming the group of a napari-amnesia dock ("stages", "traces")
 _GROUP = "napari_amnesia_dock_group"
@@ -70,8 +73,12 @@ class _DockWatcher(QObject):
                 dock.setProperty(_GROUP, self._group)
 
                 def docked(_area, dock=dock) -> None:
-                    dock.dockLocationChanged.disconnect(docked)  # only the first docking
-                    _join_siblings(dock)
+                    # a Qt slot: an exception escaping it would abort a plain script
+                    try:
+                        dock.dockLocationChanged.disconnect(docked)  # the first docking only
+                        _join_siblings(dock)
+                    except Exception as exc:  # noqa: BLE001 - the layout is a convenience
+                        logger.debug("could not tab the dock: %s", exc)
 
                 dock.dockLocationChanged.connect(docked)
         return False
@@ -92,11 +99,14 @@ class _FitWidth(QObject):
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
         if event.type() == QEvent.Type.LayoutRequest:
-            scroll = self._scroll
-            width = (obj.minimumSizeHint().width() + 2 * scroll.frameWidth()
-                     + scroll.verticalScrollBar().sizeHint().width())
-            if scroll.minimumWidth() != width:
-                scroll.setMinimumWidth(width)
+            try:
+                scroll = self._scroll
+                width = (obj.minimumSizeHint().width() + 2 * scroll.frameWidth()
+                         + scroll.verticalScrollBar().sizeHint().width())
+                if scroll.minimumWidth() != width:
+                    scroll.setMinimumWidth(width)
+            except RuntimeError:  # the scroll area is being deleted (the dock was closed)
+                pass
         return False
 
 
