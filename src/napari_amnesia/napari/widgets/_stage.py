@@ -42,16 +42,18 @@ def _ancestor(widget, kind):
 
 
 def _join_siblings(dock: QDockWidget) -> None:
-    """Tab ``dock`` with the visible docks of its group on the same side of the window."""
+    """Tab ``dock`` with the docks of its group on the same side of the window."""
     window = _ancestor(dock.parent(), QMainWindow)
     if window is None or dock.isFloating():
         return
     area = window.dockWidgetArea(dock)
     group = dock.property(_GROUP)
+    # a dock removed from the window has no area; one added just before this one,
+    # with no event processed in between, may not be shown yet: prefer shown ones
     siblings = [other for other in window.findChildren(QDockWidget)
                 if other is not dock and other.property(_GROUP) == group
-                and not other.isFloating() and not other.isHidden()
-                and window.dockWidgetArea(other) == area]
+                and not other.isFloating() and window.dockWidgetArea(other) == area]
+    siblings.sort(key=lambda other: not other.isHidden())
     if siblings:
         window.tabifyDockWidget(siblings[-1], dock)
         dock.show()
