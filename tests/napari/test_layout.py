@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
+from napari_amnesia.napari.viewer import open_docks, raise_dock
+
 PLUGIN = "napari-amnesia"
 
 
@@ -22,9 +24,9 @@ def _open_every_dock(viewer, qtbot, size):
     window = viewer.window._qt_window
     window.resize(*size)
     viewer.add_image(np.zeros((20, 64, 64), np.float32), name="movie")
-    docks = {}
-    for name in _dock_names():  # one after the other, as a script does (no event between)
-        _, docks[name] = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    # one after the other, as a script does (no event processed in between)
+    docks = open_docks(viewer)
+    assert list(docks) == _dock_names()
     window.resize(*size)  # what a user does: the window is maximised on their screen
     qtbot.wait(200)
     return window, docks
@@ -71,7 +73,7 @@ def test_no_field_or_status_is_clipped(make_napari_viewer, qtbot):
     for name, dock in docks.items():
         if name == "Traces":
             continue
-        dock.native.parent().raise_()  # bring its tab to the front
+        raise_dock(dock)  # bring its tab to the front
         for toggle in [w for w in dock if w.name == "advanced"]:
             toggle.value = True  # open its advanced section
         qtbot.wait(50)
@@ -118,7 +120,7 @@ def test_docks_show_essentials_and_keep_every_name(make_napari_viewer, qtbot):
     _, cnmf = viewer.window.add_plugin_dock_widget(PLUGIN, "Source extraction")
     _, motion = viewer.window.add_plugin_dock_widget(PLUGIN, "Motion correction")
     qtbot.wait(50)
-    cnmf.native.parent().raise_()
+    raise_dock(cnmf)
     qtbot.wait(50)
     shown = {w.name for w in cnmf if w.visible}
     for name in ("gSig", "K", "rf", "stride", "fr", "decay_time", "merge_thr", "min_SNR",

@@ -3,6 +3,9 @@
 :func:`load_results` adds the movie (lazily, through this plugin's reader), the
 summary images and the ground truth of a results folder to a viewer, and docks
 the trace plot; :func:`view_results` does it in a new viewer and runs napari.
+:func:`open_docks` opens every dock of the plugin (the stage docks share one
+tabbed area, the trace dock sits below them) and :func:`raise_dock` brings one
+to the front.
 """
 
 from __future__ import annotations
@@ -12,7 +15,36 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["load_results", "view_results"]
+__all__ = ["load_results", "view_results", "open_docks", "raise_dock"]
+
+PLUGIN = "napari-amnesia"
+
+
+def open_docks(viewer, names=None) -> dict:
+    """Open the plugin's docks in ``viewer``; return ``{display name: widget}``.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    names : list of str, optional
+        Display names of the docks (``"Source extraction"``...); all of the
+        manifest's widgets by default. A dock already open is returned as it is.
+    """
+    import npe2
+
+    if names is None:
+        manager = npe2.PluginManager.instance()
+        names = [w.display_name for w in manager.get_manifest(PLUGIN).contributions.widgets]
+    return {name: viewer.window.add_plugin_dock_widget(PLUGIN, name)[1] for name in names}
+
+
+def raise_dock(widget) -> None:
+    """Show the dock holding ``widget`` (a dock's widget) in front of its tabbed area."""
+    native = getattr(widget, "native", widget)
+    dock = native.parent()
+    if dock is not None:
+        dock.show()
+        dock.raise_()
 
 
 def load_results(viewer, folder) -> list:
@@ -53,7 +85,7 @@ def load_results(viewer, folder) -> list:
                                           "opacity": 0.4,
                                           "metadata": provenance("ground truth", source)},
                                  "labels")])
-    _, dock = viewer.window.add_plugin_dock_widget("napari-amnesia", "Traces")
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
     corrected_layer = next((layer for layer in layers
                             if layer.name == layer_name(source, "corrected")), None)
     if corrected_layer is not None:
