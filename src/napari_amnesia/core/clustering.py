@@ -304,12 +304,27 @@ def detrend_traces(traces: np.ndarray, degree: int = 2) -> np.ndarray:
 
 
 def difference_traces(traces: np.ndarray, lag: int = 0) -> np.ndarray:
-    """Changes of each row over ``lag`` frames, ``x[:, lag:] - x[:, :-lag]`` (0: unchanged).
+    """Changes of each row over ``lag`` frames, ``x[:, lag:] - x[:, :-lag]``.
 
     The correlation of changes is that of the traces with their slow
     autocorrelation removed (a prewhitening): over a few hundred frames, two
     independent calcium traces with slow decays correlate by chance at
     0.3-0.4, their changes at about 0.1.
+
+    Parameters
+    ----------
+    traces : array_like, shape (N, T)
+    lag : int
+        Frames between the two values of a change; 0 returns the traces.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, T - lag)
+
+    Examples
+    --------
+    >>> difference_traces(np.array([[0.0, 1.0, 3.0, 6.0]]), 2)
+    array([[3., 5.]], dtype=float32)
     """
     x = np.asarray(traces, np.float32)
     if lag <= 0:
