@@ -126,6 +126,35 @@ def test_piecewise_rigid_field_recovered(nonrigid_movie, pw_result):
     assert _rmse(err) < 0.5 * _rmse(rigid_err)
 
 
+def _field_error(res, truth) -> float:
+    """Field RMSE at the patch centres, the template's own offset field measured by
+    registering the noise-free reference scene to it (see the module docstring)."""
+    reg = RigidRegistrar(res.template, res.params)
+    preg = PatchRegistrar(res.template, res.params, reg)
+    spec = reg.spectra(truth.mean_image()[None])
+    offset = preg.estimate(reg.filtered(spec), reg.estimate(spec))[0]
+    centers = res.patch_centers.reshape(-1, 2)
+    true_pw = np.stack([truth.displacement_at(centers, t) for t in range(truth.n_frames)])
+    return _rmse(res.shifts_pw - offset[None] - true_pw.reshape(res.shifts_pw.shape))
+
+
+def test_piecewise_rigid_field_on_deformations_of_other_kinds():
+    # 2-3 px deformations of other spatial frequencies and orientations (three random
+    # cosine modes of up to two half cycles across the frame, a different set per
+    # seed): the worst seed must hold the target, not only our usual field (an unseen
+    # movie of this kind gave 0.258 px; the worst of these seeds was 0.31 before the
+    # grid was spread evenly and the smoothing scaled to it)
+    errors = {}
+    for seed in range(1, 6):
+        movie, truth = simulate(n_frames=120, shape=(256, 256), n_cells=40, max_shift=6.0,
+                                nonrigid=True, nonrigid_amplitude=2.0 + (seed % 3) / 2,
+                                nonrigid_frequency=2, n_neurite_groups=2, rng=seed)
+        res = correct(movie, pw_rigid=True, compute_metrics=False)
+        assert res.shifts_pw.shape[1:3] == (4, 4)
+        errors[seed] = _field_error(res, truth)
+    assert max(errors.values()) <= PW_RMSE, errors
+
+
 def test_piecewise_rigid_one_photon_background_with_defaults():
     # strong smooth background: the band-pass default must keep patches unbiased
     movie, truth = simulate(n_frames=100, shape=(128, 128), n_cells=12, mode="one_photon",
@@ -442,48 +471,101 @@ def test_input_array_is_not_modified(rigid_movie):
     np.testing.assert_array_equal(data, before)
 
 
+def _scene_with_an_empty_corner(seed: int, T: int = 60, corner: int = 100):
+    """A 192² non-rigid movie whose tissue has no structure in a corner.
+
+    The corner ``[:corner, :corner]`` of the *reference* scene is replaced by noise at
+    the movie's level, in every frame at the pixels whose content comes from there
+    (``truth.frame_to_reference``): the empty region moves with the tissue, as a
+    vessel or a dark corner of a field of view does. (Blanking the same pixels of
+    every frame instead, as this test once did, plants a motionless edge that pulls
+    the patches it crosses towards zero motion: up to 0.8 px of bias no registration
+    should follow.)
+    """
+    movie, truth = simulate(n_frames=T, shape=(192, 192), n_cells=30, max_shift=6.0,
+                            nonrigid=True, nonrigid_amplitude=3.0, rng=seed)
+    mov = movie.astype(np.float32)
+    noise = float(np.std(np.diff(mov[:, 100:140, 100:140], axis=0))) / np.sqrt(2)
+    level = float(np.median(mov))
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[:192, :192]
+    pixels = np.stack([rows.ravel(), cols.ravel()], axis=1).astype(np.float64)
+    for t in range(T):
+        ref = truth.frame_to_reference(pixels, t)
+        empty = ((ref[:, 0] < corner) & (ref[:, 1] < corner)).reshape(192, 192)
+        mov[t][empty] = level + rng.normal(0.0, noise, int(empty.sum()))
+    template = truth.mean_image().astype(np.float32)
+    template[:corner, :corner] = level
+    return mov, template, truth
+
+
+def _affine_continuation_error(centers, true_pw, textured):
+    """Per-patch RMSE of the affine continuation of the textured patches' true shifts.
+
+    The displacement planted at the textured patch centres is fitted, frame by frame,
+    by ``a + b·row + c·column`` (least squares) and evaluated at every centre: what a
+    first-order (Taylor) continuation of the data can know about a region without
+    data.
+    """
+    c = centers.reshape(-1, 2)
+    tp = true_pw.reshape(len(true_pw), -1, 2)
+    design = np.column_stack([np.ones(len(c)), c])
+    values = tp[:, textured].transpose(1, 0, 2).reshape(int(textured.sum()), -1)
+    coef = np.linalg.lstsq(design[textured], values, rcond=None)[0]
+    pred = (design @ coef).reshape(len(c), len(tp), 2).transpose(1, 0, 2)
+    return np.sqrt(np.mean(np.sum((pred - tp) ** 2, axis=-1), axis=0))
+
+
 def test_patches_without_structure_take_their_neighbours_shift(monkeypatch):
-    # an empty corner (a vessel, the dark edge of a field of view): noise only, whose
-    # patch correlation peak is meaningless; the patch must take its neighbours' shift
-    # instead of a noisy one. How far the planted field bends between the empty patch
-    # and its neighbours depends on the scene, so the bound is on the median of five.
+    """An empty corner: textured patches keep their accuracy, the others a bound.
+
+    Patches are 96 px, starts 0, 48 and 96 on a 192-px frame, the empty corner is
+    ``[:100, :100]`` of the tissue. Patches with at most 5 % of their area in the
+    corner (the last row and column of the grid) are textured and must each be
+    within ``PW_RMSE`` of the planted field, on every seed. The corner patch holds no
+    structure at all and its three neighbours partly none: no registration can
+    measure the field there, only continue it from the textured patches. Their bound
+    is the error of the affine (first-order Taylor) continuation of the *planted*
+    shifts at the textured centres, computed from the truth frame by frame
+    (:func:`_affine_continuation_error`): a patch without data must do no worse than
+    that, and a shift read from the noise of the empty corner (the control, every
+    texture safeguard off) does much worse.
+    """
     from napari_amnesia.core.motion import _register
 
     T = 60
-    kept, ratios = [], []
+    starts = np.array([0, 48, 96])
+    sy, sx = np.meshgrid(starts, starts, indexing="ij")
+    empty_area = (np.clip(100 - sy, 0, 96) * np.clip(100 - sx, 0, 96)) / 96**2
+    textured = (empty_area < 0.05).ravel()
+    assert textured.sum() == 5
     for seed in range(1, 6):
-        movie, truth = simulate(n_frames=T, shape=(192, 192), n_cells=30, max_shift=6.0,
-                                nonrigid=True, nonrigid_amplitude=3.0, rng=seed)
-        mov = movie.astype(np.float32)
-        noise = float(np.std(np.diff(mov[:, 100:140, 100:140], axis=0))) / np.sqrt(2)
-        level = float(np.median(mov))
-        rng = np.random.default_rng(0)
-        mov[:, :100, :100] = level + rng.normal(0.0, noise, (T, 100, 100))
-        template = truth.mean_image().astype(np.float32)
-        template[:100, :100] = level
+        mov, template, truth = _scene_with_an_empty_corner(seed, T)
 
         def errors(mov=mov, template=template, truth=truth):
             res = correct(mov, template=template, pw_rigid=True, compute_metrics=False)
-            centers = res.patch_centers.reshape(-1, 2)
-            true_pw = np.stack([truth.displacement_at(centers, t) for t in range(T)])
-            err = res.shifts_pw - true_pw.reshape(res.shifts_pw.shape)
-            return res, np.sqrt(np.mean(np.sum(err**2, axis=-1), axis=0)), err
+            centers = res.patch_centers
+            true_pw = np.stack([truth.displacement_at(centers.reshape(-1, 2), t)
+                                for t in range(T)]).reshape(res.shifts_pw.shape)
+            err = res.shifts_pw - true_pw
+            rmse = np.sqrt(np.mean(np.sum(err**2, axis=-1), axis=0)).ravel()
+            return res, rmse, true_pw
 
-        res, rmse, err = errors()
+        res, rmse, true_pw = errors()
+        assert res.patch_centers.shape[:2] == (3, 3)
         preg = PatchRegistrar(template, res.params)
-        assert not preg.valid[0, 0] and preg.valid[2, 2]
-        # patches away from the empty corner keep their accuracy
-        assert _rmse(np.concatenate([err[:, 2], err[:, 1:2, 2]], axis=1)) <= PW_RMSE
+        assert not preg.valid[0, 0] and preg.valid.ravel()[textured].all()
+        # every textured patch, every seed
+        assert rmse[textured].max() <= PW_RMSE, (seed, rmse.round(3))
+        bound = _affine_continuation_error(res.patch_centers, true_pw, textured)
+        assert np.all(rmse[~textured] <= bound[~textured]), (
+            seed, rmse[~textured].round(3), bound[~textured].round(3))
         # the control: every texture safeguard off, each patch its own estimate
         with monkeypatch.context() as m:
             m.setattr(_register, "_MIN_TEXTURE", 0.0)
             m.setattr(_register, "_SMOOTHING", 0.0)
             _, rmse_noisy, _ = errors()
-        kept.append(rmse[0, 0])
-        ratios.append(rmse[0, 0] / rmse_noisy[0, 0])
-    # the empty patch: the neighbours' shift (the planted field bends there, so not
-    # exact), far better than a shift read from noise
-    assert max(kept) < 1.6 and np.median(ratios) < 0.6, (kept, ratios)
+        assert rmse_noisy[0] > bound[0], (seed, rmse_noisy[0], bound[0])
 
 
 # --------------------------------------------------------------------------- small frames
@@ -545,7 +627,7 @@ def test_patch_grid_drops_patches_that_compare_the_same_pixels():
 
     assert patch_grid(100, 64, 32).tolist() == [0, 4]
     assert patch_grid(100, 64, 32, margin=16).tolist() == [0]  # both see rows 16-84
-    assert patch_grid(192, 64, 32, margin=16).tolist() == [0, 64, 96]  # unchanged
+    assert patch_grid(192, 64, 32, margin=16).tolist() == [0, 48, 96]  # spread evenly
 
 
 @pytest.mark.skipif(not ALLEN.is_file(), reason="real movies of ../shared/data absent")
