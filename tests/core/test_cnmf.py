@@ -11,7 +11,6 @@ F1 >= 0.95, median trace r >= 0.95, median spike r >= 0.9.
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 
 import dask.array as da
@@ -336,25 +335,44 @@ def test_fit_with_large_K_invents_nothing(sim):
     assert_accurate(result, truth)
 
 
-def test_fit_says_when_K_capped_the_count(sim, fitted, caplog):
+def test_fit_says_when_K_capped_the_count(sim, fitted):
     movie, _ = sim
     # 15 cells, 16 patches of 30 px: most patches hold more cells than K=1
-    with caplog.at_level(logging.WARNING, logger="napari_amnesia.core.cnmf"):
+    with pytest.warns(UserWarning, match="capped") as said:
         capped = cnmf.fit(movie, **{**FIT, "K": 1, "evaluate": False, "compute_dff": False})
-    said = capped.info["k_capped"]
-    assert said["K"] == 1 and 0 < said["of"] <= said["patches"] * 2, said
-    logged = [r.getMessage() for r in caplog.records if "capped" in r.getMessage()]
-    assert len(logged) == 1 and "K=1 capped the count" in logged[0], logged
-    assert "raise K." in logged[0]
-    assert cnmf.capped_message(said, name="--k").endswith("raise --k.")
+    warned = [str(w.message) for w in said if "capped" in str(w.message)]
+    assert len(warned) == 1 and warned[0].startswith("K=1 capped the count"), warned
+    assert warned[0].endswith("raise 'K'.")
+    counted = capped.info["k_capped"]
+    assert counted["K"] == 1 and 0 < counted["of"] <= counted["patches"] * 2, counted
+    assert cnmf.capped_message(counted, name="--k").endswith("raise --k.")
     # K above the cells of any patch: nothing is said
     assert "k_capped" not in fitted.info
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        cnmf.fit(movie[:300], **{**FIT, "evaluate": False, "compute_dff": False})
     # one patch (rf=None) holding 15 cells with K=5
-    whole = cnmf.fit(movie, **{**FIT, "rf": None, "K": 5, "evaluate": False,
-                              "compute_dff": False})
+    with pytest.warns(UserWarning, match="the whole frame found 5 components"):
+        whole = cnmf.fit(movie, **{**FIT, "rf": None, "K": 5, "evaluate": False,
+                                  "compute_dff": False})
     assert whole.info["k_capped"] == {"K": 5, "patches": 1, "of": 1}
-    assert "the whole frame found 5 components" in cnmf.capped_message(
-        whole.info["k_capped"])
+
+
+def test_cnmf_command_says_when_K_capped_the_count(tmp_path, capsys):
+    from napari_amnesia.cli import main
+    from napari_amnesia.core.io import save_movie
+
+    movie, _ = simulate(n_frames=300, shape=(64, 64), n_cells=12, n_neurite_groups=0,
+                        motion=False, rng=2)
+    save_movie(movie, tmp_path / "m.tif")
+    assert main(["-q", "cnmf", str(tmp_path / "m.tif"), "--out", str(tmp_path / "res"),
+                 "--rf", "15", "--k", "1", "--no-report"]) == 0
+    captured = capsys.readouterr()
+    said = [line for line in (captured.out + captured.err).splitlines() if "capped" in line]
+    # one line, in the command's words
+    assert said == [line for line in said if line.startswith("amnesia: warning: --k 1 "
+                                                              "capped the count")], said
+    assert len(said) == 1 and said[0].endswith("raise --k."), said
 
 
 def test_iter_fit_progress_and_cancel(sim):
@@ -669,3 +687,51 @@ def test_fit_without_background_model(sim):
     assert b.shape == (SHAPE[0] * SHAPE[1], 0) and f.shape == (0, T)
     assert np.all(np.isfinite(result.traces))
     assert_accurate(result, truth)
+
+
+# --------------------------------------------------------------------------- memory
+MEMORY_RUNNER = r"""
+import json, sys
+import numpy as np
+from napari_amnesia._memory import peak_mb, reset_peak
+from napari_amnesia.core import cnmf
+from napari_amnesia.core.io import open_movie
+
+movie = open_movie(sys.argv[1])
+settings = dict(rf=15, stride=10, K=6, gSig=4, p=1, gnb=2)
+cnmf.fit(np.asarray(movie[:200, :64, :64]), **settings)  # kernels compiled before the window
+base = reset_peak()
+result = cnmf.fit(movie, **settings)
+print(json.dumps({"increase_mb": peak_mb() - base, "K": result.K}))
+"""
+
+
+def _can_measure_peak() -> bool:
+    import sys
+
+    from napari_amnesia._memory import can_reset_peak
+
+    return sys.platform.startswith("linux") and can_reset_peak()
+
+
+@pytest.mark.skipif(not _can_measure_peak(),
+                    reason="needs Linux /proc/self/clear_refs to measure peak memory")
+def test_fit_holds_no_float32_copy_of_an_integer_movie(tmp_path):
+    import subprocess
+    import sys
+
+    from napari_amnesia.core.simulate import write_simulated_movie
+
+    n_frames, shape = 6000, (128, 128)
+    tif = tmp_path / "movie.tif"
+    write_simulated_movie(tif, n_frames=n_frames, shape=shape, n_cells=30,
+                          n_neurite_groups=0, motion=False, rng=2)  # uint16
+    done = subprocess.run([sys.executable, "-c", MEMORY_RUNNER, str(tif)],
+                          capture_output=True, text=True, check=True)
+    stats = json.loads(done.stdout.strip().splitlines()[-1])
+    assert stats["K"] >= 25
+    float32_mb = n_frames * shape[0] * shape[1] * 4 / 2**20  # 375 MB
+    # the uint16 movie is held as it is (188 MB) and cast a few frames at a time:
+    # the fit's peak stays below one float32 copy of the movie (measured: 298 MB;
+    # with a float32 copy, 553 MB)
+    assert stats["increase_mb"] < 0.9 * float32_mb, stats

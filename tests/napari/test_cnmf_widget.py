@@ -201,9 +201,9 @@ def test_cnmf_dock_says_when_K_capped_the_count(make_napari_viewer, somata, monk
     widget.run()
     assert widget.result.info["k_capped"]["K"] == 1
     assert "K=1 capped the count" in widget.status.value
-    assert "raise K." in widget.status.value
+    assert "raise 'K'." in widget.status.value
     widget.min_SNR.value = 3.0  # re-filtering keeps saying it
-    assert "raise K." in widget.status.value
+    assert "raise 'K'." in widget.status.value
     widget.K.value = 6
     widget.run()
     assert "capped" not in widget.status.value

@@ -193,7 +193,7 @@ def _load_matrix(movie: Any, chunk_frames: int | None, dtype: Any = np.float32
 
     T, h, w = movie.shape
     out = np.empty((T, h * w), dtype)
-    step = chunk_frames or max(1, (32 * 2**20) // max(1, 4 * h * w))
+    step = chunk_frames or max(1, (8 * 2**20) // max(1, 4 * h * w))  # 8 MB of float32
 
     def load(t0: int) -> None:
         t1 = min(T, t0 + step)
@@ -224,14 +224,14 @@ def _frames_for(movie: Any, params: CNMFParams, fill: np.ndarray | None
 def _noise_image(Yf: np.ndarray, params: CNMFParams, workers: int) -> np.ndarray:
     """Noise level of every pixel of an in-memory ``(T, P)`` matrix, on threads.
 
-    Pixels go in groups of about 8 MB of float64 (the spectrum's working size is a
-    few times that, per thread).
+    Pixels go in groups of about 2 MB of float64 (the spectrum's working size is a
+    few times that, per thread: small next to the movie, as fast as larger groups).
     """
     from .._threads import thread_map
     from .initialization import NOISE_FRAMES, pixel_noise
 
     T, P = Yf.shape
-    per = max(1, (8 * 2**20) // (8 * max(min(T, NOISE_FRAMES), 1)))
+    per = max(1, (2 * 2**20) // (8 * max(min(T, NOISE_FRAMES), 1)))
     edges = np.unique(np.r_[np.arange(0, P, per), P])
 
     def part(e: tuple[int, int]) -> np.ndarray:
@@ -278,19 +278,27 @@ def capped_message(capped: Mapping[str, int], *, name: str = "K") -> str:
         components) and ``of`` (patches that found any).
     name : str
         How the interface calls ``K``: ``"K"`` (Python, the dock), ``"--k"`` (CLI).
+        (The command line also translates the Python message: ``K=6`` and
+        ``'K'`` become ``--k 6`` and ``--k``.)
 
     Examples
     --------
+    >>> print(capped_message({"K": 6, "patches": 14, "of": 16}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    K=6 capped the count: 14 of 16 patches found 6 components, the most allowed;
+    cells may be missed: raise 'K'.
     >>> print(capped_message({"K": 6, "patches": 14, "of": 16}, name="--k"))
     ... # doctest: +NORMALIZE_WHITESPACE
     --k 6 capped the count: 14 of 16 patches found 6 components, the most allowed;
     cells may be missed: raise --k.
     """
     K, n, of = int(capped["K"]), int(capped["patches"]), int(capped["of"])
-    setting = f"{name} {K}" if name.startswith("-") else f"{name}={K}"
+    option = name.startswith("-")
+    setting = f"{name} {K}" if option else f"{name}={K}"
     where = "the whole frame found" if of == 1 else f"{n} of {of} patches found"
-    return (f"{setting} capped the count: {where} {K} components, the most allowed; "
-            f"cells may be missed: raise {name}.")
+    return (f"{setting} capped the count: {where} {K} component{'s' * (K != 1)}, the "
+            "most allowed; "
+            f"cells may be missed: raise {name if option else repr(name)}.")
 
 
 def _version() -> str:
@@ -412,7 +420,8 @@ def iter_fit(
     info["nonfinite_pixels"] = int(n_bad)
     if capped is not None:
         info["k_capped"] = capped
-        logger.warning("cnmf: %s", capped_message(capped))
+        # one warning (the command line shows it in its own words: --k)
+        warnings.warn(capped_message(capped), UserWarning, stacklevel=2)
     result = SourceResult(
         footprints=res["A"], traces=res["C"], spikes=res["S"], residual_traces=res["YrA"],
         background_footprints=res["b"], background_traces=res["f"],

@@ -411,6 +411,7 @@ def fit_patch(
         tsub = params.init_tsub(T)
         Yb = _downsample(Yf.reshape(T, h, w), 1, tsub).reshape(-1, P) if tsub > 1 else Yf
         Yb = np.ascontiguousarray(Yb, np.float32)
+        del Y, Yf  # the full-rate patch is not needed any more (freed if not the caller's)
         init = initialize(Yb, dims, params.replace(tsub=1), K=K, gnb=gnb,
                           sn=sn / np.float32(np.sqrt(tsub)))
         A, C, b, f = hals(Yb, init.A, init.C, init.b, init.f, dims=dims,
@@ -464,11 +465,11 @@ def patch_task(movie: Any, bounds: tuple[int, int, int, int], params: CNMFParams
 
     ``sn`` is the noise image ``(Y, X)`` when already known (its region is used).
     """
-    Y = read_patch(_unwrap(movie), bounds)
     y0, y1, x0, x1 = bounds
     sn_patch = None if sn is None else np.ascontiguousarray(sn[y0:y1, x0:x1]).ravel()
-    return fit_patch(Y, params, K=params.K, gnb=params.nb_patch, bounds=bounds, sn=sn_patch,
-                     copy=False)
+    # the patch read is held by fit_patch only, which frees it once averaged over tsub
+    return fit_patch(read_patch(_unwrap(movie), bounds), params, K=params.K,
+                     gnb=params.nb_patch, bounds=bounds, sn=sn_patch, copy=False)
 
 
 def band_task(movie: Any, band: tuple[int, int], patches: list[tuple[int, int, int, int]],
