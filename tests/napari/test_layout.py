@@ -85,6 +85,10 @@ def test_no_field_or_status_is_clipped(make_napari_viewer, qtbot):
                     f"{name}: {edit.name} field {part.native.width()} px")
                 assert right <= viewport.width(), f"{name}: {edit.name} clipped"
                 n_pairs += 1
+        # the rows are packed at the top, not spread over a tall dock
+        inner = dock.native.widget()
+        bottom = dock.status.native.mapTo(inner, QPoint(0, dock.status.native.height())).y()
+        assert bottom <= inner.sizeHint().height() + 10, f"{name}: rows spread to {bottom} px"
         dock.status.value = "a long message that must wrap instead of widening the dock " * 5
         qtbot.wait(50)
         for label in [w for w in dock if type(w).__name__ == "Label"]:

@@ -185,6 +185,31 @@ def test_trace_dock_pixel_label_frame_and_export(
         dock.export_csv(out)
 
 
+def test_trace_dock_draws_the_latest_selection_only(make_napari_viewer, qtbot):
+    """An overtaken read that ends never makes the dock forget the read still running."""
+    import time
+
+    from napari_amnesia.napari._session import session_for
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((5, 8, 8), np.float32), name="movie")
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
+
+    def read(seconds, value):  # no step to stop at while it sleeps
+        time.sleep(seconds)
+        return np.full(5, value)
+        yield  # a generator
+
+    dock._compute(read(0.2, 1.0), "first")
+    dock._compute(read(1.5, 2.0), "second")  # the first is cancelled, and ends
+    qtbot.wait(600)  # the first has finished, the second still reads
+    dock._compute(read(0.0, 3.0), "third")  # must cancel the second
+    qtbot.waitUntil(lambda: not session_for(viewer).workers, timeout=10_000)
+    qtbot.wait(100)
+    np.testing.assert_array_equal(dock.trace, np.full(5, 3.0))
+    assert dock.title.text() == "third"
+
+
 def test_trace_dock_draws_a_cnmf_component_on_stacked_axes(make_napari_viewer, somata,
                                                            monkeypatch, qtbot):
     """Raw F, C, spikes and ΔF/F each on their own axis (own y range), frames shared."""

@@ -157,6 +157,8 @@ class StageWidget(Container):
         tab_with_siblings(self.native)
         if scrollable:
             self.native._napari_amnesia_width = _FitWidth(self.native)
+            # rows packed at the top of a tall dock (magicgui inserts before the stretch)
+            self.native.widget().layout().addStretch(1)
 
     @property
     def native(self):

@@ -77,6 +77,7 @@ class TraceWidget(QWidget):
 
         self._viewer = viewer
         self._worker = None
+        self._request = 0  # counts the selections: only the latest one is drawn
         self._watched: set = set()
         #: The trace shown, float32 (T,), or None.
         self.trace: np.ndarray | None = None
@@ -246,6 +247,7 @@ class TraceWidget(QWidget):
             most ``MAX_STACKED`` series (a component's raw F, spikes and ΔF/F);
             more series share one axis, with a legend for up to 12.
         """
+        self._request += 1  # a pixel or label read still running is not drawn over it
         self.trace = None
         self.selection = {"kind": "series", "title": title}
         self.series = {str(k): np.asarray(v, dtype=np.float32) for k, v in series.items()}
@@ -264,9 +266,13 @@ class TraceWidget(QWidget):
     def _compute(self, generator, title: str):
         if self._worker is not None:
             self._worker.quit()
+        self._request += 1
+        request = self._request  # a read overtaken by a newer selection is ignored
         self.title.setText(f"{title} (reading...)")
 
         def returned(trace) -> None:
+            if request != self._request:
+                return
             self.series = {}
             self.series_colors = {}
             self.panels = {}
@@ -275,15 +281,18 @@ class TraceWidget(QWidget):
             self.draw()
 
         def failed(exc) -> None:
-            self.title.setText(f"{title}: not read ({first_line(exc)})")
+            if request == self._request:
+                self.title.setText(f"{title}: not read ({first_line(exc)})")
 
         def finished() -> None:
-            self._worker = None
+            if request == self._request:
+                self._worker = None
 
-        self._worker = start(generator, on_returned=returned, on_error=failed,
-                             on_finished=finished, description="trace",
-                             session=session_for(self._viewer))
-        return self._worker
+        worker = start(generator, on_returned=returned, on_error=failed, on_finished=finished,
+                       description="trace", session=session_for(self._viewer))
+        if request == self._request:  # (a synchronous run has already finished)
+            self._worker = worker
+        return worker
 
     # ------------------------------------------------------------------- plot
     def draw(self) -> None:
