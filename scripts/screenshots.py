@@ -2,12 +2,13 @@
 
 Run under Xvfb, from the repository root::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py
 
 It runs ``amnesia demo`` into a temporary folder, opens the results in napari (the
 movie lazily through the plugin's reader, the summary images, the ground-truth
-ROIs), docks the Summary images widget and the trace dock with one ROI's trace,
-and writes ``docs/images/napari.png`` and ``docs/images/report.png``.
+ROIs) in a 1920×1080 window with every dock of the plugin open (the stage docks
+tabbed, Summary images in front; the trace dock with one ROI's trace), and writes
+``docs/images/napari.png`` and ``docs/images/report.png``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main() -> int:
     from qtpy.QtWidgets import QApplication
 
     from napari_amnesia.cli import main as amnesia
-    from napari_amnesia.napari.viewer import load_results
+    from napari_amnesia.napari.viewer import load_results, open_docks, raise_dock
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp())
@@ -39,9 +40,11 @@ def main() -> int:
             return 1
         shutil.copy(out / "report.png", IMAGES / "report.png")
         viewer = napari.Viewer(title="napari-amnesia")
-        viewer.window.resize(1500, 900)
+        viewer.window.resize(1920, 1080)
         load_results(viewer, out)
-        viewer.window.add_plugin_dock_widget("napari-amnesia", "Summary images")
+        docks = open_docks(viewer)
+        raise_dock(docks["Summary images"])
+        viewer.window.resize(1920, 1080)
         movie = viewer.layers["movie"]
         corr = viewer.layers["movie · correlation"]
         corr.visible = True
@@ -54,7 +57,7 @@ def main() -> int:
         app = QApplication.instance()
         for _ in range(200):  # let the trace worker finish and the canvas draw
             app.processEvents()
-            if dock.trace is not None:
+            if dock.trace is not None and "(reading" not in dock.title.text():
                 break
             time.sleep(0.05)
         app.processEvents()

@@ -2,7 +2,7 @@
 
 Run under Xvfb, from the repository root::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots_clustering.py
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots_clustering.py
 
 It opens ``allen2p_100x100x100.tif`` (``../shared/data``, or the folder given as the
 first argument) with the plugin's reader, skeletonizes it with the *Skeleton* dock
@@ -41,6 +41,8 @@ def main(argv: list[str]) -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
+    from napari_amnesia.napari.viewer import open_docks, raise_dock
+
     data = Path(argv[0]) if argv else ROOT.parent / "shared" / "data"
     path = data / "allen2p_100x100x100.tif"
     if not path.exists():
@@ -48,32 +50,31 @@ def main(argv: list[str]) -> int:
         return 1
     IMAGES.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(title="napari-amnesia: coactive clustering")
-    viewer.window.resize(1600, 1000)
+    viewer.window.resize(1920, 1080)
     app = QApplication.instance()
     [movie] = viewer.open(path, plugin=PLUGIN)
+    docks = open_docks(viewer)  # every dock of the plugin, the stage docks tabbed
+    viewer.window.resize(1920, 1080)
 
-    skeleton_dock, skeleton = viewer.window.add_plugin_dock_widget(PLUGIN, "Skeleton")
+    skeleton = docks["Skeleton"]
+    raise_dock(skeleton)
     skeleton.threshold_offset.value = 0.04
     skeleton.min_component_length.value = 10
     skeleton.run()
     skeleton.preview.value = "summary"
     mean = skeleton.show_preview()  # the mean image, a calmer background than one frame
     viewer.layers.move(viewer.layers.index(mean), 1)
-    viewer.window.remove_dock_widget(skeleton_dock)
     for word in ("skeleton", "junctions"):
         viewer.layers[f"{movie.name} · {word}"].visible = False
     movie.visible = False
 
-    _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
-    clustering_dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN,
-                                                                   "Coactive clustering")
+    widget = docks["Coactive clustering"]
+    raise_dock(widget)
     widget.template.value = "clustering_active"
     widget.min_cluster_size.value = 5  # mesoscopic clusters, grouped at level 2 below
     widget.run()
     _settle(app)
-    widget.native.grab().save(str(IMAGES / "clustering_widget.png"))
-    # the docks of the results only: the trace dock and the embedding scatter
-    viewer.window.remove_dock_widget(clustering_dock)
+    widget.native.widget().grab().save(str(IMAGES / "clustering_widget.png"))  # all rows
     result = widget.levels[0]
     clusters = viewer.layers[f"{movie.name} · clusters"]
     clusters.opacity = 0.7
@@ -107,14 +108,13 @@ def main(argv: list[str]) -> int:
     # factorization of the raw movie
     viewer.layers[f"{movie.name} · clusters level 2"].visible = False
     viewer.window.remove_dock_widget(scatter)
-    factorization_dock, factorization = viewer.window.add_plugin_dock_widget(
-        PLUGIN, "Factorization")
+    factorization = docks["Factorization"]
+    raise_dock(factorization)
     # (on the raw pixels of this short crop, the components are single bright frames or
     # noise-like maps, see docs/clustering.md; the active pixels' traces do better)
     factorization.input.value = "active pixels"
     factorization.method.value = "ica"
     factorization.run()
-    viewer.window.remove_dock_widget(factorization_dock)
     components = viewer.layers[f"{movie.name} · components"]
     components.visible = True
     mean.visible = False

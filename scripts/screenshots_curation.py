@@ -2,7 +2,7 @@
 
 Run under Xvfb, from the repository root::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots_curation.py
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots_curation.py
 
 It simulates 16 somata (``core.simulate``, no motion), opens the movie with the
 plugin's reader, extracts the sources with the *Source extraction* dock (the settings
@@ -46,6 +46,7 @@ def main(argv: list[str]) -> int:
 
     from napari_amnesia.core.io import save_movie
     from napari_amnesia.core.simulate import simulate
+    from napari_amnesia.napari.viewer import open_docks, raise_dock
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     movie, _ = simulate(n_frames=500, shape=(96, 96), n_cells=16, n_neurite_groups=0,
@@ -55,25 +56,22 @@ def main(argv: list[str]) -> int:
     save_movie(movie, path)
 
     viewer = napari.Viewer(title="napari-amnesia: curating ROIs")
-    viewer.window.resize(1600, 1000)
+    viewer.window.resize(1920, 1080)
     app = QApplication.instance()
     [layer] = viewer.open(path, plugin=PLUGIN)
     viewer.dims.set_current_step(0, 250)
-    sources_dock, sources = viewer.window.add_plugin_dock_widget(PLUGIN, "Source extraction")
+    docks = open_docks(viewer)  # every dock of the plugin, the stage docks tabbed
+    viewer.window.resize(1920, 1080)
+    sources = docks["Source extraction"]
+    raise_dock(sources)
     sources.movie.value = layer
     for name, value in SETTINGS.items():
         getattr(sources, name).value = value
     sources.run()
     result = sources.result
     rois = viewer.layers["somata · ROIs"]
-    viewer.window.remove_dock_widget(sources_dock)  # room for the curation dock
-    traces_dock, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
-    # the trace plot below the canvas, wide enough to read (Qt's own dock API)
-    from qtpy.QtCore import Qt
-
-    main_window = traces_dock.parent()
-    main_window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, traces_dock)
-    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Curate ROIs")
+    dock = docks["Curate ROIs"]
+    raise_dock(dock)
     dock.rois.value = rois
     dock.movie.value = layer
 
@@ -104,9 +102,7 @@ def main(argv: list[str]) -> int:
     viewer.layers.selection.active = rois
     for name in ("somata · residual", "somata · reconstruction", "somata · footprints"):
         viewer.layers.remove(name)
-    viewer.window.resize(1600, 1000)
-    _settle(app)
-    traces.setMinimumHeight(250)
+    viewer.window.resize(1920, 1080)
     _settle(app)
     viewer.reset_view()
     _settle(app)
