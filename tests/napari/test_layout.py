@@ -23,7 +23,10 @@ def _dock_names() -> list[str]:
 def _open_every_dock(viewer, qtbot, size):
     window = viewer.window._qt_window
     window.resize(*size)
-    viewer.add_image(np.zeros((20, 64, 64), np.float32), name="movie")
+    # real layer names are long: they must not widen the docks
+    name = "mouse2p_optinist_2000x128x128 · corrected · reconstruction"
+    viewer.add_image(np.zeros((20, 64, 64), np.float32), name=name)
+    viewer.add_labels(np.zeros((64, 64), np.int32), name=f"{name} · ROIs")
     # one after the other, as a script does (no event processed in between)
     docks = open_docks(viewer)
     assert list(docks) == _dock_names()

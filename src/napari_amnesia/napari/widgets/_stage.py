@@ -22,12 +22,12 @@ from typing import Any
 
 from magicgui.widgets import Container, Label, PushButton
 from qtpy.QtCore import QEvent, QObject
-from qtpy.QtWidgets import QDockWidget, QMainWindow
+from qtpy.QtWidgets import QComboBox, QDockWidget, QMainWindow
 
 from .._session import session_for
 from .._workers import first_line, start
 
-__all__ = ["StageWidget", "tab_with_siblings"]
+__all__ = ["StageWidget", "tab_with_siblings", "narrow_choices"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,18 @@ class _FitWidth(QObject):
         return False
 
 
+def narrow_choices(native, *, characters: int = 12) -> None:
+    """Size a drop-down list (``QComboBox``) for ``characters``, not for its longest item.
+
+    Layer names such as ``"<movie> · corrected · reconstruction"`` would otherwise set
+    the minimum width of the dock, and of the window.
+    """
+    if isinstance(native, QComboBox):
+        native.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        native.setMinimumContentsLength(characters)
+
+
 def tab_with_siblings(native, *, group: str = "stages") -> None:
     """Tab the dock that ``native`` will be put in with the plugin's docks of ``group``.
 
@@ -171,9 +183,14 @@ class StageWidget(Container):
         return self.root_native_widget
 
     def insert(self, key: int, widget) -> None:
-        """Add ``widget`` at ``key``; a text :class:`Label` wraps instead of widening the dock."""
+        """Add ``widget`` at ``key``, never wider than the dock needs.
+
+        A text :class:`Label` wraps, and a choice of layers keeps the width of a dozen
+        characters however long the layer names are (the full name shows when it opens).
+        """
         if isinstance(widget, Label):
             widget.native.setWordWrap(True)
+        narrow_choices(widget.native)
         super().insert(key, widget)
 
     def run(self):  # pragma: no cover - every stage defines it

@@ -37,6 +37,7 @@ from ...core._files import atomic_file
 from ...core.traces import iter_label_traces, pixel_trace
 from .._session import session_for, unproxied
 from .._workers import first_line, start
+from ._stage import narrow_choices
 
 if TYPE_CHECKING:
     import napari
@@ -92,6 +93,7 @@ class TraceWidget(QWidget):
 
         self.movie = ComboBox(label="movie", choices=self._movie_choices)
         self.movie.tooltip = "The movie whose traces are plotted."
+        narrow_choices(self.movie.native)  # a long layer name does not widen the dock
         self.figure = Figure(figsize=(4, 2.5), layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(MIN_PLOT_HEIGHT)
