@@ -7,7 +7,9 @@ movie (patches ``rf=15``/``stride=10``, ``K`` per patch, ``gSig`` about the cell
 radius, ``p=1``, ``gnb=2``, ``merge_thr=0.85``) and CaImAn's evaluation. Draws the
 accepted / rejected outlines over the local-correlation image and the traces of the
 highest-SNR components (``napari_amnesia.report.cnmf_report``); prints the counts and
-timings. There is no ground truth here: the picture is the check.
+timings, and how many components each acceptance rule keeps at ``min_SNR`` 2.5 and 5
+(CaImAn's "SNR or r-value" against ``require_both``). There is no ground truth here:
+the picture is the check.
 
 Usage::
 
@@ -57,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
                       "accepted": int(result.accepted.sum()),
                       "median_snr_accepted": round(float(np.median(
                           result.snr[result.accepted])), 2) if result.accepted.any() else None}))
+    # the acceptance rule at work: CaImAn's (SNR or r) against "both must hold", re-filtered
+    # from the stored metrics (nothing is fitted again)
+    for min_snr in (2.5, 5.0):
+        counts = {rule: int(cnmf.evaluate(result, min_SNR=min_snr, rval_thr=0.85,
+                                          require_both=both).accepted.sum())
+                  for rule, both in (("either", False), ("both", True))}
+        print(json.dumps({"min_SNR": min_snr, "rval_thr": 0.85, "components": int(result.K),
+                          "accepted_snr_or_r": counts["either"],
+                          "accepted_snr_and_r": counts["both"]}))
     cnmf_report(result, args.out, image=summary.corr,
                 title=f"{args.movie.name}: CNMF after rigid motion correction "
                 f"({int(result.accepted.sum())} accepted of {result.K}, {t_cnmf:.0f} s)")

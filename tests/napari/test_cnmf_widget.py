@@ -198,7 +198,8 @@ def test_cnmf_dock_says_when_K_capped_the_count(make_napari_viewer, somata, monk
     viewer = make_napari_viewer()
     _, widget = open_dock(viewer, path)
     widget.K.value = 1  # 10 cells in 16 patches: most patches hold more than one
-    widget.run()
+    with pytest.warns(UserWarning, match="capped"):
+        widget.run()
     assert widget.result.info["k_capped"]["K"] == 1
     assert "K=1 capped the count" in widget.status.value
     assert "raise 'K'." in widget.status.value

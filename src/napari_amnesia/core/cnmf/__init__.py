@@ -20,8 +20,10 @@ How :func:`fit` proceeds
    (:func:`~.patches.patch_grid`), each initialised in memory (greedy or sparse
    NMF, then HALS, at the rate of ``tsub``; with ``only_init=False`` the full CNMF
    too: :func:`~.patches.fit_patch`). A movie whose float32 copy is smaller than
-   ``max_in_memory_mb`` is read once into memory and each patch is one dask task
-   slicing its region; a larger (lazy) movie is never read whole: each band of
+   ``max_in_memory_mb`` is read once into memory (an 8- or 16-bit integer movie in its
+   own type, cast to float32 a patch or a few frames at a time; a numpy array that
+   already is the matrix, without a copy) and each patch is one dask task slicing
+   its region; a larger (lazy) movie is never read whole: each band of
    patch rows is one dask task that reads only those rows
    (:func:`~.patches.band_task`). With ``rf=None`` the whole frame is one patch,
    on which the full CNMF runs, and the fit ends there.
@@ -71,7 +73,14 @@ import numpy as np
 from scipy import sparse
 
 from .._progress import Progress, ProgressGenerator, drive
-from .initialization import fill_nonfinite, greedy_roi, seed_masks, seeded, sparse_nmf
+from .initialization import (
+    all_finite,
+    fill_nonfinite,
+    greedy_roi,
+    seed_masks,
+    seeded,
+    sparse_nmf,
+)
 from .params import CNMFParams
 from .patches import (
     MatrixMovie,
@@ -206,15 +215,32 @@ def _load_matrix(movie: Any, chunk_frames: int | None, dtype: Any = np.float32
     return out
 
 
+def _movie_matrix(movie: Any, chunk_frames: int | None, dtype: np.dtype
+                  ) -> tuple[np.ndarray, int]:
+    """The movie as the fit's ``(T, P)`` matrix of ``dtype``, and its non-finite pixels.
+
+    A numpy array that already is one (that type, C order, no NaN or inf) is used as
+    it is, through a read-only view (the fit never writes into it: no copy of what
+    the caller holds); anything else is read into a new matrix whose NaN and inf are
+    replaced by each pixel's mean.
+    """
+    T, h, w = movie.shape
+    if (isinstance(movie, np.ndarray) and movie.dtype == dtype
+            and movie.flags.c_contiguous and all_finite(movie)):
+        view = movie.reshape(T, h * w).view()
+        view.flags.writeable = False
+        return view, 0
+    Yf = _load_matrix(movie, chunk_frames, dtype)
+    return Yf, (fill_nonfinite(Yf) if dtype.kind == "f" else 0)
+
+
 def _frames_for(movie: Any, params: CNMFParams, fill: np.ndarray | None
                 ) -> tuple[Frames, Any]:
     """Frames for the whole-field updates, and the movie to evaluate on."""
     T, h, w = movie.shape
     dtype = _memory_dtype(movie, params)
     if dtype is not None:
-        Yf = _load_matrix(movie, params.chunk_frames, dtype)
-        if dtype.kind == "f":
-            fill_nonfinite(Yf)
+        Yf, _ = _movie_matrix(movie, params.chunk_frames, dtype)
         return Frames(Yf, (h, w), chunk_frames=params.chunk_frames), Yf.reshape(T, h, w)
     logger.info("cnmf: streaming the %.0f MB movie in time chunks",
                 4.0 * T * h * w / 2**20)
@@ -368,8 +394,7 @@ def iter_fit(
         if in_memory:
             # read once; patches slice it, the whole-field updates use it as is
             yield Progress(0, 1, "reading the movie")
-            Yf = _load_matrix(movie, params.chunk_frames, mem_dtype)
-            n_bad = fill_nonfinite(Yf) if mem_dtype.kind == "f" else 0
+            Yf, n_bad = _movie_matrix(movie, params.chunk_frames, mem_dtype)
             sn_image = _noise_image(Yf, params, workers).reshape(dims)
             source: Any = MatrixMovie(Yf, dims)
             yield Progress(1, 1, "reading the movie")

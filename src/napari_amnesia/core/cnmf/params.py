@@ -261,7 +261,8 @@ class CNMFParams(StageParams):
         "products; None picks about 64 MB of float32.")
     max_in_memory_mb: float = _p(
         2048.0, "The fit reads the movie once into memory when its float32 copy is "
-        "smaller than this many MB; larger movies are never read whole: patches read "
+        "smaller than this many MB (an 8- or 16-bit integer movie is held in its own "
+        "type, half or a quarter of that); larger movies are never read whole: patches read "
         "bands of rows and the whole-field updates stream time chunks.")
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per parameter
