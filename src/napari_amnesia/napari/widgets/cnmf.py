@@ -523,7 +523,8 @@ class SourceWidget(StageWidget):
         from ...core.cnmf.evaluation import describe_rule
 
         try:
-            self.rule.value = describe_rule(**self.threshold_values())
+            # one clause a line: the dock stays narrow, nothing is clipped
+            self.rule.value = describe_rule(**self.threshold_values()).replace("; ", "\n")
         except (TypeError, ValueError) as exc:
             self.rule.value = f"Invalid threshold: {exc}"
 
