@@ -609,14 +609,17 @@ def test_refit_keeps_components(fitted, sim):
 
 
 # --------------------------------------------------------------------------- edge cases
-def test_nan_pixels_are_filled_with_a_warning(sim):
+def test_nan_pixels_are_filled_with_a_warning(sim, caplog):
     movie, truth = sim
     bad = movie.astype(np.float32)
     bad[:, 10:12, 10:40] = np.nan  # two rows of dead pixels
     bad[::7, 50, 50] = np.nan  # a flickering pixel
     before = bad.copy()
-    with pytest.warns(RuntimeWarning, match="NaN"):
+    with pytest.warns(RuntimeWarning, match="NaN") as caught:
         result = cnmf.fit(bad, **FIT)
+    # one warning, not a log line as well
+    assert sum("NaN" in str(w.message) for w in caught) == 1
+    assert not [r for r in caplog.records if "NaN" in r.getMessage()]
     np.testing.assert_array_equal(bad, before)  # the caller's movie is not modified
     assert result.info["nonfinite_pixels"] == 61
     with pytest.warns(RuntimeWarning, match="NaN"):

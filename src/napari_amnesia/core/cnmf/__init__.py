@@ -272,7 +272,7 @@ def _warn_nonfinite(n_pixels: int) -> None:
     if n_pixels:
         message = (f"{n_pixels} pixel(s) hold NaN or infinite values; they were replaced "
                    "by each pixel's mean over its finite frames.")
-        logger.warning("cnmf: %s", message)
+        # one warning, not a log line as well (the CLI and the docks show warnings)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
