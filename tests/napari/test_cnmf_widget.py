@@ -82,8 +82,11 @@ def test_cnmf_dock_extracts_refilters_live_plots_and_exports(make_napari_viewer,
 
     # footprints, reconstruction and residual: lazy, hidden, right values
     footprints = viewer.layers["somata · footprints"]
-    assert isinstance(footprints.data, da.Array) and footprints.data.shape == (K, 80, 80)
-    np.testing.assert_allclose(np.asarray(footprints.data[2]), result.footprint_images([2])[0])
+    # one 2-D map (shown at every frame, not a (K, Y, X) stack on the time slider)
+    assert footprints.data.shape == (80, 80)
+    images = result.footprint_images(list(range(K)))
+    want = np.max(images / images.max(axis=(1, 2), keepdims=True), axis=0)
+    np.testing.assert_allclose(np.asarray(footprints.data), want, rtol=1e-5, atol=1e-6)
     rec = viewer.layers["somata · reconstruction"]
     res = viewer.layers["somata · residual"]
     assert isinstance(rec.data, da.Array) and isinstance(res.data, da.Array)

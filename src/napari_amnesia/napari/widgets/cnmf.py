@@ -16,8 +16,8 @@ adds nothing. The result is kept in the viewer's session and shown as
   result), ``snr``, ``r_value``, ``size``, ``accepted``;
 - ``<movie> · contours`` (opt-in, *contours*): one polygon per component, coloured
   like its label;
-- ``<movie> · footprints``: the footprints as a hidden ``(K, Y, X)`` Image (the
-  slider walks through components), built lazily from the sparse matrix;
+- ``<movie> · footprints``: a hidden 2-D Image of all footprints, each scaled to its
+  peak (:func:`footprint_map`), shown at every frame;
 - ``<movie> · reconstruction`` (``A·C + b·f``) and ``<movie> · residual`` (movie
   minus reconstruction): hidden lazy movies, computed chunk by chunk as viewed.
 
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["SourceWidget", "cnmf_layers", "contour_layer", "patch_layers", "roi_features",
            "is_curated",
            "roi_colormap", "component_series", "lazy_reconstruction", "lazy_residual",
-           "lazy_footprints", "THRESHOLDS"]
+           "lazy_footprints", "footprint_map", "THRESHOLDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,22 @@ def _footprint_block(ks: np.ndarray, A, shape) -> np.ndarray:
     return np.ascontiguousarray(sub.toarray().T).reshape(len(ks), *shape).astype(np.float32)
 
 
+def footprint_map(result) -> np.ndarray:
+    """All footprints in one 2-D image: each scaled to its own peak, then the maximum
+    over components.
+
+    A 2-D layer shows at every frame (a ``(K, Y, X)`` stack would share the movie's
+    time slider and go black past frame K); one component is seen by selecting its
+    label, or as ``lazy_footprints(result)[k]`` in the console.
+    """
+    A = result.footprints.tocsc().astype(np.float32)
+    peaks = np.asarray(A.max(axis=0).todense()).ravel()
+    peaks[peaks <= 0] = 1.0
+    scaled = A.multiply(1.0 / peaks[None, :]).tocsr()
+    image = np.asarray(scaled.max(axis=1).todense()).ravel()
+    return np.clip(image, 0.0, None).reshape(result.shape).astype(np.float32)
+
+
 def lazy_footprints(result):
     """The footprints as a ``(K, Y, X)`` dask array (a few components per chunk)."""
     import dask.array as da
@@ -235,10 +251,9 @@ def cnmf_layers(result, source: str, *, movie=None, contours: bool = False,
         if outlines is not None:
             out.append(outlines)
     if result.K:
-        high = float(result.footprints.data.max()) if result.footprints.nnz else 1.0
-        out.append((lazy_footprints(result), {
+        out.append((footprint_map(result), {
             "name": layer_name(source, "footprints"), "colormap": "magma",
-            "contrast_limits": [0.0, high if high > 0 else 1.0], "multiscale": False,
+            "contrast_limits": [0.0, 1.0], "multiscale": False,
             "blending": "additive", "visible": False, "metadata": meta}, "image"))
     rec = movie_layer(lazy_reconstruction(result), layer_name(source, "reconstruction"),
                       metadata=meta)
