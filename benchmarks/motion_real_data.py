@@ -9,6 +9,8 @@ motion is gone), the mean image, and the estimated shifts. Prints the metrics.
 Usage::
 
     python benchmarks/motion_real_data.py [MOVIE] [--out docs/images/motion_real.png]
+    python benchmarks/motion_real_data.py ../shared/data/allen2p_100x100x100.tif \
+        --out /tmp/allen.png                     # a 100 x 100 crop: adapted patch grid
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({
             "mode": name, "seconds (with metrics)": round(elapsed, 2),
             "max |shift| (px)": np.abs(results[name].shifts).max(axis=0).round(2).tolist(),
+            "rejected shifts": results[name].rejected_frames.tolist(),
+            "patch grid": (list(results[name].shifts_pw.shape[1:3])
+                           if results[name].shifts_pw is not None else None),
             **{k: round(float(m[k]), 4) for k in (
                 "mean_correlation_before", "mean_correlation_after", "crispness_mean_before",
                 "crispness_mean_after", "crispness_corr_before", "crispness_corr_after")},

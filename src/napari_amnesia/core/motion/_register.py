@@ -74,9 +74,10 @@ def patch_grid(n: int, stride: int, overlap: int, *, margin: int = 0) -> np.ndar
     so the last two centres can be a few pixels apart (192 px: starts 0, 64, 96,
     centres 24 px apart then 56); the same number of patches is spread evenly here
     (0, 48, 96), both ends flush, so the spline through the patch centres is evenly
-    supported (on simulated 256² movies with 2-3 px deformations of other spatial
-    frequencies the worst field error of ten seeds went from 0.31 to 0.24 px with
-    this and the smoothing scaled to the grid, see :meth:`PatchRegistrar._field_map`).
+    supported (with the smoothing scaled to the grid, see
+    :meth:`PatchRegistrar._field_map`, the worst field error of ten simulated 256² x
+    2000 movies with 2-3 px deformations of other spatial frequencies went from 0.233
+    to 0.208 px, ``benchmarks/bench_motion.py --field-seeds 10``).
     The distance between starts is at most ``stride``.
 
     With ``margin`` (the pixels at each end that the template window leaves out, see
@@ -632,9 +633,9 @@ class PatchRegistrar:
         deformations are smooth at the scale of the field of view, and the squared
         second difference of such a field sampled ``n`` times across falls as
         ``n⁻⁴``, so the same prior on the field is a penalty that grows as ``n⁴`` on
-        the grid (tuned at 8 x 8 on 512² movies; 4 x 4 at 256² had been smoothed
-        20 times too much, which cost up to 0.3 px on deformations of two half
-        cycles across the frame). One weighted least-squares problem does what
+        the grid (tuned at 8 x 8 on 512² movies; the 4 x 4 grid of 256² frames had
+        been smoothed 16 times too much, which cost up to 0.05 px on deformations of
+        two half cycles across the frame). One weighted least-squares problem does what
         three successive steps did before — replace low-confidence patches by their
         neighbours, smooth with texture weights, move the values from effective to
         nominal centres — so a patch without data constrains nothing: it gets the
