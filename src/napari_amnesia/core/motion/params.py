@@ -117,7 +117,11 @@ class MotionParams(StageParams):
         Piecewise-rigid correction (NoRMCorre [1]_) on top of the rigid one.
     strides : int or (int, int)
         Distance between the starts of two patches (CaImAn ``strides``); a patch is
-        ``strides + overlaps`` pixels wide.
+        ``strides + overlaps`` pixels wide. There are as many patches as in CaImAn's
+        layout, spread evenly (so the starts are at most ``strides`` apart). The
+        default grid adapts to frames smaller than about 192 px (strides 48, 40 or
+        32, or rigid correction when no two patches fit; the result's ``messages``
+        say so); a grid set by hand is used as given.
     overlaps : int or (int, int)
         Overlap of neighbouring patches (CaImAn ``overlaps``); must be < ``strides``.
     max_deviation_rigid : int
@@ -159,10 +163,10 @@ class MotionParams(StageParams):
         its best shift is below this value, or whose shift sits on the
         ``max_deviation_rigid`` bound, is low-confidence (so is a patch whose
         band-passed template has less than a quarter of the median patch's
-        contrast, e.g. an empty region); its shift is replaced by
-        the Gaussian-weighted mean of its confident neighbours' (σ = 1 patch, then
-        2; the rigid shift when none), the role of suite2p's SNR-adaptive smoothing
-        of correlation maps (``snr_thresh``). With ``phase_correlation`` the
+        contrast, e.g. an empty region); it gets no weight in the fit of the patch
+        field and takes the smooth continuation of the confident patches (the rigid
+        shift when there are none), the role of suite2p's SNR-adaptive smoothing of
+        correlation maps (``snr_thresh``). With ``phase_correlation`` the
         confidence is the peak's excess over the best value 2 px away.
     min_shift_support : float
         A frame's rigid shift is kept only when the correlation with the template at
