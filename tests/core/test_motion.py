@@ -358,6 +358,7 @@ def test_scan_phase_estimated_and_corrected(rigid_movie):
         (dict(scan_phase="sometimes"), "scan_phase"),
         (dict(interpolation="nearest"), "interpolation"),
         (dict(pw_rigid="yes"), "pw_rigid"),
+        (dict(min_shift_support=-1), "min_shift_support"),
     ],
 )
 def test_bad_parameters_name_themselves(kwargs, name):
