@@ -625,6 +625,11 @@ def test_piecewise_rigid_falls_back_to_rigid_when_two_patches_do_not_fit():
 
 def test_patch_grid_drops_patches_that_compare_the_same_pixels():
     from napari_amnesia.core.motion._register import patch_grid
+    from napari_amnesia.core.motion._warp import interpolation_weights
+
+    # equal centres used to give NaN weights (and an all-NaN template), silently
+    with pytest.raises(ValueError, match="increase strictly"):
+        interpolation_weights(np.array([50.0, 50.0]), np.arange(5.0))
 
     assert patch_grid(100, 64, 32).tolist() == [0, 4]
     assert patch_grid(100, 64, 32, margin=16).tolist() == [0]  # both see rows 16-84

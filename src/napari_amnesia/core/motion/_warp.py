@@ -266,6 +266,10 @@ def interpolation_weights(centers: np.ndarray, pos: np.ndarray) -> np.ndarray:
     c = np.asarray(centers, np.float64).ravel()
     k = c.size
     n = len(pos)
+    if k > 1 and not np.all(np.diff(c) > 0):
+        # two patches at the same centre have no spline between them (their weights
+        # would be NaN and so would every warped frame)
+        raise ValueError(f"patch centres should increase strictly, got {c.round(2).tolist()}.")
     if k == 1:
         return np.ones((n, 1))
     pos = np.clip(np.asarray(pos, np.float64), c[0], c[-1])
