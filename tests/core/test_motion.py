@@ -431,7 +431,7 @@ def test_correct_progress_callback_and_make_template(rigid_movie):
 
 
 # --------------------------------------------------------------------------- NaN frames
-def test_nan_pixels_and_frames_are_handled(rigid_movie):
+def test_nan_pixels_and_frames_are_handled(rigid_movie, caplog):
     # a float movie with a dropped frame (all NaN) and NaN pixels in others (e.g. the
     # NaN border of an earlier correction): registration ignores the NaNs, the empty
     # frame is named in a warning, its shift is interpolated from its neighbours, and
@@ -441,8 +441,12 @@ def test_nan_pixels_and_frames_are_handled(rigid_movie):
     bad[7] = np.nan
     bad[30:40, :5, :] = np.nan
     bad[50, 60:70, 60:70] = np.inf
-    with pytest.warns(RuntimeWarning, match=r"1 frame\(s\) contain no finite pixel.*: 7;"):
+    with pytest.warns(RuntimeWarning,
+                      match=r"1 frame\(s\) contain no finite pixel.*: 7;") as got:
         res = correct(bad, template=truth.mean_image(), max_shifts=6, num_frames_split=25)
+    # one warning, and no log line repeating it
+    assert sum("no finite pixel" in str(w.message) for w in got) == 1
+    assert not [r for r in caplog.records if "no finite pixel" in r.getMessage()]
     assert res.provenance["nonfinite_frames"] == [7]
     assert np.all(np.isfinite(res.shifts))
     keep = np.ones(120, bool)

@@ -216,7 +216,7 @@ def iter_correct(
         message = (f"{len(bad)} frame(s) contain no finite pixel (all NaN or infinite): "
                    f"{listed}; their shifts are interpolated from the neighbouring frames "
                    f"and their corrected frames stay NaN.")
-        logger.warning("motion: %s", message)
+        # one warning, not a log line as well (the CLI and the docks show warnings)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         corr_before[empty] = np.nan
     # shifts the data do not support (see RigidRegistrar._support): interpolated from
