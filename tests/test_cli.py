@@ -509,4 +509,32 @@ def test_skeleton_with_nan_policy_fill_keeps_the_movie_names(nan_movie, tmp_path
         [row] = list(csv.DictReader(fh))
     assert row["path"] == str(nan_movie) and not row["error"]
     assert (out / "nan.skeleton").is_dir()
-    assert capsys.readouterr().err.count("amnesia: warning:") == 1
+    # the NaN frames are said once (the skeleton of this tiny noisy movie may add its own
+    # warning about an emptied structure, which names the options to change)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert all(line.startswith("amnesia: warning: ") for line in err), err
+    assert sum("NaN" in line for line in err) == 1, err
+
+
+def test_library_warnings_are_plain_lines_in_option_words(tmp_path, capsys):
+    """A warning the library logs (a patch grid that does not fit, shifts the data do
+    not support) reaches the terminal as one ``amnesia: warning:`` line that names the
+    option (``--min-shift-support``), not as ``WARNING napari_amnesia.core...`` with a
+    parameter name."""
+    from napari_amnesia.core.io import save_movie
+    from napari_amnesia.core.simulate import simulate
+
+    movie, _ = simulate(n_frames=60, shape=(100, 100), n_cells=8, rng=2)
+    movie = movie.astype(np.float32)
+    rng = np.random.default_rng(0)
+    movie[[10, 30]] = rng.normal(float(movie.mean()), float(movie.std()),
+                                 (2, 100, 100))  # frames without the tissue
+    save_movie(movie, tmp_path / "m.tif")
+    assert main(["motion", str(tmp_path / "m.tif"), "--out", str(tmp_path / "res"),
+                 "--pw-rigid", "true"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("amnesia: warning: ") for line in err), err
+    assert any("patch grid" in line for line in err), err
+    support = [line for line in err if "not support" in line]
+    assert support and "--min-shift-support" in support[0], err
+    assert not any("napari_amnesia" in line or "min_shift_support" in line for line in err)

@@ -839,21 +839,59 @@ def _warnings_as_lines(names: dict[str, str]):
         yield
 
 
+class _LogLines(logging.Handler):
+    """The library's warnings and errors as ``amnesia: warning:`` lines in the
+    command's words (``min_shift_support=3`` → ``--min-shift-support 3``)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        super().__init__(logging.WARNING)
+        self.names = names
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad log call must not stop the command
+            self.handleError(record)
+            return
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        print(f"amnesia: {level}: {in_cli_words(text, self.names)}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _log_as_lines(names: dict[str, str], verbose: bool):
+    """Without ``--verbose``, the package's log records of level WARNING and above
+    are printed as plain lines (no logger names); with it, everything from INFO, as
+    a developer wants it."""
+    package = logging.getLogger("napari_amnesia")
+    if verbose:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+        yield
+        return
+    handler = _LogLines(names)
+    saved = (package.level, package.propagate)
+    package.addHandler(handler)
+    package.setLevel(logging.WARNING)
+    package.propagate = False
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(saved[0])
+        package.propagate = saved[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``amnesia`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     commands = {"info": _cmd_info, "summary": _cmd_summary, "motion": _cmd_motion,
                 "apply-shifts": _cmd_apply_shifts, "skeleton": _cmd_skeleton,
                 "cluster": _cmd_cluster, "cnmf": _cmd_cnmf, "run": _cmd_run,
                 "demo": _cmd_demo}
     names = _option_names(_subparser(parser, args.command))
     try:
-        with _warnings_as_lines(names):
+        with _log_as_lines(names, args.verbose), _warnings_as_lines(names):
             return commands[args.command](args)
     except KeyboardInterrupt:
         print("amnesia: interrupted; nothing was written.", file=sys.stderr)
