@@ -20,12 +20,13 @@ import logging
 from collections.abc import Callable, Generator
 from typing import Any
 
-from magicgui.widgets import Container, Label, PushButton
+from magicgui.widgets import ComboBox, Container, Label, PushButton
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QComboBox, QDockWidget, QMainWindow
 
 from .._session import session_for
 from .._workers import first_line, start
+from ._controls import ADVANCED
 
 __all__ = ["StageWidget", "tab_with_siblings", "narrow_choices"]
 
@@ -208,6 +209,51 @@ class StageWidget(Container):
                                  f"{tuple(layer.data.shape)}).")
             return None
         return layer
+
+    def with_nan_policy(self, controls: list) -> list:
+        """``controls`` with the *NaN frames* choice (``nan_policy``) added.
+
+        The choice joins the "Advanced settings" section when ``controls`` has one,
+        else it is appended. Every dock that reads a movie offers it, with the command
+        line's default (``raise``) and meaning (``amnesia ... --nan-policy``): see
+        :meth:`movie_generator`.
+        """
+        from ...core.io import NAN_POLICIES
+
+        self.nan_policy = ComboBox(
+            name="nan_policy", label="NaN frames", choices=list(NAN_POLICIES), value="raise",
+            tooltip="Frames holding NaN or infinite pixels: 'raise' stops and names them; "
+                    "'fill' replaces them by each pixel's mean over its other frames "
+                    "(the command line's --nan-policy).")
+        toggle = next((c for c in controls if getattr(c, "name", "") == ADVANCED), None)
+        if toggle is not None:
+            toggle.controls.append(self.nan_policy)
+            self.nan_policy.visible = bool(toggle.value)
+            toggle.text = f"Advanced settings ({len(toggle.controls)})"
+        return [*controls, self.nan_policy]
+
+    def movie_generator(self, layer, make: Callable[[Any], Generator]) -> Generator:
+        """A generator that applies the dock's NaN policy to ``layer``'s movie, then
+        runs ``make(movie)`` (both in the worker: the check reads every frame of a
+        float movie; integer movies are not read)."""
+        from ...core.io import MovieError, iter_apply_nan_policy
+
+        policy = getattr(getattr(self, "nan_policy", None), "value", "raise")
+        data, name = layer.data, layer.name
+
+        def generator():
+            movie = data
+            if getattr(data, "ndim", 0) == 3:
+                try:
+                    movie = yield from iter_apply_nan_policy(data, policy, label=repr(name))
+                except MovieError as exc:
+                    text = str(exc).replace(
+                        "pass nan_policy='fill'",
+                        "choose 'fill' for NaN frames (Advanced settings)")
+                    raise MovieError(text) from None
+            return (yield from make(movie))
+
+        return generator()
 
     def launch(self, generator: Generator, *, source: str, message: str,
                on_result: Callable[[Any], Any]):

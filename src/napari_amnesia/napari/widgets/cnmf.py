@@ -336,7 +336,7 @@ class SourceWidget(StageWidget):
                                      "(each patch is fitted on its own; check that a cell "
                                      "fits whole in the overlaps).")
         # one control per CNMFParams field, named after it: w.rf, w.K, w.gSig, w.min_SNR...
-        self.parameters = controls_for(CNMFParams)
+        self.parameters = self.with_nan_policy(controls_for(CNMFParams))
         by_name = {c.name: c for c in self.parameters}
         self.thresholds = [by_name[name] for name in THRESHOLDS]
         for name, (low, high, step) in {"rval_thr": (-1.0, 1.0, 0.05),
@@ -438,7 +438,8 @@ class SourceWidget(StageWidget):
             self._source, self._movie_data = source, movie
             self._show(result)
 
-        return self.launch(iter_fit(movie, params), source=source, on_result=on_result,
+        run = self.movie_generator(layer, lambda movie: iter_fit(movie, params))
+        return self.launch(run, source=source, on_result=on_result,
                            message=f"Extracting the sources of {source!r}...")
 
     # ---------------------------------------------------------------- layers

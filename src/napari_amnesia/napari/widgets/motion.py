@@ -102,7 +102,7 @@ class MotionWidget(StageWidget):
             "structural channel). Empty: a template is made from the movie's best frames."
         )
         # one control per MotionParams field, reachable by name: w.max_shifts, w.pw_rigid...
-        self.parameters = controls_for(MotionParams)
+        self.parameters = self.with_nan_policy(controls_for(MotionParams))
         self.apply_target = create_widget(annotation="napari.layers.Image", label="apply to")
         self.apply_target.tooltip = (
             "Another movie of the same size (e.g. the functional channel) to correct with "
@@ -144,7 +144,9 @@ class MotionWidget(StageWidget):
             self.apply_button.enabled = True
             self.status.value = motion_summary(result)
 
-        return self.launch(iter_correct(layer.data, params, template=template), source=source,
+        run = self.movie_generator(
+            layer, lambda movie: iter_correct(movie, params, template=template))
+        return self.launch(run, source=source,
                            message=f"Correcting {source!r}...", on_result=on_result)
 
     def _plot_shifts(self, result, source: str) -> None:

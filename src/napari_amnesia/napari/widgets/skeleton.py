@@ -80,7 +80,7 @@ class SkeletonWidget(StageWidget):
         self.movie.tooltip = ("A (T, Y, X) movie (read in chunks) or a 2-D summary image "
                               "to skeletonize.")
         # one control per SkeletonParams field: w.threshold_offset, w.min_branch_length...
-        self.parameters = controls_for(SkeletonParams)
+        self.parameters = self.with_nan_policy(controls_for(SkeletonParams))
         self.preview = ComboBox(label="preview", choices=list(_PREVIEWS), value="equalized")
         self.preview.tooltip = "An intermediate image of the last run, to tune each step."
         self.preview_button = PushButton(text="Show preview", enabled=False)
@@ -114,7 +114,8 @@ class SkeletonWidget(StageWidget):
             self.status.value = (f"{t['n_branches']} branches, {t['n_junctions']} junctions, "
                                  f"length {t['total_length']:.0f} px.")
 
-        return self.launch(iter_skeletonize(layer.data, params), source=source,
+        run = self.movie_generator(layer, lambda movie: iter_skeletonize(movie, params))
+        return self.launch(run, source=source,
                            message=f"Skeletonizing {source!r}...", on_result=on_result)
 
     def show_preview(self):

@@ -60,7 +60,7 @@ class SummaryWidget(StageWidget):
                 self.movie,
                 self.eight_neighbours,
                 self.gsig,
-                self.bin_size,
+                *self.with_nan_policy([self.bin_size]),
                 self.run_button,
                 self.cancel_button,
                 self.status,
@@ -88,6 +88,8 @@ class SummaryWidget(StageWidget):
             show(self._viewer, summary_layers(result, source))
             self.status.value = f"Done in {getattr(result, 'elapsed', 0.0):.1f} s."
 
-        return self.launch(iter_summary_images(layer.data, **self.parameters()), source=source,
+        kwargs = self.parameters()
+        run = self.movie_generator(layer, lambda movie: iter_summary_images(movie, **kwargs))
+        return self.launch(run, source=source,
                            message=f"Computing summary images of {source!r}...",
                            on_result=on_result)
