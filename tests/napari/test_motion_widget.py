@@ -39,6 +39,13 @@ def test_motion_widget_corrects_shows_layers_and_applies(make_napari_viewer, tmp
     np.testing.assert_allclose(traces.series["dy"], result.shifts[:, 0], rtol=1e-6)
     out = traces.export_csv(tmp_path / "shifts.csv")
     assert out.read_text().splitlines()[0] == "frame,dy,dx"
+    # the dialog's path: our own CSV is replaced, a user's file is refused in the dock
+    assert traces.save_as(out) == out
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my notes")
+    assert traces.save_as(mine) is None
+    assert mine.read_text() == "my notes"
+    assert traces.title.text().startswith("Not exported:")
 
     widget.apply_target.value = viewer.layers["red"]
     layer = widget.apply()

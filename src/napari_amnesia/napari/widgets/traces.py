@@ -372,5 +372,15 @@ class TraceWidget(QWidget):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export trace", "trace.csv", "CSV (*.csv)")
         if path:
-            # the dialog already asked before replacing an existing file
-            self.export_csv(path, overwrite=True)
+            self.save_as(path)
+
+    def save_as(self, path) -> Path | None:
+        """Export to ``path`` as the dialog does: replacing a CSV this package wrote (the
+        dialog asked first), never a file of the user's; a refusal or a write error is
+        said in the dock's title, not raised from a Qt slot."""
+        try:
+            out = self.export_csv(path, overwrite=True)
+        except (OSError, ValueError) as exc:
+            self.title.setText(f"Not exported: {exc}")
+            return None
+        return out
