@@ -13,7 +13,6 @@ from napari_amnesia.core.projection import project
 from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.skeleton import skeletonize
 
-
 #: 1000 frames: with 400, even the least-squares map on the *true* group time courses
 #: matches the planted map at r 0.76-0.96 (pixel noise), so a factorization could not
 #: be held to 0.8; with 1000 that oracle gives 0.94-0.99.

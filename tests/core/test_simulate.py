@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from scipy.spatial.distance import cdist
 import tifffile
 from scipy import ndimage
+from scipy.spatial.distance import cdist
 
 from napari_amnesia.core import simulate as sim_module
 from napari_amnesia.core.simulate import (
