@@ -58,7 +58,10 @@ def movie_layer(movie, name: str, *, contrast_limits=None, metadata: dict | None
     """LayerData for a (T, Y, X) movie, lazy if ``movie`` is a dask array.
 
     Contrast limits are estimated from sampled frames when not given (napari would
-    otherwise compute them on the whole lazy movie).
+    otherwise compute them on the whole lazy movie). napari's dask cache is off for
+    the layer: that cache is shared by every dask computation while a frame is
+    sliced, and is not thread-safe, so a stage or a trace read computing in a worker
+    at the same time failed at random with a ``KeyError`` of dask's cache.
     """
     from ..core.io import contrast_limits as estimate_limits
 
@@ -72,6 +75,7 @@ def movie_layer(movie, name: str, *, contrast_limits=None, metadata: dict | None
         "multiscale": False,
         "colormap": "gray",
         "metadata": meta,
+        "cache": False,
     }
     return (movie, kwargs, "image")
 
