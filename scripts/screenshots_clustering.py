@@ -119,6 +119,7 @@ def main(argv: list[str]) -> int:
     components.visible = True
     mean.visible = False
     viewer.dims.set_current_step(0, 0)
+    viewer.reset_view()  # the mosaic of the components lies right of the movie
     _settle(app)
     viewer.screenshot(str(IMAGES / "clustering_factorization.png"), canvas_only=False)
     print(f"level 1: {result.n_clusters} clusters of {result.n_elements} active pixels; "
