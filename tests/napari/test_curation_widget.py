@@ -358,3 +358,24 @@ def test_console_recipe_of_the_docs_runs(make_napari_viewer, monkeypatch, tmp_pa
     assert "curation.load_curation(" in cur.script.value
     assert list(namespace["new"].label_values) == sorted(set(np.unique(namespace["labels"]))
                                                          - {0})
+
+
+def test_curate_dock_opened_first_keeps_the_trace_source(make_napari_viewer, somata,
+                                                          monkeypatch, qtbot):
+    """With the Curate dock open before extraction, it binds the new ROI layer as it
+    appears; the Source extraction dock must not then take the trace source back (a split
+    ROI would show its pixel mean instead of its re-extracted traces)."""
+    monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
+    path, movie, truth = somata
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(path, plugin=PLUGIN)
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Curate ROIs")
+    _, sources = viewer.window.add_plugin_dock_widget(PLUGIN, "Source extraction")
+    sources.movie.value = layer
+    for name, value in SETTINGS.items():
+        getattr(sources, name).value = value
+    sources.run()
+    rois = viewer.layers["somata · ROIs"]
+    assert dock.layer is rois  # bound as it appeared
+    assert rois.metadata["napari_amnesia"]["curated"]
+    assert session_for(viewer).label_series[rois] == dock.component_series

@@ -468,8 +468,10 @@ class SourceWidget(StageWidget):
                                                 contours=self.contours.value,
                                                 show_rejected=self.show_rejected.value))
         rois = unproxied(layers[0])
-        # the trace dock plots a selected ROI's raw F, C, S and ΔF/F (not its pixels)
-        session_for(self._viewer).label_series[rois] = self.component_series
+        # the trace dock plots a selected ROI's raw F, C, S and ΔF/F (not its pixels) —
+        # unless the Curate dock holds the layer: its ROIs' traces are its re-extraction
+        if not is_curated(rois):
+            session_for(self._viewer).label_series[rois] = self.component_series
         rois.events.selected_label.disconnect(self._on_selected_label)  # once per layer
         rois.events.selected_label.connect(self._on_selected_label)
         self._recolor()
