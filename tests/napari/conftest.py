@@ -40,3 +40,19 @@ def somata(tmp_path_factory):
     path = tmp_path_factory.mktemp("somata") / "somata.tif"
     save_movie(movie, path)
     return path, movie, truth
+
+
+def extract_sources(viewer, path, *, docks=()):
+    """Open ``path`` with the plugin, open the docks named in ``docks`` (in order), then
+    the Source extraction dock, and run it with :data:`CNMF_SETTINGS` (synchronously when
+    ``NAPARI_AMNESIA_SYNC`` is set). Returns the movie layer, the Source extraction dock
+    and ``{name: dock}`` of the others."""
+    [layer] = viewer.open(path, plugin="napari-amnesia")
+    others = {name: viewer.window.add_plugin_dock_widget("napari-amnesia", name)[1]
+              for name in docks}
+    _, sources = viewer.window.add_plugin_dock_widget("napari-amnesia", "Source extraction")
+    sources.movie.value = layer
+    for name, value in CNMF_SETTINGS.items():
+        getattr(sources, name).value = value
+    sources.run()
+    return layer, sources, others

@@ -3,14 +3,13 @@ save/open, export, and a GUI session that replays headless."""
 
 import numpy as np
 import tifffile
-from conftest import CNMF_SETTINGS
+from conftest import extract_sources
 
 from napari_amnesia.core import curation
 from napari_amnesia.napari._session import session_for
 
 PLUGIN = "napari-amnesia"
 REJECTED = (0.6, 0.6, 0.6, 0.6)
-SETTINGS = CNMF_SETTINGS
 
 
 def corr(a, b):
@@ -247,12 +246,7 @@ def test_gui_session_replays_headless_and_refilters(make_napari_viewer, somata, 
     monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
     path, movie, truth = somata
     viewer = make_napari_viewer()
-    [layer] = viewer.open(path, plugin=PLUGIN)
-    _, sources = viewer.window.add_plugin_dock_widget(PLUGIN, "Source extraction")
-    sources.movie.value = layer
-    for name, value in SETTINGS.items():
-        getattr(sources, name).value = value
-    sources.run()
+    layer, sources, _ = extract_sources(viewer, path)
     result = sources.result
     _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Curate ROIs")
     rois = viewer.layers["somata · ROIs"]
@@ -368,13 +362,8 @@ def test_curate_dock_opened_first_keeps_the_trace_source(make_napari_viewer, som
     monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
     path, movie, truth = somata
     viewer = make_napari_viewer()
-    [layer] = viewer.open(path, plugin=PLUGIN)
-    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Curate ROIs")
-    _, sources = viewer.window.add_plugin_dock_widget(PLUGIN, "Source extraction")
-    sources.movie.value = layer
-    for name, value in SETTINGS.items():
-        getattr(sources, name).value = value
-    sources.run()
+    _, sources, others = extract_sources(viewer, path, docks=["Curate ROIs"])
+    dock = others["Curate ROIs"]
     rois = viewer.layers["somata · ROIs"]
     assert dock.layer is rois  # bound as it appeared
     assert rois.metadata["napari_amnesia"]["curated"]

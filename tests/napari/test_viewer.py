@@ -220,18 +220,13 @@ def test_trace_dock_draws_the_latest_selection_only(make_napari_viewer, qtbot):
 def test_trace_dock_draws_a_cnmf_component_on_stacked_axes(make_napari_viewer, somata,
                                                            monkeypatch, qtbot):
     """Raw F, C, spikes and ΔF/F each on their own axis (own y range), frames shared."""
-    from conftest import CNMF_SETTINGS
+    from conftest import extract_sources
 
     monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")
     path, _, _ = somata
     viewer = make_napari_viewer()
-    [layer] = viewer.open(path, plugin=PLUGIN)
-    _, traces = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
-    _, cnmf = viewer.window.add_plugin_dock_widget(PLUGIN, "Source extraction")
-    cnmf.movie.value = layer
-    for name, value in CNMF_SETTINGS.items():
-        getattr(cnmf, name).value = value
-    cnmf.run()
+    _, cnmf, others = extract_sources(viewer, path, docks=["Traces"])
+    traces = others["Traces"]
     result = cnmf.result
     k = int(np.argmax(result.snr))
     viewer.layers["somata · ROIs"].selected_label = int(result.label_values[k])
