@@ -116,7 +116,7 @@ class CNMFParams(StageParams):
         "merge_thr": ("merge above correlation", ""),
         "min_SNR": ("accept if SNR ≥", ""), "rval_thr": ("accept if r ≥", ""),
         "require_both": ("SNR and r must both pass", ""),
-        "SNR_lowest": ("reject if SNR <", ""), "rval_lowest": ("reject if r <", ""),
+        "SNR_lowest": ("reject if SNR ≤", ""), "rval_lowest": ("reject if r ≤", ""),
         "min_size": ("smallest ROI", "pixels"), "max_size": ("largest ROI", "pixels"),
     }
 

@@ -214,9 +214,10 @@ class StageWidget(Container):
         """``controls`` with the *NaN frames* choice (``nan_policy``) added.
 
         The choice joins the "Advanced settings" section when ``controls`` has one,
-        else it is appended. Every dock that reads a movie offers it, with the command
-        line's default (``raise``) and meaning (``amnesia ... --nan-policy``): see
-        :meth:`movie_generator`.
+        else it is appended. The Summary images, Motion correction, Skeleton and Source
+        extraction docks offer it, with the command line's default (``raise``) and meaning
+        (``amnesia ... --nan-policy``): see :meth:`movie_generator`. (The clustering and
+        factorization docks, which read a movie through a projection, do not yet.)
         """
         from ...core.io import NAN_POLICIES
 

@@ -333,13 +333,14 @@ class ClusteringWidget(StageWidget):
             self.levels.append(result)
             self._show(result, source)
 
+        kept = ", ".join(str(r.level) for r in self.levels)  # read here, not in the worker
+
         def generator():
             try:
                 return (yield from iter_cluster_consecutive(previous, params))
             except (ValueError, ImportError) as exc:
-                levels = ", ".join(str(r.level) for r in self.levels)
-                raise type(exc)(f"level {previous.level + 1} not computed, level(s) "
-                                f"{levels} kept: {exc}") from exc
+                raise ValueError(f"level {previous.level + 1} not computed, level(s) "
+                                 f"{kept} kept: {exc}") from exc
 
         return self.launch(generator(), source=source, on_result=on_result,
                            message=f"Clustering the {previous.n_clusters} level-"
