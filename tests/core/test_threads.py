@@ -28,7 +28,12 @@ def work(out: Path) -> None:
     from napari_amnesia.core.motion import correct
     from napari_amnesia.core.simulate import simulate
 
+    from threadpoolctl import threadpool_info
+
     found: dict[str, np.ndarray] = {}
+    # the BLAS thread count this process really got (the variables must have acted)
+    found["blas_threads"] = np.array([max((p["num_threads"] for p in threadpool_info()
+                                           if p["user_api"] == "blas"), default=-1)])
     # (a) the clustering_pixel template (skeleton, pixel traces, t-SNE + HDBSCAN, then
     # the consecutive level) on branches whose own activity is as strong as their group's
     movie, _ = simulate(n_frames=500, shape=(112, 112), n_cells=0, n_neurite_groups=4,
@@ -79,6 +84,9 @@ def test_same_results_with_one_and_two_threads(tmp_path):
     one = run_with_threads(1, tmp_path / "one.npz")
     two = run_with_threads(2, tmp_path / "two.npz")
     assert set(one) == set(two)
+    # the two runs really used different BLAS thread counts
+    assert int(one["blas_threads"][0]) == 1, one["blas_threads"]
+    assert int(two["blas_threads"][0]) == min(2, os.cpu_count() or 1), two["blas_threads"]
     # clustering: both levels found, the same labels
     assert {"cluster_level1", "cluster_level2"} <= set(one)
     assert one["cluster_level1"].max() >= 2
