@@ -538,3 +538,14 @@ def test_library_warnings_are_plain_lines_in_option_words(tmp_path, capsys):
     support = [line for line in err if "not support" in line]
     assert support and "--min-shift-support" in support[0], err
     assert not any("napari_amnesia" in line or "min_shift_support" in line for line in err)
+
+
+def test_paths_named_like_a_parameter_are_not_rewritten(tmp_path, capsys):
+    """Errors speak in option words, but a file path that contains a parameter's name
+    (a folder called max_shifts/) is printed as it is."""
+    folder = tmp_path / "max_shifts"
+    folder.mkdir()
+    (folder / "fake.tif").write_text("not a movie")
+    assert main(["motion", str(folder / "fake.tif"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert str(folder / "fake.tif") in err and "--max-shifts" not in err, err

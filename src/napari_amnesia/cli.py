@@ -121,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     info = sub.add_parser("info", help="describe a movie (shape, dtype, format, axes)",
-                          description="Describe a movie without reading its pixels "
-                          "(a few sampled frames aside). Prints JSON with --json.",
+                          description="Describe a movie from its headers. Integer movies "
+                          "are not read (a few sampled frames aside); a float movie is read "
+                          "once, frame by frame, to count frames holding NaN. Prints JSON "
+                          "with --json.",
                           formatter_class=_Formatter)
     _add_movie_selection(info, nan_policy=False)
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -808,14 +810,16 @@ def in_cli_words(message: str, names: dict[str, str]) -> str:
 
     message = re.sub(rf"\b(?:[A-Z]\w*Params\.)({alternatives})\b",
                      lambda m: names[m.group(1)], message)
-    message = re.sub(rf"(?<![\w.-])({alternatives})=('[^']*'|\"[^\"]*\"|[^\s,;)]+)",
+    message = re.sub(rf"(?<![\w./\\-])({alternatives})=('[^']*'|\"[^\"]*\"|[^\s,;)]+)",
                      assigned, message)
     message = re.sub(rf"(?:``|`|'|\")({alternatives})(?:``|`|'|\")",
                      lambda m: names[m.group(1)], message)
     technical = [n for n in names if "_" in n or any(c.isupper() for c in n[1:])]
     if technical:
         pattern = "|".join(sorted(map(re.escape, technical), key=len, reverse=True))
-        message = re.sub(rf"(?<![\w.-])({pattern})\b(?![=(])", lambda m: names[m.group(1)],
+        # not inside a path: no letter, dot, dash or slash before; no slash or ".x" after
+        message = re.sub(rf"(?<![\w./\\-])({pattern})\b(?![=(/\\\w]|\.\w)",
+                         lambda m: names[m.group(1)],
                          message)
     return message
 

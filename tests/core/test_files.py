@@ -8,6 +8,7 @@ anything that is or holds a movie being read. Results get the umask's permission
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +64,44 @@ def test_overwrite_refuses_a_file_the_manifest_does_not_list(tmp_path):
         _results(out, "2")
     assert (out / "sub" / "notes.txt").read_text() == "my notes"
     assert (out / "b.txt").read_text() == "1"
+
+
+def test_overwrite_refuses_a_folder_the_package_did_not_make(tmp_path):
+    """Even an empty folder of the user's inside a results folder is in the way; an
+    empty folder the package made itself is not."""
+    out = tmp_path / "res"
+    with atomic_folder(out, overwrite=True) as tmp:
+        (tmp / "exports").mkdir()  # ours, empty
+        (tmp / "b.txt").write_text("1")
+    (out / "my analysis").mkdir()
+    with pytest.raises(NotOwnedError, match=r"holds the folder .*my analysis, which "
+                       "napari-amnesia did not make"):
+        _results(out, "2")
+    assert (out / "my analysis").is_dir()
+    (out / "my analysis").rmdir()
+    _results(out, "2")  # its own folders only: replaced
+    assert (out / "b.txt").read_text() == "2"
+
+
+def test_a_failed_rename_puts_the_earlier_results_back(tmp_path, monkeypatch):
+    out = _results(tmp_path / "res")
+    real = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append((src, dst))
+        if Path(dst) == out and ".old-" not in Path(src).name:  # the new folder into place
+            raise OSError("disk full")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        with atomic_folder(out, overwrite=True) as tmp:
+            (tmp / "b.txt").write_text("2")
+    monkeypatch.setattr(os, "replace", real)
+    assert any(".old-" in Path(dst).name for _, dst in calls)  # it had been moved aside
+    assert (out / "b.txt").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
 
 
 def test_overwrite_refuses_a_file_changed_since_it_was_written(tmp_path):

@@ -23,12 +23,12 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 
 def work(out: Path) -> None:
     """Run the three stages on simulated movies and save what must not change."""
+    from threadpoolctl import threadpool_info
+
     from napari_amnesia.core import cnmf
     from napari_amnesia.core.clustering import load_template, run_config
     from napari_amnesia.core.motion import correct
     from napari_amnesia.core.simulate import simulate
-
-    from threadpoolctl import threadpool_info
 
     found: dict[str, np.ndarray] = {}
     # the BLAS thread count this process really got (the variables must have acted)

@@ -192,6 +192,16 @@ def _walk_files(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def _walk_folders(folder: Path) -> list[str]:
+    """Every sub-folder under ``folder`` (links excluded), relative."""
+    found = []
+    for root, dirs, _ in os.walk(folder):
+        base = Path(root)
+        found += [(base / d).relative_to(folder).as_posix() for d in dirs
+                  if not (base / d).is_symlink()]
+    return sorted(found)
+
+
 def _mark_results_folder(folder: Path) -> None:
     """Write the manifest of a complete results folder: every file in it is ours."""
     from .. import __version__
@@ -199,7 +209,7 @@ def _mark_results_folder(folder: Path) -> None:
     files = {rel: _stat_entry(folder / rel) for rel in _walk_files(folder)}
     _write_manifest_file(folder, {"written_by": "napari-amnesia", "version": __version__,
                                   "kind": "results folder", "created": _now(),
-                                  "files": files})
+                                  "files": files, "folders": _walk_folders(folder)})
 
 
 def record_written(path: Any) -> None:
@@ -270,6 +280,16 @@ def _check_owned_folder(path: Path) -> None:
         raise NotOwnedError(
             f"{path} holds {_some(unlisted, path)}, which napari-amnesia did not write; "
             "the folder will not be replaced: move that out or choose a new folder.")
+    # a folder of the user's, even an empty one, is in the way too: every sub-folder
+    # must hold a file we wrote or be one we made
+    ours = set(data.get("folders", ()))
+    for rel in listed:
+        ours.update(parent.as_posix() for parent in Path(rel).parents)
+    strange = [d for d in _walk_folders(path) if d not in ours]
+    if strange:
+        raise NotOwnedError(
+            f"{path} holds the folder {_some(strange, path)}, which napari-amnesia did not "
+            "make; the folder will not be replaced: move that out or choose a new folder.")
     changed = [f for f in files if _changed(path / f, listed[f])]
     if changed:
         raise NotOwnedError(
@@ -414,7 +434,11 @@ def atomic_folder(path, *, overwrite: bool = False,
             check_destination(path, overwrite, folder=True, inputs=inputs)
             old = path.with_name(f".{path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:6]}")
             os.replace(path, old)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)  # the earlier results stay where they were
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)

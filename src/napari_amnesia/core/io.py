@@ -1161,6 +1161,7 @@ def iter_apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: objec
         raise MovieError(f"{what}; replace them first, or pass nan_policy='fill' to replace "
                          "them by each pixel's mean over its other frames.")
     warnings.warn(f"{what}; they are replaced by each pixel's mean over its other frames "
+                  "(a pixel never finite: the mean of the whole movie, 0 if nothing is) "
                   "(nan_policy='fill').", MovieWarning, stacklevel=2)
     lazy = movie if isinstance(movie, da.Array) else da.from_array(movie, chunks=(
         chunk_frames or _default_chunk_frames(tuple(movie.shape[1:]), np.dtype(movie.dtype)),
