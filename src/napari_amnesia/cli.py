@@ -308,7 +308,7 @@ def _plain_help(parser: argparse.ArgumentParser) -> None:
 
 
 def _progress(args):
-    from .core._progress import tqdm_callback
+    from .core.progress import tqdm_callback
 
     return tqdm_callback(disable=True if args.quiet else None)
 
@@ -317,7 +317,7 @@ def _nan_frames(args, info: dict) -> dict:
     """``nan_frames`` (how many) and ``first_nan_frames`` of a movie (float: read whole)."""
     if not info["dtype"].startswith("float"):  # integer pixels cannot be NaN: nothing read
         return {"nan_frames": 0, "first_nan_frames": []}
-    from .core._progress import drive
+    from .core.progress import drive
     from .core.io import iter_find_nan_frames, open_movie
 
     with warnings.catch_warnings():
@@ -345,7 +345,7 @@ def _cmd_info(args) -> int:
 def _run_pipeline(movie, out, *, args, stages, params, input_info, truth=None,
                   truth_labels=None, extra=None, report=True, title="", add_files=None):
     """Run pipeline stages with progress bars; draw the report pictures before commit."""
-    from .core._progress import drive
+    from .core.progress import drive
     from .core.pipeline import iter_run
 
     def before_commit(folder: Path, record: dict, results: dict) -> None:
@@ -398,7 +398,7 @@ def _motion_params(args, **defaults) -> dict:
 
 
 def _cmd_summary(args) -> int:
-    from .core._files import check_destination
+    from .core.files import check_destination
     from .core.io import movie_info, open_movie
 
     params = _summary_params(args)
@@ -415,7 +415,7 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_motion(args) -> int:
-    from .core._files import check_destination
+    from .core.files import check_destination
     from .core.io import movie_info, open_movie
 
     summary_params = _summary_params(args)
@@ -460,7 +460,7 @@ def _read_config(path: Path) -> dict:
 
 
 def _cmd_cnmf(args) -> int:
-    from .core._files import check_destination
+    from .core.files import check_destination
     from .core.cnmf import CNMFParams
     from .core.io import movie_info, open_movie
 
@@ -498,7 +498,7 @@ def _cmd_cnmf(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .core._files import check_destination
+    from .core.files import check_destination
     from .core.io import movie_info, open_movie
     from .core.pipeline import dump_config, load_config, python_script
 
@@ -533,8 +533,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_apply_shifts(args) -> int:
-    from .core._files import check_destination
-    from .core._progress import drive
+    from .core.files import check_destination
+    from .core.progress import drive
     from .core.io import iter_save_movie, open_movie
     from .core.motion import MotionResult
 
@@ -554,8 +554,8 @@ def _cmd_apply_shifts(args) -> int:
 
 
 def _cmd_skeleton(args) -> int:
-    from .core._files import atomic_folder, check_destination
-    from .core._progress import drive
+    from .core.files import atomic_folder, check_destination
+    from .core.progress import drive
     from .core.io import open_movie
     from .core.skeleton import SkeletonParams, iter_skeleton_statistics, write_statistics_csv
 
@@ -591,8 +591,8 @@ def _cmd_skeleton(args) -> int:
 
 
 def _cmd_cluster(args) -> int:
-    from .core._files import atomic_folder, check_destination
-    from .core._progress import drive
+    from .core.files import atomic_folder, check_destination
+    from .core.progress import drive
     from .core.clustering import iter_run_config, list_templates, load_template
 
     if args.list:
@@ -664,7 +664,7 @@ def _cmd_demo(args) -> int:
     if args.size < 32:
         raise ValueError(f"--size must be at least 32 pixels, got {args.size}.")
     out = Path(args.out)
-    from .core._files import check_destination
+    from .core.files import check_destination
 
     check_destination(out, args.overwrite, folder=True)
     logger.info("simulating %s movie %dx%dx%d", args.mode, args.frames, args.size, args.size)
@@ -676,7 +676,7 @@ def _cmd_demo(args) -> int:
     try:
         movie_path = staging / "movie.tif"
         with _progress(args) as bar:
-            from .core._progress import drive
+            from .core.progress import drive
             from .core.io import iter_save_movie
 
             drive(iter_save_movie(movie, movie_path, frame_rate=truth.frame_rate), bar)

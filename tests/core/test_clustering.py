@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from napari_amnesia.core._progress import Progress
+from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.clustering import (
     ClusteringParams,
     ClusterResult,

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from napari_amnesia.core import curation
-from napari_amnesia.core._files import OutputExistsError
+from napari_amnesia.core.files import OutputExistsError
 
 
 def squares():

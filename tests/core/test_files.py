@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_amnesia.core._files import (
+from napari_amnesia.core.files import (
     MANIFEST,
     NotOwnedError,
     OutputExistsError,

@@ -15,7 +15,7 @@ import pytest
 import tifffile
 
 from napari_amnesia.core import io
-from napari_amnesia.core._progress import Progress
+from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.io import (
     MovieError,
     MovieWarning,

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_amnesia.core._files import OutputExistsError
-from napari_amnesia.core._progress import Progress, drive
+from napari_amnesia.core.files import OutputExistsError
+from napari_amnesia.core.progress import Progress, drive
 from napari_amnesia.core.motion import (
     MotionParams,
     MotionResult,

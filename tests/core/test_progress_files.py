@@ -1,7 +1,7 @@
 import pytest
 
-from napari_amnesia.core._files import OutputExistsError, atomic_file, atomic_folder
-from napari_amnesia.core._progress import Cancelled, Progress, drive
+from napari_amnesia.core.files import OutputExistsError, atomic_file, atomic_folder
+from napari_amnesia.core.progress import Cancelled, Progress, drive
 
 
 def _count(n, log):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_amnesia.core._progress import Progress, drive
+from napari_amnesia.core.progress import Progress, drive
 from napari_amnesia.core.projection import Projection, element_labels, iter_project, project
 from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.skeleton import skeletonize

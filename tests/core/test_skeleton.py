@@ -12,7 +12,7 @@ from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from napari_amnesia.core._progress import Progress, drive
+from napari_amnesia.core.progress import Progress, drive
 from napari_amnesia.core.simulate import attach_somata, simulate
 from napari_amnesia.core.skeleton import (
     BRANCH_TYPES,
@@ -472,7 +472,7 @@ def test_progress_protocol():
     assert frames and frames[-1].done == 20 and len(frames) >= 4
     assert [s.done for s in steps if s.message.startswith("skeleton")] == list(range(2, 9))
     # cancelling closes the generator
-    from napari_amnesia.core._progress import Cancelled
+    from napari_amnesia.core.progress import Cancelled
 
     with pytest.raises(Cancelled):
         drive(iter_skeletonize(movie, chunk_frames=5), cancel=lambda: True)

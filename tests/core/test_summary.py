@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_amnesia.core._progress import Progress
+from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.summary import (
     SummaryImages,
     iter_summary_images,

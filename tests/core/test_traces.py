@@ -2,7 +2,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from napari_amnesia.core._progress import Progress
+from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.traces import iter_label_traces, label_traces, pixel_trace
 
 

@@ -78,8 +78,8 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_folder, jsonable, read_arrays
-from ._progress import Progress, ProgressGenerator, drive
+from .files import atomic_folder, jsonable, read_arrays
+from .progress import Progress, ProgressGenerator, drive
 from .params import StageParams
 
 __all__ = [

@@ -80,7 +80,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ._progress import Progress, ProgressGenerator, drive
+from .progress import Progress, ProgressGenerator, drive
 
 __all__ = [
     "COLUMNS",
@@ -835,7 +835,7 @@ def save_curation(
     """
     import tifffile
 
-    from ._files import atomic_folder, jsonable
+    from .files import atomic_folder, jsonable
 
     labels = _check_labels(labels).astype(np.int32)
     t = table_from_labels(labels, table)

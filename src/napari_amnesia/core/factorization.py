@@ -61,8 +61,8 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_folder, jsonable, read_arrays
-from ._progress import Progress, ProgressGenerator, drive
+from .files import atomic_folder, jsonable, read_arrays
+from .progress import Progress, ProgressGenerator, drive
 from .clustering import detrend_traces, normalize_traces
 from .params import StageParams
 

@@ -54,8 +54,8 @@ import dask.array as da
 import numpy as np
 import tifffile
 
-from ._files import check_destination, protect_inputs, record_written
-from ._progress import Progress, ProgressGenerator, drive
+from .files import check_destination, protect_inputs, record_written
+from .progress import Progress, ProgressGenerator, drive
 
 __all__ = [
     "MovieError",

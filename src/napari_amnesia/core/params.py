@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import jsonable
+from .files import jsonable
 
 __all__ = ["StageParams"]
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ._files import atomic_folder, jsonable
-from ._progress import Progress, drive
+from .files import atomic_folder, jsonable
+from .progress import Progress, drive
 
 __all__ = ["RunContext", "STAGES", "SUMMARY_FILES", "iter_run", "run", "register_stage",
            "PIPELINE_ORDER", "load_config", "dump_config", "iter_run_config", "run_config",
@@ -621,7 +621,7 @@ def write_config(path: Any, *, movie: Any, stages: dict[str, dict], output: Any 
     """
     import yaml
 
-    from ._files import atomic_file
+    from .files import atomic_file
 
     config = {"name": name, "input": {"movie": os.fspath(movie)} if movie else {},
               "output": None if output is None else os.fspath(output),

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._progress import Progress, ProgressGenerator, drive
+from .progress import Progress, ProgressGenerator, drive
 
 __all__ = ["Projection", "project", "iter_project", "element_labels"]
 

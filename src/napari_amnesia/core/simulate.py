@@ -87,8 +87,8 @@ from scipy import ndimage, signal, sparse
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from ._files import jsonable
-from ._progress import Progress, drive
+from .files import jsonable
+from .progress import Progress, drive
 
 __all__ = [
     "attach_somata",
@@ -1905,7 +1905,7 @@ def iter_write_simulated_movie(
     """Generator twin of :func:`write_simulated_movie`.
 
     Same parameters (without ``progress``); yields a
-    :class:`~napari_amnesia.core._progress.Progress` after every ``chunk_frames`` frames
+    :class:`~napari_amnesia.core.progress.Progress` after every ``chunk_frames`` frames
     and returns the :class:`GroundTruth`. Closing the generator early removes the
     partial file.
     """
@@ -2002,7 +2002,7 @@ def write_simulated_movie(
     rng : {numpy.random.Generator, int, None}
         Seed or generator, as in :func:`simulate`.
     progress : callable, optional
-        Called with a :class:`~napari_amnesia.core._progress.Progress` after every chunk.
+        Called with a :class:`~napari_amnesia.core.progress.Progress` after every chunk.
     **simulate_kwargs
         Any other argument of :func:`simulate` (``dtype`` must be ``"uint16"``).
 

@@ -116,8 +116,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._files import atomic_file, atomic_folder, jsonable, read_arrays
-from ._progress import Progress, ProgressGenerator, drive
+from .files import atomic_file, atomic_folder, jsonable, read_arrays
+from .progress import Progress, ProgressGenerator, drive
 from .params import StageParams
 
 __all__ = [

@@ -89,7 +89,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from ._progress import Progress, ProgressGenerator, drive
+from .progress import Progress, ProgressGenerator, drive
 
 __all__ = [
     "SummaryImages",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
-from ._progress import Progress, drive
+from .progress import Progress, drive
 
 __all__ = ["pixel_trace", "iter_label_traces", "label_traces"]
 

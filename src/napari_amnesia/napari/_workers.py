@@ -1,7 +1,7 @@
 """The one place napari-amnesia starts threads.
 
 :func:`start` runs a core progress generator (see
-:mod:`napari_amnesia.core._progress`) in a napari generator worker: every
+:mod:`napari_amnesia.core.progress`) in a napari generator worker: every
 ``Progress`` it yields moves a napari progress bar, its return value is handed to
 ``on_returned`` in the main thread (where layers may be touched), and
 ``worker.quit()`` cancels at the generator's next ``yield`` (its ``finally`` blocks
@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..core._progress import Progress
+from ..core.progress import Progress
 
 __all__ = ["start", "run_synchronously", "first_line", "report_failure"]
 

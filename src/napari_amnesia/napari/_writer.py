@@ -3,7 +3,7 @@
 Both write under a temporary name and rename when complete. A results folder is
 never merged into nor replaced. A labels TIFF replaces an existing file (napari's
 save dialog has asked) only if napari-amnesia wrote that file: the folder's
-``.napari-amnesia.json`` lists it (see :mod:`napari_amnesia.core._files`); a file
+``.napari-amnesia.json`` lists it (see :mod:`napari_amnesia.core.files`); a file
 of the user's is refused with a message naming it.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._files import atomic_file, atomic_folder, jsonable
+from ..core.files import atomic_file, atomic_folder, jsonable
 
 __all__ = ["write_labels", "write_bundle"]
 

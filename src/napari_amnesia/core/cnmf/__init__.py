@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .._progress import Progress, ProgressGenerator, drive
+from ..progress import Progress, ProgressGenerator, drive
 from .initialization import (
     all_finite,
     fill_nonfinite,
@@ -545,7 +545,7 @@ def fit(
         label, recorded in ``result.label_values``) or a mask stack ``(K, Y, X)``:
         fit these ROIs instead of searching for cells.
     progress : callable, optional
-        Called with each :class:`~napari_amnesia.core._progress.Progress`.
+        Called with each :class:`~napari_amnesia.core.progress.Progress`.
     **overrides
         Parameters by name (``rf=15, stride=10, K=6, gSig=4``).
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_folder, check_destination, record_written
+from ..files import atomic_folder, check_destination, record_written
 
 __all__ = ["export", "write_traces_csv", "write_imagej_rois", "read_imagej_rois"]
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .._progress import Progress, drive
+from ..progress import Progress, drive
 from .initialization import (
     Initialization,
     _greedy,
@@ -229,7 +229,7 @@ def iter_fit_components(
 ) -> Any:
     """Alternate temporal and spatial updates (and merging) from a starting point.
 
-    A generator: yields a :class:`~napari_amnesia.core._progress.Progress` after each
+    A generator: yields a :class:`~napari_amnesia.core.progress.Progress` after each
     update (``label`` prefixes their messages) and returns the dict below;
     :func:`fit_components` runs it.
 

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .._files import atomic_folder, jsonable, read_arrays
+from ..files import atomic_folder, jsonable, read_arrays
 from .params import CNMFParams
 
 __all__ = ["SourceResult"]

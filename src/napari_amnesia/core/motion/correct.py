@@ -15,7 +15,7 @@ Steps
 4. Wrap the shifts into a lazy corrected movie (:func:`.apply.apply_shifts`).
 5. Optionally compute the quality metrics (:mod:`.metrics`), streaming again.
 
-The generator yields :class:`~napari_amnesia.core._progress.Progress` after each batch
+The generator yields :class:`~napari_amnesia.core.progress.Progress` after each batch
 of chunks, so a cancel (closing the generator) takes effect within a batch and leaves
 nothing behind (nothing is written to disk).
 """
@@ -31,7 +31,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from .._progress import Progress, ProgressGenerator, drive
+from ..progress import Progress, ProgressGenerator, drive
 from .._threads import blas_single_threaded, n_workers
 from ._register import PatchRegistrar, RigidRegistrar, plan_patches
 from ._warp import shift_rows
@@ -314,7 +314,7 @@ def correct(
     compute_metrics : bool
         Compute the quality metrics (two more streaming passes).
     progress : callable, optional
-        Called with each :class:`~napari_amnesia.core._progress.Progress`.
+        Called with each :class:`~napari_amnesia.core.progress.Progress`.
     **overrides
         Parameters by name (``max_shifts=10, pw_rigid=True``).
 

@@ -21,7 +21,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from .._progress import Progress, ProgressGenerator
+from ..progress import Progress, ProgressGenerator
 from ..summary import iter_local_correlations
 
 __all__ = ["crispness", "frame_correlations", "iter_motion_metrics"]

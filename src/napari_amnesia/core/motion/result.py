@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from .._files import atomic_folder, jsonable
-from .._progress import Progress, ProgressGenerator, drive
+from ..files import atomic_folder, jsonable
+from ..progress import Progress, ProgressGenerator, drive
 from .params import MotionParams
 
 __all__ = ["MotionResult"]

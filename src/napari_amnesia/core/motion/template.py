@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .._progress import Progress, ProgressGenerator, drive
+from ..progress import Progress, ProgressGenerator, drive
 from .._threads import n_workers, thread_map
 from ._fourier import bandpass, edge_window, irfft2, rfft2
 from ._register import PatchRegistrar, RigidRegistrar, plan_patches

@@ -624,7 +624,7 @@ class SourceWidget(StageWidget):
     # ---------------------------------------------------------------- export
     def export(self, path=None):
         """Write the result folder to ``path`` (or *export to*); return its path (or None)."""
-        from ...core._files import OutputExistsError
+        from ...core.files import OutputExistsError
 
         if self.result is None:
             self.status.value = "Extract sources first."

@@ -721,7 +721,7 @@ class CurationWidget(StageWidget):
         used = self._used()
 
         def work():
-            from ...core._progress import Progress
+            from ...core.progress import Progress
 
             yield Progress(0, 1, f"splitting ROI {value}")
             out = core.split_label_kmeans(before, value, movie.data, k=k, rng=0, used=used)
@@ -901,7 +901,7 @@ class CurationWidget(StageWidget):
 
     def save(self, folder=None):
         """Save the curation into a new folder; return its path (None if refused)."""
-        from ...core._files import OutputExistsError
+        from ...core.files import OutputExistsError
 
         if self.layer is None:
             self.status.value = "Choose a ROI Labels layer first."
@@ -948,7 +948,7 @@ class CurationWidget(StageWidget):
 
     def export(self, folder=None):
         """Export the accepted ROIs and their traces (labels TIFF, CSV, ImageJ zip)."""
-        from ...core._files import OutputExistsError
+        from ...core.files import OutputExistsError
         from ...core.cnmf.export import export
 
         if self.layer is None or self.curated is None:
@@ -1016,7 +1016,7 @@ class CurationWidget(StageWidget):
 
     def save_config(self, path=None):
         """Write the session's pipeline configuration (``amnesia run``); return its path."""
-        from ...core._files import OutputExistsError
+        from ...core.files import OutputExistsError
         from ...core.pipeline import write_config
 
         path = Path(self.config_path.value if path is None else path)

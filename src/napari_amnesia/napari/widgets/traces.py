@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...core._files import atomic_file
+from ...core.files import atomic_file
 from ...core.traces import iter_label_traces, pixel_trace
 from .._session import session_for, unproxied
 from .._workers import first_line, start
@@ -54,7 +54,7 @@ MIN_PLOT_HEIGHT = 200
 
 
 def _pixel_generator(movie, row, col):
-    from ...core._progress import Progress
+    from ...core.progress import Progress
 
     yield Progress(0, 1, "pixel trace")
     trace = pixel_trace(movie, row, col)
