@@ -317,8 +317,8 @@ def _nan_frames(args, info: dict) -> dict:
     """``nan_frames`` (how many) and ``first_nan_frames`` of a movie (float: read whole)."""
     if not info["dtype"].startswith("float"):  # integer pixels cannot be NaN: nothing read
         return {"nan_frames": 0, "first_nan_frames": []}
-    from .core.progress import drive
     from .core.io import iter_find_nan_frames, open_movie
+    from .core.progress import drive
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the sampled-frames warning: the full count follows
@@ -345,8 +345,8 @@ def _cmd_info(args) -> int:
 def _run_pipeline(movie, out, *, args, stages, params, input_info, truth=None,
                   truth_labels=None, extra=None, report=True, title="", add_files=None):
     """Run pipeline stages with progress bars; draw the report pictures before commit."""
-    from .core.progress import drive
     from .core.pipeline import iter_run
+    from .core.progress import drive
 
     def before_commit(folder: Path, record: dict, results: dict) -> None:
         if add_files is not None:
@@ -460,8 +460,8 @@ def _read_config(path: Path) -> dict:
 
 
 def _cmd_cnmf(args) -> int:
-    from .core.files import check_destination
     from .core.cnmf import CNMFParams
+    from .core.files import check_destination
     from .core.io import movie_info, open_movie
 
     config = _read_config(args.config) if args.config else {}
@@ -534,9 +534,9 @@ def _cmd_run(args) -> int:
 
 def _cmd_apply_shifts(args) -> int:
     from .core.files import check_destination
-    from .core.progress import drive
     from .core.io import iter_save_movie, open_movie
     from .core.motion import MotionResult
+    from .core.progress import drive
 
     folder = args.shifts / "motion" if (args.shifts / "motion").is_dir() else args.shifts
     if not folder.is_dir():
@@ -555,8 +555,8 @@ def _cmd_apply_shifts(args) -> int:
 
 def _cmd_skeleton(args) -> int:
     from .core.files import atomic_folder, check_destination
-    from .core.progress import drive
     from .core.io import open_movie
+    from .core.progress import drive
     from .core.skeleton import SkeletonParams, iter_skeleton_statistics, write_statistics_csv
 
     params = SkeletonParams(**overrides(args, SkeletonParams))
@@ -591,9 +591,9 @@ def _cmd_skeleton(args) -> int:
 
 
 def _cmd_cluster(args) -> int:
+    from .core.clustering import iter_run_config, list_templates, load_template
     from .core.files import atomic_folder, check_destination
     from .core.progress import drive
-    from .core.clustering import iter_run_config, list_templates, load_template
 
     if args.list:
         print("\n".join(list_templates()))
@@ -676,8 +676,8 @@ def _cmd_demo(args) -> int:
     try:
         movie_path = staging / "movie.tif"
         with _progress(args) as bar:
-            from .core.progress import drive
             from .core.io import iter_save_movie
+            from .core.progress import drive
 
             drive(iter_save_movie(movie, movie_path, frame_rate=truth.frame_rate), bar)
         lazy = open_movie(movie_path)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.clustering import (
     ClusteringParams,
     ClusterResult,
@@ -16,6 +15,7 @@ from napari_amnesia.core.clustering import (
     run_config,
 )
 from napari_amnesia.core.metrics import majority_labels
+from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.projection import project
 from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.skeleton import skeletonize

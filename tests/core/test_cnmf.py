@@ -19,8 +19,6 @@ import pytest
 from scipy import sparse
 
 from napari_amnesia.core import cnmf
-from napari_amnesia.core.files import OutputExistsError
-from napari_amnesia.core.progress import Cancelled, Progress, drive
 from napari_amnesia.core.cnmf import CNMFParams, SourceResult
 from napari_amnesia.core.cnmf.initialization import greedy_roi, seed_masks, seeded, sparse_nmf
 from napari_amnesia.core.cnmf.patches import patch_grid, patch_task, read_patch
@@ -32,7 +30,9 @@ from napari_amnesia.core.cnmf.updates import (
     update_spatial,
     update_temporal,
 )
+from napari_amnesia.core.files import OutputExistsError
 from napari_amnesia.core.metrics import match_components
+from napari_amnesia.core.progress import Cancelled, Progress, drive
 from napari_amnesia.core.simulate import simulate
 
 SHAPE = (96, 96)

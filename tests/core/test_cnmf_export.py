@@ -9,10 +9,10 @@ import pytest
 import tifffile
 from scipy import sparse
 
-from napari_amnesia.core.files import OutputExistsError
 from napari_amnesia.core.cnmf import CNMFParams
 from napari_amnesia.core.cnmf.export import export, read_imagej_rois, write_imagej_rois
 from napari_amnesia.core.cnmf.result import SourceResult
+from napari_amnesia.core.files import OutputExistsError
 from napari_amnesia.core.simulate import simulate
 
 

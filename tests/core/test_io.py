@@ -15,7 +15,6 @@ import pytest
 import tifffile
 
 from napari_amnesia.core import io
-from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.io import (
     MovieError,
     MovieWarning,
@@ -26,6 +25,7 @@ from napari_amnesia.core.io import (
     open_movie,
     save_movie,
 )
+from napari_amnesia.core.progress import Progress
 
 SHARED_DATA = Path(__file__).parents[2].parent / "shared" / "data"
 

@@ -23,7 +23,6 @@ import pytest
 from scipy import ndimage
 
 from napari_amnesia.core.files import OutputExistsError
-from napari_amnesia.core.progress import Progress, drive
 from napari_amnesia.core.motion import (
     MotionParams,
     MotionResult,
@@ -36,6 +35,7 @@ from napari_amnesia.core.motion import (
     make_template,
 )
 from napari_amnesia.core.motion._register import PatchRegistrar, RigidRegistrar
+from napari_amnesia.core.progress import Progress, drive
 from napari_amnesia.core.simulate import simulate
 
 RIGID_RMSE = 0.1  # px, the target

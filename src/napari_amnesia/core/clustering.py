@@ -79,8 +79,8 @@ from typing import Any
 import numpy as np
 
 from .files import atomic_folder, jsonable, read_arrays
-from .progress import Progress, ProgressGenerator, drive
 from .params import StageParams
+from .progress import Progress, ProgressGenerator, drive
 
 __all__ = [
     "ClusteringParams",

@@ -61,10 +61,10 @@ from typing import Any
 
 import numpy as np
 
-from .files import atomic_folder, jsonable, read_arrays
-from .progress import Progress, ProgressGenerator, drive
 from .clustering import detrend_traces, normalize_traces
+from .files import atomic_folder, jsonable, read_arrays
 from .params import StageParams
+from .progress import Progress, ProgressGenerator, drive
 
 __all__ = ["FactorizationParams", "FactorizationResult", "factorize", "iter_factorize"]
 

@@ -117,8 +117,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .files import atomic_file, atomic_folder, jsonable, read_arrays
-from .progress import Progress, ProgressGenerator, drive
 from .params import StageParams
+from .progress import Progress, ProgressGenerator, drive
 
 __all__ = [
     "SkeletonParams",

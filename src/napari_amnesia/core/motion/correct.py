@@ -31,8 +31,8 @@ from typing import Any
 import dask
 import numpy as np
 
-from ..progress import Progress, ProgressGenerator, drive
 from .._threads import blas_single_threaded, n_workers
+from ..progress import Progress, ProgressGenerator, drive
 from ._register import PatchRegistrar, RigidRegistrar, plan_patches
 from ._warp import shift_rows
 from .apply import apply_shifts, as_dask_movie, default_chunk_frames

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from ..progress import Progress, ProgressGenerator, drive
 from .._threads import n_workers, thread_map
+from ..progress import Progress, ProgressGenerator, drive
 from ._fourier import bandpass, edge_window, irfft2, rfft2
 from ._register import PatchRegistrar, RigidRegistrar, plan_patches
 from ._warp import interpolation_matrix, shift_rows, warp_frames

@@ -948,8 +948,8 @@ class CurationWidget(StageWidget):
 
     def export(self, folder=None):
         """Export the accepted ROIs and their traces (labels TIFF, CSV, ImageJ zip)."""
-        from ...core.files import OutputExistsError
         from ...core.cnmf.export import export
+        from ...core.files import OutputExistsError
 
         if self.layer is None or self.curated is None:
             self.status.value = "Extract (or re-extract) the ROIs' traces first."
