@@ -55,7 +55,7 @@ def test_cnmf_dock_extracts_refilters_live_plots_and_exports(make_napari_viewer,
     assert widget.run() is None  # synchronous (NAPARI_AMNESIA_SYNC)
     result = widget.result
     assert isinstance(result, SourceResult) and result.evaluated
-    assert session_for(viewer).result("somata", "source extraction") is result
+    assert session_for(viewer).result("somata", "cnmf") is result
     K = result.K
 
     # enough planted cells found (the benchmark's matching), among the accepted ones
@@ -132,7 +132,7 @@ def test_cnmf_dock_extracts_refilters_live_plots_and_exports(make_napari_viewer,
     high = widget.min_SNR.value  # (the spin box rounds to its decimals)
     new = widget.result
     assert new is not result and new.params.min_SNR == pytest.approx(high)
-    assert session_for(viewer).result("somata", "source extraction") is new
+    assert session_for(viewer).result("somata", "cnmf") is new
     expected = evaluation.decide(result.snr, result.r_values, min_SNR=high, SNR_lowest=0.5,
                                  rval_thr=1.0, rval_lowest=-1.0)
     np.testing.assert_array_equal(new.accepted, expected)
@@ -256,5 +256,5 @@ def test_cnmf_dock_refuses_bad_input_and_cancels(make_napari_viewer, somata, mon
     qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=60_000)
     assert widget.status.value == "Cancelled."
     assert widget.result is None
-    assert session_for(viewer).result("somata", "source extraction") is None
+    assert session_for(viewer).result("somata", "cnmf") is None
     assert [lay.name for lay in viewer.layers] == names

@@ -54,7 +54,7 @@ def curated_viewer(make_napari_viewer, somata):
     result = curation.reextract(movie, labels, K=6, gSig=(4, 4), gnb=2, min_SNR=4.0,
                                 rval_thr=0.99)
     assert 0 < result.accepted.sum() < result.K
-    session_for(viewer).results[("somata", "source extraction")] = result
+    session_for(viewer).results[("somata", "cnmf")] = result
     rois = show(viewer, cnmf_layers(result, "somata", movie=layer.data))[0]
     _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Curate ROIs")
     dock.rois.value = rois

@@ -160,7 +160,7 @@ def _compute_batches(tasks: list[Any], message: str, workers: int, *,
     """
     import dask
 
-    from .._threads import blas_single_threaded
+    from ..parallel import blas_single_threaded
 
     out: list[Any] = []
     batch = batch or max(1, 4 * workers)
@@ -198,7 +198,7 @@ def _load_matrix(movie: Any, chunk_frames: int | None, dtype: Any = np.float32
 
     Non-finite values are left for :func:`~.initialization.fill_nonfinite`.
     """
-    from .._threads import n_workers, thread_map
+    from ..parallel import n_workers, thread_map
 
     T, h, w = movie.shape
     out = np.empty((T, h * w), dtype)
@@ -253,7 +253,7 @@ def _noise_image(Yf: np.ndarray, params: CNMFParams, workers: int) -> np.ndarray
     Pixels go in groups of about 2 MB of float64 (the spectrum's working size is a
     few times that, per thread: small next to the movie, as fast as larger groups).
     """
-    from .._threads import thread_map
+    from ..parallel import thread_map
     from .initialization import NOISE_FRAMES, pixel_noise
 
     T, P = Yf.shape
@@ -352,7 +352,7 @@ def iter_fit(
     T, h, w = shape
     dims = (h, w)
     params.check_shape(shape)
-    from .._threads import n_workers
+    from ..parallel import n_workers
 
     workers = n_workers()
     timings: dict[str, float] = {}
@@ -579,7 +579,7 @@ def iter_refit(result: SourceResult, movie: Any, **overrides: Any
     movie, shape = _check_movie(movie)
     if tuple(shape[1:]) != tuple(result.shape):
         raise ValueError(f"the movie's frames are {shape[1:]}, the result's {result.shape}.")
-    from .._threads import n_workers
+    from ..parallel import n_workers
 
     timings: dict[str, float] = {}
     res, sn, mean, values, n_bad, eval_movie = yield from _iter_seeded(

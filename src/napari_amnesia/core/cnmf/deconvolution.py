@@ -104,7 +104,7 @@ from typing import Any, NamedTuple
 import numba as nb
 import numpy as np
 
-from .._threads import n_workers, thread_map
+from ..parallel import n_workers, thread_map
 from .noise import check_noise_range, estimate_ar_many, estimate_noise
 
 __all__ = ["Deconvolved", "deconvolve", "deconvolve_many"]

@@ -61,7 +61,7 @@ import numba as nb
 import numpy as np
 from scipy import sparse
 
-from .._threads import n_workers, thread_map
+from ..parallel import n_workers, thread_map
 
 __all__ = ["detrend_df_f", "running_percentile", "mode_percentile"]
 

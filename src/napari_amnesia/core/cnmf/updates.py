@@ -206,7 +206,7 @@ class Frames:
             return [func(self.block(t0, t1), t0, t1, *args) for t0, t1 in bounds]
         import dask
 
-        from .._threads import blas_single_threaded
+        from ..parallel import blas_single_threaded
 
         def task(t0: int, t1: int) -> Any:
             return func(self.block(t0, t1), t0, t1, *args)
@@ -576,7 +576,7 @@ def update_spatial(
     args = (indptr, comp, pair_rhs, bg_rhs, CC, yy, noise, K, lasso, warm, warm_bg,
             out_pairs, out_bg)
     if n_threads > 1 and P > 4096:
-        from .._threads import thread_map
+        from ..parallel import thread_map
 
         edges = np.linspace(0, P, 4 * n_threads + 1).astype(int)
         list(thread_map(lambda e: _solve_pixels(e[0], e[1], *args),

@@ -34,6 +34,8 @@ import numba
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from ..parallel import split_map
+
 __all__ = ["warp_frames", "interpolation_matrix", "BORDER_CODES", "shift_rows"]
 
 BORDER_CODES = {"copy": 0, "nan": 1, "min": 2, "zero": 3}
@@ -330,11 +332,9 @@ def warp_frames(
         def run(a: int, b: int) -> None:
             _remap(frames[a:b], gy[a:b], gx[a:b], my, mxt, mins[a:b], code, cubic, out[a:b])
 
-    workers = max(1, min(int(workers), N))
-    if workers == 1:
-        if N:
-            run(0, N)
-        return out
+    # the kernel releases the GIL: parts of the frames as dask tasks
+    split_map(run, N, workers)
+    return out
     # the kernel releases the GIL: split the frames over threads
     from concurrent.futures import ThreadPoolExecutor
 

@@ -31,7 +31,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from .._threads import blas_single_threaded, n_workers
+from ..parallel import blas_single_threaded, n_workers
 from ..progress import Progress, ProgressGenerator, drive
 from ._register import PatchRegistrar, RigidRegistrar, plan_patches
 from ._warp import shift_rows

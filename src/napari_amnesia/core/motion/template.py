@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .._threads import n_workers, thread_map
+from ..parallel import n_workers, thread_map
 from ..progress import Progress, ProgressGenerator, drive
 from ._fourier import bandpass, edge_window, irfft2, rfft2
 from ._register import PatchRegistrar, RigidRegistrar, plan_patches
@@ -216,7 +216,7 @@ def _refine(frames: np.ndarray, gid: np.ndarray, template: np.ndarray, params: M
             piecewise: bool, spectra_all: np.ndarray | None = None) -> np.ndarray:
     """One template update: register, correct and average the frames.
 
-    Batches of frames run in parallel (:func:`~napari_amnesia.core._threads.thread_map`);
+    Batches of frames run in parallel (:func:`~napari_amnesia.core.parallel.thread_map`);
     each returns its per-group sums, added up here in batch order.
     """
     reg = RigidRegistrar(template, params)

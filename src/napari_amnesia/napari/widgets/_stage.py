@@ -149,8 +149,11 @@ class StageWidget(Container):
     status : Label
     """
 
-    #: key of the results in the viewer's session, and the progress bar's label
+    #: the stage's name (:mod:`napari_amnesia.core.stages`): the key of its results in
+    #: the viewer's session and the ``stage`` of its layers' metadata
     stage: str = "stage"
+    #: the stage in plain words, for the progress bar and messages (default: ``stage``)
+    title: str = ""
     #: text of the run button
     run_text: str = "Run"
 
@@ -279,7 +282,8 @@ class StageWidget(Container):
             self._worker = None
 
         self._worker = start(generator, on_returned=returned, on_error=failed,
-                             on_finished=finished, description=self.stage, session=session)
+                             on_finished=finished, description=self.title or self.stage,
+                             session=session)
         return self._worker
 
     def cancel(self) -> None:

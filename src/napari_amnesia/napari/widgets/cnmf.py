@@ -317,10 +317,11 @@ class SourceWidget(StageWidget):
     ----------
     result : SourceResult or None
         The last result, re-filtered by the threshold controls (also in the
-        viewer's session under ``(movie, "source extraction")``).
+        viewer's session under ``(movie, "cnmf")``).
     """
 
-    stage = "source extraction"
+    stage = "cnmf"
+    title = "source extraction"
     run_text = "Extract sources"
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:

@@ -114,18 +114,18 @@ def pipeline_stages(viewer, source: str) -> tuple[str | None, dict[str, dict]]:
     info = meta(source)
     if info.get("stage") == "motion" and info.get("source"):
         raw = info["source"]
-        motion = session.result(raw, "motion correction")
+        motion = session.result(raw, "motion")
         if motion is not None:
             stages["motion"] = motion.params.to_dict()
     def first(stage: str):
         found = session.result(source, stage)
         return session.result(raw, stage) if found is None else found
 
-    summary = first("summary images")
+    summary = first("summary")
     if summary is not None:
         p = dict(getattr(summary, "params", {}) or {})
         stages["summary"] = {k: p[k] for k in ("eight_neighbours", "gsig", "bin_size") if k in p}
-    sources = session.result(source, "source extraction")
+    sources = session.result(source, "cnmf")
     if sources is not None:
         stages["cnmf"] = sources.params.to_dict()
     skeleton = first("skeleton")
@@ -301,7 +301,7 @@ class CurationWidget(StageWidget):
         info = layer.metadata.get("napari_amnesia", {})
         self.source = info.get("source") or (state.source if state else None)
         data = np.asarray(layer.data)
-        self._source_result = self._session_result("source extraction")
+        self._source_result = self._session_result("cnmf")
         if state is not None:
             self.curated, self.log = state.result, list(state.log)
             self.original = state.original if state.original is not None else data.copy()
@@ -506,7 +506,7 @@ class CurationWidget(StageWidget):
     def _after_data_replaced(self) -> None:
         if self.layer is None:
             return
-        new = self._session_result("source extraction")
+        new = self._session_result("cnmf")
         old = self._source_result
         if new is not None and new is not old and not _same_fit(new, old):
             # a new extraction: start again from it (the re-extraction is obsolete)
@@ -520,7 +520,7 @@ class CurationWidget(StageWidget):
     def _on_metadata(self, event=None) -> None:
         if self._busy or self.layer is None:
             return
-        new = self._session_result("source extraction")
+        new = self._session_result("cnmf")
         old = self._source_result
         if new is None or old is None or new is old or not _same_fit(new, old):
             return

@@ -88,7 +88,8 @@ class MotionWidget(StageWidget):
         Injected by napari.
     """
 
-    stage = "motion correction"
+    stage = "motion"
+    title = "motion correction"
     run_text = "Correct"
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:

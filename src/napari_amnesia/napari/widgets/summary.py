@@ -33,7 +33,8 @@ class SummaryWidget(StageWidget):
         Injected by napari.
     """
 
-    stage = "summary images"
+    stage = "summary"
+    title = "summary images"
     run_text = "Compute"
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
