@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from psygnal import Signal
+
 __all__ = ["Session", "session_for", "unproxied"]
 
 
-@dataclass
+@dataclass(eq=False)
 class Session:
     """What napari-amnesia remembers for one viewer.
 
@@ -21,12 +23,20 @@ class Session:
     ----------
     results : dict
         ``(source, stage) -> result object`` (e.g. ``("movie", "summary")`` →
-        :class:`~napari_amnesia.core.summary.SummaryImages`).
+        :class:`~napari_amnesia.core.summary.SummaryImages`): the one place a result
+        is kept. ``source`` is the name of the layer the stage ran on, ``stage`` the
+        stage's name in :mod:`napari_amnesia.core.stages` (``"motion"``, ``"cnmf"``...;
+        ``"curation"`` for the Curate dock's state). Change it with
+        :meth:`set_result` / :meth:`remove_result`, which emit :attr:`result_changed`.
     workers : set
         Workers running for this viewer (so they can be cancelled together).
     trace_dock : TraceWidget or None
         The trace dock of this viewer, once opened.
     """
+
+    #: emitted with ``(source, stage, result)`` whenever a result is set or removed
+    #: (``result`` None): docks listen to this instead of watching each other's layers
+    result_changed = Signal(str, str, object)
 
     results: dict[tuple[str, str], Any] = field(default_factory=dict)
     workers: set = field(default_factory=set)
@@ -40,6 +50,16 @@ class Session:
     def result(self, source: str, stage: str) -> Any | None:
         """The latest result of ``stage`` for ``source``, or None."""
         return self.results.get((source, stage))
+
+    def set_result(self, source: str, stage: str, result: Any) -> None:
+        """Keep ``result`` as the latest of ``stage`` for ``source`` and tell the docks."""
+        self.results[(source, stage)] = result
+        self.result_changed.emit(source, stage, result)
+
+    def remove_result(self, source: str, stage: str) -> None:
+        """Forget the result of ``stage`` for ``source`` (if any) and tell the docks."""
+        if self.results.pop((source, stage), None) is not None:
+            self.result_changed.emit(source, stage, None)
 
     def cancel_all(self) -> None:
         """Ask every running worker of this viewer to stop at its next step."""

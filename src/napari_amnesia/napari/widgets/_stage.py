@@ -269,8 +269,8 @@ class StageWidget(Container):
 
         def returned(result) -> None:
             self.result = result
-            session.results[(source, self.stage)] = result
-            on_result(result)
+            on_result(result)  # layers first: a listener may look for them
+            session.set_result(source, self.stage, result)
 
         def failed(exc) -> None:
             # the first line here; the whole message and traceback in one notification
