@@ -17,8 +17,7 @@ from scipy import sparse
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import nnls
 
-from napari_amnesia.core.cnmf import deconvolution as dec
-from napari_amnesia.core.cnmf.deconvolution import Deconvolved, deconvolve, deconvolve_many
+from napari_amnesia.core.cnmf.deconvolution import Deconvolved, deconvolve, deconvolve_many, oasis
 from napari_amnesia.core.cnmf.dff import detrend_df_f, mode_percentile, running_percentile
 from napari_amnesia.core.cnmf.evaluation import (
     activity_frames,
@@ -182,14 +181,14 @@ def test_oasis_is_exact_against_nnls(g):
     T = 240
     g1, g2 = g[0], (g[1] if len(g) > 1 else 0.0)
     K = kernel_matrix(g, T)
-    H, hh, hh1 = dec._kernel(g1, g2, T)
+    H, hh, hh1 = oasis._kernel(g1, g2, T)
     work = [np.empty(T, np.int64), np.empty(T, np.int64)] + [np.empty(T) for _ in range(4)]
     for seed in range(4):
         Y, _, _ = ar_traces(1, T, g, sn=0.3, baseline=0.0, seed=10 + seed)
         x = Y[0]
         s_ref, _ = nnls(K, x, maxiter=50 * T)
         c = np.empty(T)
-        dec._oasis(x, g1, g2, 0.0, H, hh, hh1, *work, c)
+        oasis._oasis(x, g1, g2, 0.0, H, hh, hh1, *work, c)
         np.testing.assert_allclose(c, K @ s_ref, atol=1e-8)
 
 
