@@ -61,10 +61,10 @@ from typing import Any
 
 import numpy as np
 
-from .clustering import detrend_traces, normalize_traces
 from .files import atomic_folder, jsonable, read_arrays
 from .params import StageParams
 from .progress import Progress, ProgressGenerator, drive
+from .traces import detrend_traces, normalize_traces
 
 __all__ = ["FactorizationParams", "FactorizationResult", "factorize", "iter_factorize"]
 
@@ -136,6 +136,7 @@ class FactorizationParams(StageParams):
     )
 
     def __post_init__(self) -> None:
+        """Check the choices and the ranges of the fields."""
         self._check_choices()
         for name, minimum, optional in (("n_components", 1, False), ("spatial_bin", 1, True),
                                         ("max_pixels", 1, False), ("time_bin", 1, False),
@@ -192,12 +193,16 @@ class FactorizationResult:
         return int(self.temporal.shape[0])
 
     def __repr__(self) -> str:
+        """Summarize the method, components and frame shape."""
         return (f"FactorizationResult(method={self.params.method!r}, "
                 f"n_components={self.n_components}, shape={self.spatial.shape[1:]})")
 
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write ``arrays.npz`` (spatial, temporal, explained_variance, skewness,
-        weights), ``params.json`` and ``info.json`` to a folder, atomically."""
+        """Write the result to a folder, atomically.
+
+        ``arrays.npz`` (spatial, temporal, explained_variance, skewness, weights),
+        ``params.json`` and ``info.json``.
+        """
         folder = Path(folder)
         with atomic_folder(folder, overwrite=overwrite) as tmp:
             np.savez_compressed(tmp / "arrays.npz", spatial=self.spatial, temporal=self.temporal,
@@ -266,7 +271,7 @@ def _skew(x: np.ndarray) -> np.ndarray:
 def iter_factorize(movie_or_projection: Any,
                    params: FactorizationParams | Mapping[str, Any] | None = None,
                    **overrides: Any) -> ProgressGenerator[FactorizationResult]:
-    """Generator twin of :func:`factorize`."""
+    """Factorize as :func:`factorize` does, as a generator."""
     p = FactorizationParams.resolve(params, overrides)
     start = time.perf_counter()
     source = movie_or_projection

@@ -97,9 +97,11 @@ class Projection:
         return int(len(self.element_ids))
 
     def __len__(self) -> int:
+        """Return the number of elements."""
         return self.n_elements
 
     def __repr__(self) -> str:
+        """Summarize the substructure, method and size."""
         return (
             f"Projection(substructure={self.substructure!r}, method={self.method!r}, "
             f"n_elements={self.n_elements}, n_frames={self.traces.shape[1]})"
@@ -184,8 +186,11 @@ def element_labels(skeleton_result: Any, *, substructure: str = "skeleton",
 
 
 def _active_branches(mask: np.ndarray, branch_labels: np.ndarray) -> np.ndarray:
-    """Branch id of each mask pixel: that of its nearest skeleton pixel in the same
-    8-connected piece of the mask (0 when the piece has no skeleton)."""
+    """Return the branch id of each mask pixel.
+
+    That of its nearest skeleton pixel in the same 8-connected piece of the mask
+    (0 when the piece has no skeleton).
+    """
     out = np.zeros(mask.shape, np.int32)
     on_skeleton = branch_labels > 0
     if not mask.any() or not on_skeleton.any():
@@ -208,7 +213,10 @@ def iter_project(
     method: str = "branch",
     chunk_frames: int | None = None,
 ) -> ProgressGenerator[Projection]:
-    """Generator twin of :func:`project` (yields :class:`Progress`, returns the result)."""
+    """Project as :func:`project` does, as a generator.
+
+    Yields :class:`Progress`, returns the :class:`Projection`.
+    """
     substructure = _check_choice("substructure", substructure, SUBSTRUCTURES)
     method = _check_choice("method", method, METHODS)
     shape = getattr(movie, "shape", None)

@@ -1,21 +1,35 @@
-"""Traces of pixels and regions of a movie, read in time chunks.
+"""Traces of pixels and regions of a movie, and their preprocessing.
 
 These are the building blocks the trace dock, the exports and later stages share:
 the fluorescence of one pixel over time, and the mean fluorescence of each label of
 a label image over time. Both read the movie one time chunk at a time, restricted to
 the rows and columns they need, so memory stays bounded whatever the length.
+
+The preprocessing that the clustering and the factorization share works on ``(N, T)``
+traces in memory: normalization (:func:`normalize_traces`), removal of a polynomial
+trend (:func:`detrend_traces`), changes over a lag (:func:`difference_traces`), and a
+robust signal-to-noise ratio (:func:`trace_snr`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 
 from .progress import Progress, drive
 
-__all__ = ["pixel_trace", "iter_label_traces", "label_traces"]
+__all__ = [
+    "pixel_trace",
+    "iter_label_traces",
+    "label_traces",
+    "normalize_traces",
+    "detrend_traces",
+    "difference_traces",
+    "trace_snr",
+]
 
 
 def _check_movie(movie) -> None:
@@ -135,3 +149,119 @@ def iter_label_traces(
 def label_traces(movie, labels, *, label_ids=None, chunk_frames=None):
     """Mean trace of each label; see :func:`iter_label_traces`."""
     return drive(iter_label_traces(movie, labels, label_ids=label_ids, chunk_frames=chunk_frames))
+
+
+# --------------------------------------------------------------------------- preprocessing
+def normalize_traces(traces: np.ndarray, method: str = "zscore", *,
+                     percentile: float = 10.0) -> np.ndarray:
+    """Normalize each row of ``traces`` ``(N, T)``: ``"none"``, ``"zscore"`` or ``"dff"``.
+
+    Constant rows become zeros under z-score; ΔF/F divides by the
+    ``percentile``-th value of each row (rows whose baseline is not > 0 raise,
+    naming the first such row).
+    """
+    x = np.asarray(traces, np.float32)
+    if method == "none":
+        return x.copy()
+    if method == "zscore":
+        mean = x.mean(axis=1, keepdims=True)
+        sd = x.std(axis=1, keepdims=True)
+        return np.divide(x - mean, sd, out=np.zeros_like(x), where=sd > 0)
+    if method == "dff":
+        f0 = np.percentile(x, percentile, axis=1, keepdims=True).astype(np.float32)
+        bad = np.flatnonzero(~(f0[:, 0] > 0))
+        if bad.size:
+            raise ValueError(
+                f"normalization='dff' needs a positive baseline, but element {int(bad[0])} "
+                f"has F0 = {float(f0[bad[0], 0]):g} ({bad.size} element(s) in all); use "
+                "'zscore' or 'none' for traces with offsets removed."
+            )
+        return (x - f0) / f0
+    raise ValueError(f'method should be one of "none", "zscore", "dff", got {method!r}.')
+
+
+def detrend_traces(traces: np.ndarray, degree: int = 2) -> np.ndarray:
+    """Subtract from each row its least-squares polynomial of ``degree`` in time.
+
+    0 returns the traces unchanged. One ``(T, degree + 1)`` basis serves all rows.
+
+    Examples
+    --------
+    >>> detrend_traces(np.array([[1.0, 2.0, 3.0, 4.0]]), 1).round(6) + 0.0
+    array([[0., 0., 0., 0.]], dtype=float32)
+    """
+    x = np.asarray(traces, np.float32)
+    if degree <= 0:
+        return x
+    t = np.linspace(-1.0, 1.0, x.shape[1])
+    basis = np.polynomial.legendre.legvander(t, degree)  # well conditioned
+    q, _ = np.linalg.qr(basis)
+    q = q.astype(np.float32)
+    with one_thread():
+        return x - (x @ q) @ q.T
+
+
+def difference_traces(traces: np.ndarray, lag: int = 0) -> np.ndarray:
+    """Return the changes of each row over ``lag`` frames, ``x[:, lag:] - x[:, :-lag]``.
+
+    The correlation of changes is that of the traces with their slow
+    autocorrelation removed (a prewhitening): over a few hundred frames, two
+    independent calcium traces with slow decays correlate by chance at
+    0.3-0.4, their changes at about 0.1.
+
+    Parameters
+    ----------
+    traces : array_like, shape (N, T)
+    lag : int
+        Frames between the two values of a change; 0 returns the traces.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, T - lag)
+
+    Examples
+    --------
+    >>> difference_traces(np.array([[0.0, 1.0, 3.0, 6.0]]), 2)
+    array([[3., 5.]], dtype=float32)
+    """
+    x = np.asarray(traces, np.float32)
+    if lag <= 0:
+        return x
+    return x[:, lag:] - x[:, :-lag]
+
+
+def one_thread() -> Any:
+    """Context in which BLAS and OpenMP run on one thread.
+
+    What decides the clusters (the PCA, the correlation distances, the t-SNE
+    gradient) is computed inside it: a multi-threaded BLAS or OpenMP reduction
+    adds in an order that depends on the number of threads, and the last-bit
+    differences grow, through t-SNE and the tree cuts, into different clusters
+    (the same movie gave other labels with 1 and 2 BLAS threads). One thread
+    makes the result the same on every machine; it costs little here (a
+    truncated SVD and products of ``(N, 50)`` matrices).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+
+def trace_snr(traces: np.ndarray) -> np.ndarray:
+    """Signal-to-noise ratio of each row: (max - median) / noise SD.
+
+    The noise SD is estimated robustly from the frame-to-frame differences
+    (median absolute deviation of ``diff`` / (0.6745 sqrt 2)), so slow calcium
+    transients do not count as noise. Infinite for a noiseless non-constant
+    trace, 0 for a constant one.
+    """
+    x = np.atleast_2d(np.asarray(traces, np.float64))
+    if x.shape[1] < 3:
+        return np.zeros(len(x))
+    d = np.diff(x, axis=1)
+    noise = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
+    noise = noise / (0.6745 * np.sqrt(2))
+    signal = x.max(axis=1) - np.median(x, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(noise > 0, signal / noise, np.where(signal > 0, np.inf, 0.0))
+    return snr

@@ -1,0 +1,221 @@
+"""Saving movies to TIFF or ``.npy``, chunk by chunk, atomically.
+
+The file is written through :func:`napari_amnesia.core.files.atomic_file`: under a
+temporary name, renamed at the end and recorded in the manifest of its folder, so
+that it may later be replaced (``overwrite=True``) while a file of the user's is
+never replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from ..files import check_destination, record_written
+from ..progress import Progress, ProgressGenerator, drive
+from .chunks import _default_chunk_frames
+from .errors import MovieError, _check_dtype
+from .sources import _input_paths, _same_file
+
+__all__ = ["iter_save_movie", "save_movie"]
+
+logger = logging.getLogger(__name__)
+
+
+#: Classic TIFF is written below this size, BigTIFF above (offsets stay below 2**31).
+_BIGTIFF_THRESHOLD = 2**31 - 2**25
+
+
+def iter_save_movie(
+    movie: Any,
+    path: str | os.PathLike,
+    *,
+    chunk_frames: int | None = None,
+    bigtiff: bool | None = None,
+    overwrite: bool = False,
+    compression: str | None = None,
+    frame_rate: float | None = None,
+) -> ProgressGenerator[Path]:
+    """Write a ``(T, Y, X)`` movie to TIFF (or ``.npy``) chunk by chunk, atomically.
+
+    Memory is bounded by one chunk. The data go to a hidden temporary file in the
+    destination folder, renamed to ``path`` at the end; on error or cancel (the
+    generator closed) the temporary file is removed and nothing existing is touched.
+    Uncompressed output is contiguous, so it re-opens memory-mapped with
+    :func:`open_movie`.
+
+    Parameters
+    ----------
+    movie : numpy.ndarray or dask.array.Array, shape (T, Y, X)
+        The movie; any supported pixel type, written as is.
+    path : str or path-like
+        Destination; ``.npy`` writes a NumPy file, anything else a TIFF.
+    chunk_frames : int, optional
+        Frames computed and written at a time (default about 32 MB).
+    bigtiff : bool, optional
+        Write BigTIFF. By default, only when the data exceed about 2 GB.
+    overwrite : bool, optional
+        Replace an existing file. A file the movie itself reads from is never
+        replaced.
+    compression : str, optional
+        TIFF compression (``"zlib"``, ``"zstd"``, ``"lzw"``...). Compressed files
+        open lazily too, but page by page instead of memory-mapped.
+    frame_rate : float, optional
+        Frames per second, stored in the metadata (ImageJ ``finterval`` when the file
+        is ImageJ-compatible, else napari-amnesia's JSON description) and read back by
+        :func:`movie_info`.
+
+    Yields
+    ------
+    Progress
+        After each chunk: frames written, total frames.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    path = Path(os.path.expanduser(os.fspath(path)))
+    shape = tuple(int(n) for n in getattr(movie, "shape", ()))
+    if len(shape) != 3:
+        raise MovieError(f"{path}: can only save a (T, Y, X) movie, got shape {shape}.")
+    if shape[0] == 0:
+        raise MovieError(f"{path}: the movie to save has no frames (shape {shape}).")
+    dtype = _check_dtype(movie.dtype, path)
+    if frame_rate is not None and not (math.isfinite(frame_rate) and frame_rate > 0):
+        raise ValueError(f"frame_rate should be a positive number of Hz, got {frame_rate}.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: folder does not exist (saving {path.name}).")
+    if path.is_dir():
+        raise MovieError(f"{path}: is a folder; give a file name to save the movie to.")
+    for source in _input_paths(movie):
+        if path.exists() and _same_file(source, path) or source.resolve() == path.resolve():
+            raise MovieError(
+                f"{path}: refusing to overwrite a file that the movie being saved reads from."
+            )
+    # an existing file is replaced only when asked, and only if the package wrote it
+    check_destination(path, overwrite, folder=False)
+    n = shape[0]
+    per_chunk = int(chunk_frames) if chunk_frames else _default_chunk_frames(shape[1:], dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    is_npy = path.name.lower().endswith(".npy")
+    if bigtiff is None:
+        bigtiff = nbytes > _BIGTIFF_THRESHOLD
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.amnesia-tmp")
+    message = f"saving {path.name}"
+    logger.info("saving %s %s to %s", shape, dtype, path)
+    try:
+        yield Progress(0, n, message)
+        if is_npy:
+            with open(tmp, "wb") as fh:
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(dtype),
+                    "fortran_order": False,
+                    "shape": shape,
+                }
+                np.lib.format.write_array_header_2_0(fh, header)
+                for t0 in range(0, n, per_chunk):
+                    block = np.ascontiguousarray(np.asarray(movie[t0 : t0 + per_chunk]), dtype)
+                    fh.write(memoryview(block).cast("B"))
+                    del block
+                    yield Progress(min(n, t0 + per_chunk), n, message)
+        elif compression is None:
+            imagej = not bigtiff and dtype in (
+                np.dtype("uint8"),
+                np.dtype("uint16"),
+                np.dtype("int16"),
+                np.dtype("float32"),
+            )
+            metadata: dict[str, Any] = {"axes": "TYX"}
+            if frame_rate:
+                metadata["finterval" if imagej else "frame_rate"] = (
+                    1.0 / frame_rate if imagej else float(frame_rate)
+                )
+            # an empty (sparse) file with all headers, then the pixels at their offset
+            tifffile.imwrite(
+                tmp,
+                shape=shape,
+                dtype=dtype,
+                bigtiff=bigtiff,
+                imagej=imagej,
+                photometric="minisblack",
+                metadata=metadata,
+            )
+            with tifffile.TiffFile(tmp) as tif:
+                series = tif.series[0]
+                offset = series.dataoffset
+                file_dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
+            if offset is None:  # pragma: no cover - tifffile always writes these contiguous
+                raise MovieError(f"{path}: tifffile did not write contiguous data.")
+            with open(tmp, "r+b") as fh:
+                fh.seek(offset)
+                for t0 in range(0, n, per_chunk):
+                    block = np.ascontiguousarray(np.asarray(movie[t0 : t0 + per_chunk]), file_dtype)
+                    fh.write(memoryview(block).cast("B"))
+                    del block
+                    yield Progress(min(n, t0 + per_chunk), n, message)
+        else:
+            description = {"shape": list(shape), "axes": "TYX"}
+            if frame_rate:
+                description["frame_rate"] = float(frame_rate)
+            with tifffile.TiffWriter(tmp, bigtiff=bigtiff) as tw:
+                for t0 in range(0, n, per_chunk):
+                    block = np.asarray(np.asarray(movie[t0 : t0 + per_chunk]), dtype)
+                    for i, frame in enumerate(block):
+                        tw.write(
+                            frame,
+                            compression=compression,
+                            photometric="minisblack",
+                            metadata=None,
+                            description=json.dumps(description) if t0 + i == 0 else None,
+                        )
+                    del block
+                    yield Progress(min(n, t0 + per_chunk), n, message)
+        os.replace(tmp, path)
+        record_written(path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError as exc:  # pragma: no cover
+            logger.warning("could not remove the temporary file %s: %s", tmp, exc)
+        raise
+    logger.info("saved %s", path)
+    return path
+
+
+def save_movie(
+    movie: Any,
+    path: str | os.PathLike,
+    *,
+    chunk_frames: int | None = None,
+    bigtiff: bool | None = None,
+    overwrite: bool = False,
+    compression: str | None = None,
+    frame_rate: float | None = None,
+) -> Path:
+    """Write a movie to TIFF or ``.npy``; see :func:`iter_save_movie` (same arguments).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    return drive(
+        iter_save_movie(
+            movie,
+            path,
+            chunk_frames=chunk_frames,
+            bigtiff=bigtiff,
+            overwrite=overwrite,
+            compression=compression,
+            frame_rate=frame_rate,
+        )
+    )
