@@ -1,0 +1,157 @@
+"""Skeleton statistics across movies: one row of totals per movie, and its CSV file."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..files import atomic_file, jsonable
+from ..progress import Progress, drive
+from .params import SkeletonParams
+from .run import iter_skeletonize
+
+__all__ = ["STATISTICS_COLUMNS", "iter_skeleton_statistics", "skeleton_statistics",
+           "write_statistics_csv"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the statistics table, in order (then any extra columns).
+STATISTICS_COLUMNS = (
+    "path", "n_frames", "height", "width", "n_branches", "n_junctions", "n_endpoints",
+    "n_components", "n_cycles", "total_length", "mean_branch_length", "skeleton_pixels",
+    "mask_area", "n_somata", "n_endpoint_endpoint", "n_junction_endpoint", "n_junction_junction",
+    "error",
+)
+
+def _describe_input(item: Any, index: int) -> str:
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    return f"<array {index}>"
+
+
+def iter_skeleton_statistics(
+    inputs: Iterable[Any],
+    params: SkeletonParams | Mapping[str, Any] | None = None,
+    *,
+    errors: str = "raise",
+    save_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    **overrides: Any,
+) -> Iterator[Progress | dict[str, Any]]:
+    """Skeletonize several movies; yields :class:`Progress` and returns the rows.
+
+    Parameters
+    ----------
+    inputs : iterable of path or array
+        Movie files/folders (opened lazily with
+        :func:`~napari_amnesia.core.io.open_movie`) or (T, Y, X) arrays.
+    params : SkeletonParams or dict, optional
+    errors : {"raise", "record"}, optional
+        On a movie that fails: raise (the message names the movie), or record
+        the error in the row's ``error`` column and go on.
+    save_dir : path, optional
+        Also save each :class:`SkeletonResult` to ``save_dir/<stem>.skeleton``.
+    overwrite : bool, optional
+        Replace existing saved results.
+    **overrides
+        Parameter overrides.
+
+    Returns
+    -------
+    list of dict
+        One row per movie: ``path``, ``n_frames``, ``height``, ``width`` and the
+        totals (:data:`STATISTICS_COLUMNS`).
+    """
+    p = SkeletonParams.resolve(params, overrides)
+    if errors not in ("raise", "record"):
+        raise ValueError(f'errors should be "raise" or "record", got {errors!r}.')
+    items = list(inputs)
+    rows: list[dict[str, Any]] = []
+    used_names: set[str] = set()
+    for i, item in enumerate(items):
+        label = _describe_input(item, i)
+        yield Progress(i, len(items), f"skeleton statistics: {Path(label).name}")
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                from ..io import open_movie
+
+                movie = open_movie(item)
+            else:
+                movie = item
+            result = drive(iter_skeletonize(movie, p))
+        except Exception as exc:
+            if errors == "raise":
+                raise type(exc)(f"{label}: {exc}") from exc
+            logger.warning("skeleton statistics: %s failed: %s", label, exc)
+            rows.append({"path": label, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        shape = result.info["input_shape"]
+        row = {"path": label, "n_frames": result.info["n_frames"],
+               "height": shape[-2], "width": shape[-1], **result.totals, "error": ""}
+        rows.append(row)
+        if save_dir is not None:
+            stem = Path(label).stem if isinstance(item, (str, os.PathLike)) else f"array_{i}"
+            name, k = stem, 1
+            while name in used_names:
+                k += 1
+                name = f"{stem}_{k}"
+            used_names.add(name)
+            result.save(Path(save_dir) / f"{name}.skeleton", overwrite=overwrite)
+    yield Progress(len(items), len(items), "skeleton statistics")
+    return rows
+
+
+def skeleton_statistics(
+    inputs: Iterable[Any],
+    params: SkeletonParams | Mapping[str, Any] | None = None,
+    *,
+    errors: str = "raise",
+    save_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """Return the per-skeleton totals of several movies, one row each.
+
+    See :func:`iter_skeleton_statistics`. Write them with :func:`write_statistics_csv`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = skeleton_statistics([np.zeros((4, 32, 32), np.uint16)])
+    >>> rows[0]["n_branches"], rows[0]["path"]
+    (0, '<array 0>')
+    """
+    return drive(iter_skeleton_statistics(inputs, params, errors=errors, save_dir=save_dir,
+                                          overwrite=overwrite, **overrides))
+
+
+def write_statistics_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike, *,
+                         overwrite: bool = False) -> Path:
+    """Write statistics rows to a CSV file, atomically.
+
+    Columns: :data:`STATISTICS_COLUMNS` first (those present in some row), then
+    any other key in order of first appearance. Missing values are empty.
+    """
+    rows = [dict(r) for r in rows]
+    keys: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in keys:
+                keys.append(k)
+    columns = [c for c in STATISTICS_COLUMNS if c in keys] + [
+        k for k in keys if k not in STATISTICS_COLUMNS
+    ]
+    if not columns:
+        columns = list(STATISTICS_COLUMNS)
+    path = Path(path)
+    with atomic_file(path, overwrite=overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({k: jsonable(v) for k, v in r.items()})
+    return path
