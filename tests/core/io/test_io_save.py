@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import dask.array as da
 import numpy as np
 import pytest
 import tifffile
 
+from napari_amnesia.core.files import NotOwnedError, read_manifest
 from napari_amnesia.core.io import (
     MovieError,
     iter_save_movie,
@@ -128,3 +131,43 @@ def test_save_rejects_bad_input(tmp_path, ramp):
         save_movie(np.zeros((2, 4, 5), complex), tmp_path / "a.tif")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         save_movie(ramp(), tmp_path / "nowhere" / "a.tif")
+
+
+def test_saving_twice_with_overwrite_replaces_and_lists_the_file(tmp_path, ramp):
+    """The file goes through core.files.atomic_file: listed in the folder's manifest."""
+    path = tmp_path / "out.tif"
+    save_movie(ramp(), path)
+    entry = read_manifest(tmp_path)["files"]["out.tif"]
+    assert entry["size"] == path.stat().st_size
+    save_movie(ramp() + 7, path, overwrite=True)
+    np.testing.assert_array_equal(open_movie(path).compute(), ramp() + 7)
+    manifest = read_manifest(tmp_path)
+    assert set(manifest["files"]) == {"out.tif"}
+    assert manifest["files"]["out.tif"]["mtime_ns"] == path.stat().st_mtime_ns
+    npy = save_movie(ramp(), tmp_path / "out.npy")
+    save_movie(ramp() * 2, npy, overwrite=True)
+    np.testing.assert_array_equal(np.load(npy), ramp() * 2)
+    assert set(read_manifest(tmp_path)["files"]) == {"out.tif", "out.npy"}
+    # nothing else is left behind: no temporary files
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".napari-amnesia.json", "out.npy",
+                                                          "out.tif"]
+
+
+def test_saving_over_a_users_file_is_refused_naming_it(tmp_path, ramp):
+    save_movie(ramp(), tmp_path / "ours.tif")  # the folder has a manifest, without theirs
+    theirs = tmp_path / "movie.tif"
+    tifffile.imwrite(theirs, ramp(t=3), photometric="minisblack")
+    before = theirs.read_bytes()
+    refused = re.escape(str(theirs)) + " was not written by napari-amnesia"
+    with pytest.raises(NotOwnedError, match=refused):
+        save_movie(ramp(), theirs, overwrite=True)
+    # a file of ours changed since by the user is the user's now
+    ours = tmp_path / "ours.tif"
+    with open(ours, "ab") as fh:
+        fh.write(b"notes")
+    refused = re.escape(str(ours)) + " changed since napari-amnesia wrote it"
+    with pytest.raises(NotOwnedError, match=refused):
+        save_movie(ramp(), ours, overwrite=True)
+    assert theirs.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".napari-amnesia.json", "movie.tif",
+                                                          "ours.tif"]

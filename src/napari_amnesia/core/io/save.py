@@ -12,14 +12,13 @@ import json
 import logging
 import math
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tifffile
 
-from ..files import check_destination, record_written
+from ..files import atomic_file
 from ..progress import Progress, ProgressGenerator, drive
 from .chunks import _default_chunk_frames
 from .errors import MovieError, _check_dtype
@@ -47,10 +46,11 @@ def iter_save_movie(
     """Write a ``(T, Y, X)`` movie to TIFF (or ``.npy``) chunk by chunk, atomically.
 
     Memory is bounded by one chunk. The data go to a hidden temporary file in the
-    destination folder, renamed to ``path`` at the end; on error or cancel (the
+    destination folder, renamed to ``path`` at the end and recorded in that folder's
+    manifest (:func:`napari_amnesia.core.files.atomic_file`); on error or cancel (the
     generator closed) the temporary file is removed and nothing existing is touched.
     Uncompressed output is contiguous, so it re-opens memory-mapped with
-    :func:`open_movie`.
+    :func:`~napari_amnesia.core.io.open_movie`.
 
     Parameters
     ----------
@@ -63,8 +63,9 @@ def iter_save_movie(
     bigtiff : bool, optional
         Write BigTIFF. By default, only when the data exceed about 2 GB.
     overwrite : bool, optional
-        Replace an existing file. A file the movie itself reads from is never
-        replaced.
+        Replace an existing file, if napari-amnesia wrote it (the manifest of its
+        folder lists it, unchanged since). A file of the user's, and a file the movie
+        itself reads from, are never replaced.
     compression : str, optional
         TIFF compression (``"zlib"``, ``"zstd"``, ``"lzw"``...). Compressed files
         open lazily too, but page by page instead of memory-mapped.
@@ -82,6 +83,17 @@ def iter_save_movie(
     -------
     pathlib.Path
         The written file.
+
+    Raises
+    ------
+    MovieError
+        If ``movie`` is not a ``(T, Y, X)`` movie of a supported pixel type, or reads
+        from ``path``.
+    napari_amnesia.core.files.OutputExistsError
+        If ``path`` exists and ``overwrite`` is False, or (``NotOwnedError``) it is a
+        file napari-amnesia did not write.
+    FileNotFoundError
+        If the destination folder does not exist.
     """
     path = Path(os.path.expanduser(os.fspath(path)))
     shape = tuple(int(n) for n in getattr(movie, "shape", ()))
@@ -101,18 +113,19 @@ def iter_save_movie(
             raise MovieError(
                 f"{path}: refusing to overwrite a file that the movie being saved reads from."
             )
-    # an existing file is replaced only when asked, and only if the package wrote it
-    check_destination(path, overwrite, folder=False)
     n = shape[0]
     per_chunk = int(chunk_frames) if chunk_frames else _default_chunk_frames(shape[1:], dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     is_npy = path.name.lower().endswith(".npy")
     if bigtiff is None:
         bigtiff = nbytes > _BIGTIFF_THRESHOLD
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.amnesia-tmp")
     message = f"saving {path.name}"
     logger.info("saving %s %s to %s", shape, dtype, path)
-    try:
+    # core.files owns how a file is written: an existing file is replaced only when
+    # asked and only if the package wrote it (checked before any work and again before
+    # the rename); a temporary name, renamed at the end; the file recorded in the
+    # manifest of its folder
+    with atomic_file(path, overwrite=overwrite) as tmp:
         yield Progress(0, n, message)
         if is_npy:
             with open(tmp, "wb") as fh:
@@ -179,14 +192,6 @@ def iter_save_movie(
                         )
                     del block
                     yield Progress(min(n, t0 + per_chunk), n, message)
-        os.replace(tmp, path)
-        record_written(path)
-    except BaseException:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError as exc:  # pragma: no cover
-            logger.warning("could not remove the temporary file %s: %s", tmp, exc)
-        raise
     logger.info("saved %s", path)
     return path
 
@@ -207,6 +212,17 @@ def save_movie(
     -------
     pathlib.Path
         The written file.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> folder = getfixture("tmp_path")  # any existing folder
+    >>> save_movie(np.zeros((3, 4, 4), np.uint16), folder / "m.tif").name
+    'm.tif'
+    >>> path = save_movie(np.ones((3, 4, 4), np.uint16), folder / "m.tif", overwrite=True)
+    >>> from napari_amnesia.core.files import read_manifest
+    >>> sorted(read_manifest(folder)["files"])  # the package's own files, replaceable
+    ['m.tif']
     """
     return drive(
         iter_save_movie(
