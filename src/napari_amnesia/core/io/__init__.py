@@ -46,11 +46,14 @@ Modules
 Examples
 --------
 >>> import numpy as np
->>> from napari_amnesia.core.io import open_movie, save_movie
->>> folder = getfixture("tmp_path")  # any folder  # doctest: +SKIP
->>> path = save_movie(np.zeros((4, 8, 8), np.uint16), folder / "m.tif")  # doctest: +SKIP
->>> open_movie(path).shape  # doctest: +SKIP
-(4, 8, 8)
+>>> from napari_amnesia.core.io import contrast_limits, open_movie, save_movie
+>>> folder = getfixture("tmp_path")  # any folder
+>>> path = save_movie(np.arange(64, dtype=np.uint16).reshape(4, 4, 4), folder / "m.tif")
+>>> movie = open_movie(path)
+>>> movie.shape, movie.dtype
+((4, 4, 4), dtype('uint16'))
+>>> contrast_limits(movie, percentiles=(0, 100))
+(0.0, 63.0)
 """
 
 from __future__ import annotations

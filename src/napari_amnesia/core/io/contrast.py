@@ -32,6 +32,13 @@ def contrast_limits(
     -------
     (float, float)
         ``(low, high)`` with ``low < high`` always (widened when the sample is flat).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> movie = np.arange(100, dtype=np.float32).reshape(4, 5, 5)
+    >>> contrast_limits(movie, percentiles=(0, 100))
+    (0.0, 99.0)
     """
     lo_p, hi_p = (float(p) for p in percentiles)
     if not 0 <= lo_p < hi_p <= 100:

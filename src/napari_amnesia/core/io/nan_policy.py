@@ -97,7 +97,16 @@ def iter_find_nan_frames(movie: Any, *, chunk_frames: int | None = None
 
 
 def find_nan_frames(movie: Any, *, chunk_frames: int | None = None) -> np.ndarray:
-    """Return the indices of the frames holding NaN or infinite pixels (every frame is read)."""
+    """Return the indices of the frames holding NaN or infinite pixels (every frame is read).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> movie = np.ones((4, 2, 2), np.float32)
+    >>> movie[2, 0, 1] = np.nan
+    >>> find_nan_frames(movie)
+    array([2])
+    """
     return drive(iter_find_nan_frames(movie, chunk_frames=chunk_frames))["frames"]
 
 
@@ -162,6 +171,18 @@ def iter_apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: objec
 
 def apply_nan_policy(movie: Any, nan_policy: str = "raise", *, label: object = "the movie",
                      chunk_frames: int | None = None) -> Any:
-    """Apply ``nan_policy`` to a movie; see :func:`iter_apply_nan_policy`."""
+    """Apply ``nan_policy`` to a movie; see :func:`iter_apply_nan_policy`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> movie = np.array([[[1.0]], [[np.nan]], [[3.0]]], np.float32)
+    >>> with warnings.catch_warnings():  # "fill" warns, naming the frames
+    ...     warnings.simplefilter("ignore")
+    ...     filled = apply_nan_policy(movie, "fill")
+    >>> filled[:, 0, 0].compute().tolist()  # the pixel's mean over its finite frames
+    [1.0, 2.0, 3.0]
+    """
     return drive(iter_apply_nan_policy(movie, nan_policy, label=label,
                                        chunk_frames=chunk_frames))

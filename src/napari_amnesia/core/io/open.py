@@ -148,8 +148,15 @@ def open_movie(
 
     Examples
     --------
-    >>> movie = open_movie("recording.tif")  # doctest: +SKIP
-    >>> movie[100].compute()                 # reads one frame  # doctest: +SKIP
+    >>> import numpy as np
+    >>> path = getfixture("tmp_path") / "movie.npy"  # any file: TIFF, .npy, a folder...
+    >>> np.save(path, np.arange(24, dtype=np.uint16).reshape(6, 2, 2))
+    >>> movie = open_movie(path, chunk_frames=4)
+    >>> movie.shape, movie.dtype, movie.chunks[0]
+    ((6, 2, 2), dtype('uint16'), (4, 2))
+    >>> movie[5].compute()  # reads frame 5 only
+    array([[20, 21],
+           [22, 23]], dtype=uint16)
     """
     if chunk_frames is not None and int(chunk_frames) < 1:
         raise ValueError(f"chunk_frames should be a positive number of frames, got {chunk_frames}.")
@@ -220,6 +227,15 @@ def movie_info(
         ``contiguous`` (True when every file is memory-mapped); ``n_files``;
         ``size_bytes`` (on disk); ``frame_rate`` in Hz from ImageJ ``finterval``, OME
         ``TimeIncrement`` or napari-amnesia's own metadata, else None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> path = getfixture("tmp_path") / "movie.npy"
+    >>> np.save(path, np.zeros((6, 2, 3), np.float32))
+    >>> info = movie_info(path)
+    >>> info["format"], info["shape"], info["dtype"], info["contiguous"]
+    ('npy', (6, 2, 3), 'float32', True)
     """
     infos, how = _open_infos(path, channel=channel, plane=plane)
     first = infos[0]
