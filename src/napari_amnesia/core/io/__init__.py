@@ -38,8 +38,8 @@ Modules
     :func:`iter_apply_nan_policy`: check every frame for NaN, refuse or fill them.
 ``contrast``, ``chunks``
     :func:`contrast_limits` from sampled frames; time chunks and frame sampling.
-``save``, ``sources``
-    :func:`iter_save_movie` (atomic, owned outputs) and the files a movie reads from.
+``save``
+    :func:`iter_save_movie`: atomic, owned outputs, never over the movie's own files.
 ``errors``
     :class:`MovieError`, :class:`MovieWarning` and the supported pixel types.
 

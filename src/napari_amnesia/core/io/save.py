@@ -3,7 +3,9 @@
 The file is written through :func:`napari_amnesia.core.files.atomic_file`: under a
 temporary name, renamed at the end and recorded in the manifest of its folder, so
 that it may later be replaced (``overwrite=True``) while a file of the user's is
-never replaced.
+never replaced. Nor is a file the movie being saved reads from: the package's
+readers and numpy memory maps tell their files, and a movie computed from them (a
+dask graph) is searched for those sources without being computed.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import tifffile
 
 from ..files import atomic_file
 from ..progress import Progress, ProgressGenerator, drive
+from .array import _MovieArray
 from .chunks import _default_chunk_frames
 from .errors import MovieError, _check_dtype
-from .sources import _input_paths, _same_file
 
 __all__ = ["iter_save_movie", "save_movie"]
 
@@ -31,6 +34,53 @@ logger = logging.getLogger(__name__)
 
 #: Classic TIFF is written below this size, BigTIFF above (offsets stay below 2**31).
 _BIGTIFF_THRESHOLD = 2**31 - 2**25
+
+
+def _input_paths(movie: Any) -> set[Path]:
+    """Files a movie reads from, where that can be told (our readers, numpy memmaps)."""
+    found: set[Path] = set()
+    if isinstance(movie, da.Array):
+        graph = movie.__dask_graph__()
+        layers = getattr(graph, "layers", None)
+        if layers is not None:
+            # from_array keeps its source in an "original-<name>" layer: look there only,
+            # without materializing the pipeline's layers
+            values = [
+                v
+                for name, layer in layers.items()
+                if name.startswith("original-")
+                for v in dict(layer).values()
+            ]
+        else:
+            values = list(dict(graph).values())
+        for value in values:
+            obj = getattr(value, "value", value)
+            if isinstance(obj, _MovieArray):
+                found.update(obj.paths)
+            elif isinstance(obj, np.ndarray):
+                found.update(_memmap_files(obj))
+    elif isinstance(movie, np.ndarray):
+        found.update(_memmap_files(movie))
+    return found
+
+
+def _memmap_files(array: np.ndarray) -> set[Path]:
+    """Files behind a numpy array (a memmap, or a view of one: dask's are filename-less)."""
+    found = set()
+    base: Any = array
+    while base is not None:
+        if isinstance(base, np.memmap) and getattr(base, "filename", None):
+            found.add(Path(base.filename))
+        base = getattr(base, "base", None)
+    return found
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
 
 
 def iter_save_movie(
