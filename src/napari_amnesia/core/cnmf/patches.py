@@ -41,13 +41,13 @@ from scipy import sparse
 from ..progress import Progress, drive
 from .initialization import (
     Initialization,
-    _greedy,
     background_nmf,
     fill_nonfinite,
     nonfinite_pixels,
     pixel_noise,
     sparse_nmf,
 )
+from .initialization.greedy import _greedy
 from .params import CNMFParams
 from .updates import (
     Deconvolution,

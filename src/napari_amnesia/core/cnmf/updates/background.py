@@ -45,7 +45,7 @@ def hals(Y: Any, A: np.ndarray, C: np.ndarray, b: np.ndarray, f: np.ndarray, *,
     -------
     A, C, b, f : ndarray
     """
-    from ..initialization import _hals_columns
+    from ..initialization.common import _hals_columns
 
     Y = np.asarray(Y)
     if Y.ndim == 3:
