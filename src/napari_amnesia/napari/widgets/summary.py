@@ -1,9 +1,11 @@
 """The "Summary images" dock widget.
 
 Collects the parameters of :func:`napari_amnesia.core.summary.summary_images`
-(same names, so ``w.eight_neighbours.value = False; w.run()`` works from the
-console), runs the streaming pass in a worker with a progress bar and a Cancel
-button, and shows each image as a layer named ``"<movie> · <image>"``.
+(same names as :class:`~napari_amnesia.core.summary.SummaryParams`, so
+``w.eight_neighbours.value = False; w.run()`` works from the console), runs the
+streaming pass in a worker with a progress bar and a Cancel button, and shows the
+layers the result gives (:meth:`~napari_amnesia.core.summary.SummaryImages.to_layers`:
+one per image, named ``"<movie> · <image>"``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox, create_widget
 
-from ..layers import show, summary_layers
+from ...core.summary import SummaryParams
+from ..layers import show
 from ._stage import StageWidget
 
 if TYPE_CHECKING:
@@ -69,12 +72,16 @@ class SummaryWidget(StageWidget):
         )
 
     def parameters(self) -> dict:
-        """The core keyword arguments the widget currently holds."""
+        """Return the core keyword arguments the widget currently holds."""
         return {
             "eight_neighbours": bool(self.eight_neighbours.value),
             "gsig": float(self.gsig.value) or None,
             "bin_size": int(self.bin_size.value),
         }
+
+    def params(self) -> SummaryParams:
+        """Return the :class:`SummaryParams` the controls hold."""
+        return SummaryParams(**self.parameters())
 
     def run(self):
         """Compute the summary images of the chosen movie (in a worker); return the worker."""
@@ -86,11 +93,11 @@ class SummaryWidget(StageWidget):
         source = layer.name
 
         def on_result(result) -> None:
-            show(self._viewer, summary_layers(result, source))
-            self.status.value = f"Done in {getattr(result, 'elapsed', 0.0):.1f} s."
+            show(self._viewer, result.to_layers(source))
+            self.status.value = f"Done in {result.elapsed:.1f} s."
 
-        kwargs = self.parameters()
-        run = self.movie_generator(layer, lambda movie: iter_summary_images(movie, **kwargs))
+        params = self.params()
+        run = self.movie_generator(layer, lambda movie: iter_summary_images(movie, params))
         return self.launch(run, source=source,
                            message=f"Computing summary images of {source!r}...",
                            on_result=on_result)
