@@ -227,7 +227,7 @@ def test_two_d_image_and_single_frame_movie():
     a = skeletonize(mean)
     b = skeletonize(mean[None])
     assert a.totals == b.totals and a.totals["n_branches"] > 0
-    assert a.info["n_frames"] == 0 and b.info["n_frames"] == 1
+    assert a.provenance["n_frames"] == 0 and b.provenance["n_frames"] == 1
 
 
 @pytest.mark.parametrize("bad, match", [

@@ -117,7 +117,7 @@ from __future__ import annotations
 
 from .graph import BRANCH_TYPES, prune_skeleton, skeleton_graph
 from .params import SkeletonParams
-from .result import SkeletonResult
+from .result import PREVIEWS, SkeletonResult
 from .run import iter_skeletonize, skeletonize
 from .somata import find_somata
 from .statistics import (
@@ -140,4 +140,5 @@ __all__ = [
     "write_statistics_csv",
     "BRANCH_TYPES",
     "STATISTICS_COLUMNS",
+    "PREVIEWS",
 ]

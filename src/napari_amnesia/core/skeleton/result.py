@@ -11,10 +11,16 @@ from typing import Any
 import numpy as np
 
 from ..files import atomic_folder, jsonable, read_arrays
+from ..layers import layer_name, provenance
 from .graph import _empty_branches
 from .params import SkeletonParams
 
-__all__ = ["SkeletonResult"]
+__all__ = ["SkeletonResult", "PREVIEWS"]
+
+#: The intermediate images a result keeps, in pipeline order (:meth:`SkeletonResult.preview_layer`).
+PREVIEWS = ("summary", "normalized", "equalized", "smoothed", "threshold", "binary", "mask",
+            "raw_skeleton")
+
 
 @dataclass
 class SkeletonResult:
@@ -56,13 +62,31 @@ class SkeletonResult:
         thresholding), ``mask`` (5), ``raw_skeleton`` (6).
     params : SkeletonParams
     info : dict
-        Provenance: input shape, number of frames, timings, package version;
-        ``"warnings"``: messages about the result (an empty skeleton names the
-        parameters to change).
+        Diagnostics: ``"warnings"``, messages about the result (an empty
+        skeleton names the parameters to change).
     somata : ndarray of int32, shape (Y, X)
         Soma labels (0 = none; step 6, ``soma_radius``). ``totals["n_somata"]``
         counts them. A soma is one node of the skeleton: the branches that leave
         it start at its centre.
+    provenance : dict
+        How the result was made: package ``"version"``, ``"created"`` (ISO
+        time), ``"elapsed_s"`` (seconds), ``"timings"`` (seconds per step),
+        ``"input_shape"`` and ``"n_frames"`` (0 for a 2-D image). No randomness
+        is used, so there is no seed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_amnesia.core.skeleton import skeletonize
+    >>> image = np.zeros((40, 40), np.float32)
+    >>> image[20, 5:35] = image[5:20, 20] = 1.0  # a T
+    >>> result = skeletonize(image, objects_min_size=5, soma_radius=0)
+    >>> result.totals["n_branches"], result.totals["n_junctions"]
+    (3, 1)
+    >>> [(kwargs["name"], kind) for _, kwargs, kind in result.to_layers("T")]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('T · structure', 'image'), ('T · skeleton', 'labels'), ('T · branches', 'shapes'),
+     ('T · junctions', 'points')]
     """
 
     mask: np.ndarray
@@ -77,6 +101,7 @@ class SkeletonResult:
     params: SkeletonParams
     info: dict[str, Any] = field(default_factory=dict)
     somata: np.ndarray | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Give a result without somata an empty soma label image."""
@@ -103,6 +128,75 @@ class SkeletonResult:
         table.insert(0, "index", table["branch_id"].to_numpy())
         return table
 
+    def to_layers(self, source: str, **options: Any) -> list[tuple]:
+        """Return napari layer data: structure, skeleton labels, branch paths, junctions.
+
+        Parameters
+        ----------
+        source : str
+            Name of the layer the skeleton was computed from; the layers are named
+            ``"<source> · structure"``, ``"· skeleton"``, ``"· branches"`` and
+            ``"· junctions"``.
+        **options
+            None is used yet; unknown names raise ``TypeError``.
+
+        Returns
+        -------
+        list of tuple
+            ``(data, kwargs, layer_type)`` tuples: the binary structure as a
+            hidden Image, the branch labels as Labels with :meth:`features`, the
+            branch paths as hidden Shapes (left out when no branch has two
+            points) and the junctions as Points.
+        """
+        if options:
+            raise TypeError(f"SkeletonResult.to_layers got unknown options {sorted(options)}.")
+        meta = provenance("skeleton", source, self.params.to_dict())
+        layers = [
+            (np.asarray(self.mask, np.uint8), {"name": layer_name(source, "structure"),
+                                               "colormap": "gray", "opacity": 0.5,
+                                               "contrast_limits": [0, 1], "visible": False,
+                                               "metadata": meta}, "image"),
+            (np.asarray(self.branch_labels, np.int32), {"name": layer_name(source, "skeleton"),
+                                                        "features": self.features(),
+                                                        "metadata": meta}, "labels"),
+        ]
+        paths = [np.asarray(p, float) for p in self.paths if len(p) >= 2]
+        if paths:
+            layers.append((paths, {"name": layer_name(source, "branches"), "shape_type": "path",
+                                   "edge_color": "cyan", "edge_width": 0.5, "visible": False,
+                                   "metadata": meta}, "shapes"))
+        junctions = np.asarray(self.junctions, float).reshape(-1, 2)
+        layers.append((junctions, {"name": layer_name(source, "junctions"), "size": 4,
+                                   "face_color": "red", "metadata": meta}, "points"))
+        return layers
+
+    def preview_layer(self, source: str, which: str) -> tuple:
+        """Return the layer data of one intermediate image, to check a step's parameters.
+
+        Parameters
+        ----------
+        source : str
+            Name of the layer the skeleton was computed from.
+        which : str
+            One of :data:`PREVIEWS` (the keys of :attr:`intermediates`).
+
+        Returns
+        -------
+        tuple
+            ``(image, kwargs, "image")``, named ``"<source> · skeleton <which>"``.
+
+        Raises
+        ------
+        KeyError
+            When this result has no such intermediate image.
+        """
+        image = (self.intermediates or {}).get(which)
+        if image is None:
+            raise KeyError(f"No {which!r} image in this result.")
+        return (np.asarray(image, np.float32), {
+            "name": layer_name(source, f"skeleton {which}"), "colormap": "gray",
+            "metadata": provenance("skeleton", source, self.params.to_dict())}, "image")
+
     def __repr__(self) -> str:
         """Summarize the shape and the totals."""
         t = self.totals
@@ -119,7 +213,8 @@ class SkeletonResult:
         Layout: ``arrays.npz`` (mask, skeleton, branch_labels, junctions,
         endpoints, the intermediates as ``intermediate_<name>``, the paths
         concatenated as ``path_points`` with ``path_offsets``),
-        ``branches.csv``, ``totals.json``, ``params.json``, ``info.json``.
+        ``branches.csv``, ``totals.json``, ``params.json``, ``info.json``
+        (:attr:`info` with :attr:`provenance` under ``"provenance"``).
         """
         folder = Path(folder)
         with atomic_folder(folder, overwrite=overwrite) as tmp:
@@ -137,7 +232,8 @@ class SkeletonResult:
             self.branches.to_csv(tmp / "branches.csv", index=False)
             (tmp / "totals.json").write_text(json.dumps(jsonable(self.totals), indent=2))
             (tmp / "params.json").write_text(json.dumps(self.params.to_dict(), indent=2))
-            (tmp / "info.json").write_text(json.dumps(jsonable(self.info), indent=2))
+            info = {**self.info, "provenance": self.provenance}
+            (tmp / "info.json").write_text(json.dumps(jsonable(info), indent=2))
         return folder
 
     @classmethod
@@ -152,6 +248,13 @@ class SkeletonResult:
         paths = [points[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
         inter = {k[len("intermediate_"):]: arrays.pop(k) for k in list(arrays)
                  if k.startswith("intermediate_")}
+        info = json.loads((folder / "info.json").read_text())
+        if "provenance" in info:
+            prov = info.pop("provenance")
+        else:  # saved before provenance had its own key: it was mixed into info
+            prov = {k: info.pop(k) for k in list(info) if k != "warnings"}
+            if "elapsed" in prov:
+                prov["elapsed_s"] = prov.pop("elapsed")
         branches = pd.read_csv(folder / "branches.csv")
         if branches.empty:
             branches = _empty_branches()
@@ -162,7 +265,6 @@ class SkeletonResult:
             junctions=arrays["junctions"], endpoints=arrays["endpoints"], paths=paths,
             intermediates=inter,
             params=SkeletonParams.from_dict(json.loads((folder / "params.json").read_text())),
-            info=json.loads((folder / "info.json").read_text()),
-            somata=arrays.get("somata"),
+            info=info, somata=arrays.get("somata"), provenance=prov,
         )
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import time
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from ... import __version__
 from ..progress import Progress, ProgressGenerator, drive
 from .graph import prune_skeleton, skeleton_graph
 from .image import (
@@ -93,6 +95,7 @@ def iter_skeletonize(
     """
     p = SkeletonParams.resolve(params, overrides)
     shape = _check_input(image_or_movie)
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -172,18 +175,12 @@ def iter_skeletonize(
     tick("graph", t)
     yield Progress(8, _STEPS, f"{_MESSAGE}: branch graph")
 
-    try:
-        from importlib.metadata import version
-
-        pkg_version = version("napari-amnesia")
-    except Exception:  # pragma: no cover - not installed
-        pkg_version = "unknown"
-    info = {
+    provenance = {
+        "version": __version__, "created": created,
+        "elapsed_s": round(time.perf_counter() - start, 4), "timings": timings,
         "input_shape": list(shape), "n_frames": n_frames,
-        "elapsed": round(time.perf_counter() - start, 4), "timings": timings,
-        "version": pkg_version, "warnings": _empty_warnings(p, binary, mask, raw_skeleton,
-                                                            skeleton, n_somata),
     }
+    info = {"warnings": _empty_warnings(p, binary, mask, raw_skeleton, skeleton, n_somata)}
     for message in info["warnings"]:
         logger.warning("skeleton: %s", message)
     intermediates = {
@@ -195,7 +192,7 @@ def iter_skeletonize(
         mask=mask, skeleton=skeleton, branch_labels=graph["branch_labels"],
         branches=graph["branches"], totals=totals, junctions=graph["junctions"],
         endpoints=graph["endpoints"], paths=graph["paths"], intermediates=intermediates,
-        params=p, info=info, somata=somata,
+        params=p, info=info, somata=somata, provenance=provenance,
     )
 
 

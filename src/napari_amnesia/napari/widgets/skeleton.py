@@ -12,7 +12,9 @@ worker (progress bar, *Cancel*), then shows:
 - ``<movie> · junctions``: Points.
 
 *Preview* adds the chosen intermediate image (summary, equalized, smoothed,
-threshold...) to check each step's parameters.
+threshold...) to check each step's parameters. The layers come from the result
+itself (:meth:`~napari_amnesia.core.skeleton.SkeletonResult.to_layers`,
+:meth:`~napari_amnesia.core.skeleton.SkeletonResult.preview_layer`).
 """
 
 from __future__ import annotations
@@ -20,46 +22,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import ComboBox, PushButton, create_widget
 
-from ...core.skeleton import SkeletonParams
-from ..layers import layer_name, provenance, show
+from ...core.skeleton import PREVIEWS, SkeletonParams
+from ..layers import show
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["SkeletonWidget", "skeleton_layers"]
+__all__ = ["SkeletonWidget"]
 
 logger = logging.getLogger(__name__)
-
-_PREVIEWS = ("summary", "normalized", "equalized", "smoothed", "threshold", "binary", "mask",
-             "raw_skeleton")
-
-
-def skeleton_layers(result, source: str) -> list[tuple]:
-    """LayerData of a SkeletonResult: structure, skeleton labels, branch paths, junctions."""
-    meta = provenance("skeleton", source, result.params.to_dict())
-    layers = [
-        (np.asarray(result.mask, np.uint8), {"name": layer_name(source, "structure"),
-                                             "colormap": "gray", "opacity": 0.5,
-                                             "contrast_limits": [0, 1], "visible": False,
-                                             "metadata": meta}, "image"),
-        (np.asarray(result.branch_labels, np.int32), {"name": layer_name(source, "skeleton"),
-                                                      "features": result.features(),
-                                                      "metadata": meta}, "labels"),
-    ]
-    paths = [np.asarray(p, float) for p in result.paths if len(p) >= 2]
-    if paths:
-        layers.append((paths, {"name": layer_name(source, "branches"), "shape_type": "path",
-                               "edge_color": "cyan", "edge_width": 0.5, "visible": False,
-                               "metadata": meta}, "shapes"))
-    junctions = np.asarray(result.junctions, float).reshape(-1, 2)
-    layers.append((junctions, {"name": layer_name(source, "junctions"), "size": 4,
-                               "face_color": "red", "metadata": meta}, "points"))
-    return layers
 
 
 class SkeletonWidget(StageWidget):
@@ -81,7 +56,7 @@ class SkeletonWidget(StageWidget):
                               "to skeletonize.")
         # one control per SkeletonParams field: w.threshold_offset, w.min_branch_length...
         self.parameters = self.with_nan_policy(controls_for(SkeletonParams))
-        self.preview = ComboBox(label="preview", choices=list(_PREVIEWS), value="equalized")
+        self.preview = ComboBox(label="preview", choices=list(PREVIEWS), value="equalized")
         self.preview.tooltip = "An intermediate image of the last run, to tune each step."
         self.preview_button = PushButton(text="Show preview", enabled=False)
         self.preview_button.changed.connect(self.show_preview)
@@ -89,7 +64,7 @@ class SkeletonWidget(StageWidget):
                      self.preview, self.preview_button, self.status])
 
     def params(self) -> SkeletonParams:
-        """The :class:`SkeletonParams` the controls hold (raises ValueError if invalid)."""
+        """Return the :class:`SkeletonParams` the controls hold (ValueError if invalid)."""
         return SkeletonParams(**values_of(self.parameters, SkeletonParams))
 
     def run(self):
@@ -108,7 +83,7 @@ class SkeletonWidget(StageWidget):
         source = layer.name
 
         def on_result(result) -> None:
-            show(self._viewer, skeleton_layers(result, source))
+            show(self._viewer, result.to_layers(source))
             self.preview_button.enabled = True
             t = result.totals
             self.status.value = (f"{t['n_branches']} branches, {t['n_junctions']} junctions, "
@@ -123,14 +98,11 @@ class SkeletonWidget(StageWidget):
         if self.result is None:
             self.status.value = "Skeletonize first."
             return None
-        image = (self.result.intermediates or {}).get(self.preview.value)
-        if image is None:
+        source = self.movie.value.name if self.movie.value is not None else "image"
+        try:
+            data = self.result.preview_layer(source, self.preview.value)
+        except KeyError:
             self.status.value = f"No {self.preview.value!r} image in this result."
             return None
-        source = self.movie.value.name if self.movie.value is not None else "image"
-        data = np.asarray(image, np.float32)
-        [layer] = show(self._viewer, [(data, {
-            "name": layer_name(source, f"skeleton {self.preview.value}"), "colormap": "gray",
-            "metadata": provenance("skeleton", source, self.result.params.to_dict())},
-            "image")])
+        [layer] = show(self._viewer, [data])
         return layer
