@@ -1,9 +1,11 @@
 """The "Curate ROIs" dock: edit a ROI Labels layer, re-extract, save, reproduce.
 
-The dock is bound to one ROI Labels layer (``w.rois``; the ``<movie> · ROIs`` layer of
-the *Source extraction* dock, or any label image) and to the CNMF result of its movie
-kept in the viewer's session. Every action is a function of
-:mod:`napari_amnesia.core.curation` applied to the layer's image:
+The dock binds one ROI Labels layer (``w.rois``; the ``<movie> · ROIs`` layer of the
+*Source extraction* dock, or any label image) to a
+:class:`~napari_amnesia.core.curation.Curation` (``w.editor``), the core edit model
+that owns the ROIs, their table, the edit log and the re-extraction. The CNMF result
+it starts from is the session's. Each button calls a method of the editor, then
+redraws the layer from it:
 
 - **accept / reject** the selected label (keys ``a`` / ``r`` on the layer, or the
   buttons): rejected ROIs stay visible in grey and are restored by accepting them;
@@ -16,28 +18,27 @@ kept in the viewer's session. Every action is a function of
 - painting and erasing with napari's own Labels tools.
 
 Each pixel edit is written with ``Labels.data_setitem`` inside
-``Labels.block_history()``, so it is **one** Ctrl-Z. The ROI table
-(``layer.features``: ``index`` = label, ``component``, ``size``, ``snr``, ``r_value``,
-``accepted``, ``decided``, ``edited``, ``stale``) is rebuilt from the image after every
-change — an action, a brush stroke (``events.paint``), an undo or redo (they refresh
-the layer: ``events.set_data``) — keeping each label value's decision and metrics, so
-a deleted ROI brought back by Ctrl-Z comes back with its decision. The session's
-result is never modified.
+``Labels.block_history()``, so it is **one** Ctrl-Z. A change napari makes (a brush
+stroke: ``events.paint``; an undo or redo, which refresh the layer: ``events.set_data``)
+is handed to the editor (:meth:`~napari_amnesia.core.curation.Curation.update_labels`),
+which rebuilds the table (``layer.features``) keeping each label value's decision and
+metrics, so a deleted ROI brought back by Ctrl-Z comes back with its decision. The
+session's CNMF result is never modified; a new one (the session's ``result_changed``)
+restarts the curation, the same fit re-filtered re-decides the undecided ROIs.
 
 *Re-extract* (``w.run()``) fits one component per label of the edited image in a
-worker (:func:`~napari_amnesia.core.curation.iter_reextract`; *update footprints*
-also refines them), so every ROI keeps its label value and the decisions taken on it.
-*Save curation* / *Open curation* write and read a folder
+worker (:meth:`~napari_amnesia.core.curation.Curation.iter_reextract`; *update
+footprints* also refines them), so every ROI keeps its label value and the decisions
+taken on it. *Save curation* / *Open curation* write and read a folder
 (:func:`~napari_amnesia.core.curation.save_curation`), *Export accepted* the usual
 exports (labels TIFF, CSV, ImageJ zip). *Copy as Python* puts on the clipboard (and
-shows) the script of the session's stages (:func:`~napari_amnesia.core.pipeline.
-python_script`), *Save pipeline config* writes the configuration ``amnesia run``
-replays. Nothing is ever written over an existing file or folder.
+shows) the script of the session's stages, *Save pipeline config* writes the
+configuration ``amnesia run`` replays (both in :mod:`._pipeline`). Nothing is ever
+written over an existing file or folder.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,8 @@ from ...core import curation as core
 from .._session import session_for, unproxied
 from .._workers import start
 from ..layers import layer_name, provenance, show
+from . import _pipeline
+from ._pipeline import pipeline_stages
 from ._stage import StageWidget
 from .cnmf import REJECTED, THRESHOLDS, _label_colors, component_series
 
@@ -79,10 +82,7 @@ _AREA_SHAPES = ("polygon", "ellipse", "rectangle")
 _LINE_SHAPES = ("line", "path")
 _SERIES_COLORS = {"raw F (C + YrA)": "0.6", "calcium C": "tab:blue", "spikes S": "tab:red",
                   "ΔF/F (%)": "tab:green"}
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+_EMPTY = core.table_from_labels(np.zeros((1, 1), np.int32))
 
 
 def _parse_labels(text: str) -> list[int]:
@@ -92,51 +92,6 @@ def _parse_labels(text: str) -> list[int]:
     except ValueError:
         raise ValueError(f"labels should be whole numbers separated by commas, got "
                          f"{text!r}.") from None
-
-
-def pipeline_stages(viewer, source: str) -> tuple[str | None, dict[str, dict]]:
-    """The movie path and ``{stage: params}`` of what the session computed for ``source``.
-
-    ``source`` is the movie the ROIs were extracted from; when it is a motion-corrected
-    layer (``"<raw> · corrected"``), the motion parameters of ``<raw>`` come first and
-    the movie path is the raw movie's. Parameters come from the session's results:
-    motion correction, summary images, source extraction, skeleton.
-    """
-    session = session_for(viewer)
-    layers = {layer.name: layer for layer in viewer.layers}
-
-    def meta(name: str) -> dict:
-        layer = layers.get(name)
-        return {} if layer is None else dict(layer.metadata.get("napari_amnesia", {}))
-
-    raw = source
-    stages: dict[str, dict] = {}
-    info = meta(source)
-    if info.get("stage") == "motion" and info.get("source"):
-        raw = info["source"]
-        motion = session.result(raw, "motion")
-        if motion is not None:
-            stages["motion"] = motion.params.to_dict()
-    def first(stage: str):
-        found = session.result(source, stage)
-        return session.result(raw, stage) if found is None else found
-
-    summary = first("summary")
-    if summary is not None:
-        p = dict(getattr(summary, "params", {}) or {})
-        stages["summary"] = {k: p[k] for k in ("eight_neighbours", "gsig", "bin_size") if k in p}
-    sources = session.result(source, "cnmf")
-    if sources is not None:
-        stages["cnmf"] = sources.params.to_dict()
-    skeleton = first("skeleton")
-    if skeleton is not None:
-        stages["skeleton"] = skeleton.params.to_dict()
-    path = meta(raw).get("path")
-    if path is None and raw in layers:
-        path = getattr(layers[raw].source, "path", None)
-    if isinstance(path, (list, tuple)):
-        path = path[0] if len(path) == 1 else None
-    return (None if path is None else str(path)), stages
 
 
 class CurationWidget(StageWidget):
@@ -151,10 +106,8 @@ class CurationWidget(StageWidget):
     ----------
     layer : napari.layers.Labels or None
         The ROI layer the dock is bound to.
-    curated : SourceResult or None
-        The last extraction of these ROIs (the CNMF result, then each re-extraction).
-    log : list of dict
-        The edits, in order.
+    editor : Curation or None
+        The edit model of its ROIs (:class:`~napari_amnesia.core.curation.Curation`).
     """
 
     stage = "curation"
@@ -163,18 +116,10 @@ class CurationWidget(StageWidget):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(viewer, scrollable=True)
         self.layer = None
-        self.source: str | None = None
-        self.curated = None
-        self.log: list[dict] = []
-        self.original: np.ndarray | None = None
-        self.extracted: np.ndarray | None = None
-        self.saved_to: Path | None = None
-        self._memory: dict[str, np.ndarray] = core.table_from_labels(np.zeros((1, 1), int))
-        self._table = self._memory
-        self._snapshot: np.ndarray | None = None
-        self._source_result = None
-        self._selected: list[int] = []
-        self._busy = False
+        self.editor: core.Curation | None = None
+        self._source_result = None  # the session's CNMF result the curation started from
+        self._selected: list[int] = []  # the last two labels selected (merge)
+        self._busy = False  # the dock is writing to the layer: its events are ours
         self._binding = False
         self._painted = False
 
@@ -249,7 +194,7 @@ class CurationWidget(StageWidget):
                                (self.config_button, self.save_config)):
             button.changed.connect(lambda *_, f=action: f())
         self.rois.changed.connect(lambda *_: None if self._binding else self.bind())
-        self.color_by.changed.connect(lambda *_: self._write(self._table))
+        self.color_by.changed.connect(lambda *_: self._write())
         self.extend([
             self.rois, self.movie, self.info, self.color_by, self.labels,
             row(self.accept_button, self.reject_button, self.delete_button, self.merge_button),
@@ -263,8 +208,33 @@ class CurationWidget(StageWidget):
             self.status])
         if self.rois.value is not None:
             self.bind()
+        session_for(viewer).result_changed.connect(self._on_result_changed)
 
-    # ------------------------------------------------------------------ binding
+    # ------------------------------------------------------------------ the editor
+    @property
+    def source(self) -> str | None:
+        """The name of the movie the ROIs belong to."""
+        return None if self.editor is None else self.editor.source
+
+    @property
+    def curated(self):
+        """The last extraction of these ROIs (the CNMF result, then each re-extraction)."""
+        return None if self.editor is None else self.editor.result
+
+    @property
+    def log(self) -> list[dict]:
+        """The edits, in order (the editor's log)."""
+        return [] if self.editor is None else self.editor.log
+
+    @property
+    def saved_to(self) -> Path | None:
+        """The folder the curation was last saved to (or opened from)."""
+        return None if self.editor is None else self.editor.saved_to
+
+    @property
+    def _table(self) -> dict[str, np.ndarray]:
+        return _EMPTY if self.editor is None else self.editor.table
+
     @property
     def table(self) -> dict[str, np.ndarray]:
         """The ROI table of the labels present (what ``layer.features`` holds)."""
@@ -275,10 +245,14 @@ class CurationWidget(StageWidget):
         """The user's decisions ``{label: accepted}`` of the ROIs present."""
         return core.decisions(self._table)
 
-    def _session_result(self, stage: str):
-        return None if self.source is None else session_for(self._viewer).result(
-            self.source, stage)
+    def row(self, label: int) -> dict[str, Any] | None:
+        """Return the table row of ``label`` as a dict (None if it is not in the image)."""
+        return None if self.editor is None else self.editor.row(label)
 
+    def _session_result(self, source: str | None, stage: str):
+        return None if source is None else session_for(self._viewer).result(source, stage)
+
+    # ------------------------------------------------------------------ binding
     def bind(self, layer=None, *, state: core.Curation | None = None):
         """Curate ``layer`` (default: the one chosen in *ROIs*); return it.
 
@@ -299,39 +273,31 @@ class CurationWidget(StageWidget):
             return None
         self.layer = layer
         info = layer.metadata.get("napari_amnesia", {})
-        self.source = info.get("source") or (state.source if state else None)
+        source = info.get("source") or (state.source if state else None)
         data = np.asarray(layer.data)
-        self._source_result = self._session_result("cnmf")
+        self._source_result = self._session_result(source, "cnmf")
         if state is not None:
-            self.curated, self.log = state.result, list(state.log)
-            self.original = state.original if state.original is not None else data.copy()
-            self.extracted = state.extracted
-            previous = state.table
+            self.editor = core.Curation.start(
+                data, state.result, previous=state.table, original=state.original,
+                extracted=state.extracted, log=state.log, source=source,
+                pipeline=state.pipeline)
         else:
             present = set(np.unique(data[data > 0]).tolist())
-            self.curated = None
-            for candidate in (self._session_result("curation"), self._source_result):
+            curated = None
+            for candidate in (self._session_result(source, "curation"), self._source_result):
                 if candidate is not None and present <= set(candidate.label_values.tolist()):
-                    self.curated = candidate
+                    curated = candidate
                     break
-            if self.curated is None:
-                self.curated = self._source_result
-            self.log = []
-            self.original = data.copy()
-            self.extracted = data.copy() if self.curated is not None else None
+            if curated is None:
+                curated = self._source_result
             previous = None
             features = layer.features
             if "decided" in features and "index" in features and len(features):
                 previous = {c: np.asarray(features[c]) for c in features.columns
                             if c in core.COLUMNS}  # a curation in progress: keep it
-        if self.curated is not None and self.extracted is not None:
-            self._memory = core.table_from_result(self.curated, self.extracted, previous,
-                                                  original=self.original)
-        else:
-            self._memory = core.table_from_labels(data, previous, original=self.original,
-                                                  extracted=self.extracted)
-        if self.movie.value is None or (self.source and self.movie.value.name != self.source):
-            movie = next((lay for lay in self._viewer.layers if lay.name == self.source), None)
+            self.editor = core.Curation.start(data, curated, previous=previous, source=source)
+        if self.movie.value is None or (source and self.movie.value.name != source):
+            movie = next((lay for lay in self._viewer.layers if lay.name == source), None)
             if movie is not None and movie.ndim == 3:
                 self.movie.value = movie
         for event, handler in self._handlers():
@@ -339,8 +305,7 @@ class CurationWidget(StageWidget):
         layer.bind_key("a", self._key_accept, overwrite=True)
         layer.bind_key("r", self._key_reject, overwrite=True)
         self._claim()
-        self._snapshot = None
-        self.sync()
+        self._write()
         n = len(self._table["index"])
         what = "no extraction yet" if self.curated is None else \
             f"{int(self._table['accepted'].sum())} accepted"
@@ -348,8 +313,10 @@ class CurationWidget(StageWidget):
         return layer
 
     def _claim(self) -> None:
-        """Mark the layer as curated (the Source extraction dock then leaves its table and
-        colours alone) and plot its ROIs' traces from this dock's extraction."""
+        """Mark the layer as curated and plot its ROIs' traces from this dock's extraction.
+
+        The Source extraction dock then leaves the layer's table and colours alone.
+        """
         layer = self.layer
         meta = dict(layer.metadata)
         entry = dict(meta.get("napari_amnesia", {}) or provenance(
@@ -383,44 +350,28 @@ class CurationWidget(StageWidget):
                 pass
         self.layer = None
 
-    # ------------------------------------------------------------------ the table
-    def _remember(self, table: dict[str, np.ndarray]) -> None:
-        """Merge ``table`` into the memory of every label seen (their last rows)."""
-        memory = self._memory
-        keep = ~np.isin(memory["index"], table["index"])
-        self._memory = {c: np.concatenate([memory[c][keep], table[c]]) for c in core.COLUMNS}
-
+    # ------------------------------------------------------------------ drawing
     def sync(self, *, action: str | None = None, force: bool = False) -> bool:
-        """Rebuild the table from the layer's image if it changed; return whether it did.
+        """Hand the layer's image to the editor if it changed; return whether it did.
 
         ``action`` names a change made outside the dock (a brush stroke, an undo), which
-        is then written in the edit log.
+        the editor then writes in the edit log. ``force`` redraws the table anyway.
         """
-        layer = self.layer
-        if layer is None:
+        if self.layer is None or self.editor is None:
             return False
-        data = np.asarray(layer.data)
-        previous = self._snapshot
-        if not force and previous is not None and previous.shape == data.shape \
-                and np.array_equal(previous, data):
-            return False
-        if action and previous is not None and previous.shape == data.shape:
-            changed = core.changed_labels(data, previous).tolist()
-            if changed:
-                self.log.append({"action": action, "labels": changed, "time": _now()})
-        self._snapshot = data.copy()
-        table = core.table_from_labels(data, self._memory, original=self.original,
-                                       extracted=self.extracted)
-        self._remember(table)
-        self._write(table)
-        return True
+        changed = self.editor.update_labels(np.asarray(self.layer.data), action=action)
+        if changed or force:
+            if force and not changed:
+                self.editor.refresh()
+            self._write()
+        return changed
 
-    def _write(self, table: dict[str, np.ndarray]) -> None:
-        """Show ``table`` as the layer's features and colours."""
-        self._table = table
+    def _write(self) -> None:
+        """Show the editor's table as the layer's features and colours."""
         layer = self.layer
-        if layer is None:
+        if layer is None or self.editor is None:
             return
+        table = self.editor.table
         self._busy = True
         try:
             layer.features = {c: table[c] for c in core.COLUMNS}
@@ -454,12 +405,6 @@ class CurationWidget(StageWidget):
             color_dict[int(value)] = tuple(float(c) for c in color) if ok else REJECTED
         return DirectLabelColormap(color_dict=color_dict)
 
-    def row(self, label: int) -> dict[str, Any] | None:
-        """The table row of ``label`` as a dict (None if it is not in the image)."""
-        hits = np.flatnonzero(self._table["index"] == int(label))
-        if not hits.size:
-            return None
-        return {c: self._table[c][hits[0]].item() for c in core.COLUMNS}
 
     def _show_info(self) -> None:
         label = int(self.layer.selected_label) if self.layer is not None else 0
@@ -475,8 +420,10 @@ class CurationWidget(StageWidget):
 
     # ------------------------------------------------------------------ events
     def _on_paint(self, event=None) -> None:
-        # a new undo step of napari (brush stroke, eraser, fill, paint()): emitted when
-        # the step is recorded, which can be before the pixels are written — look after
+        # a new undo step of napari (brush stroke, eraser, fill, paint()): napari emits
+        # events.paint when it records the step, before the pixels of a stroke are
+        # written (Labels._save_history), so the image is read once the event loop
+        # turns: the one timer this dock needs
         if self._busy:
             return
         from qtpy.QtCore import QTimer
@@ -495,49 +442,47 @@ class CurationWidget(StageWidget):
             self._painted = False
 
     def _on_data_replaced(self, event=None) -> None:
-        if self._busy:
-            return
-        from qtpy.QtCore import QTimer
+        # the image was replaced (the Source extraction dock shows its result again;
+        # whether that result is a new fit, the session's result_changed tells)
+        if not self._busy:
+            self.sync(action="replace")
 
-        # the Source extraction dock replaces the image, then its features and metadata:
-        # look once it is done
-        QTimer.singleShot(0, self._after_data_replaced)
-
-    def _after_data_replaced(self) -> None:
-        if self.layer is None:
+    def _on_result_changed(self, source: str, stage: str, result) -> None:
+        """Restart the curation on a new CNMF fit of its movie; follow a re-filtered one."""
+        if stage != "cnmf" or self.layer is None or source != self.source:
             return
-        new = self._session_result("cnmf")
         old = self._source_result
-        if new is not None and new is not old and not _same_fit(new, old):
+        if result is not None and result is not old and not _same_fit(result, old):
             # a new extraction: start again from it (the re-extraction is obsolete)
-            session_for(self._viewer).results.pop((self.source, "curation"), None)
+            session_for(self._viewer).remove_result(source, "curation")
             self.bind(self.layer)
             self.status.value = "A new extraction replaced the ROIs; curation restarted."
-        else:  # the same fit shown again: the curation goes on (on its image)
-            self._claim()
-            self.sync(action="replace", force=True)
+            return
+        if result is not None and result is not old:
+            self._refiltered(result)
+        # the same fit shown again: the curation goes on (on its image)
+        self._claim()
+        self.sync(action="replace", force=True)
 
     def _on_metadata(self, event=None) -> None:
+        # the Source extraction dock re-filters (new thresholds) by replacing the session's
+        # result without result_changed, then writes the layer's metadata: look there
         if self._busy or self.layer is None:
             return
-        new = self._session_result("cnmf")
+        new = self._session_result(self.source, "cnmf")
         old = self._source_result
         if new is None or old is None or new is old or not _same_fit(new, old):
             return
-        # the Source extraction dock re-filtered with new thresholds: so does the table
-        from ...core.cnmf import evaluate
+        self._refiltered(new)
+        self._write()
 
-        self._source_result = new
-        thresholds = {name: getattr(new.params, name) for name in THRESHOLDS}
-        if self.curated is old:
-            self.curated = new
-        elif self.curated is not None and self.curated.evaluated:
-            self.curated = evaluate(self.curated, **thresholds)
-        if self.curated is not None and self.extracted is not None:
-            table = core.table_from_result(self.curated, self.extracted, self._memory,
-                                           original=self.original)
-            self._remember(table)
-            self.sync(force=True)
+    def _refiltered(self, new) -> None:
+        """Re-decide the undecided ROIs: the same fit was re-filtered with new thresholds."""
+        old, self._source_result = self._source_result, new
+        if self.editor.result is old:
+            self.editor.refilter(result=new)
+        else:
+            self.editor.refilter({name: getattr(new.params, name) for name in THRESHOLDS})
 
     def _on_selected(self, event=None) -> None:
         label = int(self.layer.selected_label) if self.layer is not None else 0
@@ -577,45 +522,41 @@ class CurationWidget(StageWidget):
         self.sync(action="paint")  # catch up with anything napari did
         return True
 
-    def _apply(self, image: np.ndarray, action: str, **details: Any) -> bool:
-        """Write the pixels where ``image`` differs from the layer as ONE undo step."""
+    def _draw(self) -> None:
+        """Write the pixels where the editor's ROIs differ from the layer as ONE undo step."""
         layer = self.layer
         old = np.asarray(layer.data)
+        image = self.editor.labels
         changed = np.nonzero(image != old)
-        if not changed[0].size:
-            self.status.value = f"{action}: nothing changed."
-            return False
-        self._busy = True
-        try:
-            with layer.block_history():
-                layer.data_setitem(changed, np.asarray(image[changed], dtype=old.dtype))
-        finally:
-            self._busy = False
-        self.log.append({"action": action, **details, "time": _now()})
-        self.sync(force=True)
-        return True
+        if changed[0].size:
+            self._busy = True
+            try:
+                with layer.block_history():
+                    layer.data_setitem(changed, np.asarray(image[changed], dtype=old.dtype))
+            finally:
+                self._busy = False
+        self._write()
 
-    def _used(self) -> list[int]:
-        return self._memory["index"].tolist()
-
-    def _decide(self, accepted: bool, only_selected: bool) -> list[int] | None:
-        if not self._ready():
-            return None
-        values = self._targets(only_selected=only_selected)
-        if values is None:
-            return None
+    def _do(self, edit, *args, **kwargs):
+        """Call ``edit`` (a method of the editor), then redraw; None and a status if refused."""
         try:
-            table = core.set_decision(self._table, values, accepted)
+            out = edit(*args, **kwargs)
         except ValueError as exc:
             self.status.value = str(exc)
             return None
-        self._remember(table)
-        self._write(table)
-        action = "accept" if accepted else "reject"
-        self.log.append({"action": action, "labels": values, "time": _now()})
+        self._draw()
+        return out
+
+    def _decide(self, accepted: bool, only_selected: bool) -> list[int] | None:
+        if not self._ready() or (values := self._targets(only_selected=only_selected)) is None:
+            return None
+        edit = self.editor.accept if accepted else self.editor.reject
+        if self._do(edit, values) is None:
+            return None
         if not only_selected:
             self.labels.value = ""
-        self.status.value = f"{action}ed ROI(s) {', '.join(map(str, values))}."
+        self.status.value = f"{'accept' if accepted else 'reject'}ed ROI(s) " \
+            f"{', '.join(map(str, values))}."
         return values
 
     def accept(self, *, only_selected: bool = False):
@@ -633,12 +574,8 @@ class CurationWidget(StageWidget):
         """Delete the ROIs in *labels* (or the selected one): one undo step."""
         if not self._ready() or (values := self._targets()) is None:
             return None
-        try:
-            new = core.delete_labels(self.layer.data, values)
-        except ValueError as exc:
-            self.status.value = str(exc)
+        if self._do(self.editor.delete, values) is None:
             return None
-        self._apply(new, "delete", labels=values)
         self.labels.value = ""
         self.status.value = f"Deleted ROI(s) {', '.join(map(str, values))} (Ctrl-Z undoes)."
         return values
@@ -647,12 +584,8 @@ class CurationWidget(StageWidget):
         """Merge the ROIs in *labels* into the first one (empty: the last two selected)."""
         if not self._ready() or (values := self._targets(minimum=2)) is None:
             return None
-        try:
-            new = core.merge_labels(self.layer.data, values)
-        except ValueError as exc:
-            self.status.value = str(exc)
+        if self._do(self.editor.merge, values) is None:
             return None
-        self._apply(new, "merge", labels=values, into=values[0])
         self.labels.value = ""
         self._selected = [values[0]]
         self.layer.selected_label = values[0]
@@ -681,28 +614,16 @@ class CurationWidget(StageWidget):
             return None
         i = lines[-1]
         line = np.asarray(shapes.data[i], float)[:, -2:]
-        data = np.asarray(self.layer.data)
-        n = max(2, int(np.ceil(np.abs(np.diff(line, axis=0)).sum())) * 2)
-        t = np.linspace(0, len(line) - 1, n)
-        rows = np.interp(t, np.arange(len(line)), line[:, 0]).round().astype(int)
-        cols = np.interp(t, np.arange(len(line)), line[:, 1]).round().astype(int)
-        inside = (rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])
-        crossed = [int(v) for v in np.unique(data[rows[inside], cols[inside]]) if v]
-        selected = int(self.layer.selected_label)
-        candidates = [selected] if selected in crossed else crossed
-        for value in candidates:
-            try:
-                new, part = core.split_label_by_line(data, value, line, used=self._used())
-            except ValueError:
-                continue
-            self._apply(new, "split by line", labels=[value], new=[part],
-                        line=line.tolist())
-            shapes.selected_data = {i}
-            shapes.remove_selected()
-            self.status.value = f"Split ROI {value}: the smaller part is ROI {part}."
-            return part
-        self.status.value = "The line cuts no ROI in two (draw it across one)."
-        return None
+        done = self._do(self.editor.split_by_line, line,
+                        prefer=int(self.layer.selected_label))
+        if done is None:
+            self.status.value = "The line cuts no ROI in two (draw it across one)."
+            return None
+        value, part = done
+        shapes.selected_data = {i}
+        shapes.remove_selected()
+        self.status.value = f"Split ROI {value}: the smaller part is ROI {part}."
+        return part
 
     def split_by_activity(self):
         """Split the selected ROI into ``k`` parts by k-means on its pixels' traces.
@@ -717,8 +638,8 @@ class CurationWidget(StageWidget):
             self.status.value = "Choose the (T, Y, X) movie of these ROIs first."
             return None
         value, k = values[0], int(self.k.value)
-        before = np.asarray(self.layer.data).copy()
-        used = self._used()
+        editor = self.editor
+        before, used = editor.labels.copy(), editor.used
 
         def work():
             from ...core.progress import Progress
@@ -730,10 +651,13 @@ class CurationWidget(StageWidget):
 
         def done(out) -> None:
             new, parts = out
-            if self.layer is None or not np.array_equal(np.asarray(self.layer.data), before):
+            if self.editor is editor:
+                self.sync(action="paint")  # catch up with anything napari did meanwhile
+            if self.editor is not editor or not np.array_equal(editor.labels, before):
                 self.status.value = "The ROIs changed while splitting; split again."
                 return
-            self._apply(new, "split by activity", labels=[value], new=parts, k=k)
+            editor.edit(new, "split by activity", labels=[value], new=parts, k=k)
+            self._draw()
             self.labels.value = ""
             self.status.value = f"Split ROI {value} by activity: new ROI(s) " \
                 f"{', '.join(map(str, parts))}."
@@ -763,6 +687,7 @@ class CurationWidget(StageWidget):
                              "across a ROI (then 'Split by line').")
         return shapes
 
+
     def add_shapes(self):
         """Add the polygons, ellipses and rectangles of the shapes layer as new ROIs.
 
@@ -777,19 +702,11 @@ class CurationWidget(StageWidget):
         if not areas:
             self.status.value = f"Draw polygons or ellipses in {shapes.name!r} first."
             return None
-        data = np.asarray(self.layer.data)
-        masks = np.asarray(shapes.to_masks(mask_shape=data.shape), bool)
-        new, added, used = data, [], self._used()
-        for i in areas:
-            try:
-                new, value = core.add_mask(new, masks[i], used=used + added)
-            except ValueError:
-                continue
-            added.append(value)
-        if not added:
+        masks = np.asarray(shapes.to_masks(mask_shape=self.editor.labels.shape), bool)
+        added = self._do(self.editor.add_masks, [masks[i] for i in areas])
+        if added is None:
             self.status.value = "The shapes cover no free pixel (they lie on other ROIs)."
             return None
-        self._apply(new, "add shapes", new=added)
         shapes.selected_data = set(areas)
         shapes.remove_selected()
         self.layer.selected_label = added[-1]
@@ -800,7 +717,7 @@ class CurationWidget(StageWidget):
         """Select a fresh label and napari's brush, to paint a new ROI; return the label."""
         if not self._ready():
             return None
-        value = core.next_label(self.layer.data, used=self._used())
+        value = self.editor.new_label()
         self.layer.selected_label = value
         self._viewer.layers.selection.active = self.layer
         self.layer.mode = "paint"
@@ -812,17 +729,15 @@ class CurationWidget(StageWidget):
         if not self._ready():
             return None
         path = Path(self.import_path.value if path is None else path)
-        shape = np.asarray(self.layer.data).shape
         try:
-            other = core.read_rois(path, shape)
-            new, mapping = core.append_labels(self.layer.data, other, used=self._used())
+            mapping = self.editor.import_rois(path)
         except (OSError, ValueError) as exc:
             self.status.value = f"Not imported: {exc}"
             return None
         if not mapping:
             self.status.value = f"No ROI of {path.name} has a free pixel; nothing imported."
             return None
-        self._apply(new, "import", path=str(path), new=sorted(mapping.values()))
+        self._draw()
         self.status.value = f"Imported {len(mapping)} ROI(s) from {path.name}."
         return mapping
 
@@ -834,7 +749,8 @@ class CurationWidget(StageWidget):
         if not self._ready():
             return None
         movie = self.movie.value
-        labels = np.asarray(self.layer.data).copy()
+        editor = self.editor
+        labels = editor.labels.copy()
         if movie is None or movie.ndim != 3 or tuple(movie.data.shape[1:]) != labels.shape:
             self.status.value = (f"Choose the (T, Y, X) movie of these ROIs (frames of "
                                  f"{labels.shape}) first.")
@@ -845,30 +761,21 @@ class CurationWidget(StageWidget):
         if not labels.any():
             self.status.value = "There is no ROI to extract."
             return None
-        params = None if self.curated is None else self.curated.params
-        generator = core.iter_reextract(
-            movie.data, labels, result=self.curated, reference=self.extracted,
-            update_footprints=bool(self.update_footprints.value), params=params)
-        source = self.source or movie.name
+        update = bool(self.update_footprints.value)
+        generator = editor.iter_reextract(movie.data, update_footprints=update, apply=False)
 
         def on_result(result) -> None:
-            self.curated = result
-            self.extracted = labels
-            table = core.table_from_result(result, labels, self._memory,
-                                           original=self.original)
-            self._remember(table)
-            self.log.append({"action": "re-extract", "n_rois": int(result.K),
-                             "update_footprints": bool(self.update_footprints.value),
-                             "time": _now()})
-            self.sync(force=True)
-            self.status.value = (f"Re-extracted {result.K} ROIs; "
-                                 f"{int(self._table['accepted'].sum())} accepted.")
+            editor.apply_extraction(result, labels, update_footprints=update)
+            if editor is self.editor:
+                self.sync(force=True)
+                self.status.value = (f"Re-extracted {result.K} ROIs; "
+                                     f"{int(self._table['accepted'].sum())} accepted.")
 
-        return self.launch(generator, source=source, on_result=on_result,
+        return self.launch(generator, source=self.source or movie.name, on_result=on_result,
                            message=f"Re-extracting {int(len(np.unique(labels)) - 1)} ROIs...")
 
     def component_series(self, label: int):
-        """``(title, series, colours)`` of ROI ``label`` for the trace dock (None: none yet)."""
+        """Return ``(title, series, colours)`` of ROI ``label`` for the trace dock (or None)."""
         r = self.row(label)
         if r is None or self.curated is None or r["component"] < 0 or r["stale"]:
             return None
@@ -882,15 +789,12 @@ class CurationWidget(StageWidget):
 
     # ------------------------------------------------------------------ files
     def state(self) -> core.Curation:
-        """The curation as a :class:`~napari_amnesia.core.curation.Curation`."""
+        """Return the editor, up to date with the layer and with the session's pipeline."""
         self.sync(action="paint")
-        labels = np.asarray(self.layer.data).astype(np.int32)
         movie, stages = pipeline_stages(self._viewer, self.source) if self.source else (None,
                                                                                        {})
-        return core.Curation(labels=labels, table=self.table, result=self.curated,
-                             original=self.original, extracted=self.extracted,
-                             log=list(self.log), source=self.source,
-                             pipeline={"movie": movie, "stages": stages})
+        self.editor.pipeline = {"movie": movie, "stages": stages}
+        return self.editor
 
     def _folder(self, folder) -> Path | None:
         folder = Path(self.folder.value if folder is None else folder)
@@ -917,7 +821,6 @@ class CurationWidget(StageWidget):
         except (OSError, ValueError) as exc:
             self.status.value = f"Not saved: {exc}"
             return None
-        self.saved_to = out
         self.status.value = f"Curation saved to {out}."
         return out
 
@@ -938,10 +841,10 @@ class CurationWidget(StageWidget):
                                                       "opacity": 0.6, "metadata": meta},
                                        "labels")])
         if state.result is not None:
-            session_for(self._viewer).results[(source, "curation")] = state.result
+            session_for(self._viewer).set_result(source, "curation", state.result)
         self.rois.reset_choices()
         self.bind(layer, state=state)
-        self.saved_to = Path(folder)
+        self.editor.saved_to = Path(folder)
         self.status.value = f"Opened the curation of {source!r} ({len(state.table['index'])} " \
             "ROIs)."
         return self.layer
@@ -972,44 +875,21 @@ class CurationWidget(StageWidget):
 
     # ------------------------------------------------------------------ reproduce
     def pipeline_config(self) -> dict:
-        """The configuration (:func:`~napari_amnesia.core.pipeline.load_config`) of the session."""
-        from ...core.pipeline import load_config
-
-        if self.source is None:
-            raise ValueError("choose a ROI layer made by a stage of this session first.")
-        movie, stages = pipeline_stages(self._viewer, self.source)
-        if not stages:
-            raise ValueError(f"no stage of this session ran on {self.source!r}.")
-        config = load_config({"name": self.source,
-                              "input": {"movie": movie} if movie else {}, **stages})
-        return config
+        """Return the configuration of the session (:func:`._pipeline.pipeline_config`)."""
+        return _pipeline.pipeline_config(self._viewer, self.source)
 
     def python_script(self) -> str:
-        """The Python of the session's stages, then of this curation when it was saved."""
-        from ...core.pipeline import python_script
-
-        text = python_script(self.pipeline_config())
-        if self.saved_to is not None:
-            text += (
-                "\n# curation: the ROIs edited in napari ('Save curation'), re-extracted\n"
-                "from napari_amnesia.core import curation\n"
-                f"curated = curation.load_curation({str(self.saved_to)!r})\n"
-                "sources = curation.reextract(movie, curated.labels, result=curated.result,\n"
-                "                             reference=curated.extracted)\n"
-                "table = curation.table_from_result(sources, curated.labels, curated.table)\n"
-                "accepted = curation.curated_result(sources, table)\n")
-        return text
+        """Return the Python of the session's stages, then of this curation once saved."""
+        return _pipeline.python_script(self._viewer, self.source, self.editor)
 
     def copy_python(self):
         """Put the session's Python on the clipboard and show it; return the text."""
-        from qtpy.QtWidgets import QApplication
-
         try:
             text = self.python_script()
         except ValueError as exc:
             self.status.value = f"Nothing to copy: {exc}"
             return None
-        QApplication.clipboard().setText(text)
+        _pipeline.copy_text(text)
         self.script.value = text
         self.status.value = "The Python of this session is on the clipboard."
         return text
@@ -1017,16 +897,13 @@ class CurationWidget(StageWidget):
     def save_config(self, path=None):
         """Write the session's pipeline configuration (``amnesia run``); return its path."""
         from ...core.files import OutputExistsError
-        from ...core.pipeline import write_config
 
         path = Path(self.config_path.value if path is None else path)
         if str(path) in ("", "."):
             self.status.value = "Choose a new .yaml file in 'config' first."
             return None
         try:
-            config = self.pipeline_config()
-            out = write_config(path, movie=config["input"].get("movie"),
-                               stages=config["stages"], name=config.get("name"))
+            out = _pipeline.save_config(self._viewer, self.source, path)
         except OutputExistsError:
             self.status.value = (f"Not saved: {path} already exists; choose a new name "
                                  "(nothing was overwritten).")

@@ -1,0 +1,111 @@
+"""What the session computed, as a configuration and as Python ("Copy as Python").
+
+The Curate ROIs dock's *Copy as Python* and *Save pipeline config* buttons call these
+functions; they read the viewer's session (results per source and stage) and the
+layers' provenance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .._session import session_for
+
+__all__ = ["pipeline_stages", "pipeline_config", "python_script", "copy_text", "save_config"]
+
+
+def pipeline_stages(viewer, source: str) -> tuple[str | None, dict[str, dict]]:
+    """Return the movie path and ``{stage: params}`` of what the session computed for ``source``.
+
+    ``source`` is the movie the ROIs were extracted from; when it is a motion-corrected
+    layer (``"<raw> · corrected"``), the motion parameters of ``<raw>`` come first and
+    the movie path is the raw movie's. Parameters come from the session's results:
+    motion correction, summary images, source extraction, skeleton.
+    """
+    session = session_for(viewer)
+    layers = {layer.name: layer for layer in viewer.layers}
+
+    def meta(name: str) -> dict:
+        layer = layers.get(name)
+        return {} if layer is None else dict(layer.metadata.get("napari_amnesia", {}))
+
+    raw = source
+    stages: dict[str, dict] = {}
+    info = meta(source)
+    if info.get("stage") == "motion" and info.get("source"):
+        raw = info["source"]
+        motion = session.result(raw, "motion")
+        if motion is not None:
+            stages["motion"] = motion.params.to_dict()
+
+    def first(stage: str):
+        found = session.result(source, stage)
+        return session.result(raw, stage) if found is None else found
+
+    summary = first("summary")
+    if summary is not None:
+        p = getattr(summary, "params", {}) or {}
+        p = p.to_dict() if hasattr(p, "to_dict") else dict(p)  # a StageParams or a dict
+        stages["summary"] = {k: p[k] for k in ("eight_neighbours", "gsig", "bin_size") if k in p}
+    sources = session.result(source, "cnmf")
+    if sources is not None:
+        stages["cnmf"] = sources.params.to_dict()
+    skeleton = first("skeleton")
+    if skeleton is not None:
+        stages["skeleton"] = skeleton.params.to_dict()
+    path = meta(raw).get("path")
+    if path is None and raw in layers:
+        path = getattr(layers[raw].source, "path", None)
+    if isinstance(path, (list, tuple)):
+        path = path[0] if len(path) == 1 else None
+    return (None if path is None else str(path)), stages
+
+
+def pipeline_config(viewer, source: str | None) -> dict:
+    """Return the configuration (:func:`~napari_amnesia.core.pipeline.load_config`) of ``source``.
+
+    Raises
+    ------
+    ValueError
+        If there is no source, or no stage of the session ran on it.
+    """
+    from ...core.pipeline import load_config
+
+    if source is None:
+        raise ValueError("choose a ROI layer made by a stage of this session first.")
+    movie, stages = pipeline_stages(viewer, source)
+    if not stages:
+        raise ValueError(f"no stage of this session ran on {source!r}.")
+    return load_config({"name": source, "input": {"movie": movie} if movie else {}, **stages})
+
+
+def python_script(viewer, source: str | None, curation=None) -> str:
+    """Return the Python of the session's stages, then of ``curation`` once it was saved."""
+    from ...core.pipeline import python_script as script
+
+    text = script(pipeline_config(viewer, source))
+    if curation is not None:
+        text += curation.python_lines()
+    return text
+
+
+def copy_text(text: str) -> None:
+    """Put ``text`` on the clipboard."""
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.clipboard().setText(text)
+
+
+def save_config(viewer, source: str | None, path) -> Path:
+    """Write the session's pipeline configuration (``amnesia run``) to ``path``; return it.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` exists (nothing is overwritten).
+    """
+    from ...core.pipeline import write_config
+
+    config = pipeline_config(viewer, source)
+    return write_config(path, movie=config["input"].get("movie"), stages=config["stages"],
+                        name=config.get("name"))
