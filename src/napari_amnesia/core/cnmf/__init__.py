@@ -175,7 +175,7 @@ def _compute_batches(tasks: list[Any], message: str, workers: int, *,
 
 
 def _memory_dtype(movie: Any, params: CNMFParams) -> np.dtype | None:
-    """The type the movie is held in memory in for the fit, or None to stream it.
+    """Return the type the movie is held in memory in for the fit, or None to stream it.
 
     A movie whose float32 copy is at most ``max_in_memory_mb`` is read once; an
     integer movie of one or two bytes per pixel (uint8, uint16, int16: what cameras
@@ -194,7 +194,7 @@ def _memory_dtype(movie: Any, params: CNMFParams) -> np.dtype | None:
 
 def _load_matrix(movie: Any, chunk_frames: int | None, dtype: Any = np.float32
                  ) -> np.ndarray:
-    """The whole movie as a ``(T, P)`` matrix of ``dtype`` (read in time chunks).
+    """Read the whole movie as a ``(T, P)`` matrix of ``dtype`` (read in time chunks).
 
     Non-finite values are left for :func:`~.initialization.fill_nonfinite`.
     """
@@ -217,7 +217,7 @@ def _load_matrix(movie: Any, chunk_frames: int | None, dtype: Any = np.float32
 
 def _movie_matrix(movie: Any, chunk_frames: int | None, dtype: np.dtype
                   ) -> tuple[np.ndarray, int]:
-    """The movie as the fit's ``(T, P)`` matrix of ``dtype``, and its non-finite pixels.
+    """Return the movie as the fit's ``(T, P)`` matrix, and its non-finite pixels.
 
     A numpy array that already is one (that type, C order, no NaN or inf) is used as
     it is, through a read-only view (the fit never writes into it: no copy of what
@@ -333,6 +333,15 @@ def _version() -> str:
     return __version__
 
 
+def _provenance(shape: tuple[int, ...], dtype: Any, **extra: Any) -> dict[str, Any]:
+    """Start a result's provenance (``elapsed_s`` is added when it is done)."""
+    from datetime import datetime, timezone
+
+    return {"version": _version(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "input_shape": list(shape), "input_dtype": str(np.dtype(dtype)), **extra}
+
+
 # --------------------------------------------------------------------------- fit
 def iter_fit(
     movie: Any,
@@ -341,7 +350,7 @@ def iter_fit(
     seeds: Any = None,
     **overrides: Any,
 ) -> ProgressGenerator[SourceResult]:
-    """Generator twin of :func:`fit`: yields progress, returns the result.
+    """Fit as :func:`fit` does, yielding progress; return the result.
 
     Closing the generator (a cancel) stops the work at the next batch of patches or
     the next update; nothing is written anywhere.
@@ -357,8 +366,8 @@ def iter_fit(
     workers = n_workers()
     timings: dict[str, float] = {}
     cpu0 = time.process_time()
-    info: dict[str, Any] = {"version": _version(), "input_shape": list(shape),
-                            "input_dtype": str(np.dtype(movie.dtype)), "timings": timings}
+    info: dict[str, Any] = {"timings": timings}
+    prov = _provenance(shape, movie.dtype)
     grid = patch_grid(dims, params.rf, params.stride)
     label_values = None
     mean_image = None
@@ -453,7 +462,7 @@ def iter_fit(
         baseline=res["baseline"], g=res["g"], lam=res["lam"], sn=np.asarray(sn).reshape(dims),
         shape=dims, params=params, label_values=label_values,
         mean_image=None if mean_image is None else np.asarray(mean_image).reshape(dims),
-        info=info)
+        info=info, provenance=prov)
     if params.evaluate and result.K:
         t0 = time.perf_counter()
         yield Progress(0, 1, "evaluating components")
@@ -466,6 +475,7 @@ def iter_fit(
         timings["dff"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
     timings["cpu_total"] = time.process_time() - cpu0  # all threads
+    prov["elapsed_s"] = round(timings["total"], 4)
     logger.info("cnmf: %d components (%d accepted) in %.1f s", result.K,
                 int(result.accepted.sum()), timings["total"])
     return result
@@ -573,7 +583,7 @@ def fit(
 
 def iter_refit(result: SourceResult, movie: Any, **overrides: Any
                ) -> ProgressGenerator[SourceResult]:
-    """Generator twin of :func:`refit`."""
+    """Refit as :func:`refit` does, yielding progress; return the result."""
     t_start = time.perf_counter()
     params = result.params.replace(**overrides) if overrides else result.params
     movie, shape = _check_movie(movie)
@@ -585,20 +595,21 @@ def iter_refit(result: SourceResult, movie: Any, **overrides: Any
     res, sn, mean, values, n_bad, eval_movie = yield from _iter_seeded(
         movie, None, params, n_workers(), timings, init=result)
     _warn_nonfinite(n_bad)
-    info = {"version": _version(), "input_shape": list(shape),
-            "input_dtype": str(np.dtype(movie.dtype)), "refit_of": result.info.get("version"),
-            "timings": timings, "nonfinite_pixels": int(n_bad)}
+    info = {"timings": timings, "nonfinite_pixels": int(n_bad)}
+    prov = _provenance(shape, movie.dtype, refit_of=result.provenance.get("version"))
     new = SourceResult(
         footprints=res["A"], traces=res["C"], spikes=res["S"], residual_traces=res["YrA"],
         background_footprints=res["b"], background_traces=res["f"], baseline=res["baseline"],
         g=res["g"], lam=res["lam"], sn=sn.reshape(result.shape), shape=result.shape,
-        params=params, label_values=values, mean_image=mean.reshape(result.shape), info=info)
+        params=params, label_values=values, mean_image=mean.reshape(result.shape), info=info,
+        provenance=prov)
     if params.evaluate and new.K:
         yield Progress(0, 1, "evaluating components")
         new = evaluate(new, eval_movie)
     if params.compute_dff and new.K:
         new.dff = compute_dff(new)
     timings["total"] = time.perf_counter() - t_start
+    prov["elapsed_s"] = round(timings["total"], 4)
     return new
 
 

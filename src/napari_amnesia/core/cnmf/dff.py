@@ -73,7 +73,7 @@ _N_BINS = 512
 # --------------------------------------------------------------------------- percentile
 @nb.njit(cache=True, nogil=True)
 def _running_percentile_rows(F, q, window, step, out):  # pragma: no cover - compiled
-    """Running percentile of each row on a grid of centres, linearly interpolated."""
+    """Compute a running percentile of each row on a grid of centres, interpolated."""
     K, T = F.shape
     h = window // 2
     n_grid = (T - 1) // step + 1
@@ -121,7 +121,7 @@ def running_percentile(
     step: int | None = None,
     n_threads: int | None = None,
 ) -> np.ndarray:
-    """Running percentile of each row of ``F`` over ``frames_window`` frames.
+    """Return the running percentile of each row of ``F`` over ``frames_window`` frames.
 
     Parameters
     ----------

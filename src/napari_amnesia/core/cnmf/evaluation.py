@@ -518,7 +518,7 @@ def describe_rule(
     max_size: int | None = None,
     require_both: bool = False,
 ) -> str:
-    """The rule of :func:`decide` in words, for the thresholds given.
+    """Describe the rule of :func:`decide` in words, for the thresholds given.
 
     Examples
     --------

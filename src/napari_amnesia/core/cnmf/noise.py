@@ -75,7 +75,7 @@ def check_noise_range(noise_range: Sequence[float]) -> tuple[float, float]:
 
 
 def _band(n_frames: int, noise_range: tuple[float, float]) -> np.ndarray:
-    """Indices of the rfft bins with ``lo < k / T <= hi``."""
+    """Return the indices of the rfft bins with ``lo < k / T <= hi``."""
     k = np.arange(n_frames // 2 + 1)
     f = k / n_frames
     idx = k[(f > noise_range[0]) & (f <= noise_range[1])]

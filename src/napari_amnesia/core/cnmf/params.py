@@ -266,6 +266,7 @@ class CNMFParams(StageParams):
         "bands of rows and the whole-field updates stream time chunks.")
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per parameter
+        """Check every parameter (a ValueError names the bad one) and normalise pairs."""
         s = object.__setattr__
         name = type(self).__name__
 
@@ -389,9 +390,12 @@ class CNMFParams(StageParams):
 
     @property
     def min_pixels(self) -> int:
-        """Fewest footprint pixels of a component kept by the fit: a quarter of the
-        area of a disk of radius ``gSig`` (``pi * gSig_y * gSig_x / 4``), at least 4.
-        Smaller footprints are fragments left by the initialisation, not sources."""
+        """Fewest footprint pixels of a component kept by the fit.
+
+        A quarter of the area of a disk of radius ``gSig`` (``pi * gSig_y * gSig_x /
+        4``), at least 4. Smaller footprints are fragments left by the
+        initialisation, not sources.
+        """
         return max(4, int(math.ceil(math.pi * self.gSig[0] * self.gSig[1] / 4)))
 
     def init_tsub(self, n_frames: int) -> int:
@@ -444,7 +448,7 @@ class CNMFParams(StageParams):
 
 
 def _pair(value: Any, field_name: str, cls: str, *, integer: bool) -> tuple:
-    """A number or a pair of numbers as a 2-tuple (float or int)."""
+    """Return a number or a pair of numbers as a 2-tuple (float or int)."""
     if isinstance(value, (str, bytes)) or value is None or isinstance(value, bool):
         raise ValueError(f"{cls}.{field_name} should be a number or a pair of numbers, "
                          f"got {value!r}.")

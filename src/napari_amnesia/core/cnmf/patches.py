@@ -528,6 +528,7 @@ class MatrixMovie:
         self.ndim = 3
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        """Index the matrix as the ``(T, Y, X)`` movie it holds."""
         return self.matrix.reshape(self.shape)[key]
 
 
@@ -682,7 +683,7 @@ def global_background_traces(f_patches: np.ndarray, gnb: int, T: int) -> np.ndar
 
 
 def n_patches(dims: tuple[int, int], rf: int | None, stride: int) -> int:
-    """Number of patches of :func:`patch_grid`."""
+    """Return the number of patches of :func:`patch_grid`."""
     return len(patch_grid(dims, rf, stride))
 
 

@@ -28,7 +28,13 @@ non-empty folder only with ``overwrite``)::
     arrays.npz     every array above (footprints as CSC data/indices/indptr),
                    uncompressed: loading gives back the same bits
     params.json    CNMFParams
-    result.json    shape, n_frames, format version, provenance ("info")
+    result.json    shape, n_frames, format version, ``provenance`` (package version,
+                   creation time, elapsed time, input shape and dtype) and ``info``
+                   (diagnostics: timings, patches, merges, evaluation thresholds...)
+
+The result's layers (:meth:`SourceResult.to_layers`, :mod:`.layers`) and its lazy
+movies (:meth:`SourceResult.reconstruction`, :meth:`SourceResult.residual`,
+:mod:`.lazy`) are built without napari.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import numpy as np
 from scipy import sparse
 
 from ..files import atomic_folder, jsonable, read_arrays
+from .lazy import lazy_reconstruction, lazy_residual
 from .params import CNMFParams
 
 __all__ = ["SourceResult"]
@@ -89,8 +96,12 @@ class SourceResult:
         seeded from a label image: then the seed's label).
     mean_image : ndarray, shape (Y, X), float32, or None
     info : dict
-        Provenance: ``version``, ``input_shape``, ``input_dtype``, ``timings``,
-        numbers of patches, duplicates and merges, evaluation thresholds...
+        Diagnostics: ``timings``, numbers of patches, duplicates and merges,
+        ``k_capped``, evaluation thresholds...
+    provenance : dict
+        ``version`` (of napari-amnesia), ``created`` (ISO time), ``elapsed_s``,
+        ``input_shape``, ``input_dtype`` (and ``refit_of``: the version that made
+        the result a refit started from).
     """
 
     footprints: sparse.csc_matrix
@@ -112,8 +123,10 @@ class SourceResult:
     label_values: np.ndarray | None = None
     mean_image: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Check the shapes and cast every array to its documented dtype."""
         self.footprints = sparse.csc_matrix(self.footprints, dtype=np.float32)
         self.shape = tuple(int(v) for v in self.shape)
         K = self.footprints.shape[1]
@@ -173,6 +186,7 @@ class SourceResult:
         return self.snr is not None and self.r_values is not None
 
     def __repr__(self) -> str:
+        """Return a one-line summary: components, accepted, frames and frame shape."""
         acc = f", {int(self.accepted.sum())} accepted" if self.evaluated else ""
         return (f"SourceResult({self.K} components{acc}, {self.n_frames} frames of "
                 f"{self.shape[0]}x{self.shape[1]})")
@@ -204,7 +218,7 @@ class SourceResult:
         return out
 
     def labels(self, threshold: float = 0.2, *, accepted_only: bool = True) -> np.ndarray:
-        """A ``(Y, X)`` label image of the components (0 = none).
+        """Return a ``(Y, X)`` label image of the components (0 = none).
 
         A pixel belongs to the components whose footprint there is at least
         ``threshold`` times the footprint's maximum; where several do (footprints
@@ -261,7 +275,7 @@ class SourceResult:
         return out
 
     def select(self, indices: Any) -> SourceResult:
-        """A new result with only the components ``indices`` (ints or a boolean mask)."""
+        """Return a new result with only the components ``indices`` (ints or a boolean mask)."""
         idx = np.asarray(indices)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
@@ -274,7 +288,63 @@ class SourceResult:
                        baseline=self.baseline[idx], g=self.g[idx], lam=self.lam[idx],
                        accepted=self.accepted[idx], snr=pick(self.snr),
                        r_values=pick(self.r_values), dff=pick(self.dff),
-                       label_values=self.label_values[idx], info=dict(self.info))
+                       label_values=self.label_values[idx], info=dict(self.info),
+                       provenance=dict(self.provenance))
+
+    # -- lazy movies and layers -----------------------------------------------------
+    def reconstruction(self):
+        """Return the denoised movie ``A·C + b·f`` as a lazy dask array ``(T, Y, X)``.
+
+        float32, computed a time chunk (up to 64 frames of about 8 MB) at a time.
+
+        Examples
+        --------
+        >>> from napari_amnesia.core.cnmf import SourceResult, CNMFParams
+        >>> A = sparse.csc_matrix(np.eye(16, 1, -5, np.float32))
+        >>> C = np.arange(20, dtype=np.float32)[None]
+        >>> z = np.zeros((1, 20), np.float32)
+        >>> r = SourceResult(A, C, z, z, np.zeros((16, 0)), np.zeros((0, 20)), [0.0],
+        ...                  np.zeros((1, 1)), [0.0], np.ones((4, 4)), (4, 4), CNMFParams())
+        >>> movie = r.reconstruction()
+        >>> movie.shape, float(movie[7].compute()[1, 1])
+        ((20, 4, 4), 7.0)
+        """
+        return lazy_reconstruction(self)
+
+    def residual(self, movie: Any):
+        """Return ``movie - reconstruction()`` as a lazy dask array ``(T, Y, X)`` float32.
+
+        Parameters
+        ----------
+        movie : array_like, shape (T, Y, X)
+            The movie the result was fitted on (numpy or dask; read chunk by chunk).
+
+        Raises
+        ------
+        ValueError
+            When the movie's shape is not the fitted one.
+        """
+        return lazy_residual(self, movie)
+
+    def to_layers(self, source: str, *, movie: Any = None, contours: bool = False,
+                  show_rejected: bool = True) -> list[tuple]:
+        """Return napari LayerData tuples of the result (see :func:`.layers.cnmf_layers`).
+
+        Parameters
+        ----------
+        source : str
+            Name of the movie layer (layers are named ``"<source> · <what>"``).
+        movie : array_like, optional
+            The fitted movie: adds the lazy ``residual`` layer.
+        contours : bool
+            Also the outlines as a Shapes layer.
+        show_rejected : bool
+            Draw rejected components in grey (else transparent).
+        """
+        from .layers import cnmf_layers
+
+        return cnmf_layers(self, source, movie=movie, contours=contours,
+                           show_rejected=show_rejected)
 
     # -- saving ---------------------------------------------------------------------
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -302,7 +372,8 @@ class SourceResult:
             (tmp / "params.json").write_text(json.dumps(self.params.to_dict(), indent=2))
             (tmp / "result.json").write_text(json.dumps(jsonable({
                 "format": _FORMAT, "shape": list(self.shape), "n_frames": self.n_frames,
-                "n_components": self.K, "info": self.info}), indent=2))
+                "n_components": self.K, "provenance": self.provenance,
+                "info": self.info}), indent=2))
         logger.info("CNMF result saved to %s", folder)
         return folder
 
@@ -320,4 +391,11 @@ class SourceResult:
         K = int(meta["n_components"])
         A = sparse.csc_matrix((a.pop("footprints_data"), a.pop("footprints_indices"),
                                a.pop("footprints_indptr")), shape=(shape[0] * shape[1], K))
-        return cls(footprints=A, shape=shape, params=params, info=meta.get("info", {}), **a)
+        info = dict(meta.get("info", {}))
+        if "provenance" in meta:
+            prov = dict(meta["provenance"])
+        else:  # written before provenance had its own key: it was mixed into info
+            prov = {k: info.pop(k) for k in ("version", "input_shape", "input_dtype",
+                                             "refit_of") if k in info}
+        return cls(footprints=A, shape=shape, params=params, info=info, provenance=prov,
+                   **a)
