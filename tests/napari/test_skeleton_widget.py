@@ -8,6 +8,7 @@ PLUGIN = "napari-amnesia"
 
 
 def test_skeleton_widget_layers_preview_and_branch_trace(make_napari_viewer, qtbot):
+    """Run the dock: its layers, a preview and the trace of a selected branch."""
     from napari_amnesia.core.simulate import simulate
 
     movie, truth = simulate(n_frames=60, shape=(128, 128), n_cells=0, n_neurite_groups=1,
@@ -47,6 +48,7 @@ def test_skeleton_widget_layers_preview_and_branch_trace(make_napari_viewer, qtb
 
 
 def test_skeleton_widget_refuses_bad_parameters(make_napari_viewer):
+    """Refuse to run with an invalid parameter, naming it."""
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((5, 32, 32), np.float32), name="blank")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Skeleton")

@@ -10,8 +10,11 @@ from napari_amnesia.core.simulate import simulate
 
 
 def separation(truth, exclude: float = 8.0) -> float:
-    """Smallest distance between two planted centre lines, away from shared junctions
-    (``simulate`` keeps them >= 6 px apart except within a fork)."""
+    """Return the smallest distance between two planted centre lines.
+
+    Distances are taken away from shared junctions (``simulate`` keeps the lines
+    >= 6 px apart except within a fork).
+    """
     paths = truth.branch_paths
     edges = truth.branch_graph["edges"].tolist()
     junctions = truth.branch_graph["junctions"]

@@ -14,6 +14,7 @@ from napari_amnesia.core.skeleton import (
 
 
 def test_branch_table_is_consistent(clean_scenes):
+    """Check the branch table against the labels, paths, totals and mask."""
     movie, truth = clean_scenes[0]
     r = skeletonize(movie)
     b = r.branches
@@ -38,6 +39,7 @@ def test_branch_table_is_consistent(clean_scenes):
 
 
 def test_skeleton_graph_of_drawn_shapes():
+    """Count the branches, junctions and cycles of a drawn T and a ring."""
     img = np.zeros((40, 40), bool)
     img[20, 5:35] = True  # a horizontal line
     img[5:20, 20] = True  # a branch up from its middle: a T
@@ -59,6 +61,7 @@ def test_skeleton_graph_of_drawn_shapes():
 
 
 def test_prune_removes_short_spurs_only():
+    """Prune a short spur and keep a long branch."""
     img = np.zeros((40, 60), bool)
     img[20, 5:55] = True
     img[15:20, 30] = True  # spur of 5 px

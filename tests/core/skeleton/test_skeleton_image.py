@@ -11,6 +11,7 @@ from napari_amnesia.core.skeleton.image import _SmoothedMovie
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 50])
 def test_smoothed_movie_equals_in_memory_filter(chunk):
+    """Read the streamed 3-D smoothing in chunks: it equals the in-memory filter."""
     rng = np.random.default_rng(0)
     movie = rng.normal(10, 3, (23, 17, 19)).astype(np.float32)
     expected = ndi.gaussian_filter(movie, (1.5, 1.0, 1.0), mode="reflect")

@@ -14,6 +14,7 @@ from napari_amnesia.core.skeleton import (
 
 
 def test_params_roundtrip_replace_and_metadata():
+    """Round-trip the parameters through JSON; replace them; read their metadata."""
     p = SkeletonParams()
     assert SkeletonParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
     q = p.replace(summary="STD", threshold_block_size=31)
@@ -36,6 +37,7 @@ def test_params_roundtrip_replace_and_metadata():
     ("junction_fit_range", (5, 2)), ("prune_iterations", True), ("soma_radius", -1.0),
 ])
 def test_bad_parameters_name_the_parameter_and_value(name, value):
+    """Refuse a bad parameter with a message naming it and its value."""
     with pytest.raises(ValueError, match=name) as err:
         SkeletonParams(**{name: value})
     assert repr(value) in str(err.value)

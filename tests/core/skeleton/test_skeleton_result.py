@@ -12,6 +12,7 @@ from napari_amnesia.core.skeleton import (
 
 
 def test_save_and_load_roundtrip(tmp_path, clean_scenes):
+    """Save a result to a folder and load it back unchanged."""
     movie, _ = clean_scenes[1]
     r = skeletonize(movie, min_branch_length=5)
     folder = r.save(tmp_path / "sk")
@@ -36,6 +37,7 @@ def test_save_and_load_roundtrip(tmp_path, clean_scenes):
 
 
 def test_provenance_round_trips_and_old_folders_load(tmp_path):
+    """Record provenance, save and load it; load a folder of the older layout."""
     import json
 
     from napari_amnesia import __version__
@@ -60,6 +62,7 @@ def test_provenance_round_trips_and_old_folders_load(tmp_path):
 
 
 def test_to_layers_gives_the_dock_layers():
+    """Build the dock's layers (names, types, kwargs) from the result."""
     import pandas as pd
 
     from napari_amnesia.core.simulate import simulate

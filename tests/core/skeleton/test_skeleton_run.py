@@ -1,5 +1,7 @@
-"""Tests of core.skeleton.run: skeletonize end to end — planted branch graphs, streaming,
-degenerate inputs, progress, warnings."""
+"""Tests of core.skeleton.run: skeletonize end to end.
+
+Planted branch graphs, streaming, degenerate inputs, progress, warnings.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ DATA = Path(__file__).parents[3].parent / "shared" / "data"
 # --------------------------------------------------------------------------- helpers
 
 def matched(found, true, tol=3.0) -> int:
+    """Return how many found points match a true point within ``tol`` (one to one)."""
     if len(found) == 0 or len(true) == 0:
         return 0
     d = cdist(found, true)
@@ -35,6 +38,7 @@ def matched(found, true, tol=3.0) -> int:
 
 
 def graph_scores(results, truths, *, scale=1.0, offset=0.0):
+    """Score found graphs against planted ones: branch count, length, junction F1."""
     n_found = sum(r.totals["n_branches"] for r in results)
     n_true = sum(t.branch_graph["n_segments"] for t in truths)
     lengths = []
@@ -59,6 +63,7 @@ def graph_scores(results, truths, *, scale=1.0, offset=0.0):
 # --------------------------------------------------------------------------- accuracy
 
 def test_planted_graph_clean(clean_scenes):
+    """Recover the planted graphs of clean single-tree scenes."""
     results = [skeletonize(movie) for movie, _ in clean_scenes]
     s = graph_scores(results, [t for _, t in clean_scenes])
     assert abs(s["branches"]) <= 0.10, s
@@ -68,6 +73,7 @@ def test_planted_graph_clean(clean_scenes):
 
 
 def test_planted_graph_of_several_trees(planted):
+    """Recover three planted trees in one field."""
     # three arbors in one field: the trees keep apart from each other as well
     scenes = planted(4, shape=(192, 192), per_group=4, n_neurite_groups=3)
     results = [skeletonize(movie) for movie, _ in scenes]
@@ -79,6 +85,7 @@ def test_planted_graph_of_several_trees(planted):
 
 
 def test_planted_graph_noisy(planted):
+    """Recover the planted graphs of noisy, short movies."""
     scenes = planted(6, n_frames=30, read_noise=6.0, brightness=25.0)
     results = [skeletonize(movie) for movie, _ in scenes]
     s = graph_scores(results, [t for _, t in scenes])
@@ -88,6 +95,7 @@ def test_planted_graph_noisy(planted):
 
 
 def test_low_resolution_degrades_gracefully_and_active_still_covers(planted):
+    """Keep the length and the active mask of 2 x 2 binned scenes."""
     # 256 x 256 scenes binned 2 x 2: neurites ~1 px wide. With the length parameters
     # halved the length stays within 10 %; the junctions degrade (reported in the
     # benchmark); the 'active' mask still covers the planted centre lines.
@@ -111,6 +119,7 @@ def test_low_resolution_degrades_gracefully_and_active_still_covers(planted):
 
 
 def test_very_noisy_movie_active_mask_still_covers_neurites(planted):
+    """Cover the neurites with the mask of very noisy movies."""
     # where the skeleton graph is no longer right (few dim frames), the binary
     # structure ('active' pixels) still covers the neurites
     scenes = planted(3, n_frames=10, read_noise=10.0, brightness=15.0)
@@ -121,6 +130,7 @@ def test_very_noisy_movie_active_mask_still_covers_neurites(planted):
 
 
 def test_somata_are_part_of_the_skeleton():
+    """Find every simulated soma in the binary structure."""
     movie, truth = simulate(n_frames=60, shape=(128, 128), n_cells=3, n_neurite_groups=0,
                             motion=False, rng=5)
     r = skeletonize(movie)
@@ -132,6 +142,7 @@ def test_somata_are_part_of_the_skeleton():
 
 
 def test_planted_graph_with_somata_at_the_roots(planted):
+    """Recover planted graphs whose roots carry somata."""
     scenes = planted(6)
     movies = [attach_somata(movie, truth, radius=8.0) for movie, truth in scenes]
     truths = [t for _, t in scenes]
@@ -144,6 +155,7 @@ def test_planted_graph_with_somata_at_the_roots(planted):
 
 
 def test_simulated_somata_do_not_add_branches():
+    """Find isolated somata as somata, not as skeleton pieces."""
     # isolated somata (no neurites) are somata, not skeleton pieces
     movie, truth = simulate(n_frames=60, shape=(128, 128), n_cells=3, n_neurite_groups=0,
                             motion=False, rng=5)
@@ -161,6 +173,7 @@ def test_simulated_somata_do_not_add_branches():
 # --------------------------------------------------------------------------- streaming
 
 def test_mean_summary_is_the_mean_of_the_3d_smoothed_movie():
+    """Check that the streamed mean summary is the mean of the 3-D smoothed movie."""
     rng = np.random.default_rng(1)
     movie = rng.poisson(20, (40, 24, 28)).astype(np.uint16)
     r = skeletonize(movie, denoise_sigma_time=2.0, denoise_sigma_space=1.0, chunk_frames=9)
@@ -171,6 +184,7 @@ def test_mean_summary_is_the_mean_of_the_3d_smoothed_movie():
 
 @pytest.mark.parametrize("summary", ["max", "std"])
 def test_other_summaries_stream_the_3d_smoothed_movie(summary):
+    """Check the streamed max and std summaries of the 3-D smoothed movie."""
     rng = np.random.default_rng(2)
     movie = rng.poisson(20, (30, 20, 22)).astype(np.uint16)
     r = skeletonize(movie, summary=summary, denoise_sigma_time=1.0, chunk_frames=8)
@@ -180,6 +194,7 @@ def test_other_summaries_stream_the_3d_smoothed_movie(summary):
 
 
 def test_dask_movie_from_file(tmp_path):
+    """Skeletonize a lazy movie read from a file as its in-memory copy."""
     import tifffile
 
     from napari_amnesia.core.io import open_movie
@@ -199,6 +214,7 @@ def test_dask_movie_from_file(tmp_path):
 
 @pytest.mark.parametrize("value", [0, 1000])
 def test_blank_and_fully_bright_inputs_give_empty_results(value):
+    """Give an empty, valid result for a constant input."""
     for data in (np.full((5, 32, 32), value, np.uint16), np.full((32, 32), value, np.float32)):
         r = skeletonize(data)
         assert not r.mask.any() and not r.skeleton.any()
@@ -208,6 +224,7 @@ def test_blank_and_fully_bright_inputs_give_empty_results(value):
 
 
 def test_single_pixel_and_tiny_inputs():
+    """Handle a single bright pixel and images of a few pixels."""
     img = np.zeros((32, 32), np.float32)
     img[16, 16] = 100
     r = skeletonize(img)
@@ -221,6 +238,7 @@ def test_single_pixel_and_tiny_inputs():
 
 
 def test_two_d_image_and_single_frame_movie():
+    """Treat a 2-D image and a one-frame movie alike."""
     movie, _ = simulate(n_frames=30, shape=(96, 96), n_cells=0, n_neurite_groups=1,
                         branches_per_group=3, motion=False, rng=4)
     mean = movie.mean(0)
@@ -237,11 +255,13 @@ def test_two_d_image_and_single_frame_movie():
     (np.array([["a", "b"], ["c", "d"]]), "real numbers"),
 ])
 def test_bad_inputs_raise(bad, match):
+    """Refuse inputs of the wrong shape, size or dtype."""
     with pytest.raises(ValueError, match=match):
         skeletonize(bad)
 
 
 def test_nan_input_raises():
+    """Refuse NaN in an image or a movie."""
     img = np.ones((16, 16), np.float32)
     img[3, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -251,6 +271,7 @@ def test_nan_input_raises():
 
 
 def test_unknown_parameter_raises():
+    """Refuse an unknown parameter name or a bad params object."""
     with pytest.raises(TypeError, match="min_brnch_length"):
         skeletonize(np.zeros((8, 8)), min_brnch_length=3)
     with pytest.raises(TypeError, match="params should be"):
@@ -260,6 +281,7 @@ def test_unknown_parameter_raises():
 # --------------------------------------------------------------------------- protocol
 
 def test_progress_protocol():
+    """Yield frame and step progress; cancel by closing the generator."""
     movie = np.random.default_rng(0).poisson(10, (20, 32, 32)).astype(np.uint16)
     steps = []
     gen = iter_skeletonize(movie, chunk_frames=5)
@@ -280,6 +302,7 @@ def test_progress_protocol():
 
 @pytest.mark.skipif(not (DATA / "allen2p_100x100x100.tif").exists(), reason="no shared data")
 def test_real_two_photon_movie():
+    """Find the neurites of a real two-photon crop with the defaults."""
     from napari_amnesia.core.io import open_movie
 
     movie = open_movie(DATA / "allen2p_100x100x100.tif")
@@ -295,6 +318,7 @@ def test_real_two_photon_movie():
 # --------------------------------------------------------------------------- empty results
 
 def test_an_empty_skeleton_says_which_parameters_to_change(caplog):
+    """Name the parameters to change when the skeleton is empty."""
     r = skeletonize(np.zeros((4, 32, 32), np.uint16))
     assert len(r.info["warnings"]) == 1 and "threshold_offset" in r.info["warnings"][0]
     speck = np.zeros((32, 32), np.float32)

@@ -13,7 +13,7 @@ from napari_amnesia.core.skeleton import (
 
 
 def soma_with_neurites(arms, *, centre=(40, 40), radius=9, shape=(80, 80)):
-    """A bright disk of ``radius`` with 3-px-wide neurites from its centre to ``arms``."""
+    """Draw a bright disk of ``radius`` with 3-px-wide neurites from its centre to ``arms``."""
     from skimage.draw import disk, line
 
     img = np.zeros(shape, np.float32)
@@ -32,6 +32,7 @@ def soma_with_neurites(arms, *, centre=(40, 40), radius=9, shape=(80, 80)):
     (((5, 40),), 1),  # one neurite ends at it
 ])
 def test_a_soma_is_one_node(arms, n_branches):
+    """Make a soma one node that its neurites start from."""
     img = soma_with_neurites(arms)
     r = skeletonize(img)
     assert r.totals["n_somata"] == 1 and r.somata.max() == 1 and r.somata[40, 40] == 1
@@ -51,6 +52,7 @@ def test_a_soma_is_one_node(arms, n_branches):
 
 
 def test_find_somata_keeps_neurites_out_and_fills_hollow_blobs():
+    """Find somata, not neurites; fill hollow bright blobs, not dark loops."""
     mask = np.zeros((60, 100), bool)
     mask[28:33, 5:95] = True  # a 5 px wide neurite
     mask[10:28, 50:54] = True  # a 4 px wide branch: a T junction

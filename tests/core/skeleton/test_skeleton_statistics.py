@@ -18,6 +18,7 @@ from napari_amnesia.core.skeleton import (
 
 
 def test_statistics_over_several_movies(tmp_path):
+    """Tabulate several movies, files and arrays, and write the CSV."""
     import tifffile
 
     movie, _ = simulate(n_frames=20, shape=(96, 96), n_cells=0, n_neurite_groups=1,
@@ -50,6 +51,7 @@ def test_statistics_over_several_movies(tmp_path):
 
 
 def test_movies_with_the_same_stem_are_saved_to_their_own_folders(tmp_path):
+    """Save same-stem movies to folders of their own, recorded in each row."""
     import tifffile
 
     movie, _ = simulate(n_frames=12, shape=(64, 64), n_cells=0, n_neurite_groups=1,
