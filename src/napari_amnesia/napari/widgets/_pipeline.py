@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .._session import session_for
 
-__all__ = ["pipeline_stages", "pipeline_config", "python_script", "copy_text", "save_config"]
+__all__ = ["pipeline_stages", "pipeline_config", "python_script", "copy_python",
+           "save_config", "save_config_of"]
 
 
 def pipeline_stages(viewer, source: str) -> tuple[str | None, dict[str, dict]]:
@@ -89,11 +90,22 @@ def python_script(viewer, source: str | None, curation=None) -> str:
     return text
 
 
-def copy_text(text: str) -> None:
-    """Put ``text`` on the clipboard."""
+def copy_python(dock):
+    """Put the Python of ``dock``'s session on the clipboard and show it; return the text.
+
+    ``dock`` is the Curate ROIs dock (its ``python_script()``, ``script`` and ``status``).
+    """
     from qtpy.QtWidgets import QApplication
 
+    try:
+        text = dock.python_script()
+    except ValueError as exc:
+        dock.status.value = f"Nothing to copy: {exc}"
+        return None
     QApplication.clipboard().setText(text)
+    dock.script.value = text
+    dock.status.value = "The Python of this session is on the clipboard."
+    return text
 
 
 def save_config(viewer, source: str | None, path) -> Path:
@@ -109,3 +121,27 @@ def save_config(viewer, source: str | None, path) -> Path:
     config = pipeline_config(viewer, source)
     return write_config(path, movie=config["input"].get("movie"), stages=config["stages"],
                         name=config.get("name"))
+
+
+def save_config_of(dock, path=None):
+    """Write the pipeline configuration of ``dock``'s session; return its path (or None).
+
+    ``path`` defaults to the dock's *config* field; the dock's status says what happened.
+    """
+    from ...core.files import OutputExistsError
+
+    path = Path(dock.config_path.value if path is None else path)
+    if str(path) in ("", "."):
+        dock.status.value = "Choose a new .yaml file in 'config' first."
+        return None
+    try:
+        out = save_config(dock._viewer, dock.source, path)
+    except OutputExistsError:
+        dock.status.value = (f"Not saved: {path} already exists; choose a new name "
+                             "(nothing was overwritten).")
+        return None
+    except (OSError, ValueError) as exc:
+        dock.status.value = f"Not saved: {exc}"
+        return None
+    dock.status.value = f"Pipeline configuration written to {out} (amnesia run {out.name})."
+    return out

@@ -136,26 +136,26 @@ class CurationWidget(StageWidget):
         self.labels.tooltip = ("Labels the buttons act on, e.g. '3, 8' (cleared after use). "
                                "Empty: the selected label; merge: the label selected before "
                                "it absorbs it.")
-        self.accept_button = PushButton(text="Accept (a)")
-        self.reject_button = PushButton(text="Reject (r)")
-        self.delete_button = PushButton(text="Delete")
-        self.merge_button = PushButton(text="Merge")
+        self.accept_button = self._button("Accept (a)", self.accept)
+        self.reject_button = self._button("Reject (r)", self.reject)
+        self.delete_button = self._button("Delete", self.delete)
+        self.merge_button = self._button("Merge", self.merge)
         self.shapes = create_widget(annotation="napari.layers.Shapes | None", label="shapes",
                                     options={"nullable": True, "value": None})
         self.shapes.tooltip = ("A Shapes layer: lines split ROIs, polygons / ellipses / "
                                "rectangles become new ROIs. 'Draw shapes' makes one.")
-        self.draw_button = PushButton(text="Draw shapes")
-        self.split_line_button = PushButton(text="Split by line")
+        self.draw_button = self._button("Draw shapes", self.draw_shapes)
+        self.split_line_button = self._button("Split by line", self.split_by_line)
         self.k = SpinBox(value=2, min=2, max=10, label="k")
         self.k.tooltip = "Number of parts of a split by activity (k-means)."
-        self.split_activity_button = PushButton(text="Split by activity")
-        self.add_shapes_button = PushButton(text="Add shapes as ROIs")
-        self.new_roi_button = PushButton(text="New ROI (brush)")
+        self.split_activity_button = self._button("Split by activity", self.split_by_activity)
+        self.add_shapes_button = self._button("Add shapes as ROIs", self.add_shapes)
+        self.new_roi_button = self._button("New ROI (brush)", self.new_roi)
         self.import_path = FileEdit(mode="r", label="import", name="import_path",
                                     filter="ROIs (*.zip *.roi *.tif *.tiff)")
         self.import_path.tooltip = ("An ImageJ ROI set (.zip/.roi) or a labels TIFF: its ROIs "
                                     "are added with fresh labels.")
-        self.import_button = PushButton(text="Import ROIs")
+        self.import_button = self._button("Import ROIs", self.import_rois)
         self.update_footprints = CheckBox(value=False, text="update footprints")
         self.update_footprints.tooltip = (
             "Re-extract: unchecked, each ROI's footprint stays its drawn mask (or its "
@@ -163,36 +163,20 @@ class CurationWidget(StageWidget):
             "fitted; checked, a seeded CNMF also refines each footprint inside its ROI.")
         self.folder = FileEdit(mode="d", label="folder", name="folder")
         self.folder.tooltip = "A new folder to save the curation or the exports into."
-        self.save_button = PushButton(text="Save curation")
-        self.open_button = PushButton(text="Open curation")
-        self.export_button = PushButton(text="Export accepted")
+        self.save_button = self._button("Save curation", self.save)
+        self.open_button = self._button("Open curation", self.open)
+        self.export_button = self._button("Export accepted", self.export)
         self.config_path = FileEdit(mode="w", label="config", name="config_path",
                                     filter="YAML (*.yaml *.yml)")
         self.config_path.tooltip = "A new .yaml file for 'amnesia run'."
-        self.copy_button = PushButton(text="Copy as Python")
-        self.config_button = PushButton(text="Save pipeline config")
+        self.copy_button = self._button("Copy as Python", self.copy_python)
+        self.config_button = self._button("Save pipeline config", self.save_config)
         self.script = TextEdit(value="", label="script")
         self.script.read_only = True
 
         def row(*widgets) -> Container:
             return Container(widgets=list(widgets), layout="horizontal", labels=False)
 
-        for button, action in ((self.accept_button, self.accept),
-                               (self.reject_button, self.reject),
-                               (self.delete_button, self.delete),
-                               (self.merge_button, self.merge),
-                               (self.draw_button, self.draw_shapes),
-                               (self.split_line_button, self.split_by_line),
-                               (self.split_activity_button, self.split_by_activity),
-                               (self.add_shapes_button, self.add_shapes),
-                               (self.new_roi_button, self.new_roi),
-                               (self.import_button, self.import_rois),
-                               (self.save_button, self.save),
-                               (self.open_button, self.open),
-                               (self.export_button, self.export),
-                               (self.copy_button, self.copy_python),
-                               (self.config_button, self.save_config)):
-            button.changed.connect(lambda *_, f=action: f())
         self.rois.changed.connect(lambda *_: None if self._binding else self.bind())
         self.color_by.changed.connect(lambda *_: self._write())
         self.extend([
@@ -209,6 +193,12 @@ class CurationWidget(StageWidget):
         if self.rois.value is not None:
             self.bind()
         session_for(viewer).result_changed.connect(self._on_result_changed)
+
+    @staticmethod
+    def _button(text: str, action) -> PushButton:
+        button = PushButton(text=text)
+        button.changed.connect(lambda *_: action())
+        return button
 
     # ------------------------------------------------------------------ the editor
     @property
@@ -884,36 +874,11 @@ class CurationWidget(StageWidget):
 
     def copy_python(self):
         """Put the session's Python on the clipboard and show it; return the text."""
-        try:
-            text = self.python_script()
-        except ValueError as exc:
-            self.status.value = f"Nothing to copy: {exc}"
-            return None
-        _pipeline.copy_text(text)
-        self.script.value = text
-        self.status.value = "The Python of this session is on the clipboard."
-        return text
+        return _pipeline.copy_python(self)
 
     def save_config(self, path=None):
         """Write the session's pipeline configuration (``amnesia run``); return its path."""
-        from ...core.files import OutputExistsError
-
-        path = Path(self.config_path.value if path is None else path)
-        if str(path) in ("", "."):
-            self.status.value = "Choose a new .yaml file in 'config' first."
-            return None
-        try:
-            out = _pipeline.save_config(self._viewer, self.source, path)
-        except OutputExistsError:
-            self.status.value = (f"Not saved: {path} already exists; choose a new name "
-                                 "(nothing was overwritten).")
-            return None
-        except (OSError, ValueError) as exc:
-            self.status.value = f"Not saved: {exc}"
-            return None
-        self.status.value = f"Pipeline configuration written to {out} (amnesia run {out.name})."
-        return out
-
+        return _pipeline.save_config_of(self, path)
 
 def _same_fit(a, b) -> bool:
     """Whether two results are one fit (e.g. re-filtered with other thresholds)."""
