@@ -75,7 +75,7 @@ class Field:
 
 
 def _docstring_entries(cls) -> dict[str, str]:
-    """``{name: description}`` from the numpydoc Attributes/Parameters sections."""
+    """Return ``{name: description}`` from the numpydoc Attributes/Parameters sections."""
     doc = cls.__doc__ or ""
     entries: dict[str, str] = {}
     lines = doc.splitlines()
@@ -116,13 +116,13 @@ def _choices_from_type(type_text: str) -> tuple:
 
 
 def _nullable(f: dataclasses.Field) -> bool:
-    """Whether the field's annotation admits None (``float | None``, ``Optional[int]``)."""
+    """Return whether the field's annotation admits None (``float | None``, ``Optional[int]``)."""
     text = f.type if isinstance(f.type, str) else repr(f.type)
     return bool(re.search(r"\bNone\b|Optional\[", text))
 
 
 def _essentials(cls) -> dict[str, tuple[str, str]] | None:
-    """``{name: (label, units)}`` of the class's ``ESSENTIALS`` (None: every field)."""
+    """Return ``{name: (label, units)}`` of the class's ``ESSENTIALS`` (None: every field)."""
     declared = getattr(cls, "ESSENTIALS", None)
     if declared is None:
         return None
@@ -139,7 +139,7 @@ def _essentials(cls) -> dict[str, tuple[str, str]] | None:
 
 
 def describe(cls) -> list[Field]:
-    """The parameters of dataclass ``cls``, in declaration order."""
+    """Return the parameters of dataclass ``cls``, in declaration order."""
     entries = _docstring_entries(cls)
     essentials = _essentials(cls)
     described = []
@@ -256,7 +256,7 @@ def add_options(parser, cls, *, title: str | None = None, skip: tuple[str, ...] 
 
 
 def overrides(args: argparse.Namespace, cls) -> dict[str, Any]:
-    """The field values typed on the command line (only those), for ``cls(**...)``."""
+    """Return the field values typed on the command line (only those), for ``cls(**...)``."""
     out = {}
     for field in describe(cls):
         if not hasattr(args, f"param_{field.name}"):

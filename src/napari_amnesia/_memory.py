@@ -15,7 +15,7 @@ __all__ = ["status_mb", "reset_peak", "peak_mb", "can_reset_peak"]
 
 
 def status_mb(field: str) -> float | None:
-    """A memory line of ``/proc/self/status`` (``VmRSS``, ``VmHWM``...) in MB, or None."""
+    """Return a memory line of ``/proc/self/status`` (``VmRSS``, ``VmHWM``...) in MB, or None."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -27,7 +27,7 @@ def status_mb(field: str) -> float | None:
 
 
 def can_reset_peak() -> bool:
-    """True where the peak can be reset (Linux ``clear_refs``)."""
+    """Return True where the peak can be reset (Linux ``clear_refs``)."""
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
@@ -46,6 +46,6 @@ def reset_peak() -> float:
 
 
 def peak_mb() -> float:
-    """Peak resident size in MB since the last :func:`reset_peak`."""
+    """Return the peak resident size in MB since the last :func:`reset_peak`."""
     hwm = status_mb("VmHWM")
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -71,7 +71,7 @@ def summary_report(summary, path, *, truth_labels=None, title: str = "", scores=
 
 
 def motion_figure(result, *, truth_shifts=None, title: str = ""):
-    """The motion report as a matplotlib Figure (see :func:`motion_report`).
+    """Return the motion report as a matplotlib Figure (see :func:`motion_report`).
 
     The right-hand panels show the **mean image** before and after correction with
     its crispness (Pnevmatikakis & Giovannucci 2017: the Frobenius norm of the
@@ -224,7 +224,7 @@ def cnmf_report(result, path, *, image=None, truth_labels=None, title: str = "",
 
 def cnmf_figure(result, *, image=None, truth_labels=None, title: str = "",
                 scores: dict | None = None, n_traces: int = 6):
-    """The CNMF report as a matplotlib Figure: outlines, and traces with their spikes.
+    """Return the CNMF report as a matplotlib Figure: outlines, and traces with their spikes.
 
     Each trace row has its spikes below it as upward bars (height proportional to
     the inferred spike amplitude, normalized per ROI).

@@ -99,7 +99,7 @@ def _resolve(path: Any) -> Path:
 
 
 def _named_inputs(inputs: Iterable[Any]) -> tuple[list[Path], list[Path]]:
-    """Files and frame folders of the movies named by the caller (paths or globs)."""
+    """Return the files and frame folders of the movies named by the caller (paths or globs)."""
     files: list[Path] = []
     folders: list[Path] = []
     for item in inputs:
@@ -124,7 +124,7 @@ def _named_inputs(inputs: Iterable[Any]) -> tuple[list[Path], list[Path]]:
 
 
 def _input_conflict(path: Path, *, folder: bool, inputs: Iterable[Any]) -> str | None:
-    """Why writing ``path`` would touch a movie being read, or None."""
+    """Return why writing ``path`` would touch a movie being read, or None."""
     files, folders = _named_inputs(inputs)
     with _LOCK:
         for known_files, known_folders in list(_INPUTS.values()):
@@ -160,7 +160,7 @@ def _stat_entry(path: Path) -> dict[str, int]:
 
 
 def read_manifest(folder: Any) -> dict | None:
-    """The manifest of ``folder`` (None when it has none or it cannot be read)."""
+    """Return the manifest of ``folder`` (None when it has none or it cannot be read)."""
     path = Path(folder) / MANIFEST
     try:
         data = json.loads(path.read_text())
@@ -181,7 +181,7 @@ def _write_manifest_file(folder: Path, data: dict) -> None:
 
 
 def _walk_files(folder: Path) -> list[str]:
-    """Every file (and link) under ``folder``, relative, manifests left out."""
+    """Return every file (and link) under ``folder``, relative, manifests left out."""
     found = []
     for root, dirs, names in os.walk(folder):
         base = Path(root)
@@ -193,7 +193,7 @@ def _walk_files(folder: Path) -> list[str]:
 
 
 def _walk_folders(folder: Path) -> list[str]:
-    """Every sub-folder under ``folder`` (links excluded), relative."""
+    """Return every sub-folder under ``folder`` (links excluded), relative."""
     found = []
     for root, dirs, _ in os.walk(folder):
         base = Path(root)
@@ -239,7 +239,7 @@ def record_written(path: Any) -> None:
 
 
 def _listed(folder: Path) -> dict[str, dict]:
-    """Files that the manifests in and under ``folder`` list, relative to ``folder``."""
+    """Return the files that the manifests in and under ``folder`` list, relative to ``folder``."""
     listed: dict[str, dict] = {}
     for root, _dirs, names in os.walk(folder):
         if MANIFEST not in names:
@@ -395,6 +395,19 @@ def atomic_file(path, *, overwrite: bool = False, inputs: Iterable[Any] = ()) ->
     An existing ``path`` is replaced only with ``overwrite=True`` and only if the
     package wrote it (see :func:`check_destination`); the new file is recorded in
     the manifest of its folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "table.csv"
+    ...     with atomic_file(path) as part:  # a hidden file beside ``path``
+    ...         _ = part.write_text("a,b")
+    ...     with atomic_file(path, overwrite=True) as part:  # ours: may be replaced
+    ...         _ = part.write_text("a,b,c")
+    ...     print(path.read_text(), list(read_manifest(tmp)["files"]))
+    a,b,c ['table.csv']
     """
     path = Path(os.path.expanduser(os.fspath(path)))
     check_destination(path, overwrite, folder=False, inputs=inputs)
@@ -419,6 +432,20 @@ def atomic_folder(path, *, overwrite: bool = False,
     ``overwrite=True``, only if it is a results folder the package wrote with
     nothing else in it (see :func:`check_destination`), and then only after the
     new one is complete. The new folder gets its manifest.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     results = Path(tmp) / "results"
+    ...     with atomic_folder(results) as folder:  # a hidden folder beside ``results``
+    ...         _ = (folder / "notes.txt").write_text("done")
+    ...     print(sorted(p.name for p in results.iterdir()))
+    ...     manifest = read_manifest(results)
+    ...     print(manifest["kind"], list(manifest["files"]))
+    ['.napari-amnesia.json', 'notes.txt']
+    results folder ['notes.txt']
     """
     path = Path(os.path.expanduser(os.fspath(path)))
     check_destination(path, overwrite, folder=True, inputs=inputs)
@@ -450,8 +477,11 @@ def atomic_folder(path, *, overwrite: bool = False,
 
 
 def read_arrays(folder, what: str) -> dict[str, np.ndarray]:
-    """The arrays of a saved result folder (its ``arrays.npz``, no pickles), with one
-    clear error naming ``what`` the folder should be when the file is missing."""
+    """Return the arrays of a saved result folder (its ``arrays.npz``, no pickles).
+
+    When the file is missing, one clear error (FileNotFoundError) names ``what`` the
+    folder should be.
+    """
     path = Path(os.path.expanduser(os.fspath(folder))) / "arrays.npz"
     if not path.is_file():
         raise FileNotFoundError(f"{path.parent} is not a saved {what} (no arrays.npz).")
@@ -460,7 +490,14 @@ def read_arrays(folder, what: str) -> dict[str, np.ndarray]:
 
 
 def jsonable(value: Any) -> Any:
-    """A copy of ``value`` that ``json.dumps`` accepts (arrays → lists, paths → text)."""
+    """Return a copy of ``value`` that ``json.dumps`` accepts (arrays → lists, paths → text).
+
+    Examples
+    --------
+    >>> from pathlib import PurePosixPath
+    >>> jsonable({"size": np.int64(3), "shape": (2, 2), "path": PurePosixPath("a/b.tif")})
+    {'size': 3, 'shape': [2, 2], 'path': 'a/b.tif'}
+    """
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):

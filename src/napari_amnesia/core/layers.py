@@ -39,12 +39,27 @@ SUMMARY_NAMES = {
 
 
 def layer_name(source: str, what: str) -> str:
-    """The deterministic name of a layer: ``"<source> · <what>"``."""
+    """Return the deterministic name of a layer: ``"<source> · <what>"``.
+
+    Examples
+    --------
+    >>> layer_name("movie.tif", SUMMARY_NAMES["corr"])
+    'movie.tif · correlation'
+    """
     return f"{source} · {what}"
 
 
 def provenance(stage: str, source: str, params: dict | None = None) -> dict:
-    """The ``metadata`` entry every napari-amnesia layer carries."""
+    """Return the ``metadata`` entry every napari-amnesia layer carries.
+
+    Examples
+    --------
+    >>> meta = provenance("summary", "movie.tif", {"gSig": 3})
+    >>> sorted(meta["napari_amnesia"])
+    ['params', 'source', 'stage', 'version']
+    >>> meta["napari_amnesia"]["stage"], meta["napari_amnesia"]["params"]
+    ('summary', {'gSig': 3})
+    """
     return {
         "napari_amnesia": {
             "stage": stage,
@@ -56,7 +71,7 @@ def provenance(stage: str, source: str, params: dict | None = None) -> dict:
 
 
 def movie_layer(movie, name: str, *, contrast_limits=None, metadata: dict | None = None):
-    """LayerData for a (T, Y, X) movie, lazy if ``movie`` is a dask array.
+    """Return the LayerData for a (T, Y, X) movie, lazy if ``movie`` is a dask array.
 
     Contrast limits are estimated from sampled frames when not given (napari would
     otherwise compute them on the whole lazy movie). napari's dask cache is off for
@@ -92,7 +107,7 @@ def _limits(image: np.ndarray) -> list[float]:
 
 
 def summary_layers(summary, source: str) -> list[tuple]:
-    """LayerData for every image of a :class:`~napari_amnesia.core.summary.SummaryImages`.
+    """Return LayerData for every image of a :class:`~napari_amnesia.core.summary.SummaryImages`.
 
     Only the mean image is visible at first; the others are stacked, hidden, above it.
     """
@@ -117,7 +132,7 @@ def summary_layers(summary, source: str) -> list[tuple]:
 
 
 def ground_truth_layers(truth, source: str) -> list[tuple]:
-    """LayerData for a simulation's ground truth: soma ROIs and neurite branches as Labels.
+    """Return LayerData for a simulation's ground truth: soma ROIs and neurite branches as Labels.
 
     The soma Labels layer carries a ``features`` table (``index`` = label value) with
     the area and peak of each footprint.

@@ -9,7 +9,7 @@ __all__ = ["roi_auc", "match_points", "match_components", "majority_labels"]
 
 
 def roi_auc(image: np.ndarray, labels: np.ndarray, *, margin: int = 2) -> float:
-    """How well an image separates ROI pixels from background pixels.
+    """Score how well an image separates ROI pixels from background pixels.
 
     The area under the ROC curve of the image's values, ROI pixels (``labels > 0``)
     against background pixels farther than ``margin`` pixels from any ROI: the
@@ -27,6 +27,13 @@ def roi_auc(image: np.ndarray, labels: np.ndarray, *, margin: int = 2) -> float:
     Returns
     -------
     auc : float
+
+    Examples
+    --------
+    >>> labels = np.zeros((8, 8), int)
+    >>> labels[2:4, 2:4] = 1
+    >>> roi_auc(labels * 5.0, labels)  # every ROI pixel brighter than the background
+    1.0
     """
     from scipy import ndimage
 
@@ -54,6 +61,11 @@ def match_points(found, true, *, max_distance: float = 3.0) -> dict:
     -------
     dict
         ``matched``, ``precision``, ``recall``, ``f1`` (1.0 when both sets are empty).
+
+    Examples
+    --------
+    >>> match_points([[0, 0], [5, 5]], [[1, 0], [9, 9]])
+    {'matched': 1, 'precision': 0.5, 'recall': 0.5, 'f1': 0.5}
     """
     from scipy.optimize import linear_sum_assignment
     from scipy.spatial.distance import cdist
@@ -94,6 +106,18 @@ def match_components(found_images, true_images, *, threshold: float = 0.2,
         ``pairs`` (``(n, 2)`` int array of (found, true) indices), ``iou`` of each
         pair, ``matched``, ``precision``, ``recall``, ``f1`` (1.0 when both sets
         are empty).
+
+    Examples
+    --------
+    >>> true = np.zeros((2, 6, 6))
+    >>> true[0, 1:3, 1:3] = 1
+    >>> true[1, 4:6, 4:6] = 1
+    >>> found = true[::-1]  # the same two footprints, in the other order
+    >>> scores = match_components(found, true)
+    >>> scores["pairs"].tolist(), scores["iou"].tolist(), scores["f1"]
+    ([[0, 1], [1, 0]], [1.0, 1.0], 1.0)
+    >>> match_components(true[:1], true)["recall"]  # one of the two found
+    0.5
     """
     from scipy.optimize import linear_sum_assignment
     from scipy.spatial.distance import cdist
@@ -140,7 +164,7 @@ def match_components(found_images, true_images, *, threshold: float = 0.2,
 
 
 def majority_labels(pixels, label_image) -> tuple[np.ndarray, np.ndarray]:
-    """The label most of each element's pixels carry, and the fraction that carry it.
+    """Return the label most of each element's pixels carry, and the fraction that carry it.
 
     Scores clusters of projected elements (skeleton pixels, branches) against planted
     labels: ``label_image`` holds, for each pixel, a planted label >= 0 or -1 (none).

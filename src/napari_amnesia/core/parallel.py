@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 
 def n_workers(limit: int | None = None) -> int:
-    """Threads to use: the CPUs this process may run on, at most ``limit``.
+    """Return the threads to use: the CPUs this process may run on, at most ``limit``.
 
     Examples
     --------
@@ -63,7 +63,7 @@ def _compute(function: Callable[..., T], items: list, workers: int) -> list[T]:
 
 
 def thread_map(function: Callable[..., T], items: Iterable[Any], workers: int) -> Iterator[T]:
-    """``map(function, items)`` as dask tasks on ``workers`` threads, BLAS single-threaded.
+    """Run ``map(function, items)`` as dask tasks on ``workers`` threads, BLAS single-threaded.
 
     With ``workers <= 1`` it is the plain ``map`` (and BLAS keeps its threads).
     Results are yielded in the order of ``items``; items are submitted in windows of

@@ -6,6 +6,36 @@ The base gives it ``field_info``/``describe`` (the text the CLI and the widgets
 show), ``replace`` and ``from_dict`` that refuse unknown names, ``to_dict`` for JSON
 and provenance, and :meth:`StageParams.resolve` for the ``params=None | dict |
 instance, **overrides`` calling convention of the stage functions.
+
+Examples
+--------
+>>> import dataclasses
+>>> @dataclasses.dataclass(frozen=True)
+... class BlurParams(StageParams):
+...     sigma: float = dataclasses.field(default=1.0, metadata={"help": "Gaussian sigma."})
+...     mode: str = dataclasses.field(
+...         default="reflect", metadata={"help": "Edges.", "choices": ("reflect", "nearest")})
+...
+...     def __post_init__(self):
+...         self._check_number("sigma", 0, strict=True)
+...         self._check_choices()
+>>> BlurParams.resolve(None, {"sigma": 2.0})
+BlurParams(sigma=2.0, mode='reflect')
+>>> params = BlurParams.resolve({"mode": "Nearest"}, {})  # a dict, as JSON gives it
+>>> params.to_dict()
+{'sigma': 1.0, 'mode': 'nearest'}
+>>> BlurParams.from_dict(params.to_dict()) == params
+True
+>>> BlurParams.describe()["sigma"]
+{'default': 1.0, 'help': 'Gaussian sigma.'}
+>>> BlurParams(sigma=0)
+Traceback (most recent call last):
+...
+ValueError: BlurParams.sigma should be a finite number in (0, inf], got 0.
+>>> params.replace(size=3)
+Traceback (most recent call last):
+...
+TypeError: unknown BlurParams parameter(s) 'size'; known: mode, sigma.
 """
 
 from __future__ import annotations
@@ -29,7 +59,7 @@ class StageParams:
 
     @classmethod
     def field_info(cls, name: str) -> dict[str, Any]:
-        """Default and metadata (``help``, ``choices``...) of one parameter."""
+        """Return the default and metadata (``help``, ``choices``...) of one parameter."""
         for f in dataclasses.fields(cls):
             if f.name == name:
                 return {"default": f.default, **f.metadata}
@@ -37,7 +67,7 @@ class StageParams:
 
     @classmethod
     def describe(cls) -> dict[str, dict[str, Any]]:
-        """``{name: {"default", "help", ["choices"]...}}`` for every parameter."""
+        """Return ``{name: {"default", "help", ["choices"]...}}`` for every parameter."""
         return {f.name: cls.field_info(f.name) for f in dataclasses.fields(cls)}
 
     @classmethod
@@ -57,7 +87,7 @@ class StageParams:
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as a JSON-ready dict."""
+        """Return the parameters as a JSON-ready dict."""
         return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
@@ -72,12 +102,18 @@ class StageParams:
 
     # -- validation helpers for __post_init__ --------------------------------------------
     def _invalid(self, name: str, expected: str) -> ValueError:
-        """The error for a parameter: names the class, the field, what was expected and got."""
+        """Return the error for a parameter.
+
+        It names the class, the field, what was expected and what was got.
+        """
         return ValueError(f"{type(self).__name__}.{name} should be {expected}, got "
                           f"{getattr(self, name)!r}.")
 
     def _check_choices(self) -> None:
-        """Every field with ``metadata["choices"]`` (strings): one of them, stored lower-case."""
+        """Check every field with ``metadata["choices"]`` (strings).
+
+        Each must hold one of its choices (in any case); it is stored lower-case.
+        """
         for f in dataclasses.fields(self):
             options = f.metadata.get("choices")
             if options is None or not all(isinstance(o, str) for o in options):
@@ -88,7 +124,10 @@ class StageParams:
             object.__setattr__(self, f.name, value.lower())
 
     def _check_integer(self, name: str, minimum: int, *, optional: bool = False) -> None:
-        """An integer (not a bool) >= ``minimum`` (or None when ``optional``)."""
+        """Check that ``name`` is an integer >= ``minimum`` (or None when ``optional``).
+
+        A bool is not accepted as an integer.
+        """
         value = getattr(self, name)
         if optional and value is None:
             return
@@ -99,7 +138,10 @@ class StageParams:
 
     def _check_number(self, name: str, low: float = -np.inf, high: float = np.inf, *,
                       strict: bool = False, optional: bool = False) -> None:
-        """A finite number in ``[low, high]`` (``(low, high]`` when ``strict``)."""
+        """Check that ``name`` is a finite number in ``[low, high]``.
+
+        The interval is ``(low, high]`` when ``strict``; None is accepted when ``optional``.
+        """
         value = getattr(self, name)
         if optional and value is None:
             return
@@ -112,12 +154,13 @@ class StageParams:
                                 + f"a finite number{interval}")
 
     def _check_bool(self, name: str) -> None:
+        """Check that ``name`` is True or False (a numpy bool too)."""
         if not isinstance(getattr(self, name), (bool, np.bool_)):
             raise self._invalid(name, "True or False")
 
     @classmethod
     def resolve(cls, params: Any, overrides: Mapping[str, Any]):
-        """``params`` (None, a dict or an instance) with ``overrides`` applied."""
+        """Return ``params`` (None, a dict or an instance) with ``overrides`` applied."""
         if params is None:
             params = cls()
         elif isinstance(params, Mapping):

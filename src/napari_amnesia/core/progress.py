@@ -45,6 +45,14 @@ class Progress:
         Units of work in all; 0 when unknown.
     message : str
         What is being done, in plain words ("summary images").
+
+    Examples
+    --------
+    >>> step = Progress(3, 4, "frames")
+    >>> step.fraction
+    0.75
+    >>> Progress(3, 0).fraction  # total unknown
+    0.0
     """
 
     done: int
@@ -87,6 +95,24 @@ def drive(
     -------
     result
         What the generator returned.
+
+    Examples
+    --------
+    >>> def iter_squares(n):
+    ...     squares = []
+    ...     for i in range(n):
+    ...         squares.append(i * i)
+    ...         yield Progress(i + 1, n, "squares")
+    ...     return squares
+    >>> seen = []
+    >>> drive(iter_squares(3), seen.append)
+    [0, 1, 4]
+    >>> [step.done for step in seen]
+    [1, 2, 3]
+    >>> drive(iter_squares(3), cancel=lambda: True)
+    Traceback (most recent call last):
+    ...
+    napari_amnesia.core.progress.Cancelled: cancelled by the user
     """
     try:
         while True:

@@ -23,7 +23,7 @@ _SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".npy"}
 
 
 def _labels_tiff(path: Path):
-    """The labels image and name if ``path`` is a labels TIFF from our writer, else None."""
+    """Return the labels image and name if ``path`` is a labels TIFF from our writer, else None."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -67,7 +67,7 @@ DISPLAY_CHUNK_BYTES = 4 * 2**20
 
 
 def display_chunk_frames(path) -> int:
-    """Frames per chunk for a movie layer (about :data:`DISPLAY_CHUNK_BYTES`)."""
+    """Return the frames per chunk for a movie layer (about :data:`DISPLAY_CHUNK_BYTES`)."""
     from ..core.io import movie_info
 
     try:

@@ -26,10 +26,10 @@ def sample_layers(mode: str, name: str) -> list[tuple]:
 
 
 def two_photon_sample() -> list[tuple]:
-    """Synthetic two-photon movie (somata, coactive neurites, motion) with ground truth."""
+    """Return a synthetic two-photon movie (somata, coactive neurites, motion) with ground truth."""
     return sample_layers("two_photon", "synthetic 2p")
 
 
 def one_photon_sample() -> list[tuple]:
-    """Synthetic one-photon movie (large blurry background, low SNR) with ground truth."""
+    """Return a synthetic one-photon movie (large blurry background, low SNR) with ground truth."""
     return sample_layers("one_photon", "synthetic 1p")

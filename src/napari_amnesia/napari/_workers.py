@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 def run_synchronously() -> bool:
-    """True when ``NAPARI_AMNESIA_SYNC`` asks for workers to run in the calling thread."""
+    """Return True when ``NAPARI_AMNESIA_SYNC`` asks for workers to run in the calling thread."""
     return os.environ.get("NAPARI_AMNESIA_SYNC", "").lower() in {"1", "true", "yes"}
 
 
@@ -86,7 +86,7 @@ def _relay(generator: Generator) -> Generator:
 
 
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (its type name if none)."""
+    """Return the first non-empty line of an exception's message (its type name if none)."""
     for line in str(exc).splitlines():
         if line.strip():
             return line.strip()

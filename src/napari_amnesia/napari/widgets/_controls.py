@@ -46,7 +46,7 @@ def _control(field: Field, value: Any):
 
 
 def _advanced_toggle(controls: list):
-    """A check box that shows or hides ``controls`` (hidden at first)."""
+    """Return a check box that shows or hides ``controls`` (hidden at first)."""
     toggle = CheckBox(value=False, name=ADVANCED, text=f"Advanced settings ({len(controls)})",
                       tooltip="Show the other parameters (every one keeps its name: "
                               "w.<name>.value works whether it is shown or not).")
@@ -63,7 +63,7 @@ def _advanced_toggle(controls: list):
 
 
 def controls_for(cls, values: dict | None = None, *, skip: tuple[str, ...] = ()) -> list:
-    """One magicgui control per field of ``cls`` (current values from ``values``).
+    """Make one magicgui control per field of ``cls`` (current values from ``values``).
 
     Returns
     -------
@@ -85,7 +85,7 @@ def controls_for(cls, values: dict | None = None, *, skip: tuple[str, ...] = ())
 
 
 def values_of(controls, cls) -> dict[str, Any]:
-    """The field values the controls hold, ready for ``cls(**values)``."""
+    """Return the field values the controls hold, ready for ``cls(**values)``."""
     fields = {f.name: f for f in describe(cls)}
     out = {}
     for control in controls:
