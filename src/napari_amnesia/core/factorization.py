@@ -56,17 +56,20 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import __version__
 from .files import atomic_folder, jsonable, read_arrays
+from .layers import layer_name, provenance
 from .params import StageParams
 from .progress import Progress, ProgressGenerator, drive
 from .traces import detrend_traces, normalize_traces
 
-__all__ = ["FactorizationParams", "FactorizationResult", "factorize", "iter_factorize"]
+__all__ = ["FactorizationParams", "FactorizationResult", "factorize", "iter_factorize", "mosaic"]
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +178,11 @@ class FactorizationResult:
         projection elements).
     params : FactorizationParams
     info : dict
-        ``source`` ("movie" or the projection's kind), ``spatial_bin``,
-        ``n_fitted``, ``all_skewness`` (before the selection), timings, version.
+        Diagnostics: ``source`` ("movie" or the projection's kind),
+        ``spatial_bin``, ``n_fitted``, ``all_skewness`` (before the selection).
+    provenance : dict
+        ``version`` (of the package), ``created`` (ISO time, UTC), ``elapsed_s``
+        (seconds the factorization took) and ``seed`` (``params.random_state``).
     """
 
     spatial: np.ndarray
@@ -186,6 +192,7 @@ class FactorizationResult:
     weights: np.ndarray
     params: FactorizationParams
     info: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_components(self) -> int:
@@ -201,7 +208,7 @@ class FactorizationResult:
         """Write the result to a folder, atomically.
 
         ``arrays.npz`` (spatial, temporal, explained_variance, skewness, weights),
-        ``params.json`` and ``info.json``.
+        ``params.json``, ``info.json`` and ``provenance.json``.
         """
         folder = Path(folder)
         with atomic_folder(folder, overwrite=overwrite) as tmp:
@@ -210,6 +217,8 @@ class FactorizationResult:
                                 skewness=self.skewness, weights=self.weights)
             (tmp / "params.json").write_text(json.dumps(self.params.to_dict(), indent=2))
             (tmp / "info.json").write_text(json.dumps(jsonable(self.info), indent=2))
+            (tmp / "provenance.json").write_text(json.dumps(jsonable(self.provenance),
+                                                            indent=2))
         return folder
 
     @classmethod
@@ -217,11 +226,102 @@ class FactorizationResult:
         """Read a folder written by :meth:`save`."""
         folder = Path(folder)
         arrays = read_arrays(folder, "factorization")
+        made = folder / "provenance.json"   # absent in folders of earlier versions
         return cls(
             params=FactorizationParams.from_dict(
                 json.loads((folder / "params.json").read_text())),
-            info=json.loads((folder / "info.json").read_text()), **arrays,
+            info=json.loads((folder / "info.json").read_text()),
+            provenance=json.loads(made.read_text()) if made.exists() else {}, **arrays,
         )
+
+    def to_layers(self, source: str, **options: Any) -> list[tuple]:
+        """Return the napari layer data of the spatial components (no napari import).
+
+        One 2-D Image ``"<source> · components"``: the ``(K, Y, X)`` spatial
+        components tiled row by row (:func:`mosaic`), translated to the right of
+        the movie so that it shows at every frame (a ``(K, Y, X)`` stack would
+        share its first axis with the movie's time). Its
+        ``metadata["napari_amnesia"]["components"]`` lists each component's
+        ``explained_variance``, ``skewness`` and ``tile`` (top-left row, column).
+
+        Parameters
+        ----------
+        source : str
+            Name of the movie layer the factorization was computed on.
+        **options
+            None yet (accepted for the common ``to_layers`` signature).
+
+        Returns
+        -------
+        list of (data, kwargs, layer_type) tuples
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> movie = rng.random((30, 8, 8)).astype(np.float32)
+        >>> result = factorize(movie, method="pca", n_components=2, min_skewness=None)
+        >>> [(data.shape, kwargs["name"]) for data, kwargs, _ in result.to_layers("movie")]
+        [((8, 18), 'movie · components')]
+        """
+        if options:
+            raise TypeError(f"unknown option(s) {', '.join(map(repr, options))}.")
+        spatial = np.asarray(self.spatial, np.float32)
+        image, corners = mosaic(spatial)
+        gap = max(2, min(spatial.shape[1:]) // 20)
+        meta = provenance("factorization", source, self.params.to_dict())
+        meta["napari_amnesia"].update({
+            "input": self.info.get("source"),
+            "spatial_bin": self.info.get("spatial_bin"),
+            "layout": "mosaic",
+            "components": [
+                {"component": i + 1, "explained_variance": float(ev), "skewness": float(sk),
+                 "tile": [int(r), int(c)]}
+                for i, (ev, sk, (r, c)) in enumerate(zip(
+                    self.explained_variance, self.skewness, corners, strict=True))],
+        })
+        # signs are chosen so that each map's largest weight is positive: show 0..high
+        finite = spatial[np.isfinite(spatial)]
+        hi = float(np.percentile(finite, 99.8)) if finite.size else 1.0
+        return [(image, {"name": layer_name(source, "components"), "colormap": "magma",
+                         "contrast_limits": [0.0, hi if hi > 0 else 1.0],
+                         "translate": (0.0, float(spatial.shape[2] + 4 * gap)),
+                         "metadata": meta}, "image")]
+
+
+def mosaic(maps: np.ndarray, *, gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tile ``(K, Y, X)`` maps row by row in one 2-D image.
+
+    Parameters
+    ----------
+    maps : ndarray, shape (K, Y, X)
+        The maps to tile.
+    gap : int, optional
+        Pixels of zeros between tiles (default: 1/20 of the frame, at least 2).
+
+    Returns
+    -------
+    image : ndarray of float32, shape (rows * (Y + gap) - gap, columns * (X + gap) - gap)
+        ``columns = ceil(sqrt(K))``.
+    corners : ndarray of int, shape (K, 2)
+        Top-left row, column of each map's tile.
+
+    Examples
+    --------
+    >>> image, corners = mosaic(np.ones((3, 4, 4)), gap=1)
+    >>> image.shape, corners.tolist()
+    ((9, 9), [[0, 0], [0, 5], [5, 0]])
+    """
+    maps = np.asarray(maps, np.float32)
+    k, height, width = maps.shape
+    gap = max(2, min(height, width) // 20) if gap is None else int(gap)
+    columns = max(1, int(np.ceil(np.sqrt(k))))
+    rows = max(1, int(np.ceil(k / columns)))
+    image = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap), np.float32)
+    corners = np.array([((i // columns) * (height + gap), (i % columns) * (width + gap))
+                        for i in range(k)], np.int64).reshape(k, 2)
+    for tile, (r, c) in zip(maps, corners, strict=True):
+        image[r:r + height, c:c + width] = tile
+    return image, corners
 
 
 def _time_binned(x: np.ndarray, b: int) -> np.ndarray:
@@ -274,6 +374,7 @@ def iter_factorize(movie_or_projection: Any,
     """Factorize as :func:`factorize` does, as a generator."""
     p = FactorizationParams.resolve(params, overrides)
     start = time.perf_counter()
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     source = movie_or_projection
     info: dict[str, Any] = {}
     pixels = None
@@ -384,18 +485,13 @@ def iter_factorize(movie_or_projection: Any,
         grid = weights.reshape(len(order), by, bx)
         spatial = np.repeat(np.repeat(grid, b, axis=1), b, axis=2)[:, :frame[0], :frame[1]]
         spatial = np.ascontiguousarray(spatial, np.float32)
-    info["seconds"] = time.perf_counter() - start
-    try:
-        from importlib.metadata import version
-
-        info["version"] = version("napari-amnesia")
-    except Exception:  # noqa: BLE001 - not installed
-        info["version"] = None
+    made = {"version": __version__, "created": created,
+            "elapsed_s": time.perf_counter() - start, "seed": p.random_state}
     yield Progress(2, 2, "factorization: done")
     return FactorizationResult(spatial=spatial, temporal=temporal,
                                explained_variance=explained.astype(np.float32),
                                skewness=skewness.astype(np.float32), weights=weights,
-                               params=p, info=info)
+                               params=p, info=info, provenance=made)
 
 
 def factorize(movie_or_projection: Any,

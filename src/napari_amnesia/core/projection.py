@@ -36,6 +36,11 @@ bounding box — independent of ``T`` apart from the output itself. (Note that t
 output of the ``"pixel"`` method on ``"active"`` pixels can be large: N x T
 float32.)
 
+A projection is reused while it is current: :func:`reusable_projection` tells
+whether an earlier projection still matches a movie, a skeleton and the choices
+(the viewer keeps one per movie, shared by the clustering and factorization
+docks), and :func:`iter_current_projection` returns it or computes a new one.
+
 References
 ----------
 .. [1] pyAMNESIA documentation, https://pyamnesia.readthedocs.io
@@ -53,7 +58,15 @@ from scipy import ndimage as ndi
 
 from .progress import Progress, ProgressGenerator, drive
 
-__all__ = ["Projection", "project", "iter_project", "element_labels"]
+__all__ = [
+    "Projection",
+    "project",
+    "iter_project",
+    "element_labels",
+    "projection_is_current",
+    "reusable_projection",
+    "iter_current_projection",
+]
 
 SUBSTRUCTURES = ("skeleton", "active")
 METHODS = ("pixel", "branch")
@@ -315,3 +328,129 @@ def project(
     """
     return drive(iter_project(movie, skeleton_result, substructure=substructure,
                               method=method, chunk_frames=chunk_frames))
+
+
+# --------------------------------------------------------------------------- reuse
+def projection_is_current(projection: Projection | None, movie: Any, skeleton_result: Any, *,
+                          substructure: str = "skeleton", method: str = "branch",
+                          labels: np.ndarray | None = None) -> bool:
+    """Return whether ``projection`` is that of ``movie`` on ``skeleton_result``.
+
+    True when it has the same substructure and method, as many frames as the
+    movie and the same element label image as the skeleton gives now (the
+    movie's values are not compared: a projection is tied to its movie layer).
+
+    Parameters
+    ----------
+    projection : Projection or None
+        An earlier projection (None: not current).
+    movie : array_like, shape (T, Y, X)
+        The movie (only its shape is read).
+    skeleton_result : SkeletonResult
+    substructure : {"skeleton", "active"}, optional
+    method : {"pixel", "branch"}, optional
+    labels : ndarray, optional
+        The skeleton's :func:`element_labels` image, when already computed.
+    """
+    if projection is None:
+        return False
+    if labels is None:
+        labels, _ = element_labels(skeleton_result, substructure=substructure, method=method)
+    return (projection.substructure == substructure and projection.method == method
+            and projection.traces.shape[1] == int(movie.shape[0])
+            and projection.labels.shape == labels.shape
+            and np.array_equal(projection.labels, labels))
+
+
+def reusable_projection(previous: Projection | None, movie: Any, skeleton_result: Any, *,
+                        substructure: str = "skeleton", method: str = "branch",
+                        name: str | None = None) -> tuple[Projection | None, int]:
+    """Check a skeleton against a movie and tell whether a projection can be reused.
+
+    Reads no frame: cheap enough to run before starting the projection.
+
+    Parameters
+    ----------
+    previous : Projection or None
+        An earlier projection of this movie (e.g. the one a viewer keeps).
+    movie : array_like, shape (T, Y, X)
+    skeleton_result : SkeletonResult
+    substructure : {"skeleton", "active"}, optional
+    method : {"pixel", "branch"}, optional
+    name : str, optional
+        Name of the movie, for the messages.
+
+    Returns
+    -------
+    projection : Projection or None
+        ``previous`` when it is still current (:func:`projection_is_current`),
+        else None (a new projection is needed).
+    n_elements : int
+        Number of elements of the projection.
+
+    Raises
+    ------
+    ValueError
+        The skeleton's frame shape differs from the movie's, or the skeleton has
+        no element of that kind (the message says what to change).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> line = np.zeros((5, 5), bool)
+    >>> line[2, 1:4] = True
+    >>> skeleton = SimpleNamespace(skeleton=line, mask=line, branch_labels=line.astype(int))
+    >>> movie = np.ones((10, 5, 5), np.float32)
+    >>> reusable_projection(None, movie, skeleton, method="pixel")
+    (None, 3)
+    >>> proj = project(movie, skeleton, method="pixel")
+    >>> reusable_projection(proj, movie, skeleton, method="pixel")[0] is proj
+    True
+    """
+    whose = f"the skeleton of {name!r}" if name else "the skeleton"
+    frame = tuple(int(s) for s in movie.shape[1:])
+    shape = tuple(np.shape(skeleton_result.skeleton))
+    if shape != frame:
+        raise ValueError(f"{whose[0].upper()}{whose[1:]} {shape} does not match its frames "
+                         f"{frame}: skeletonize it again.")
+    labels, ids = element_labels(skeleton_result, substructure=substructure, method=method)
+    if len(ids) == 0:
+        raise ValueError(f"{whose[0].upper()}{whose[1:]} has no {substructure} {method}: "
+                         "lower the Skeleton thresholds (threshold_offset, "
+                         "min_component_length) or choose substructure 'active'.")
+    current = projection_is_current(previous, movie, skeleton_result,
+                                    substructure=substructure, method=method, labels=labels)
+    return (previous if current else None), len(ids)
+
+
+def iter_current_projection(movie: Any, skeleton_result: Any, *, substructure: str = "skeleton",
+                            method: str = "branch", previous: Projection | None = None,
+                            chunk_frames: int | None = None) -> ProgressGenerator[Projection]:
+    """Return ``previous`` while it is current, else project anew (a generator).
+
+    Parameters
+    ----------
+    movie : array_like, shape (T, Y, X)
+    skeleton_result : SkeletonResult
+    substructure : {"skeleton", "active"}, optional
+    method : {"pixel", "branch"}, optional
+    previous : Projection, optional
+        An earlier projection, returned unchanged when
+        :func:`projection_is_current`.
+    chunk_frames : int, optional
+        Frames read at a time by a new projection.
+
+    Yields
+    ------
+    Progress
+        Only when a new projection is computed.
+
+    Returns
+    -------
+    Projection
+    """
+    if projection_is_current(previous, movie, skeleton_result, substructure=substructure,
+                             method=method):
+        return previous
+    return (yield from iter_project(movie, skeleton_result, substructure=substructure,
+                                    method=method, chunk_frames=chunk_frames))

@@ -82,7 +82,13 @@ References
 from __future__ import annotations
 
 from ..traces import detrend_traces, difference_traces, normalize_traces, trace_snr
-from .config import iter_run_config, list_templates, load_template, run_config
+from .config import (
+    iter_run_config,
+    list_templates,
+    load_template,
+    run_config,
+    template_entries,
+)
 from .consecutive import cluster_consecutive, iter_cluster_consecutive
 from .embedding import reduce_traces
 from .params import ClusteringParams
@@ -103,6 +109,7 @@ __all__ = [
     "trace_snr",
     "load_template",
     "list_templates",
+    "template_entries",
     "run_config",
     "iter_run_config",
 ]

@@ -17,7 +17,8 @@ from .consecutive import iter_cluster_consecutive
 from .params import ClusteringParams
 from .run import iter_cluster
 
-__all__ = ["list_templates", "load_template", "iter_run_config", "run_config"]
+__all__ = ["list_templates", "load_template", "template_entries", "iter_run_config",
+           "run_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,47 @@ def load_template(name_or_path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{source} should hold a mapping of sections, got "
                          f"{type(config).__name__}.")
     return config
+
+
+def template_entries(section: str) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]]]:
+    """Return the shipped templates' parameters for one stage, by entry name.
+
+    Parameters
+    ----------
+    section : {"clustering", "factorization"}
+        The configuration section wanted; templates without it are left out.
+
+    Returns
+    -------
+    dict
+        ``entry -> (projection, values)``: the template's ``projection`` section
+        (``{}`` when it has none; None for a consecutive step) and the section's
+        parameter values. For ``"clustering"``, each consecutive step of a
+        template is one more entry, ``"<template> · level <L>"``.
+
+    Examples
+    --------
+    >>> list(template_entries("factorization"))
+    ['factorization_nmf']
+    >>> template_entries("clustering")["clustering_pixel · level 2"][0] is None
+    True
+    """
+    if section not in ("clustering", "factorization"):
+        raise ValueError(f'section should be "clustering" or "factorization", got {section!r}.')
+    entries: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+    for name in list_templates():
+        try:
+            config = load_template(name)
+        except (OSError, ValueError) as exc:  # pragma: no cover - shipped files
+            logger.warning("template %s: %s", name, exc)
+            continue
+        if config.get(section) is None:
+            continue
+        entries[name] = (dict(config.get("projection") or {}), dict(config[section]))
+        if section == "clustering":
+            for level, step in enumerate(config.get("consecutive") or [], start=2):
+                entries[f"{name} · level {level}"] = (None, dict(step or {}))
+    return entries
 
 
 _SECTIONS = {"input", "skeleton", "projection", "clustering", "consecutive",

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..files import atomic_folder, jsonable, read_arrays
+from ..layers import layer_name, provenance
 from .params import ClusteringParams
 
 __all__ = ["ClusterResult"]
@@ -52,8 +53,13 @@ class ClusterResult:
         Identity of the elements of this level (projection ids at level 1,
         previous cluster labels at higher levels).
     info : dict
-        Provenance: timings, number of elements, constant elements, package
-        version, the projection's substructure/method.
+        Diagnostics of the algorithm: number of elements, constant elements,
+        the clusterer and metric used, step timings, the projection's
+        substructure/method.
+    provenance : dict
+        ``version`` (of the package), ``created`` (ISO time, UTC),
+        ``elapsed_s`` (seconds the clustering took) and ``seed``
+        (``params.random_state``).
     """
 
     labels: np.ndarray
@@ -68,6 +74,7 @@ class ClusterResult:
     shape: tuple[int, int] | None = None
     element_ids: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_clusters(self) -> int:
@@ -161,6 +168,59 @@ class ClusterResult:
         """Return the cluster table (``index`` = label value), for a napari Labels layer."""
         return self.table.copy()
 
+    def to_layers(self, source: str, **options: Any) -> list[tuple]:
+        """Return the napari layer data of the clusters (no napari import).
+
+        One Labels layer ``"<source> · clusters"`` (``"<source> · clusters level
+        <L>"`` above level 1): each element's pixels painted with its cluster, the
+        cluster table as ``features``.
+
+        Parameters
+        ----------
+        source : str
+            Name of the movie layer the clustering was computed on.
+        **options
+            None yet (accepted for the common ``to_layers`` signature).
+
+        Returns
+        -------
+        list of (data, kwargs, layer_type) tuples
+
+        Raises
+        ------
+        ValueError
+            A clustering without a pixel mapping (traces given without pixels).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_amnesia.core.clustering import cluster
+        >>> rng = np.random.default_rng(0)
+        >>> traces = np.repeat(rng.standard_normal((2, 100)), 8, axis=0)
+        >>> traces += 0.3 * rng.standard_normal(traces.shape)
+        >>> pixels = [np.array([[0, i]]) for i in range(16)]
+        >>> result = cluster(traces, embedding="none", min_cluster_size=4,
+        ...                  pixels=pixels, shape=(1, 16))
+        >>> [(kwargs["name"], kind) for _, kwargs, kind in result.to_layers("movie")]
+        [('movie · clusters', 'labels')]
+        """
+        if options:
+            raise TypeError(f"unknown option(s) {', '.join(map(repr, options))}.")
+        image = self.label_image
+        if image is None:
+            raise ValueError("this clustering has no pixel mapping; nothing to paint.")
+        word = "clusters" if self.level == 1 else f"clusters level {self.level}"
+        meta = provenance("clustering", source, self.params.to_dict())
+        meta["napari_amnesia"].update({
+            "level": int(self.level),
+            "substructure": self.info.get("substructure"),
+            "method": self.info.get("method"),
+            "n_elements": int(self.n_elements),
+        })
+        return [(np.asarray(image, np.int32), {"name": layer_name(source, word),
+                                               "features": self.features(), "opacity": 0.8,
+                                               "metadata": meta}, "labels")]
+
     # ---- saving
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the result to a folder, atomically.
@@ -195,7 +255,7 @@ class ClusterResult:
             self.table.to_csv(tmp / "clusters.csv", index=False)
             (tmp / "params.json").write_text(json.dumps(self.params.to_dict(), indent=2))
             meta = {"level": self.level, "shape": self.shape, "info": self.info,
-                    "n_levels": len(self.hierarchy)}
+                    "provenance": self.provenance, "n_levels": len(self.hierarchy)}
             (tmp / "info.json").write_text(json.dumps(jsonable(meta), indent=2))
         return folder
 
@@ -222,4 +282,5 @@ class ClusterResult:
             element_pixels=pixels,
             shape=tuple(meta["shape"]) if meta.get("shape") else None,
             element_ids=arrays.get("element_ids"), info=meta.get("info", {}),
+            provenance=meta.get("provenance", {}),
         )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
+from ... import __version__
 from ..progress import Progress, ProgressGenerator, drive
 from ..traces import detrend_traces, difference_traces, normalize_traces, one_thread, trace_snr
 from .clusterers import _average_linkage, _hdbscan, _order_labels
@@ -108,6 +110,7 @@ def iter_cluster(
     """
     p = ClusteringParams.resolve(params, overrides)
     t_start = time.perf_counter()
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     traces, pixels, shape, ids, extra = _inputs(projection_or_traces, pixels, shape)
     n = len(traces)
     if n < p.min_cluster_size:
@@ -206,13 +209,8 @@ def iter_cluster(
         "snr": trace_snr(mean_traces) if k else np.zeros(0),
         "level": np.full(k, _level, np.int64),
     })
-    try:
-        from importlib.metadata import version
-
-        info["version"] = version("napari-amnesia")
-    except Exception:  # noqa: BLE001 - not installed (source checkout)
-        info["version"] = None
-    info["seconds"] = time.perf_counter() - t_start
+    provenance = {"version": __version__, "created": created,
+                  "elapsed_s": time.perf_counter() - t_start, "seed": p.random_state}
     info["n_clusters"] = k
     info["n_noise"] = int(np.sum(labels == 0))
     hierarchy = [*(_hierarchy or []), labels]
@@ -221,6 +219,7 @@ def iter_cluster(
         labels=labels, mean_traces=mean_traces, table=table, embedding=embedding,
         coactivity=coactivity, params=p, level=_level, hierarchy=hierarchy,
         element_pixels=pixels, shape=shape, element_ids=ids, info=info,
+        provenance=provenance,
     )
 
 

@@ -40,40 +40,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox, PushButton, create_widget
 
-from ...core.clustering import ClusteringParams, list_templates, load_template
+from ...core.clustering import ClusteringParams, template_entries
+from ...core.projection import iter_current_projection, reusable_projection
 from .._session import session_for
-from ..layers import layer_name, provenance, show
+from ..layers import show
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["ClusteringWidget", "cluster_layers", "set_controls", "session_projection",
-           "trace_dock"]
+__all__ = ["ClusteringWidget", "set_controls", "session_projection", "trace_dock"]
 
 logger = logging.getLogger(__name__)
 
 PLUGIN = "napari-amnesia"
 NO_TEMPLATE = "(parameters below)"
-
-
-def cluster_layers(result, source: str) -> list[tuple]:
-    """LayerData of a ClusterResult: the clusters as Labels with their table as features."""
-    image = result.label_image
-    if image is None:
-        raise ValueError("this clustering has no pixel mapping; nothing to paint.")
-    word = "clusters" if result.level == 1 else f"clusters level {result.level}"
-    meta = provenance("clustering", source, result.params.to_dict())
-    meta["napari_amnesia"].update({
-        "level": int(result.level),
-        "substructure": result.info.get("substructure"),
-        "method": result.info.get("method"),
-        "n_elements": int(result.n_elements),
-    })
-    return [(np.asarray(image, np.int32), {"name": layer_name(source, word),
-                                           "features": result.features(), "opacity": 0.8,
-                                           "metadata": meta}, "labels")]
 
 
 def set_controls(controls, values: dict) -> None:
@@ -93,24 +75,12 @@ def set_controls(controls, values: dict) -> None:
             control.value = value
 
 
-def _projection_is_current(projection, movie, skeleton, substructure: str, method: str
-                           ) -> tuple[bool, np.ndarray]:
-    from ...core.projection import element_labels
-
-    labels, ids = element_labels(skeleton, substructure=substructure, method=method)
-    ok = (projection is not None and projection.substructure == substructure
-          and projection.method == method
-          and projection.traces.shape[1] == int(movie.shape[0])
-          and projection.labels.shape == labels.shape
-          and np.array_equal(projection.labels, labels))
-    return ok, ids
-
-
 def session_projection(viewer, source: str, movie, substructure: str, method: str):
     """Check the skeleton of ``source`` in the session and find its projection.
 
     Returns ``(skeleton, projection_or_None, n_elements)``; the projection is the
-    session's when it matches the skeleton and the choices (None: to compute).
+    session's (stage ``"projection"``) while it is current
+    (:func:`~napari_amnesia.core.projection.reusable_projection`; None: to compute).
     Raises ValueError with a message for the user when there is no usable skeleton.
     """
     session = session_for(viewer)
@@ -118,38 +88,13 @@ def session_projection(viewer, source: str, movie, substructure: str, method: st
     if skeleton is None:
         raise ValueError(f"No skeleton of {source!r} yet: run the Skeleton dock on this "
                          "movie first.")
-    frame = tuple(int(s) for s in movie.shape[1:])
-    if tuple(np.shape(skeleton.skeleton)) != frame:
-        raise ValueError(f"The skeleton of {source!r} {tuple(np.shape(skeleton.skeleton))} "
-                         f"does not match its frames {frame}: skeletonize it again.")
-    current, ids = _projection_is_current(session.result(source, "projection"), movie,
-                                          skeleton, substructure, method)
-    if len(ids) == 0:
-        raise ValueError(f"The skeleton of {source!r} has no {substructure} {method}: "
-                         "lower the Skeleton thresholds (threshold_offset, "
-                         "min_component_length) or choose substructure 'active'.")
-    return skeleton, (session.result(source, "projection") if current else None), len(ids)
-
-
-def _template_entries() -> dict[str, tuple[dict | None, dict]]:
-    """``entry -> (projection section or None, clustering values)`` of the templates."""
-    entries: dict[str, tuple[dict | None, dict]] = {}
-    for name in list_templates():
-        try:
-            config = load_template(name)
-        except (OSError, ValueError) as exc:  # pragma: no cover - shipped files
-            logger.warning("template %s: %s", name, exc)
-            continue
-        if config.get("clustering") is None:
-            continue
-        entries[name] = (dict(config.get("projection") or {}), dict(config["clustering"]))
-        for level, step in enumerate(config.get("consecutive") or [], start=2):
-            entries[f"{name} · level {level}"] = (None, dict(step or {}))
-    return entries
+    projection, n = reusable_projection(session.result(source, "projection"), movie, skeleton,
+                                        substructure=substructure, method=method, name=source)
+    return skeleton, projection, n
 
 
 def trace_dock(viewer):
-    """The viewer's trace dock, opened (*Plugins ▸ napari-amnesia ▸ Traces*) when missing."""
+    """Return the viewer's trace dock, opened (*Plugins ▸ napari-amnesia ▸ Traces*) if missing."""
     from .traces import TraceWidget
 
     dock = session_for(viewer).trace_dock
@@ -192,7 +137,7 @@ class ClusteringWidget(StageWidget):
         self.projection = None
         self._source: str | None = None
         self._embedding_view = None
-        self._templates = _template_entries()
+        self._templates = template_entries("clustering")
         self.movie = create_widget(annotation="napari.layers.Image", label="movie")
         self.movie.tooltip = ("The (T, Y, X) movie whose skeleton (Skeleton dock) gives the "
                               "elements to cluster.")
@@ -228,7 +173,7 @@ class ClusteringWidget(StageWidget):
 
     # ------------------------------------------------------------ parameters
     def params(self) -> ClusteringParams:
-        """The :class:`ClusteringParams` the controls hold (raises ValueError if invalid)."""
+        """Return the :class:`ClusteringParams` the controls hold (ValueError if invalid)."""
         return ClusteringParams(**values_of(self.parameters, ClusteringParams))
 
     def load_template(self, name: str | None = None) -> None:
@@ -254,7 +199,6 @@ class ClusteringWidget(StageWidget):
     def run(self):
         """Project and cluster the chosen movie's skeleton; return the worker (or None)."""
         from ...core.clustering import iter_cluster
-        from ...core.projection import iter_project
 
         layer = self.chosen_movie()
         if layer is None:
@@ -283,16 +227,14 @@ class ClusteringWidget(StageWidget):
         found: dict[str, Any] = {}
 
         def generator():
-            proj = projection
-            if proj is None:
-                proj = yield from iter_project(movie, skeleton, substructure=substructure,
-                                               method=method)
+            proj = yield from iter_current_projection(movie, skeleton, substructure=substructure,
+                                                      method=method, previous=projection)
             found["projection"] = proj
             return (yield from iter_cluster(proj, params))
 
         def on_result(result) -> None:
             self.projection = found["projection"]
-            session_for(self._viewer).results[(source, "projection")] = self.projection
+            session_for(self._viewer).set_result(source, "projection", self.projection)
             self._remove_higher_levels(source)
             self.levels = [result]
             self._source = source
@@ -385,7 +327,7 @@ class ClusteringWidget(StageWidget):
             self._remove_levels(source, lambda level: level == result.level)  # stale
             self._update_scatter(result, source, None, {})
             return
-        [labels] = show(self._viewer, cluster_layers(result, source))
+        [labels] = show(self._viewer, result.to_layers(source))
         colors = {c: tuple(float(v) for v in labels.get_color(c)) for c in range(1, k + 1)}
         self._plot_means(result, source, colors)
         self._update_scatter(result, source, labels, colors)
@@ -408,8 +350,10 @@ class ClusteringWidget(StageWidget):
 
     @property
     def embedding_view(self):
-        """The *Cluster embedding* dock (:class:`~.embedding.EmbeddingWidget`), opened on
-        first use."""
+        """The *Cluster embedding* dock (:class:`~.embedding.EmbeddingWidget`).
+
+        Opened on first use.
+        """
         from .embedding import EmbeddingWidget
 
         view = self._embedding_view

@@ -239,8 +239,10 @@ class EmbeddingWidget(QWidget):
         return self.select_elements([valid[best]])
 
     def select_in(self, vertices) -> np.ndarray:
-        """Select the points inside the polygon ``vertices`` (data coordinates), as a
-        lasso does. Returns the selected indices."""
+        """Select the points inside the polygon ``vertices`` (data coordinates).
+
+        As a lasso does. Returns the selected indices.
+        """
         from matplotlib.path import Path
 
         if self.embedding is None:
@@ -321,8 +323,10 @@ class EmbeddingWidget(QWidget):
         self.highlight_label(int(event.source.selected_label))
 
     def highlight_label(self, label: int) -> np.ndarray:
-        """Ring the points of cluster ``label`` (what selecting it in the Labels layer
-        does); returns their indices (none for 0 or an unknown label)."""
+        """Ring the points of cluster ``label``, as selecting it in the Labels layer does.
+
+        Returns their indices (none for 0 or an unknown label).
+        """
         if label > 0 and len(self.labels):
             idx = np.flatnonzero((self.labels == label) & self._valid()) \
                 if self.embedding is not None else np.flatnonzero(self.labels == label)

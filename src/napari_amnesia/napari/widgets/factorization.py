@@ -17,7 +17,8 @@ worker (progress, *Cancel*), then shows:
   black once the time slider passes K; a 2-D image shows at every frame. The
   layer's ``metadata["napari_amnesia"]["components"]`` lists each component's
   ``explained_variance``, ``skewness`` and ``tile`` (its top-left row, column
-  in the mosaic); :func:`mosaic` builds it;
+  in the mosaic), as
+  :meth:`~napari_amnesia.core.factorization.FactorizationResult.to_layers` builds it;
 - the temporal components in the trace dock, one series per component.
 """
 
@@ -29,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox, create_widget
 
-from ...core.clustering import list_templates, load_template
-from ...core.factorization import FactorizationParams
+from ...core.clustering import template_entries
+from ...core.factorization import FactorizationParams, mosaic
+from ...core.projection import iter_current_projection
 from .._session import session_for
-from ..layers import layer_name, provenance, show
+from ..layers import show
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
 from .clustering import NO_TEMPLATE, session_projection, set_controls, trace_dock
@@ -40,7 +42,7 @@ from .clustering import NO_TEMPLATE, session_projection, set_controls, trace_doc
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["FactorizationWidget", "factorization_layers", "mosaic", "INPUTS"]
+__all__ = ["FactorizationWidget", "mosaic", "INPUTS"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,61 +54,6 @@ INPUTS: dict[str, tuple[str, str] | None] = {
     "active pixels": ("active", "pixel"),
     "active branches": ("active", "branch"),
 }
-
-
-def mosaic(maps: np.ndarray, *, gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Tile ``(K, Y, X)`` maps row by row in one 2-D image.
-
-    Parameters
-    ----------
-    maps : ndarray, shape (K, Y, X)
-    gap : int, optional
-        Pixels of zeros between tiles (default: 1/20 of the frame, at least 2).
-
-    Returns
-    -------
-    image : ndarray of float32, shape (rows * (Y + gap) - gap, columns * (X + gap) - gap)
-        ``columns = ceil(sqrt(K))``.
-    corners : ndarray of int, shape (K, 2)
-        Top-left row, column of each map's tile.
-    """
-    maps = np.asarray(maps, np.float32)
-    k, height, width = maps.shape
-    gap = max(2, min(height, width) // 20) if gap is None else int(gap)
-    columns = max(1, int(np.ceil(np.sqrt(k))))
-    rows = max(1, int(np.ceil(k / columns)))
-    image = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap), np.float32)
-    corners = np.array([((i // columns) * (height + gap), (i % columns) * (width + gap))
-                        for i in range(k)], np.int64).reshape(k, 2)
-    for tile, (r, c) in zip(maps, corners, strict=True):
-        image[r:r + height, c:c + width] = tile
-    return image, corners
-
-
-def factorization_layers(result, source: str) -> list[tuple]:
-    """LayerData of a FactorizationResult: the spatial components tiled in one 2-D image
-    (:func:`mosaic`), to the right of the movie, so it shows at every frame."""
-    spatial = np.asarray(result.spatial, np.float32)
-    image, corners = mosaic(spatial)
-    gap = max(2, min(spatial.shape[1:]) // 20)
-    meta = provenance("factorization", source, result.params.to_dict())
-    meta["napari_amnesia"].update({
-        "input": result.info.get("source"),
-        "spatial_bin": result.info.get("spatial_bin"),
-        "layout": "mosaic",
-        "components": [
-            {"component": i + 1, "explained_variance": float(ev), "skewness": float(sk),
-             "tile": [int(r), int(c)]}
-            for i, (ev, sk, (r, c)) in enumerate(zip(
-                result.explained_variance, result.skewness, corners, strict=True))],
-    })
-    # signs are chosen so that each map's largest weight is positive: show 0..high
-    finite = spatial[np.isfinite(spatial)]
-    hi = float(np.percentile(finite, 99.8)) if finite.size else 1.0
-    return [(image, {"name": layer_name(source, "components"), "colormap": "magma",
-                     "contrast_limits": [0.0, hi if hi > 0 else 1.0],
-                     "translate": (0.0, float(spatial.shape[2] + 4 * gap)),
-                     "metadata": meta}, "image")]
 
 
 class FactorizationWidget(StageWidget):
@@ -129,15 +76,7 @@ class FactorizationWidget(StageWidget):
         self.input.tooltip = (
             "'movie': every pixel (binned to at most max_pixels); or the traces of the "
             "skeleton's pixels/branches or of the active pixels (run the Skeleton dock first).")
-        self._templates = {}
-        for name in list_templates():
-            try:
-                config = load_template(name)
-            except (OSError, ValueError) as exc:  # pragma: no cover - shipped files
-                logger.warning("template %s: %s", name, exc)
-                continue
-            if config.get("factorization") is not None:
-                self._templates[name] = config
+        self._templates = template_entries("factorization")
         self.template = ComboBox(name="template", label="template",
                                  choices=[NO_TEMPLATE, *self._templates], value=NO_TEMPLATE)
         self.template.tooltip = ("Load the values of a shipped configuration (amnesia cluster "
@@ -149,7 +88,7 @@ class FactorizationWidget(StageWidget):
                      self.run_button, self.cancel_button, self.status])
 
     def params(self) -> FactorizationParams:
-        """The :class:`FactorizationParams` the controls hold (raises ValueError if invalid)."""
+        """Return the :class:`FactorizationParams` the controls hold (ValueError if invalid)."""
         values = values_of(self.parameters, FactorizationParams)
         return FactorizationParams(**values)
 
@@ -158,14 +97,13 @@ class FactorizationWidget(StageWidget):
         name = self.template.value if name is None else name
         if name == NO_TEMPLATE or name is None:
             return
-        config = self._templates[name]
+        projection, values = self._templates[name]
         try:
-            params = FactorizationParams.from_dict(config["factorization"] or {})
+            params = FactorizationParams.from_dict(values or {})
         except (TypeError, ValueError) as exc:
             self.status.value = f"Template {name!r}: {exc}"
             return
         set_controls(self.parameters, params.to_dict())
-        projection = config.get("projection")
         wanted = (projection.get("substructure", "skeleton"), projection.get("method", "branch")
                   ) if projection else None
         self.input.value = next((k for k, v in INPUTS.items() if v == wanted), "movie")
@@ -176,7 +114,6 @@ class FactorizationWidget(StageWidget):
     def run(self):
         """Factorize the chosen movie (or its projection); return the worker (or None)."""
         from ...core.factorization import iter_factorize
-        from ...core.projection import iter_project
 
         layer = self.chosen_movie()
         if layer is None:
@@ -208,10 +145,9 @@ class FactorizationWidget(StageWidget):
                 return None
 
             def generator_():
-                proj = projection
-                if proj is None:
-                    proj = yield from iter_project(movie, skeleton, substructure=substructure,
-                                                   method=method)
+                proj = yield from iter_current_projection(
+                    movie, skeleton, substructure=substructure, method=method,
+                    previous=projection)
                 found["projection"] = proj
                 return (yield from iter_factorize(proj, params))
 
@@ -220,7 +156,7 @@ class FactorizationWidget(StageWidget):
 
         def on_result(result) -> None:
             if "projection" in found:
-                session_for(self._viewer).results[(source, "projection")] = found["projection"]
+                session_for(self._viewer).set_result(source, "projection", found["projection"])
             k = result.n_components
             if k == 0:
                 self.status.value = (
@@ -228,7 +164,7 @@ class FactorizationWidget(StageWidget):
                     f"skewness >= min_skewness={params.min_skewness}; lower it (empty = keep "
                     "all).")
                 return
-            show(self._viewer, factorization_layers(result, source))
+            show(self._viewer, result.to_layers(source))
             self._plot_temporal(result, source)
             self.status.value = (f"{k} component(s) ({params.method.upper()}); explained "
                                  f"variance {float(np.sum(result.explained_variance)):.0%}.")

@@ -375,9 +375,12 @@ class TraceWidget(QWidget):
             self.save_as(path)
 
     def save_as(self, path) -> Path | None:
-        """Export to ``path`` as the dialog does: replacing a CSV this package wrote (the
-        dialog asked first), never a file of the user's; a refusal or a write error is
-        said in the dock's title, not raised from a Qt slot."""
+        """Export to ``path`` as the dialog does.
+
+        Replaces a CSV this package wrote (the dialog asked first), never a file of
+        the user's; a refusal or a write error is said in the dock's title, not
+        raised from a Qt slot.
+        """
         try:
             out = self.export_csv(path, overwrite=True)
         except (OSError, ValueError) as exc:
