@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
+from napari_amnesia import __version__
 from napari_amnesia.core.factorization import (
     FactorizationParams,
     FactorizationResult,
     factorize,
     iter_factorize,
+    mosaic,
 )
 from napari_amnesia.core.projection import project
 from napari_amnesia.core.simulate import simulate
@@ -109,3 +111,25 @@ def test_progress_and_bad_inputs(scene):
     with pytest.raises(TypeError, match="'components'"):
         factorize(movie, components=3)
     assert all(v["help"] for v in FactorizationParams.describe().values())
+
+
+def test_layers_and_provenance(tmp_path):
+    rng = np.random.default_rng(0)
+    movie = rng.random((40, 20, 30)).astype(np.float32)
+    result = factorize(movie, method="pca", n_components=3, min_skewness=None, random_state=4)
+    assert result.provenance["version"] == __version__ and result.provenance["seed"] == 4
+    assert result.provenance["elapsed_s"] >= 0 and "T" in result.provenance["created"]
+    assert "version" not in result.info and "seconds" not in result.info
+    back = FactorizationResult.load(result.save(tmp_path / "f"))
+    assert back.provenance == result.provenance
+    [(image, kwargs, kind)] = result.to_layers("movie")
+    assert kind == "image" and kwargs["name"] == "movie · components"
+    assert kwargs["colormap"] == "magma" and kwargs["translate"] == (0.0, 30.0 + 4 * 2)
+    meta = kwargs["metadata"]["napari_amnesia"]
+    assert meta["stage"] == "factorization" and meta["layout"] == "mosaic"
+    for component in meta["components"]:
+        r, c = component["tile"]
+        np.testing.assert_array_equal(image[r:r + 20, c:c + 30],
+                                      result.spatial[component["component"] - 1])
+    image, corners = mosaic(np.ones((5, 4, 6)), gap=1)
+    assert image.shape == (2 * 5 - 1, 3 * 7 - 1) and corners[3].tolist() == [5, 0]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from napari_amnesia.core.progress import Progress, drive
-from napari_amnesia.core.projection import Projection, element_labels, iter_project, project
+from napari_amnesia.core.projection import (
+    Projection,
+    element_labels,
+    iter_current_projection,
+    iter_project,
+    project,
+    projection_is_current,
+    reusable_projection,
+)
 from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.skeleton import skeletonize
 
@@ -148,3 +158,28 @@ def test_progress_protocol(scene):
     assert isinstance(proj, Projection)
     assert all(isinstance(s, Progress) for s in steps)
     assert [s.done for s in steps] == [100, 200, 300]
+
+
+def test_a_projection_is_reused_while_current(scene):
+    movie, truth, skeleton = scene
+    proj = project(movie, skeleton, substructure="skeleton", method="branch")
+    again, n = reusable_projection(proj, movie, skeleton, substructure="skeleton",
+                                   method="branch")
+    assert again is proj and n == proj.n_elements
+    assert projection_is_current(proj, movie, skeleton, substructure="skeleton",
+                                 method="branch")
+    # other choices, another length of movie: computed anew
+    assert reusable_projection(proj, movie, skeleton, substructure="skeleton",
+                               method="pixel")[0] is None
+    assert not projection_is_current(proj, movie[:10], skeleton, substructure="skeleton",
+                                     method="branch")
+    assert drive(iter_current_projection(movie, skeleton, method="branch",
+                                         previous=proj)) is proj
+    steps = list(iter_current_projection(movie[:20], skeleton, method="branch", previous=proj))
+    assert steps and all(isinstance(s, Progress) for s in steps)
+    with pytest.raises(ValueError, match="The skeleton of 'm' .* does not match its frames"):
+        reusable_projection(None, movie[:, :50], skeleton, name="m")
+    nothing = np.zeros(movie.shape[1:], bool)
+    empty = SimpleNamespace(skeleton=nothing, mask=nothing, branch_labels=nothing.astype(int))
+    with pytest.raises(ValueError, match="has no skeleton branch: lower the Skeleton"):
+        reusable_projection(None, movie, empty)

@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 
 from napari_amnesia.core.progress import Progress
-from napari_amnesia.core.traces import iter_label_traces, label_traces, pixel_trace
+from napari_amnesia.core.traces import (
+    detrend_traces,
+    difference_traces,
+    iter_label_traces,
+    label_traces,
+    normalize_traces,
+    pixel_trace,
+    trace_snr,
+)
 
 
 @pytest.fixture
@@ -48,3 +56,25 @@ def test_label_traces_progress_and_errors(movie):
     assert all(isinstance(s, Progress) and s.total == 57 for s in steps)
     with pytest.raises(ValueError, match="does not match the movie frame"):
         label_traces(movie, np.ones((5, 5), int))
+
+
+def test_preprocessing_of_traces():
+    rng = np.random.default_rng(2)
+    x = rng.normal(50, 5, size=(4, 80)).astype(np.float32)
+    z = normalize_traces(x, "zscore")
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-5)
+    assert (normalize_traces(np.ones((2, 5)), "zscore") == 0).all()   # constant rows
+    f0 = np.percentile(x, 10, axis=1, keepdims=True)
+    np.testing.assert_allclose(normalize_traces(x, "dff"), (x - f0) / f0, rtol=1e-5)
+    with pytest.raises(ValueError, match="element 1 has F0"):
+        normalize_traces(np.stack([x[0], -x[1]]), "dff")
+    with pytest.raises(ValueError, match='"none", "zscore", "dff", got .max'):
+        normalize_traces(x, "max")
+    t = np.linspace(-1, 1, 80, dtype=np.float32)
+    drift = x + 3 * t ** 2 - t
+    np.testing.assert_allclose(detrend_traces(drift, 2), detrend_traces(x, 2), atol=1e-3)
+    assert detrend_traces(x, 0) is not None and (detrend_traces(x, 0) == x).all()
+    np.testing.assert_array_equal(difference_traces(x, 3), x[:, 3:] - x[:, :-3])
+    snr = trace_snr(np.vstack([np.full(80, 2.0), x[0]]))
+    assert snr[0] == 0 and snr[1] > 0

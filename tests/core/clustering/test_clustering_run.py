@@ -1,7 +1,8 @@
-"""Coactive clustering: planted neurite groups are recovered; bad input is refused."""
+"""One clustering: planted neurite groups are recovered; bad input is refused."""
 
 import numpy as np
 import pytest
+from clustering_data import blobs, planted
 from sklearn.metrics import adjusted_rand_score
 
 from napari_amnesia.core.clustering import (
@@ -10,37 +11,13 @@ from napari_amnesia.core.clustering import (
     cluster,
     cluster_consecutive,
     iter_cluster,
-    list_templates,
     load_template,
-    run_config,
 )
 from napari_amnesia.core.metrics import majority_labels
 from napari_amnesia.core.progress import Progress
 from napari_amnesia.core.projection import project
 from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.skeleton import skeletonize
-
-
-@pytest.fixture(scope="module")
-def scene():
-    movie, truth = simulate(n_frames=500, shape=(112, 112), n_cells=0, n_neurite_groups=4,
-                            branches_per_group=3, motion=False, rng=1)
-    skeleton = skeletonize(movie)
-    group_of_pixel = np.concatenate([[-1], truth.branch_groups])[truth.branch_labels()]
-    return movie, truth, skeleton, group_of_pixel
-
-
-def planted(projection, group_of_pixel):
-    """Planted group of each element: majority of its pixels (-1: on no branch)."""
-    return majority_labels(projection.pixels, group_of_pixel)[0]
-
-
-def blobs(n_groups=3, per_group=15, n_frames=200, seed=0):
-    rng = np.random.default_rng(seed)
-    sources = rng.standard_normal((n_groups, n_frames))
-    truth = np.repeat(np.arange(n_groups), per_group)
-    traces = sources[truth] + 0.4 * rng.standard_normal((len(truth), n_frames))
-    return traces.astype(np.float32), truth
 
 
 @pytest.mark.parametrize("backend", ["sklearn", "opentsne"])
@@ -113,93 +90,6 @@ def test_branches_recover_groups_over_seeds():
     assert np.median(every) >= 0.9, every
     assert np.median(clear) >= 0.9 and min(clear) >= 0.8, clear
 
-
-def test_average_linkage_threshold_and_limits():
-    traces, truth = blobs(n_groups=3, per_group=6)
-    auto = cluster(traces, clusterer="average", min_cluster_size=2, embedding="none")
-    assert adjusted_rand_score(truth, auto.labels) == 1.0
-    assert auto.info["average_cut"] == "best silhouette"
-    # min_correlation: above every within-group mean correlation, nothing is merged
-    none = cluster(traces, clusterer="average", min_cluster_size=2, embedding="none",
-                   min_correlation=0.99)
-    assert none.n_clusters == 0 and (none.labels == 0).all()
-    cut = cluster(traces, clusterer="average", min_cluster_size=2, embedding="none",
-                  min_correlation=0.5)
-    assert adjusted_rand_score(truth, cut.labels) == 1.0
-    assert cluster(traces, min_cluster_size=2, embedding="none").info["clusterer"] == "hdbscan"
-    with pytest.raises(ValueError, match="precomputed_max_elements=10"):
-        cluster(traces, clusterer="average", min_cluster_size=2, precomputed_max_elements=10)
-    with pytest.raises(ValueError, match="min_correlation"):
-        ClusteringParams(min_correlation=1.5)
-
-
-def hierarchy_scene(seed):
-    """Pixels -> branches -> groups: each branch has activity of its own as strong as
-    its group's (``branch_noise=1``), so pixels first cluster into branches
-    (mesoscopic) and the branches of a group into the group (macroscopic)."""
-    movie, truth = simulate(n_frames=500, shape=(112, 112), n_cells=0, n_neurite_groups=4,
-                            branches_per_group=3, motion=False, branch_noise=1.0, rng=seed)
-    branch_of_pixel = truth.branch_labels() - 1
-    gop = np.concatenate([[-1], truth.branch_groups])[branch_of_pixel + 1]
-    proj = project(movie, skeletonize(movie), method="pixel")
-    return proj, planted(proj, branch_of_pixel), planted(proj, gop)
-
-
-#: the consecutive step of the clustering_pixel template: average linkage, clusters
-#: merged when their traces correlate >= 0.5 on average
-NEXT_LEVEL = ClusteringParams.from_dict(load_template("clustering_pixel")["consecutive"][0])
-
-
-def test_consecutive_recovers_branches_then_groups(tmp_path):
-    meso_ari, macro_ari = [], []
-    for seed in range(1, 6):
-        proj, branch, group = hierarchy_scene(seed)
-        known = (branch >= 0) & (group >= 0)
-        assert known.mean() > 0.9
-        meso = cluster(proj, embedding="tsne", min_cluster_size=10,
-                       cluster_selection_method="leaf")
-        macro = cluster_consecutive(meso, NEXT_LEVEL)
-        assert macro.level == 2 and len(macro.hierarchy) == 2
-        assert macro.n_elements == meso.n_clusters
-        meso_ari.append(adjusted_rand_score(branch[known], meso.labels[known]))
-        macro_ari.append(adjusted_rand_score(group[known], macro.original_labels[known]))
-        if seed == 1:
-            kept = (meso, macro, proj)
-    # pixels -> planted branches, then branches -> planted groups
-    assert min(meso_ari) >= 0.8, meso_ari
-    assert min(macro_ari) >= 0.8, macro_ari
-    meso, macro, proj = kept
-    # a macroscopic cluster expands back to the pixels of its original elements
-    for c in range(1, macro.n_clusters + 1):
-        members = macro.members(c)
-        pixels = macro.expand(c)
-        want = np.concatenate([proj.pixels[i] for i in members])
-        assert sorted(map(tuple, pixels)) == sorted(map(tuple, want))
-        assert (macro.label_image[pixels[:, 0], pixels[:, 1]] == c).all()
-    # save / load keeps the hierarchy
-    macro.save(tmp_path / "macro")
-    back = ClusterResult.load(tmp_path / "macro")
-    assert back.level == 2
-    np.testing.assert_array_equal(back.original_labels, macro.original_labels)
-    np.testing.assert_array_equal(back.expand(1), macro.expand(1))
-    np.testing.assert_array_equal(back.label_image, macro.label_image)
-    assert back.params == macro.params
-    assert list(back.table.columns) == list(macro.table.columns)
-
-
-def test_consecutive_level_keeps_independent_groups_apart(scene):
-    # with the default branch_noise, pixels cluster straight into the planted groups; the
-    # next level must not pair unrelated groups (HDBSCAN with min_cluster_size=2 did)
-    movie, truth, skeleton, gop = scene
-    proj = project(movie, skeleton, method="pixel")
-    expected = planted(proj, gop)
-    known = expected >= 0
-    level1 = cluster(proj, embedding="tsne", min_cluster_size=10, cluster_selection_method="leaf")
-    assert adjusted_rand_score(expected[known], level1.labels[known]) >= 0.8
-    level2 = cluster_consecutive(level1, NEXT_LEVEL)
-    assert level2.info["clusterer"] == "average"
-    assert level2.n_clusters == level1.n_clusters
-    assert adjusted_rand_score(expected[known], level2.original_labels[known]) >= 0.8
 
 
 def test_traces_without_pixels_and_reproducible():
@@ -274,67 +164,3 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="nothing to group at level 2"):
         cluster_consecutive(single, min_cluster_size=2)
 
-
-def test_params_metadata():
-    info = ClusteringParams.describe()
-    assert all(v["help"] for v in info.values())
-    assert info["embedding"]["choices"] == ("tsne", "umap", "none")
-    assert ClusteringParams.from_dict(ClusteringParams().to_dict()) == ClusteringParams()
-
-
-def test_templates_and_run_config(scene, tmp_path):
-    movie, truth, skeleton, gop = scene
-    assert set(list_templates()) == {"clustering_pixel", "clustering_branch",
-                                     "clustering_active", "factorization_nmf"}
-    for name in list_templates():
-        config = load_template(name)
-        assert "input" in config
-    skeleton.save(tmp_path / "skeleton")
-    config = load_template("clustering_branch")
-    config["input"] = {"skeleton": str(tmp_path / "skeleton")}
-    results = run_config(config, movie, output=tmp_path / "out")
-    assert results["clusterings"][0].n_clusters >= 2
-    assert (tmp_path / "out" / "clustering_level1" / "arrays.npz").exists()
-    with pytest.raises(ValueError, match="no movie"):
-        run_config(load_template("clustering_pixel") | {"input": {}})
-    with pytest.raises(ValueError, match="'clusterring'"):
-        run_config({"clusterring": {}}, movie)
-    path = tmp_path / "c.yaml"
-    path.write_text("factorization: {method: ica, n_components: 4}\n")
-    out = run_config(path, movie[:, :48, :48])
-    assert out["factorization"].spatial.shape[1:] == (48, 48)
-
-
-def test_run_config_keeps_levels_computed_before_a_failure(scene, tmp_path, caplog):
-    # level 1 finds no cluster (min_cluster_size larger than any group), so level 2 has
-    # nothing to group: level 1 is kept and saved, and the failure names the parameter
-    movie, truth, skeleton, gop = scene
-    config = load_template("clustering_pixel")
-    config["clustering"] = config["clustering"] | {"min_cluster_size": 300}
-    with caplog.at_level("WARNING", logger="napari_amnesia.core.clustering"):
-        results = run_config(config, movie, skeleton=skeleton, output=tmp_path / "out")
-    [level1] = results["clusterings"]
-    assert level1.level == 1 and level1.n_clusters == 0
-    failed = results["failed_level"]
-    assert failed["level"] == 2
-    assert "level 1 found 0 cluster(s)" in failed["error"]
-    assert "min_cluster_size (now 300, e.g. 150)" in failed["error"]
-    assert "level 2 failed" in caplog.text
-    assert (tmp_path / "out" / "clustering_level1" / "arrays.npz").exists()
-    assert not (tmp_path / "out" / "clustering_level2").exists()
-    # a bad consecutive step is refused before anything is computed
-    config["consecutive"] = [{"min_cluster_sise": 2}]
-    with pytest.raises(TypeError, match="consecutive level 2: .*'min_cluster_sise'"):
-        run_config(config, movie[:5], skeleton=skeleton)
-
-
-def test_advice_names_the_parameter():
-    traces, _ = blobs()
-    hdb = cluster(traces, embedding="none", min_cluster_size=40)
-    assert hdb.advice() == "lower min_cluster_size (now 40, e.g. 20) or min_samples"
-    average = cluster(traces, clusterer="average", embedding="none", min_correlation=0.5,
-                      min_cluster_size=2)
-    assert average.advice() == "lower min_correlation (now 0.5, e.g. 0.4)"
-    with pytest.raises(ValueError, match="level 1 found 0 cluster.*min_cluster_size "
-                                         r"\(now 40, e.g. 20\)"):
-        cluster_consecutive(hdb, min_cluster_size=2)
