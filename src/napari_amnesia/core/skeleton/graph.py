@@ -148,6 +148,16 @@ def prune_skeleton(skeleton: np.ndarray, *, min_branch_length: float = 6.0,
     Returns
     -------
     ndarray of bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> line = np.zeros((20, 40), bool)
+    >>> line[10, 5:35] = True
+    >>> line[7:10, 20] = True  # a 3 px spur
+    >>> pruned = prune_skeleton(line, min_branch_length=6)
+    >>> bool(pruned[7:9, 20].any()), bool(pruned[10, 5:35].all())
+    (False, True)
     """
     from skimage.morphology import skeletonize as _thin
 
@@ -244,6 +254,17 @@ def skeleton_graph(skeleton: np.ndarray, intensity: np.ndarray | None = None, *,
     dict
         ``branches`` (DataFrame), ``totals``, ``junctions``, ``endpoints``,
         ``paths``, ``branch_labels`` — as in :class:`SkeletonResult`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.zeros((40, 40), bool)
+    >>> t[20, 5:35] = t[5:20, 20] = True  # a T
+    >>> graph = skeleton_graph(t)
+    >>> graph["totals"]["n_branches"], graph["totals"]["n_junctions"]
+    (3, 1)
+    >>> list(graph["branches"]["type"].unique())
+    ['junction-endpoint']
     """
     import pandas as pd
 

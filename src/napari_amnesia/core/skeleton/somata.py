@@ -38,6 +38,16 @@ def find_somata(mask: np.ndarray, radius: float,
     labels : ndarray of int32, shape (Y, X)
         0 = not a soma, else the soma's label 1..n (8-connected pieces).
     n : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:40, :60]
+    >>> mask = np.hypot(yy - 20, xx - 15) <= 7  # a soma...
+    >>> mask[19:22, 15:55] = True  # ... and a 3 px wide neurite
+    >>> labels, n = find_somata(mask, 4.0)
+    >>> n, int(labels[20, 15]), int(labels[20, 40])
+    (1, 1, 0)
     """
     mask = np.asarray(mask, dtype=bool)
     if radius <= 0 or not mask.any():
