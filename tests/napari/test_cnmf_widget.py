@@ -258,3 +258,20 @@ def test_cnmf_dock_refuses_bad_input_and_cancels(make_napari_viewer, somata, mon
     assert widget.result is None
     assert session_for(viewer).result("somata", "cnmf") is None
     assert [lay.name for lay in viewer.layers] == names
+
+
+def test_core_label_colors_are_napari_default_label_colors():
+    # core.cnmf.layers holds napari's palette as a table (the core never imports
+    # napari): it must give the colours napari gives any Labels layer
+    from napari.utils.colormaps import DirectLabelColormap, label_colormap
+
+    from napari_amnesia.core.cnmf.layers import label_colors, roi_color_dict
+    from napari_amnesia.napari.widgets.cnmf import roi_colormap
+
+    values = np.concatenate([np.arange(1, 300), [2**31 - 1, 12345678]])
+    want = np.asarray(label_colormap(49).map(values), np.float32).reshape(-1, 4)
+    np.testing.assert_array_equal(label_colors(values), want)
+    accepted = np.arange(len(values)) % 3 > 0
+    cmap = roi_colormap(values, accepted)
+    assert isinstance(cmap, DirectLabelColormap)
+    assert cmap.color_dict.keys() == roi_color_dict(values, accepted).keys()

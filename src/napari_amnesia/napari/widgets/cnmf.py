@@ -7,8 +7,10 @@ with the parameter's explanation as tooltip. *Show patches* draws the patch grid
 ``stride`` as they are typed. *Extract sources* runs
 :func:`~napari_amnesia.core.cnmf.iter_fit` (patches, whole-field refinement, then
 the evaluation and ΔF/F) in a worker with a progress bar; *Cancel* stops it and
-adds nothing. The result is kept in the viewer's session and shown as
-(:func:`cnmf_layers`):
+adds nothing. The result is kept in the viewer's session and shown as the layers
+it gives (:meth:`SourceResult.to_layers
+<napari_amnesia.core.cnmf.SourceResult.to_layers>`, built in
+:mod:`napari_amnesia.core.cnmf.layers`):
 
 - ``<movie> · ROIs``: Labels of **all** components (rejected ones stay visible, in
   grey, so they can be inspected and rescued), label value = ``label_values[k]``;
@@ -45,9 +47,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, FileEdit, Label, PushButton, create_widget
 
+from ...core.cnmf.layers import (
+    LABEL_THRESHOLD,
+    REJECTED,
+    SERIES_COLORS,
+    cnmf_layers,
+    component_series,
+    contour_colors,
+    contour_layer,
+    footprint_map,
+    label_colors,
+    patch_layers,
+    roi_color_dict,
+    roi_features,
+)
+from ...core.cnmf.lazy import lazy_footprints, lazy_reconstruction, lazy_residual
 from ...core.cnmf.params import CNMFParams
 from .._session import session_for, unproxied
-from ..layers import layer_name, movie_layer, provenance, show
+from ..layers import layer_name, show
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
 
@@ -57,33 +74,16 @@ if TYPE_CHECKING:
 __all__ = ["SourceWidget", "cnmf_layers", "contour_layer", "patch_layers", "roi_features",
            "is_curated",
            "roi_colormap", "component_series", "lazy_reconstruction", "lazy_residual",
-           "lazy_footprints", "footprint_map", "THRESHOLDS"]
+           "lazy_footprints", "footprint_map", "THRESHOLDS", "REJECTED", "LABEL_THRESHOLD"]
 
 logger = logging.getLogger(__name__)
 
 #: The parameters :func:`~napari_amnesia.core.cnmf.evaluate` re-filters with.
 THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size",
               "require_both")
-#: Colour of a rejected component (grey, half transparent).
-REJECTED = (0.6, 0.6, 0.6, 0.6)
-#: Fraction of each footprint's maximum that draws its label and its contour.
-LABEL_THRESHOLD = 0.2
-_CHUNK_BYTES = 8 * 2**20
-
-
-# --------------------------------------------------------------------------- layers
-def roi_features(result) -> dict[str, np.ndarray]:
-    """The ``features`` table of the ROI Labels layer: one row per component."""
-    K = result.K
-    nan = np.full(K, np.nan)
-    return {
-        "index": np.asarray(result.label_values, np.int64),
-        "component": np.arange(K),
-        "snr": nan if result.snr is None else np.asarray(result.snr, np.float64),
-        "r_value": nan if result.r_values is None else np.asarray(result.r_values, np.float64),
-        "size": np.asarray(result.sizes(LABEL_THRESHOLD), np.int64),
-        "accepted": np.asarray(result.accepted, bool),
-    }
+# the layer builders live in the core (napari_amnesia.core.cnmf.layers); the names
+# below stay importable from here for the Curate dock and scripts
+_label_colors = label_colors
 
 
 def is_curated(layer) -> bool:
@@ -91,217 +91,12 @@ def is_curated(layer) -> bool:
     return bool(layer.metadata.get("napari_amnesia", {}).get("curated"))
 
 
-def _label_colors(label_values) -> np.ndarray:
-    """napari's usual cyclic label colours, (K, 4)."""
-    from napari.utils.colormaps import label_colormap
-
-    values = np.asarray(label_values, np.int64)
-    if values.size == 0:
-        return np.zeros((0, 4), np.float32)
-    return np.asarray(label_colormap(49).map(values), np.float32).reshape(-1, 4)
-
-
 def roi_colormap(label_values, accepted, *, show_rejected: bool = True):
-    """A DirectLabelColormap: accepted labels in colour, rejected in grey (or hidden)."""
+    """Return a DirectLabelColormap: accepted labels in colour, rejected in grey (or hidden)."""
     from napari.utils.colormaps import DirectLabelColormap
 
-    colors = _label_colors(label_values)
-    hidden = (0.0, 0.0, 0.0, 0.0)
-    table: dict[Any, Any] = {None: hidden, 0: hidden}
-    for value, ok, color in zip(label_values, accepted, colors, strict=True):
-        table[int(value)] = tuple(color) if ok else (REJECTED if show_rejected else hidden)
-    return DirectLabelColormap(color_dict=table)
-
-
-def _contour_colors(result, *, show_rejected: bool = True) -> np.ndarray:
-    colors = _label_colors(result.label_values)
-    rejected = REJECTED if show_rejected else (0.0, 0.0, 0.0, 0.0)
-    colors[~np.asarray(result.accepted, bool)] = rejected
-    return colors
-
-
-def _frames_per_chunk(T: int, shape: tuple[int, int]) -> int:
-    return int(max(1, min(T, 64, _CHUNK_BYTES // max(1, 4 * shape[0] * shape[1]))))
-
-
-def _reconstruct_block(times: np.ndarray, A, C, b, f, shape) -> np.ndarray:
-    times = np.asarray(times, np.int64)
-    out = np.asarray(A @ C[:, times], np.float32)  # (P, n): sparse x dense
-    if b.shape[1]:
-        out += b @ f[:, times]
-    return np.ascontiguousarray(out.T).reshape(len(times), *shape)
-
-
-def lazy_reconstruction(result):
-    """The denoised movie ``A·C + b·f`` as a dask array, computed per time chunk."""
-    import dask.array as da
-
-    T, shape = result.n_frames, result.shape
-    times = da.arange(T, chunks=_frames_per_chunk(T, shape), dtype=np.int64)
-    b, f = result.background
-    return times.map_blocks(
-        _reconstruct_block, result.footprints, result.traces, b, f, shape,
-        new_axis=[1, 2], chunks=(times.chunks[0], (shape[0],), (shape[1],)),
-        dtype=np.float32, meta=np.empty((0, 0, 0), np.float32))
-
-
-def _footprint_block(ks: np.ndarray, A, shape) -> np.ndarray:
-    sub = A[:, np.asarray(ks, np.int64)]
-    return np.ascontiguousarray(sub.toarray().T).reshape(len(ks), *shape).astype(np.float32)
-
-
-def footprint_map(result) -> np.ndarray:
-    """All footprints in one 2-D image: each scaled to its own peak, then the maximum
-    over components.
-
-    A 2-D layer shows at every frame (a ``(K, Y, X)`` stack would share the movie's
-    time slider and go black past frame K); one component is seen by selecting its
-    label, or as ``lazy_footprints(result)[k]`` in the console.
-    """
-    A = result.footprints.tocsc().astype(np.float32)
-    peaks = np.asarray(A.max(axis=0).todense()).ravel()
-    peaks[peaks <= 0] = 1.0
-    scaled = A.multiply(1.0 / peaks[None, :]).tocsr()
-    image = np.asarray(scaled.max(axis=1).todense()).ravel()
-    return np.clip(image, 0.0, None).reshape(result.shape).astype(np.float32)
-
-
-def lazy_footprints(result):
-    """The footprints as a ``(K, Y, X)`` dask array (a few components per chunk)."""
-    import dask.array as da
-
-    K, shape = result.K, result.shape
-    ks = da.arange(K, chunks=_frames_per_chunk(K, shape), dtype=np.int64)
-    return ks.map_blocks(_footprint_block, result.footprints, shape, new_axis=[1, 2],
-                         chunks=(ks.chunks[0], (shape[0],), (shape[1],)), dtype=np.float32,
-                         meta=np.empty((0, 0, 0), np.float32))
-
-
-def lazy_residual(result, movie):
-    """``movie - (A·C + b·f)`` as a dask array (the movie is read chunk by chunk)."""
-    import dask.array as da
-
-    shape = tuple(int(n) for n in movie.shape)
-    if shape != (result.n_frames, *result.shape):
-        raise ValueError(f"the movie has shape {shape}, the result was fitted on "
-                         f"{result.n_frames} frames of {result.shape}.")
-    rec = lazy_reconstruction(result)
-    if not isinstance(movie, da.Array):
-        movie = da.from_array(movie, chunks=(rec.chunks[0][0], *shape[1:]))
-    return movie.astype(np.float32) - rec
-
-
-def contour_layer(result, source: str, *, show_rejected: bool = True,
-                  metadata: dict | None = None) -> tuple | None:
-    """LayerData of the components' outlines (Shapes polygons), or None when there is none.
-
-    One polygon per component (its outline at ``LABEL_THRESHOLD`` of its maximum),
-    coloured like its label; ``features`` as the ROI layer's, for the components
-    drawn.
-    """
-    outlines = result.contours(LABEL_THRESHOLD, accepted_only=False)
-    keep = [k for k, c in enumerate(outlines) if len(c) >= 3]
-    if not keep:
-        return None
-    colors = _contour_colors(result, show_rejected=show_rejected)
-    table = {key: np.asarray(value)[keep] for key, value in roi_features(result).items()}
-    meta = metadata or provenance("cnmf", source, result.params.to_dict())
-    return ([np.asarray(outlines[k], float) for k in keep],
-            {"name": layer_name(source, "contours"), "shape_type": "polygon",
-             "features": table, "edge_color": colors[keep], "face_color": "transparent",
-             "edge_width": 0.5, "metadata": meta}, "shapes")
-
-
-def cnmf_layers(result, source: str, *, movie=None, contours: bool = False,
-                show_rejected: bool = True) -> list[tuple]:
-    """LayerData of a :class:`~napari_amnesia.core.cnmf.SourceResult`.
-
-    Parameters
-    ----------
-    result : SourceResult
-    source : str
-        Name of the movie layer (layers are named ``"<source> · <what>"``).
-    movie : array_like, shape (T, Y, X), optional
-        The movie the result was fitted on: adds the lazy ``residual`` movie.
-    contours : bool
-        Also return the outlines as a Shapes layer (slow for thousands of components).
-    show_rejected : bool
-        Draw rejected components in grey (else transparent).
-
-    Returns
-    -------
-    list of LayerData
-        ``ROIs`` (Labels of every component, the metrics as ``features``),
-        ``contours`` (Shapes, when asked), ``footprints`` (hidden ``(K, Y, X)``
-        Image), ``reconstruction`` and ``residual`` (hidden lazy movies).
-    """
-    meta = provenance("cnmf", source, result.params.to_dict())
-    meta["napari_amnesia"].update({"n_components": result.K,
-                                   "n_accepted": int(np.sum(result.accepted)),
-                                   "label_threshold": LABEL_THRESHOLD})
-    features = roi_features(result)
-    out: list[tuple] = [(
-        np.asarray(result.labels(LABEL_THRESHOLD, accepted_only=False), np.int32),
-        {"name": layer_name(source, "ROIs"), "features": features, "opacity": 0.6,
-         "colormap": roi_colormap(result.label_values, result.accepted,
-                                  show_rejected=show_rejected),
-         "metadata": meta}, "labels")]
-    if contours:
-        outlines = contour_layer(result, source, show_rejected=show_rejected, metadata=meta)
-        if outlines is not None:
-            out.append(outlines)
-    if result.K:
-        out.append((footprint_map(result), {
-            "name": layer_name(source, "footprints"), "colormap": "magma",
-            "contrast_limits": [0.0, 1.0], "multiscale": False,
-            "blending": "additive", "visible": False, "metadata": meta}, "image"))
-    rec = movie_layer(lazy_reconstruction(result), layer_name(source, "reconstruction"),
-                      metadata=meta)
-    rec[1]["visible"] = False
-    out.append(rec)
-    if movie is not None:
-        res = movie_layer(lazy_residual(result, movie), layer_name(source, "residual"),
-                          metadata=meta)
-        res[1]["visible"] = False
-        out.append(res)
-    return out
-
-
-def patch_layers(shape, rf: int | None, stride: int, source: str) -> list[tuple]:
-    """LayerData of the CNMF patch grid: one rectangle per patch (``patch_grid``)."""
-    from ...core.cnmf.patches import patch_grid
-
-    grid = patch_grid(tuple(int(v) for v in shape), rf, stride)
-    rects = [np.array([[y0 - 0.5, x0 - 0.5], [y0 - 0.5, x1 - 0.5], [y1 - 0.5, x1 - 0.5],
-                       [y1 - 0.5, x0 - 0.5]], float) for y0, y1, x0, x1 in grid]
-    bounds = np.asarray(grid, np.int64).reshape(-1, 4)
-    features = {"patch": np.arange(len(grid)), "row_start": bounds[:, 0],
-                "row_stop": bounds[:, 1], "col_start": bounds[:, 2], "col_stop": bounds[:, 3]}
-    meta = provenance("cnmf", source, {"rf": rf, "stride": stride})
-    return [(rects, {"name": layer_name(source, "patches"), "shape_type": "rectangle",
-                     "features": features, "edge_color": "yellow", "edge_width": 1.0,
-                     "face_color": "transparent", "opacity": 0.8, "metadata": meta},
-             "shapes")]
-
-
-def component_series(result, k: int) -> dict[str, np.ndarray]:
-    """The four series of component ``k`` shown in the trace dock.
-
-    ``raw F (C + YrA)``, ``calcium C``, ``spikes S`` and, when computed,
-    ``ΔF/F (%)`` (ΔF/F × 100, so that it shares the axes with the others).
-    """
-    series = {
-        "raw F (C + YrA)": result.traces[k] + result.residual_traces[k],
-        "calcium C": result.traces[k],
-        "spikes S": result.spikes[k],
-    }
-    if result.dff is not None:
-        series["ΔF/F (%)"] = 100.0 * np.asarray(result.dff[k], np.float32)
-    return series
-
-
-_SERIES_COLORS = {"raw F (C + YrA)": "0.6", "calcium C": "tab:blue", "spikes S": "tab:red",
-                  "ΔF/F (%)": "tab:green"}
+    return DirectLabelColormap(color_dict=roi_color_dict(label_values, accepted,
+                                                         show_rejected=show_rejected))
 
 
 # --------------------------------------------------------------------------- widget
@@ -381,7 +176,7 @@ class SourceWidget(StageWidget):
 
     # ------------------------------------------------------------ parameters
     def params(self) -> CNMFParams:
-        """The :class:`CNMFParams` the controls hold (raises ValueError if invalid)."""
+        """Return the :class:`CNMFParams` the controls hold (raises ValueError if invalid)."""
         return CNMFParams(**values_of(self.parameters, CNMFParams))
 
     # --------------------------------------------------------------- patches
@@ -445,7 +240,7 @@ class SourceWidget(StageWidget):
 
     # ---------------------------------------------------------------- layers
     def _layer(self, what: str):
-        """The layer ``"<source> · <what>"`` of the current result (exact name), or None."""
+        """Return the layer ``"<source> · <what>"`` of the current result, or None."""
         if self._source is None:
             return None
         name = layer_name(self._source, what)
@@ -465,9 +260,9 @@ class SourceWidget(StageWidget):
             return
         if not self.contours.value:
             self._remove(layer_name(source, "contours"))
-        layers = show(self._viewer, cnmf_layers(result, source, movie=self._movie_data,
-                                                contours=self.contours.value,
-                                                show_rejected=self.show_rejected.value))
+        layers = show(self._viewer, result.to_layers(source, movie=self._movie_data,
+                                                     contours=self.contours.value,
+                                                     show_rejected=self.show_rejected.value))
         rois = unproxied(layers[0])
         # the trace dock plots a selected ROI's raw F, C, S and ΔF/F (not its pixels) —
         # unless the Curate dock holds the layer: its ROIs' traces are its re-extraction
@@ -518,7 +313,7 @@ class SourceWidget(StageWidget):
             rois.metadata = meta
         outlines = self._layer("contours")
         if outlines is not None and len(outlines.data):
-            colors = _contour_colors(result, show_rejected=self.show_rejected.value)
+            colors = contour_colors(result, show_rejected=self.show_rejected.value)
             table = roi_features(result)
             k = np.asarray(outlines.features["component"], np.int64)
             if k.size and k.max() < result.K:
@@ -548,7 +343,7 @@ class SourceWidget(StageWidget):
             self.rule.value = f"Invalid threshold: {exc}"
 
     def threshold_values(self) -> dict[str, Any]:
-        """The thresholds the controls hold, by parameter name."""
+        """Return the thresholds the controls hold, by parameter name."""
         return values_of(self.thresholds, CNMFParams)
 
     def refilter(self, *_: Any):
@@ -604,7 +399,7 @@ class SourceWidget(StageWidget):
         snr = "" if result.snr is None else \
             f", SNR {result.snr[k]:.1f}, r {result.r_values[k]:.2f}"
         title = f"{self._source}: ROI {label} ({state}{snr})"
-        return title, series, {name: _SERIES_COLORS[name] for name in series}
+        return title, series, {name: SERIES_COLORS[name] for name in series}
 
     def show_component(self, label: int) -> dict | None:
         """Plot the raw F, C, S and ΔF/F of the component of ``label`` in the trace dock."""
