@@ -24,10 +24,12 @@ SCENE = dict(n_frames=1000, shape=(112, 112), n_cells=0, n_neurite_groups=3,
 
 @pytest.fixture(scope="module")
 def scene():
+    """Return the simulated scene of this module's tests."""
     return simulate(**SCENE, rng=2)
 
 
 def best_match(truth, result):
+    """Return, per planted group, the best correlation of its map with a component."""
     g = truth.n_groups
     f = truth.group_maps().reshape(g, -1)  # each branch weighted by its own amplitude
     f = f - f.mean(1, keepdims=True)
@@ -42,6 +44,7 @@ def best_match(truth, result):
 
 @pytest.mark.parametrize("method", ["nmf", "ica"])
 def test_recovers_planted_groups(scene, method):
+    """Check that each method recovers the planted groups."""
     movie, truth = scene
     result = factorize(movie, method=method, n_components=6)
     spatial, temporal = best_match(truth, result)
@@ -55,6 +58,7 @@ def test_recovers_planted_groups(scene, method):
 def test_ica_over_seeds():
     # PCA-ICA used to fail outright on some scenes (every time course alike, matched
     # r ~ 0): FastICA's centring/whitening of a near-constant background map
+    """Check that ICA recovers the planted groups over seeds."""
     spatial, temporal = [], []
     for seed in range(1, 6):
         movie, truth = simulate(**SCENE, rng=seed)
@@ -69,6 +73,7 @@ def test_ica_over_seeds():
 
 
 def test_pca_binning_and_explained_variance(scene):
+    """Check PCA's spatial binning and explained variance."""
     movie, truth = scene
     result = factorize(movie, method="pca", n_components=5, min_skewness=None,
                        spatial_bin=2, time_bin=2)
@@ -81,6 +86,7 @@ def test_pca_binning_and_explained_variance(scene):
 
 
 def test_projection_input_and_save_load(scene, tmp_path):
+    """Check a projection as input and the save/load round trip."""
     movie, truth = scene
     proj = project(movie, skeletonize(movie), method="pixel")
     result = factorize(proj, method="ica", n_components=4, min_skewness=None)
@@ -93,6 +99,7 @@ def test_projection_input_and_save_load(scene, tmp_path):
 
 
 def test_progress_and_bad_inputs(scene):
+    """Check the progress protocol and that bad inputs are refused."""
     movie, _ = scene
     steps = list(iter_factorize(movie[:, :32, :32], method="pca", n_components=2))
     assert steps and steps[-1].done == steps[-1].total
@@ -114,6 +121,7 @@ def test_progress_and_bad_inputs(scene):
 
 
 def test_layers_and_provenance(tmp_path):
+    """Check the result's layers and its provenance round trip."""
     rng = np.random.default_rng(0)
     movie = rng.random((40, 20, 30)).astype(np.float32)
     result = factorize(movie, method="pca", n_components=3, min_skewness=None, random_state=4)

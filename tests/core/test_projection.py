@@ -26,6 +26,7 @@ COMBOS = [(s, m) for s in ("skeleton", "active") for m in ("pixel", "branch")]
 @pytest.fixture(scope="module")
 def scene():
     # two coactive groups (trees) of three branches; seed with well separated trees
+    """Return the simulated scene of this module's tests."""
     movie, truth = simulate(n_frames=300, shape=(128, 128), n_cells=0, n_neurite_groups=2,
                             branches_per_group=3, motion=False, rng=11)
     return movie, truth, skeletonize(movie)
@@ -33,6 +34,7 @@ def scene():
 
 @pytest.mark.parametrize("substructure, method", COMBOS)
 def test_traces_equal_direct_means(scene, substructure, method):
+    """Check that traces equal direct means."""
     movie, _, result = scene
     proj = project(movie, result, substructure=substructure, method=method, chunk_frames=37)
     assert isinstance(proj, Projection)
@@ -65,6 +67,7 @@ def test_traces_equal_direct_means(scene, substructure, method):
 
 
 def test_dask_movie_gives_the_same_traces(scene):
+    """Check that dask movie gives the same traces."""
     import dask.array as da
 
     movie, _, result = scene
@@ -74,6 +77,7 @@ def test_dask_movie_gives_the_same_traces(scene):
 
 
 def test_branch_traces_follow_the_planted_groups(scene):
+    """Check that branch traces follow the planted groups."""
     movie, truth, result = scene
     owner = truth.branch_labels()
     for substructure in ("skeleton", "active"):
@@ -99,6 +103,7 @@ def test_branch_traces_follow_the_planted_groups(scene):
 
 
 def test_active_branch_assignment_is_nearest_branch_in_same_piece(scene):
+    """Check that active branch assignment is nearest branch in same piece."""
     from scipy import ndimage as ndi
 
     _, _, result = scene
@@ -118,6 +123,7 @@ def test_active_branch_assignment_is_nearest_branch_in_same_piece(scene):
 
 
 def test_to_image_and_element_at(scene):
+    """Check Projection.to_image and Projection.element_at."""
     movie, _, result = scene
     proj = project(movie, result, method="branch")
     image = proj.to_image(np.arange(proj.n_elements) * 2.0)
@@ -131,6 +137,7 @@ def test_to_image_and_element_at(scene):
 
 
 def test_errors_name_the_problem(scene):
+    """Check that errors name the problem."""
     movie, _, result = scene
     with pytest.raises(ValueError, match="2-D image"):
         project(movie.mean(0), result)
@@ -143,6 +150,7 @@ def test_errors_name_the_problem(scene):
 
 
 def test_empty_skeleton_gives_no_elements():
+    """Check that empty skeleton gives no elements."""
     movie = np.zeros((12, 24, 24), np.uint16)
     result = skeletonize(movie)
     for substructure, method in COMBOS:
@@ -152,6 +160,7 @@ def test_empty_skeleton_gives_no_elements():
 
 
 def test_progress_protocol(scene):
+    """Check the progress protocol of the generator twin."""
     movie, _, result = scene
     steps = []
     proj = drive(iter_project(movie, result, chunk_frames=100), steps.append)
@@ -161,6 +170,7 @@ def test_progress_protocol(scene):
 
 
 def test_a_projection_is_reused_while_current(scene):
+    """Check that a projection is reused while it is current."""
     movie, truth, skeleton = scene
     proj = project(movie, skeleton, substructure="skeleton", method="branch")
     again, n = reusable_projection(proj, movie, skeleton, substructure="skeleton",

@@ -1,3 +1,5 @@
+"""Traces of pixels and labels read in time chunks; the trace preprocessing."""
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -16,11 +18,13 @@ from napari_amnesia.core.traces import (
 
 @pytest.fixture
 def movie():
+    """Return a small random movie ``(T, Y, X)``."""
     rng = np.random.default_rng(1)
     return rng.normal(100, 10, size=(57, 20, 24)).astype(np.float32)
 
 
 def test_pixel_trace_matches_direct(movie):
+    """Check that pixel trace matches direct."""
     lazy = da.from_array(movie, chunks=(10, 20, 24))
     np.testing.assert_array_equal(pixel_trace(lazy, 3, 7), movie[:, 3, 7])
     with pytest.raises(ValueError, match=r"\(20, 7\) is outside"):
@@ -28,6 +32,7 @@ def test_pixel_trace_matches_direct(movie):
 
 
 def test_label_traces_are_means_over_labels(movie):
+    """Check that label traces are means over labels."""
     labels = np.zeros((20, 24), np.int32)
     labels[2:5, 3:9] = 4
     labels[10:15, 10:12] = 9
@@ -44,6 +49,7 @@ def test_label_traces_are_means_over_labels(movie):
 
 
 def test_label_traces_progress_and_errors(movie):
+    """Check the progress and errors of label traces."""
     labels = np.ones((20, 24), np.int32)
     steps = []
     gen = iter_label_traces(movie, labels, chunk_frames=20)
@@ -59,6 +65,7 @@ def test_label_traces_progress_and_errors(movie):
 
 
 def test_preprocessing_of_traces():
+    """Check normalization, detrending, differences and SNR of traces."""
     rng = np.random.default_rng(2)
     x = rng.normal(50, 5, size=(4, 80)).astype(np.float32)
     z = normalize_traces(x, "zscore")

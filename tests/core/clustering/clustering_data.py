@@ -11,6 +11,7 @@ def planted(projection, group_of_pixel):
 
 
 def blobs(n_groups=3, per_group=15, n_frames=200, seed=0):
+    """Return coactive traces ``(N, T)`` of ``n_groups`` planted groups and their truth."""
     rng = np.random.default_rng(seed)
     sources = rng.standard_normal((n_groups, n_frames))
     truth = np.repeat(np.arange(n_groups), per_group)

@@ -9,6 +9,7 @@ from napari_amnesia.core.skeleton import skeletonize
 
 @pytest.fixture(scope="module")
 def scene():
+    """Return the simulated scene of this module's tests."""
     movie, truth = simulate(n_frames=500, shape=(112, 112), n_cells=0, n_neurite_groups=4,
                             branches_per_group=3, motion=False, rng=1)
     skeleton = skeletonize(movie)

@@ -8,6 +8,7 @@ from napari_amnesia.core.clustering import ClusteringParams, cluster
 
 
 def test_average_linkage_threshold_and_limits():
+    """Check the average-linkage cuts (best silhouette, min_correlation) and limits."""
     traces, truth = blobs(n_groups=3, per_group=6)
     auto = cluster(traces, clusterer="average", min_cluster_size=2, embedding="none")
     assert adjusted_rand_score(truth, auto.labels) == 1.0

@@ -6,6 +6,7 @@ from napari_amnesia.core.clustering import list_templates, load_template, run_co
 
 
 def test_templates_and_run_config(scene, tmp_path):
+    """Check the shipped templates and run_config."""
     movie, truth, skeleton, gop = scene
     assert set(list_templates()) == {"clustering_pixel", "clustering_branch",
                                      "clustering_active", "factorization_nmf"}
@@ -31,6 +32,7 @@ def test_templates_and_run_config(scene, tmp_path):
 def test_run_config_keeps_levels_computed_before_a_failure(scene, tmp_path, caplog):
     # level 1 finds no cluster (min_cluster_size larger than any group), so level 2 has
     # nothing to group: level 1 is kept and saved, and the failure names the parameter
+    """Check that run config keeps levels computed before a failure."""
     movie, truth, skeleton, gop = scene
     config = load_template("clustering_pixel")
     config["clustering"] = config["clustering"] | {"min_cluster_size": 300}

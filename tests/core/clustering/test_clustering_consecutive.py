@@ -17,9 +17,12 @@ from napari_amnesia.core.skeleton import skeletonize
 
 
 def hierarchy_scene(seed):
-    """Pixels -> branches -> groups: each branch has activity of its own as strong as
-    its group's (``branch_noise=1``), so pixels first cluster into branches
-    (mesoscopic) and the branches of a group into the group (macroscopic)."""
+    """Return a pixel projection with planted branches inside planted groups.
+
+    Each branch has activity of its own as strong as its group's
+    (``branch_noise=1``), so pixels first cluster into branches (mesoscopic) and
+    the branches of a group into the group (macroscopic).
+    """
     movie, truth = simulate(n_frames=500, shape=(112, 112), n_cells=0, n_neurite_groups=4,
                             branches_per_group=3, motion=False, branch_noise=1.0, rng=seed)
     branch_of_pixel = truth.branch_labels() - 1
@@ -34,6 +37,7 @@ NEXT_LEVEL = ClusteringParams.from_dict(load_template("clustering_pixel")["conse
 
 
 def test_consecutive_recovers_branches_then_groups(tmp_path):
+    """Check that consecutive recovers branches then groups."""
     meso_ari, macro_ari = [], []
     for seed in range(1, 6):
         proj, branch, group = hierarchy_scene(seed)
@@ -73,6 +77,7 @@ def test_consecutive_recovers_branches_then_groups(tmp_path):
 def test_consecutive_level_keeps_independent_groups_apart(scene):
     # with the default branch_noise, pixels cluster straight into the planted groups; the
     # next level must not pair unrelated groups (HDBSCAN with min_cluster_size=2 did)
+    """Check that consecutive level keeps independent groups apart."""
     movie, truth, skeleton, gop = scene
     proj = project(movie, skeleton, method="pixel")
     expected = planted(proj, gop)

@@ -4,6 +4,7 @@ from napari_amnesia.core.clustering import ClusteringParams
 
 
 def test_params_metadata():
+    """Check that every parameter is documented and round-trips as a dict."""
     info = ClusteringParams.describe()
     assert all(v["help"] for v in info.values())
     assert info["embedding"]["choices"] == ("tsne", "umap", "none")

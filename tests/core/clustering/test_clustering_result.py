@@ -9,6 +9,7 @@ from napari_amnesia.core.clustering import ClusterResult, cluster, cluster_conse
 
 
 def test_advice_names_the_parameter():
+    """Check that advice names the parameter."""
     traces, _ = blobs()
     hdb = cluster(traces, embedding="none", min_cluster_size=40)
     assert hdb.advice() == "lower min_cluster_size (now 40, e.g. 20) or min_samples"
@@ -21,6 +22,7 @@ def test_advice_names_the_parameter():
 
 
 def test_to_layers_names_types_and_metadata():
+    """Check the names, types and metadata of to_layers."""
     traces, truth = blobs(n_groups=2, per_group=8)
     pixels = [np.array([[i // 4, i % 4]]) for i in range(len(traces))]
     result = cluster(traces, embedding="none", min_cluster_size=4, pixels=pixels, shape=(4, 4))
@@ -43,6 +45,7 @@ def test_to_layers_names_types_and_metadata():
 
 
 def test_provenance_round_trip(tmp_path):
+    """Check the provenance and its save/load round trip."""
     traces, _ = blobs()
     result = cluster(traces, embedding="none", min_cluster_size=5, random_state=7)
     prov = result.provenance

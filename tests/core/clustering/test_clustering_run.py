@@ -24,6 +24,7 @@ from napari_amnesia.core.skeleton import skeletonize
 def test_skeleton_pixels_recover_groups(scene, backend):
     # the issue's threshold is for the documented pixel pipeline (t-SNE + HDBSCAN);
     # HDBSCAN straight on the 50-D correlation distance is benchmarked, not asserted
+    """Check that skeleton pixels recover groups."""
     pytest.importorskip("openTSNE") if backend == "opentsne" else None
     embedding = "tsne"
     movie, truth, skeleton, gop = scene
@@ -50,6 +51,7 @@ def test_skeleton_pixels_recover_groups(scene, backend):
 
 
 def branch_scene(seed):
+    """Return a branch projection, its planted group per element and purity."""
     movie, truth = simulate(n_frames=500, shape=(112, 112), n_cells=0, n_neurite_groups=4,
                             branches_per_group=3, motion=False, rng=seed)
     gop = np.concatenate([[-1], truth.branch_groups])[truth.branch_labels()]
@@ -71,6 +73,7 @@ def test_branches_recover_groups_over_seeds():
     # branches). A skeleton branch can run over two planted groups where neurites touch;
     # its trace is a mixture and the majority "truth" is a coin toss, so the strict
     # bound is on the unambiguous branches (>= 75 % of the pixels in one group)
+    """Check that branches recover groups over seeds."""
     params = ClusteringParams.from_dict(load_template("clustering_branch")["clustering"])
     every, clear = [], []
     for seed in range(1, 6):
@@ -93,6 +96,7 @@ def test_branches_recover_groups_over_seeds():
 
 
 def test_traces_without_pixels_and_reproducible():
+    """Check traces without pixels, and that a seed reproduces the result."""
     traces, truth = blobs()
     a = cluster(traces, min_cluster_size=5, perplexity=10, random_state=3)
     b = cluster(traces, min_cluster_size=5, perplexity=10, random_state=3)
@@ -109,6 +113,7 @@ def test_traces_without_pixels_and_reproducible():
 
 
 def test_noise_is_zero_and_constant_traces():
+    """Check that noise is 0 and constant traces are noise."""
     traces, truth = blobs(n_groups=2, per_group=12)
     rng = np.random.default_rng(5)
     noise = rng.standard_normal((6, traces.shape[1])).astype(np.float32)
@@ -121,6 +126,7 @@ def test_noise_is_zero_and_constant_traces():
 
 
 def test_progress_protocol():
+    """Check the progress protocol of the generator twin."""
     traces, _ = blobs()
     gen = iter_cluster(traces, embedding="none", min_cluster_size=5)
     steps = []
@@ -135,6 +141,7 @@ def test_progress_protocol():
 
 
 def test_bad_inputs():
+    """Check that bad inputs raise errors naming the problem."""
     traces, _ = blobs()
     with pytest.raises(ValueError, match="shape"):
         cluster(traces[0])
