@@ -475,12 +475,15 @@ def test_info_reports_nan_frames(nan_movie, capsys):
 
 
 def test_nan_policy_raise_stops_before_any_work(nan_movie, tmp_path, capsys, monkeypatch):
-    from napari_amnesia.core import pipeline
+    import dataclasses
 
-    def never(ctx):
+    from napari_amnesia.core import stages
+
+    def never(movie, params, context):
         raise AssertionError("motion correction ran on a movie with NaN")
 
-    monkeypatch.setitem(pipeline.STAGES, "motion", never)
+    monkeypatch.setitem(stages.STAGES, "motion",
+                        dataclasses.replace(stages.STAGES["motion"], run=never))
     out = tmp_path / "res"
     assert main(["-q", "motion", str(nan_movie), "--out", str(out)]) == 1
     err = _one_error(capsys)

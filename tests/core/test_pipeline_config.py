@@ -62,8 +62,8 @@ def _same_results(a, b):
     ska, skb = SkeletonResult.load(a / "skeleton"), SkeletonResult.load(b / "skeleton")
     assert ska.totals == skb.totals
     np.testing.assert_array_equal(ska.branch_labels, skb.branch_labels)
-    ca = ClusterResult.load(a / "activity" / "clustering_level1")
-    cb = ClusterResult.load(b / "activity" / "clustering_level1")
+    ca = ClusterResult.load(a / "clustering" / "clustering_level1")
+    cb = ClusterResult.load(b / "clustering" / "clustering_level1")
     np.testing.assert_array_equal(ca.labels, cb.labels)
     return ska, ca
 
@@ -71,7 +71,7 @@ def _same_results(a, b):
 def test_a_run_replays_from_its_own_config_and_as_python(movie_folder, tmp_path):
     first = tmp_path / "first"
     record = run_config(movie_folder / "pipeline.yaml", out=first)
-    assert list(record["stages"]) == ["summary", "skeleton", "activity"]
+    assert list(record["stages"]) == ["summary", "skeleton", "clustering"]
     assert (first / "config.yaml").is_file()
     # the results folder's own config replays to the same result from anywhere
     second = tmp_path / "second"
@@ -82,7 +82,7 @@ def test_a_run_replays_from_its_own_config_and_as_python(movie_folder, tmp_path)
     scope: dict = {}
     exec(compile(python_script(first / "config.yaml"), "script", "exec"), scope)  # noqa: S102
     assert scope["skeleton"].totals == skeleton.totals
-    np.testing.assert_array_equal(scope["activity"]["clusterings"][0].labels, clusters.labels)
+    np.testing.assert_array_equal(scope["clustering"].clusterings[0].labels, clusters.labels)
     # and nothing is overwritten
     with pytest.raises(FileExistsError):
         run_config(first / "config.yaml", out=first)
@@ -91,11 +91,12 @@ def test_a_run_replays_from_its_own_config_and_as_python(movie_folder, tmp_path)
 def test_write_config_round_trips_and_the_cli_replays_it(movie_folder, tmp_path, capsys):
     path = write_config(tmp_path / "saved.yaml", movie=movie_folder / "movie.tif",
                         stages={"skeleton": {"min_component_length": 10},
-                                "activity": {"projection": CONFIG["projection"],
-                                             "clustering": CONFIG["clustering"]}})
+                                "clustering": {"projection": CONFIG["projection"],
+                                               "clustering": CONFIG["clustering"]}})
     loaded = load_config(path)
     assert loaded["stages"]["skeleton"]["min_component_length"] == 10
-    assert loaded["stages"]["activity"]["clustering"] == CONFIG["clustering"]
+    clustering = loaded["stages"]["clustering"]["clustering"]
+    assert {k: clustering[k] for k in CONFIG["clustering"]} == CONFIG["clustering"]
     with pytest.raises(FileExistsError):
         write_config(path, movie="m.tif", stages={"skeleton": {}})
     with pytest.raises(ValueError, match="threshold_ofset"):
@@ -104,7 +105,7 @@ def test_write_config_round_trips_and_the_cli_replays_it(movie_folder, tmp_path,
     assert not (tmp_path / "bad.yaml").exists()
     assert cli.main(["-q", "run", str(path), "--out", str(tmp_path / "res")]) == 0
     assert "skeleton" in capsys.readouterr().out
-    assert (tmp_path / "res" / "activity" / "clustering_level1").is_dir()
+    assert (tmp_path / "res" / "clustering" / "clustering_level1").is_dir()
     assert cli.main(["run", str(path), "--script"]) == 0
     assert "skeletonize(" in capsys.readouterr().out
     assert cli.main(["run", str(tmp_path / "nothing.yaml"), "--out", str(tmp_path / "x")]) == 1

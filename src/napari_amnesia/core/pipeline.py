@@ -1,19 +1,20 @@
 """The pipeline entry point: run stages on a movie and write a results folder.
 
-``amnesia demo``, ``amnesia summary`` and (later) ``amnesia run CONFIG`` all go
-through :func:`iter_run`. Each stage is a function registered in :data:`STAGES`
-that receives a :class:`RunContext`, yields :class:`Progress`, writes its files
-into its own sub-folder and returns a JSON-able record; the records are collected
-in ``summary.json``. The whole folder is written under a temporary name and moved
-into place at the end, so a failed or cancelled run leaves nothing half-written and
-replaces nothing.
+``amnesia demo``, ``amnesia <stage>`` and ``amnesia run CONFIG`` all go through
+:func:`iter_run`. The stages are those of the registry
+(:mod:`napari_amnesia.core.stages`): each one runs on the movie (yielding
+:class:`~napari_amnesia.core.progress.Progress`), writes its result into its own
+sub-folder (the stage's name) and adds a JSON-able record — parameters, time, files
+and its own counts or scores — to ``summary.json``. The whole folder is written under
+a temporary name and moved into place at the end, so a failed or cancelled run
+leaves nothing half-written and replaces nothing.
 
 Results folder::
 
     DIR/
       summary.json          input, parameters, timings, files and scores of every stage
       summary/mean.tif ...  the summary images (float32 TIFFs)
-      (later stages add their own sub-folders)
+      motion/ cnmf/ ...     one sub-folder per stage that ran, named after it
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,13 @@ import numpy as np
 
 from .. import __version__
 from .files import atomic_folder, jsonable
-from .progress import Progress, drive
+from .progress import drive
+from .scoring import score_sources, shift_rmse
+from .stages import STAGES, Context, as_jsonable, get, names
 
-__all__ = ["RunContext", "STAGES", "SUMMARY_FILES", "iter_run", "run", "register_stage",
-           "PIPELINE_ORDER", "load_config", "dump_config", "iter_run_config", "run_config",
-           "write_config", "python_script"]
+__all__ = ["RunContext", "STAGES", "SUMMARY_FILES", "iter_run", "run", "PIPELINE_ORDER",
+           "load_config", "dump_config", "iter_run_config", "run_config", "write_config",
+           "python_script", "score_sources", "shift_rmse"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,298 +54,8 @@ SUMMARY_FILES = {
     "max_corr": "max_correlation",
 }
 
-
-@dataclass
-class RunContext:
-    """What a stage sees: the movie, its folder, its parameters, earlier results."""
-
-    movie: Any
-    folder: Path
-    params: dict = field(default_factory=dict)
-    results: dict = field(default_factory=dict)
-    truth_labels: np.ndarray | None = None
-    #: the simulation's GroundTruth when the input is synthetic (stages score themselves)
-    truth: Any = None
-
-    def stage_folder(self, name: str) -> Path:
-        path = self.folder / name
-        path.mkdir(exist_ok=True)
-        return path
-
-
-StageFunction = Callable[[RunContext], Generator[Progress, None, dict]]
-#: Stage name → stage function, in the order a full pipeline runs them.
-STAGES: dict[str, StageFunction] = {}
-
-
-def register_stage(name: str):
-    """Decorator adding a stage function to :data:`STAGES`."""
-
-    def decorate(function: StageFunction) -> StageFunction:
-        STAGES[name] = function
-        return function
-
-    return decorate
-
-
-def _write_float_tiff(path: Path, image: np.ndarray) -> None:
-    import tifffile
-
-    tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
-
-
-def shift_rmse(estimated: np.ndarray, true: np.ndarray) -> float:
-    """RMS error (pixels) of estimated shifts, up to the constant offset of the template.
-
-    The template is not the simulation's reference frame, so estimated and true
-    shifts differ by a constant (the template's own displacement); it is removed by
-    centring both series before comparing.
-    """
-    estimated = np.asarray(estimated, np.float64)
-    true = np.asarray(true, np.float64)
-    error = (estimated - estimated.mean(axis=0)) - (true - true.mean(axis=0))
-    return float(np.sqrt(np.mean(np.sum(error**2, axis=-1))))
-
-
-@register_stage("motion")
-def _motion_stage(ctx: RunContext):
-    """Motion correction: shifts, template, metrics and the corrected movie (TIFF).
-
-    Later stages read the corrected movie from ``motion/corrected.tif``.
-    """
-    from .io import open_movie
-    from .motion import iter_correct
-
-    start = time.perf_counter()
-    result = yield from iter_correct(ctx.movie, **ctx.params)
-    folder = ctx.folder / "motion"
-    yield from result.iter_save(folder, corrected=True)
-    elapsed = time.perf_counter() - start
-    ctx.results["motion"] = result
-    ctx.movie = open_movie(folder / "corrected.tif")
-    record: dict[str, Any] = {
-        "params": jsonable(result.params.to_dict() if hasattr(result.params, "to_dict")
-                           else result.params),
-        "elapsed_s": round(elapsed, 3),
-        "frames_per_s": round(len(result.shifts) / elapsed, 1) if elapsed > 0 else None,
-        "files": sorted(f"motion/{p.name}" for p in folder.iterdir()),
-        "max_abs_shift": [round(float(v), 3) for v in np.abs(result.shifts).max(axis=0)],
-        "rejected_shifts": len(result.rejected_frames),
-        "messages": result.messages,
-    }
-    metrics = getattr(result, "metrics", {}) or {}
-    for key in ("crispness_mean_before", "crispness_mean_after", "crispness_corr_before",
-                "crispness_corr_after", "mean_correlation_before", "mean_correlation_after"):
-        if key in metrics:
-            record[key] = round(float(metrics[key]), 4)
-    if ctx.truth is not None and getattr(ctx.truth, "shifts", None) is not None:
-        record["rigid_shift_rmse_px"] = round(shift_rmse(result.shifts, ctx.truth.shifts), 4)
-        # the corrected movie is aligned to the template, which sits at the mean offset
-        # of the true shifts minus the estimated ones: move the true ROIs there too
-        offset = np.mean(np.asarray(ctx.truth.shifts) - np.asarray(result.shifts), axis=0)
-        record["template_offset_px"] = [round(float(v), 3) for v in offset]
-        ctx.results["template_offset"] = offset
-        if ctx.truth_labels is not None:
-            from scipy import ndimage
-
-            from .simulate import label_footprints
-
-            footprints = getattr(ctx.truth, "footprints", None)
-            if footprints is not None and np.array_equal(ctx.truth_labels,
-                                                         ctx.truth.labels()):
-                # the planted footprints moved by the sub-pixel offset, then labelled
-                # as GroundTruth.labels does (a nearest-pixel shift of the label image
-                # would misplace every outline by up to half a pixel)
-                moved = np.stack([ndimage.shift(f, offset, order=1, mode="constant")
-                                  for f in np.asarray(footprints, np.float32)])
-                ctx.truth_labels = label_footprints(moved)
-            else:
-                ctx.truth_labels = ndimage.shift(ctx.truth_labels, offset, order=0,
-                                                 mode="constant")
-    return record
-
-
-@register_stage("skeleton")
-def _skeleton_stage(ctx: RunContext):
-    """pyAMNESIA's skeleton of the neurites: branch table, totals, projection-ready labels."""
-    from .metrics import match_points
-    from .skeleton import iter_skeletonize
-
-    start = time.perf_counter()
-    result = yield from iter_skeletonize(ctx.movie, **ctx.params)
-    elapsed = time.perf_counter() - start
-    ctx.results["skeleton"] = result
-    result.save(ctx.folder / "skeleton")
-    record: dict[str, Any] = {
-        "params": jsonable(result.params.to_dict()),
-        "elapsed_s": round(elapsed, 3),
-        "totals": jsonable(result.totals),
-        "files": sorted(f"skeleton/{p.name}" for p in (ctx.folder / "skeleton").iterdir()),
-    }
-    graph = getattr(ctx.truth, "branch_graph", None) if ctx.truth is not None else None
-    if graph is not None and len(getattr(ctx.truth, "branch_paths", [])):
-        # planted neurites, moved like the true ROIs to the motion template if any
-        offset = np.asarray(ctx.results.get("template_offset", (0.0, 0.0)))
-        true_length = float(sum(
-            np.sum(np.hypot(*np.diff(np.asarray(p, float), axis=0).T))
-            for p in ctx.truth.branch_paths))
-        junctions = np.asarray(graph.get("junctions", np.zeros((0, 2))), float).reshape(-1, 2)
-        match = match_points(result.junctions, junctions + offset, max_distance=3.0)
-        record["truth"] = {
-            "n_segments": int(graph.get("n_segments", len(ctx.truth.branch_paths))),
-            "n_junctions": int(len(junctions)),
-            "neurite_length": round(true_length, 1),
-            "junction_f1": round(match["f1"], 3),
-            "note": "the simulated somata are part of the image's skeleton too; the planted "
-                    "graph covers the neurites only",
-        }
-    return record
-
-
-def score_sources(result: Any, truth: Any, offset: Any = (0.0, 0.0)) -> dict:
-    """Accepted components of a CNMF result against the planted cells.
-
-    Footprints are matched one to one (:func:`~.metrics.match_components`: IoU >= 0.3
-    or centroids < 4 px apart); for matched pairs, the Pearson correlation of the
-    calcium trace with the true calcium and of the deconvolved activity with the true
-    spikes. ``offset`` moves the true footprints first (the motion template's).
-
-    Planted neurites are real sources too, but the somata are what is scored: an
-    unmatched component with most of its footprint weight on planted neurite pixels
-    is counted in ``neurite_components`` and left out of the precision (neither a
-    hit nor a false positive).
-    """
-    from scipy import ndimage
-
-    from .metrics import match_components
-
-    true = np.asarray(truth.footprints, np.float32)
-    if np.any(np.abs(np.asarray(offset, float)) > 1e-3):
-        true = np.stack([ndimage.shift(f, offset, order=1, mode="constant") for f in true])
-    chosen = np.flatnonzero(result.accepted)
-    match = match_components(result.footprint_images(chosen), true)
-
-    def corr(a: np.ndarray, b: np.ndarray) -> float:
-        a, b = a - a.mean(), b - b.mean()
-        d = np.sqrt((a * a).sum() * (b * b).sum())
-        return float((a * b).sum() / d) if d > 0 else float("nan")
-
-    pairs = match["pairs"]
-    r_c = [corr(result.traces[chosen[i]], truth.traces[j]) for i, j in pairs]
-    r_s = [corr(result.spikes[chosen[i]], truth.spikes[j]) for i, j in pairs]
-    n_neurite = 0
-    branches = getattr(truth, "branch_footprints", None)
-    if branches is not None and len(branches) and len(chosen):
-        neurite = np.asarray(branches).max(axis=0)
-        if np.any(np.abs(np.asarray(offset, float)) > 1e-3):
-            neurite = ndimage.shift(neurite, offset, order=1, mode="constant")
-        neurite = (neurite > 0.2 * neurite.max()).ravel()
-        unmatched = np.setdiff1d(np.arange(len(chosen)), pairs[:, 0])
-        A = result.footprints[:, chosen[unmatched]]
-        on = np.asarray(A[neurite].sum(axis=0)).ravel()
-        total = np.asarray(A.sum(axis=0)).ravel()
-        n_neurite = int(np.count_nonzero(on > 0.5 * np.maximum(total, 1e-30)))
-    matched = int(match["matched"])
-    scored = len(chosen) - n_neurite
-    precision = matched / scored if scored else float(matched == 0)
-    recall = match["recall"]
-    f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
-    return {"n_true": int(len(true)), "n_accepted": int(len(chosen)),
-            "neurite_components": n_neurite,
-            "matched": matched, "precision": round(precision, 4),
-            "recall": round(recall, 4), "f1": round(f1, 4),
-            "median_trace_r": round(float(np.nanmedian(r_c)), 4) if r_c else None,
-            "median_spike_r": round(float(np.nanmedian(r_s)), 4) if r_s else None}
-
-
-@register_stage("cnmf")
-def _cnmf_stage(ctx: RunContext):
-    """CNMF source extraction, evaluation and ΔF/F; the result folder and the exports.
-
-    Writes ``cnmf/result/`` (:meth:`SourceResult.save`, reloadable) and
-    ``cnmf/exports/`` (labels TIFF, traces / ΔF/F / spikes CSV, ImageJ ROI zip).
-    """
-    from .cnmf import iter_fit
-    from .cnmf.export import export
-
-    start = time.perf_counter()
-    result = yield from iter_fit(ctx.movie, **ctx.params)
-    elapsed = time.perf_counter() - start
-    ctx.results["cnmf"] = result
-    folder = ctx.stage_folder("cnmf")
-    result.save(folder / "result")
-    export(result, folder / "exports")
-    record: dict[str, Any] = {
-        "params": jsonable(result.params.to_dict()),
-        "elapsed_s": round(elapsed, 3),
-        "n_components": int(result.K),
-        "n_accepted": int(np.count_nonzero(result.accepted)),
-        "files": ["cnmf/result/", *sorted(f"cnmf/exports/{p.name}"
-                                          for p in (folder / "exports").iterdir())],
-        "timings": jsonable(result.info.get("timings", {})),
-    }
-    if ctx.truth is not None and getattr(ctx.truth, "footprints", None) is not None:
-        offset = ctx.results.get("template_offset", (0.0, 0.0))
-        record["truth"] = score_sources(result, ctx.truth, offset)
-    return record
-
-
-@register_stage("summary")
-def _summary_stage(ctx: RunContext):
-    from .metrics import roi_auc
-    from .summary import iter_summary_images
-
-    start = time.perf_counter()
-    summary = yield from iter_summary_images(ctx.movie, **ctx.params)
-    elapsed = time.perf_counter() - start
-    ctx.results["summary"] = summary
-    folder = ctx.stage_folder("summary")
-    files = {}
-    for attr, stem in SUMMARY_FILES.items():
-        image = getattr(summary, attr, None)
-        if image is None:
-            continue
-        _write_float_tiff(folder / f"{stem}.tif", image)
-        files[attr] = f"summary/{stem}.tif"
-    record: dict[str, Any] = {
-        "params": jsonable(getattr(summary, "params", ctx.params)),
-        "elapsed_s": round(elapsed, 3),
-        "frames_per_s": round(ctx.movie.shape[0] / elapsed, 1) if elapsed > 0 else None,
-        "files": files,
-    }
-    if ctx.truth_labels is not None and ctx.truth_labels.any():
-        record["roi_auc"] = {
-            attr: round(roi_auc(getattr(summary, attr), ctx.truth_labels), 4)
-            for attr in ("mean", "max", "std", "corr", "pnr", "corr_pnr", "max_corr")
-            if getattr(summary, attr, None) is not None
-        }
-    return record
-
-
-@register_stage("activity")
-def _activity_stage(ctx: RunContext):
-    """pyAMNESIA's activity analyses on the skeleton: clustering or factorization.
-
-    ``ctx.params`` holds the sections of a clustering configuration
-    (``projection``, ``clustering``, ``consecutive``, ``factorization``; see
-    :func:`napari_amnesia.core.clustering.run_config`). The skeleton of an earlier
-    ``skeleton`` stage is used when there is one.
-    """
-    from .clustering import iter_run_config
-
-    config = {k: v for k, v in ctx.params.items() if k in ACTIVITY_SECTIONS}
-    start = time.perf_counter()
-    results = yield from iter_run_config(config, ctx.movie, output=ctx.folder / "activity",
-                                         skeleton=ctx.results.get("skeleton"))
-    ctx.results["activity"] = results
-    record: dict[str, Any] = {"params": jsonable(config),
-                              "elapsed_s": round(time.perf_counter() - start, 3)}
-    if "clusterings" in results:
-        record["clusters_per_level"] = [int(r.labels.max()) for r in results["clusterings"]]
-    if "factorization" in results:
-        record["n_components"] = int(len(results["factorization"].temporal))
-    record["files"] = sorted(f"activity/{p.name}" for p in (ctx.folder / "activity").iterdir())
-    return record
+#: What a stage sees (an alias of :class:`napari_amnesia.core.stages.Context`).
+RunContext = Context
 
 
 def iter_run(
@@ -352,6 +64,7 @@ def iter_run(
     *,
     stages: tuple[str, ...] = ("summary",),
     params: dict | None = None,
+    inputs: dict | None = None,
     input_info: dict | None = None,
     truth_labels: np.ndarray | None = None,
     truth: Any = None,
@@ -369,9 +82,14 @@ def iter_run(
         The results folder. Refused if it exists and is not empty, unless
         ``overwrite`` (then replaced only once the new folder is complete).
     stages : tuple of str
-        Names from :data:`STAGES`, run in this order.
+        Names of registered stages (:func:`napari_amnesia.core.stages.names`), run in
+        this order; a stage that hands on a movie (motion) feeds the later ones.
     params : dict, optional
-        ``{stage: {parameter: value}}`` keyword arguments for each stage.
+        ``{stage: parameters}`` (a dict or the stage's parameter dataclass) for each
+        stage; a missing one takes its defaults.
+    inputs : dict, optional
+        ``{stage: {name: value}}``: what a stage takes besides its parameters (the
+        motion stage's ``template`` image).
     input_info : dict, optional
         Description of the input recorded in ``summary.json`` (path, format...).
     truth_labels : ndarray, optional
@@ -398,9 +116,9 @@ def iter_run(
         but holds the in-memory results of each stage.
     """
     params = dict(params or {})
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; known stages are {sorted(STAGES)}.")
+    stages = tuple(stages)
+    for name in stages:
+        get(name)  # an unknown name stops here, before any work
     if getattr(movie, "ndim", None) != 3:
         raise ValueError(f"movie must be (T, Y, X), got shape {getattr(movie, 'shape', None)}.")
     record: dict[str, Any] = {
@@ -415,22 +133,27 @@ def iter_run(
     record.update(extra or {})
     results: dict[str, Any] = {}
     with atomic_folder(out, overwrite=overwrite) as folder:
+        context = Context(folder=folder, results=results, truth=truth,
+                          truth_labels=truth_labels, movie=movie, inputs=dict(inputs or {}))
         for name in stages:
-            ctx = RunContext(
-                movie=movie,
-                folder=folder,
-                params=dict(params.get(name, {})),
-                results=results,
-                truth_labels=truth_labels,
-                truth=truth,
-            )
+            stage = get(name)
             logger.info("stage %s", name)
-            record["stages"][name] = yield from STAGES[name](ctx)
-            # a stage may hand on a new movie (motion: the corrected one, aligned to its
-            # template, and the true ROIs moved to that template)
-            movie, truth_labels = ctx.movie, ctx.truth_labels
-        if truth_labels is not None:
-            results["truth_labels"] = truth_labels  # as aligned by the stages
+            start = time.perf_counter()
+            result = yield from stage.iter_run(context.movie, params.get(name), context)
+            elapsed = time.perf_counter() - start
+            results[name] = result
+            where = folder / stage.sub_folder
+            yield from stage.iter_write(result, where, context)
+            files = sorted(p.relative_to(folder).as_posix() + ("/" if p.is_dir() else "")
+                           for p in where.iterdir()) if where.is_dir() else []
+            record["stages"][name] = {
+                "params": as_jsonable(getattr(result, "params", None) or params.get(name)),
+                "elapsed_s": round(elapsed, 3),
+                "files": files,
+                **jsonable(stage.describe(result, context)),
+            }
+        if context.truth_labels is not None:
+            results["truth_labels"] = context.truth_labels  # as aligned by the stages
         if before_commit is not None:
             before_commit(folder, record, results)
         (folder / "summary.json").write_text(json.dumps(jsonable(record), indent=2))
@@ -444,28 +167,18 @@ def run(movie, out, **kwargs) -> dict:
 
 
 # ------------------------------------------------------------------------------ configs
-#: The order stages run in when a configuration names several.
-PIPELINE_ORDER = ("motion", "summary", "cnmf", "skeleton", "activity")
-#: Sections of a configuration that belong to the ``activity`` stage.
-ACTIVITY_SECTIONS = ("projection", "clustering", "consecutive", "factorization")
-_CONFIG_KEYS = {"name", "input", "output", "motion", "summary", "cnmf", "skeleton",
-                *ACTIVITY_SECTIONS}
+#: The order stages run in when a configuration names several (the registry's).
+PIPELINE_ORDER = names()
+_GENERAL_KEYS = ("name", "input", "output")
 
 
-def _stage_params_class(stage: str):
-    if stage == "motion":
-        from .motion import MotionParams
-
-        return MotionParams
-    if stage == "cnmf":
-        from .cnmf import CNMFParams
-
-        return CNMFParams
-    if stage == "skeleton":
-        from .skeleton import SkeletonParams
-
-        return SkeletonParams
-    return None
+def _section_owner() -> dict[str, str]:
+    """Map each configuration section to the first stage reading it."""
+    owner: dict[str, str] = {}
+    for stage in STAGES.values():
+        for section in stage.sections:
+            owner.setdefault(section, stage.name)
+    return owner
 
 
 def load_config(config: Any) -> dict[str, Any]:
@@ -481,9 +194,9 @@ def load_config(config: Any) -> dict[str, Any]:
         summary: {}
         cnmf: {rf: 15, stride: 10, K: 6, gSig: [4, 4]}
         skeleton: {}
-        projection: {substructure: skeleton, method: branch}   # these four: the
-        clustering: {min_cluster_size: 2}                       # activity stage
-        consecutive: []
+        projection: {substructure: skeleton, method: branch}   # these three: the
+        clustering: {min_cluster_size: 2}                       # clustering stage
+        consecutive: []                                         # (or factorization:)
 
     Stage parameters are checked here (a wrong name or value is refused before any
     work), so a long run does not fail at its last stage.
@@ -511,10 +224,11 @@ def load_config(config: Any) -> dict[str, Any]:
         base = path.parent
     else:
         base = None
-    unknown = sorted(set(config) - _CONFIG_KEYS)
+    known = set(_GENERAL_KEYS) | set(_section_owner())
+    unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f"{source}: unknown section(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(sorted(_CONFIG_KEYS))}.")
+                         f"known: {', '.join(sorted(known))}.")
     inp = config.get("input")
     if isinstance(inp, (str, os.PathLike)):
         inp = {"movie": os.fspath(inp)}
@@ -525,29 +239,35 @@ def load_config(config: Any) -> dict[str, Any]:
                          f"plane.")
     if inp.get("movie") and base is not None and not Path(inp["movie"]).is_absolute():
         inp["movie"] = os.fspath(base.resolve() / inp["movie"])  # relative to the config
-    stages: dict[str, dict] = {}
-    for stage in ("motion", "summary", "cnmf", "skeleton"):
-        if stage not in config:
-            continue
-        values = dict(config[stage] or {})
-        cls = _stage_params_class(stage)
-        if cls is not None:
-            try:
-                values = cls.from_dict(values).to_dict()
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{source}, section {stage!r}: {exc}") from None
-        stages[stage] = values
-    activity = {k: config[k] for k in ACTIVITY_SECTIONS if config.get(k) is not None}
-    if activity:
-        if ("clustering" in activity) == ("factorization" in activity):
-            raise ValueError(f"{source}: the activity stage needs exactly one of the "
-                             f"sections 'clustering' and 'factorization'.")
-        stages["activity"] = activity
+    stages: dict[str, Any] = {}
+    for stage in STAGES.values():
+        if len(stage.sections) == 1:
+            if stage.name not in config:
+                continue
+            values = config[stage.name] or {}
+        else:
+            # a stage reading several sections runs when its own section is there
+            if config.get(stage.name) is None:
+                continue
+            values = {k: config[k] for k in stage.sections if config.get(k) is not None}
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}, section {stage.name!r}: expected parameter names "
+                             f"and values, got {values!r}.")
+        try:
+            stages[stage.name] = stage.check(values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}, section {stage.name!r}: {exc}") from None
+    for section in {s for name in stages for s in get(name).sections}:
+        readers = [name for name in stages if section in get(name).sections]
+        if len(readers) > 1:
+            raise ValueError(f"{source}: the stages {' and '.join(map(repr, readers))} both "
+                             f"read the section {section!r}; a configuration runs exactly "
+                             f"one of them.")
     if not stages:
         raise ValueError(f"{source}: no stage to run; add at least one of the sections "
-                         f"{', '.join(PIPELINE_ORDER[:-1])}, clustering, factorization.")
+                         f"{', '.join(names())}.")
     return {"name": config.get("name"), "input": inp, "output": config.get("output"),
-            "stages": {s: stages[s] for s in PIPELINE_ORDER if s in stages}}
+            "stages": {s: stages[s] for s in names() if s in stages}}
 
 
 def iter_run_config(config: Any, *, movie: Any = None, out: Any = None,
@@ -599,14 +319,16 @@ def dump_config(config: dict) -> str:
                           sort_keys=False)
 
 
-def _sections(stages: dict[str, dict]) -> dict[str, Any]:
-    """Stage parameters back to configuration sections (activity split again)."""
+def _sections(stages: dict[str, Any]) -> dict[str, Any]:
+    """Stage parameters back to configuration sections (multi-section stages split)."""
     out: dict[str, Any] = {}
-    for stage, values in stages.items():
-        if stage == "activity":
+    for name, values in stages.items():
+        stage = get(name)
+        values = as_jsonable(values)
+        if len(stage.sections) > 1:
             out.update(values)
         else:
-            out[stage] = values
+            out[name] = values
     return out
 
 
@@ -643,10 +365,11 @@ def _call(function: str, first: str, values: dict) -> str:
 
 
 def python_script(config: Any) -> str:
-    """The Python calls that reproduce a configuration's run (napari's "Copy as Python").
+    """Write the Python calls that reproduce a configuration's run ("Copy as Python").
 
-    The script uses the core functions only (no napari), so it runs headless and in
-    the napari console alike.
+    Each stage's lines come from the registry (:attr:`Stage.python
+    <napari_amnesia.core.stages.Stage>`). The script uses the core functions only (no
+    napari), so it runs headless and in the napari console alike.
     """
     if not (isinstance(config, dict) and "stages" in config):
         config = load_config(config)
@@ -656,23 +379,8 @@ def python_script(config: Any) -> str:
              f'napari-amnesia {__version__}."""',
              "from napari_amnesia.core.io import open_movie", "",
              f"movie = {_call('open_movie', repr(inp.get('movie', 'movie.tif')), selection)}"]
-    stages = config["stages"]
-    if "motion" in stages:
-        lines += ["", "from napari_amnesia.core import motion",
-                  f"motion_result = {_call('motion.correct', 'movie', stages['motion'])}",
-                  "movie = motion_result.corrected  # lazy: later stages read it chunk by chunk"]
-    if "summary" in stages:
-        lines += ["", "from napari_amnesia.core.summary import summary_images",
-                  f"summary = {_call('summary_images', 'movie', stages['summary'])}"]
-    if "cnmf" in stages:
-        lines += ["", "from napari_amnesia.core import cnmf",
-                  f"sources = {_call('cnmf.fit', 'movie', stages['cnmf'])}",
-                  "accepted = sources.select(sources.accepted)"]
-    if "skeleton" in stages:
-        lines += ["", "from napari_amnesia.core.skeleton import skeletonize",
-                  f"skeleton = {_call('skeletonize', 'movie', stages['skeleton'])}"]
-    if "activity" in stages:
-        lines += ["", "from napari_amnesia.core.clustering import run_config",
-                  f"activity = run_config({stages['activity']!r}, movie"
-                  + (", skeleton=skeleton)" if "skeleton" in stages else ")")]
+    done: list[str] = []
+    for name, values in config["stages"].items():
+        lines += ["", get(name).script(as_jsonable(values), done)]
+        done.append(name)
     return "\n".join(lines) + "\n"

@@ -48,7 +48,7 @@ class Session:
     label_series: WeakKeyDictionary = field(default_factory=WeakKeyDictionary)
 
     def result(self, source: str, stage: str) -> Any | None:
-        """The latest result of ``stage`` for ``source``, or None."""
+        """Return the latest result of ``stage`` for ``source``, or None."""
         return self.results.get((source, stage))
 
     def set_result(self, source: str, stage: str, result: Any) -> None:

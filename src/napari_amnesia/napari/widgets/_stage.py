@@ -159,6 +159,10 @@ class StageWidget(Container):
 
     def __init__(self, viewer, *, scrollable: bool = True) -> None:
         super().__init__(labels=True, scrollable=scrollable)
+        from ...core.stages import STAGES
+
+        if not self.title and self.stage in STAGES:  # plain words from the registry
+            self.title = STAGES[self.stage].title
         self._viewer = viewer
         self._worker = None
         self.result: Any = None
@@ -201,7 +205,7 @@ class StageWidget(Container):
         raise NotImplementedError
 
     def chosen_movie(self):
-        """The ``(T, Y, X)`` movie layer of the ``movie`` control, or None (status says why)."""
+        """Return the ``(T, Y, X)`` movie layer of the ``movie`` control, or None (and why)."""
         layer = getattr(self, "movie", None)
         layer = None if layer is None else layer.value
         if layer is None:
@@ -214,7 +218,7 @@ class StageWidget(Container):
         return layer
 
     def with_nan_policy(self, controls: list) -> list:
-        """``controls`` with the *NaN frames* choice (``nan_policy``) added.
+        """Add the *NaN frames* choice (``nan_policy``) to ``controls``; return them.
 
         The choice joins the "Advanced settings" section when ``controls`` has one,
         else it is appended. The Summary images, Motion correction, Skeleton and Source
@@ -237,9 +241,11 @@ class StageWidget(Container):
         return [*controls, self.nan_policy]
 
     def movie_generator(self, layer, make: Callable[[Any], Generator]) -> Generator:
-        """A generator that applies the dock's NaN policy to ``layer``'s movie, then
-        runs ``make(movie)`` (both in the worker: the check reads every frame of a
-        float movie; integer movies are not read)."""
+        """Return a generator applying the dock's NaN policy to ``layer``'s movie, then ``make``.
+
+        ``make(movie)`` runs after the check, both in the worker: the check reads every
+        frame of a float movie; integer movies are not read.
+        """
         from ...core.io import MovieError, iter_apply_nan_policy
 
         policy = getattr(getattr(self, "nan_policy", None), "value", "raise")
