@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,18 +37,31 @@ from typing import Any
 
 import numpy as np
 
-from ..files import atomic_folder, check_destination, record_written
+from ..files import atomic_file, atomic_folder
 
 __all__ = ["export", "write_traces_csv", "write_imagej_rois", "read_imagej_rois"]
 
 
 def write_traces_csv(path: str | os.PathLike, traces: np.ndarray,
-                     names: Sequence[str]) -> None:
-    """Traces ``(K, T)`` as a CSV with a ``frame`` column and one column per name."""
+                     names: Sequence[str], *, overwrite: bool = False) -> None:
+    """Write traces ``(K, T)`` as a CSV with a ``frame`` column and one column per name.
+
+    Written atomically (:func:`~napari_amnesia.core.files.atomic_file`: recorded in
+    the folder's manifest; an existing file replaced only with ``overwrite`` and
+    only if the package wrote it).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_traces_csv(Path(tmp) / "t.csv", np.ones((2, 3)), ["roi_1", "roi_2"])
+    ...     print((Path(tmp) / "t.csv").read_text().splitlines()[:2])
+    ['frame,roi_1,roi_2', '0,1,1']
+    """
     traces = np.asarray(traces)
     if traces.ndim != 2 or traces.shape[0] != len(names):
         raise ValueError(f"traces should be (K={len(names)}, T), got {traces.shape}.")
-    with open(path, "w", newline="") as fh:
+    with atomic_file(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["frame", *names])
         for t in range(traces.shape[1]):
@@ -58,9 +70,12 @@ def write_traces_csv(path: str | os.PathLike, traces: np.ndarray,
 
 def write_imagej_rois(path: str | os.PathLike, outlines: Sequence[np.ndarray],
                       names: Sequence[str], *, overwrite: bool = False) -> Path:
-    """Polygons ``(n, 2)`` in (row, col) pixel coordinates as an ImageJ ROI zip.
+    """Write polygons ``(n, 2)`` in (row, col) pixel coordinates as an ImageJ ROI zip.
 
-    Empty outlines (a component without a contour) are skipped.
+    Empty outlines (a component without a contour) are skipped. Written atomically
+    (:func:`~napari_amnesia.core.files.atomic_file`: recorded in the folder's
+    manifest; an existing file replaced only with ``overwrite`` and only if the
+    package wrote it).
     """
     import roifile
 
@@ -76,23 +91,14 @@ def write_imagej_rois(path: str | os.PathLike, outlines: Sequence[np.ndarray],
     path = Path(path)
     if path.suffix.lower() != ".zip":
         raise ValueError(f"{path}: an ImageJ ROI set is a .zip file.")
-    check_destination(path, overwrite, folder=False)
-    # roifile writes a zip only to a name ending in .zip: a temporary one beside it,
-    # moved into place once complete
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".zip", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        tmp.unlink()
-        if rois:
-            roifile.roiwrite(tmp, rois, mode="w")
-        else:  # an empty ROI set is still a valid (empty) zip
-            zipfile.ZipFile(tmp, "w").close()
-        os.replace(tmp, path)
-        record_written(path)  # so that overwrite=True may replace it later
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path, overwrite=overwrite) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        # what roifile.roiwrite does for a list (one "<name>.roi" entry per ROI), to
+        # the temporary name of atomic_file; an empty ROI set is an empty zip
+        for roi in rois:
+            entry = roi.name or roi.autoname
+            entry = entry if entry[-4:].lower() == ".roi" else entry + ".roi"
+            with zf.open(entry, "w") as fh:
+                fh.write(roi.tobytes())
     return path
 
 

@@ -106,3 +106,31 @@ def test_exports_never_overwrite(planted, tmp_path):
         write_imagej_rois(tmp_path / "r.zip", [], [])
     with pytest.raises(ValueError, match=".zip"):
         write_imagej_rois(tmp_path / "r.roi", [], [])
+
+
+def test_exports_overwrite_their_own_files_and_list_them_in_the_manifest(planted, tmp_path):
+    from napari_amnesia.core.cnmf.export import write_traces_csv
+    from napari_amnesia.core.files import NotOwnedError, read_manifest
+
+    out = export(planted, tmp_path / "exports")
+    listed = set(read_manifest(out)["files"])
+    assert {"labels.tif", "components.csv", "traces.csv", "raw_traces.csv", "spikes.csv",
+            "dff.csv", "rois.zip"} <= listed
+    again = export(planted, out, accepted_only=False, overwrite=True)  # ours: replaced
+    assert again == out
+    assert len(_read_csv(out / "components.csv")) == planted.K + 1
+    assert set(read_manifest(out)["files"]) == listed
+    # single files: recorded in their folder's manifest, so overwrite=True may replace them
+    rois = tmp_path / "rois.zip"
+    write_imagej_rois(rois, [np.array([[1, 1], [1, 5], [5, 5]])], ["a"])
+    write_imagej_rois(rois, [np.array([[1, 1], [1, 6], [6, 6]])], ["b"], overwrite=True)
+    assert [n for n in read_imagej_rois(rois, (8, 8))[1]] == ["b"]
+    table = tmp_path / "t.csv"
+    write_traces_csv(table, np.ones((1, 4)), ["roi_1"])
+    write_traces_csv(table, np.zeros((1, 4)), ["roi_1"], overwrite=True)
+    assert {"rois.zip", "t.csv"} <= set(read_manifest(tmp_path)["files"])
+    # a file the package did not write is never replaced
+    (tmp_path / "mine.csv").write_text("user data")
+    with pytest.raises(NotOwnedError):
+        write_traces_csv(tmp_path / "mine.csv", np.ones((1, 4)), ["roi_1"], overwrite=True)
+    assert (tmp_path / "mine.csv").read_text() == "user data"

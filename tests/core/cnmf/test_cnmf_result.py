@@ -1,0 +1,68 @@
+"""SourceResult's lazy movies, layers and provenance (napari_amnesia.core.cnmf.result)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from napari_amnesia import __version__
+from napari_amnesia.core import cnmf
+from napari_amnesia.core.cnmf import SourceResult
+from napari_amnesia.core.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def small():
+    movie, truth = simulate(n_frames=200, shape=(40, 48), n_cells=4, n_neurite_groups=0,
+                            motion=False, rng=7)
+    return movie, cnmf.fit(movie, K=6, gSig=4, gnb=2)
+
+
+def test_reconstruction_and_residual_equal_the_dense_computation(small):
+    movie, result = small
+    assert result.K > 0 and result.background_footprints.shape[1] == 2
+    A, C = result.footprints.toarray(), result.traces
+    b, f = result.background
+    dense = (A @ C + b @ f).T.reshape(movie.shape)
+    rec = result.reconstruction()
+    assert isinstance(rec, da.Array) and rec.dtype == np.float32
+    assert rec.shape == movie.shape
+    # chunks of up to 64 frames of about 8 MB, as the viewer layers had
+    assert rec.chunks[0][0] == 64 and rec.chunks[1:] == ((40,), (48,))
+    np.testing.assert_allclose(rec.compute(), dense, rtol=1e-5, atol=1e-4)
+    res = result.residual(movie)
+    assert isinstance(res, da.Array) and res.dtype == np.float32
+    np.testing.assert_allclose(res.compute(), np.asarray(movie, np.float32) - dense,
+                               rtol=1e-5, atol=1e-3)
+    lazy_movie = da.from_array(movie, chunks=(50, 40, 48))
+    np.testing.assert_allclose(result.residual(lazy_movie)[17].compute(),
+                               movie[17] - dense[17], rtol=1e-5, atol=1e-3)
+    with pytest.raises(ValueError, match="shape"):
+        result.residual(movie[:-1])
+
+
+def test_to_layers_names_types_and_provenance(small):
+    movie, result = small
+    layers = result.to_layers("m", movie=movie, contours=True)
+    assert [(kw["name"], kind) for _, kw, kind in layers] == [
+        ("m · ROIs", "labels"), ("m · contours", "shapes"), ("m · footprints", "image"),
+        ("m · reconstruction", "image"), ("m · residual", "image")]
+    data, kwargs, _ = layers[0]
+    np.testing.assert_array_equal(data, result.labels(0.2, accepted_only=False))
+    assert list(kwargs["features"]["index"]) == list(result.label_values)
+    meta = kwargs["metadata"]["napari_amnesia"]
+    assert meta["stage"] == "cnmf" and meta["source"] == "m" and meta["version"] == __version__
+    assert not any(kw.get("visible", True) for _, kw, _ in layers[2:])
+
+
+def test_provenance_is_recorded_and_round_trips(small, tmp_path):
+    _, result = small
+    prov = result.provenance
+    assert prov["version"] == __version__ and prov["input_shape"] == [200, 40, 48]
+    assert prov["elapsed_s"] >= 0 and "T" in prov["created"]
+    assert "version" not in result.info and "timings" in result.info
+    back = SourceResult.load(result.save(tmp_path / "r"))
+    assert back.provenance == prov and back.info.keys() == result.info.keys()
+    assert result.select([0]).provenance == prov
+    assert cnmf.evaluate(result, min_SNR=1.0).provenance == prov
