@@ -68,7 +68,7 @@ def _taper(params: MotionParams) -> int:
 
 
 def patch_grid(n: int, stride: int, overlap: int, *, margin: int = 0) -> np.ndarray:
-    """Starts of the patches along one axis: as many as CaImAn's, spread evenly.
+    """Return the starts of the patches along one axis: as many as CaImAn's, spread evenly.
 
     CaImAn puts a patch every ``stride`` pixels and a last one flush with the edge,
     so the last two centres can be a few pixels apart (192 px: starts 0, 64, 96,
@@ -130,7 +130,7 @@ def _fitted_axis(n: int, margin: int) -> tuple[int, int] | None:
 
 def plan_patches(frame_shape: tuple[int, int],
                  params: MotionParams) -> tuple[MotionParams, str | None]:
-    """The parameters piecewise-rigid correction actually uses on frames of this shape.
+    """Return the parameters piecewise-rigid correction uses on frames of this shape.
 
     The default patch grid (``strides`` 64 + ``overlaps`` 32 = 96-px patches) suits
     frames of 192 px and more. On a smaller frame it holds a single patch along an
@@ -617,7 +617,7 @@ class PatchRegistrar:
         return np.clip(total, lo, hi)
 
     def _field_map(self, good: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The linear maps (one per axis) from patch deviations to the fitted field.
+        """Return the linear maps (one per axis) from patch deviations to the fitted field.
 
         The field ``f`` at the nominal patch centres minimises
 
@@ -663,8 +663,11 @@ class PatchRegistrar:
         return maps
 
     def _fit_field(self, dev: np.ndarray, good: np.ndarray) -> np.ndarray:
-        """Fitted deviations ``(n, P, 2)`` (see :meth:`_field_map`), frames grouped by
-        their pattern of confident patches (usually a handful of patterns)."""
+        """Return the fitted deviations ``(n, P, 2)`` (see :meth:`_field_map`).
+
+        Frames are grouped by their pattern of confident patches (usually a handful
+        of patterns).
+        """
         out = np.empty_like(dev)
         keys, inverse = np.unique(np.packbits(good, axis=1), axis=0, return_inverse=True)
         inverse = np.asarray(inverse).ravel()

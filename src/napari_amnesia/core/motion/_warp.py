@@ -335,10 +335,3 @@ def warp_frames(
     # the kernel releases the GIL: parts of the frames as dask tasks
     split_map(run, N, workers)
     return out
-    # the kernel releases the GIL: split the frames over threads
-    from concurrent.futures import ThreadPoolExecutor
-
-    edges = np.linspace(0, N, workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, edges[:-1], edges[1:]))
-    return out

@@ -32,7 +32,7 @@ def default_chunk_frames(frame_shape: tuple[int, int]) -> int:
 
 
 def as_dask_movie(movie: Any, chunk_frames: int | None = None) -> da.Array:
-    """A ``(T, Y, X)`` movie as a dask array chunked along time only.
+    """Return a ``(T, Y, X)`` movie as a dask array chunked along time only.
 
     A dask input keeps its graph (re-chunked lazily when ``chunk_frames`` differs);
     a numpy array (or memmap) is wrapped without copying.
@@ -54,6 +54,16 @@ def as_dask_movie(movie: Any, chunk_frames: int | None = None) -> da.Array:
         return movie
     return da.from_array(movie, chunks=(n, shape[1], shape[2]), asarray=True,
                          name="amnesia-input-" + tokenize(id(movie), shape, str(dtype), n))
+
+
+def _is_result(shifts: Any) -> bool:
+    """Return whether ``shifts`` is a result of motion correction, not an array of shifts.
+
+    A :class:`~.result.MotionResult` is recognised by what it carries (``shifts``,
+    ``params``, ``shifts_pw``), so that this module does not import :mod:`.result`,
+    which imports this one to apply its shifts.
+    """
+    return all(hasattr(shifts, name) for name in ("shifts", "params", "shifts_pw"))
 
 
 def _check_pw(shifts_pw, patch_centers, T, frame_shape):
@@ -124,9 +134,7 @@ def apply_shifts(
     >>> float(out[0, 7, 8].compute())
     1.0
     """
-    from .result import MotionResult
-
-    if isinstance(shifts, MotionResult):
+    if _is_result(shifts):  # a MotionResult (recognised without importing .result)
         res = shifts
         shifts = res.shifts
         if shifts_pw is None and res.shifts_pw is not None:

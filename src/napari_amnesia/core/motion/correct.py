@@ -26,6 +26,7 @@ import logging
 import time
 import warnings
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import dask
@@ -119,7 +120,7 @@ def iter_correct(
     compute_metrics: bool = True,
     **overrides: Any,
 ) -> ProgressGenerator[MotionResult]:
-    """Generator twin of :func:`correct`: yields progress, returns the result."""
+    """Correct motion, yielding progress (the generator twin of :func:`correct`)."""
     t_start = time.perf_counter()
     params = resolve_params(params, overrides)
     shape = tuple(int(n) for n in getattr(movie, "shape", ()))
@@ -258,6 +259,7 @@ def iter_correct(
         scan_phase=phase,
         provenance={
             "version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "input_shape": list(shape),
             "input_dtype": str(np.dtype(movie_d.dtype)),
             "chunk_frames": int(chunk),
@@ -286,6 +288,7 @@ def iter_correct(
                                                         nonfinite=count is not None)
         timings["metrics"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_start
+    result.provenance["elapsed_s"] = timings["total"]
     logger.info("motion correction of %s frames in %.1f s", T, timings["total"])
     return result
 

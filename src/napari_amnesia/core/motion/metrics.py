@@ -38,8 +38,11 @@ def crispness(image: np.ndarray, border: tuple[int, int] = (0, 0)) -> float:
 
 @numba.njit(cache=True, nogil=True)
 def _frame_stats(frames, tc, by, bx, total, vmax, out):  # pragma: no cover - compiled
-    """One pass over the frames: correlation with ``tc`` over the interior, and the
-    running sum and maximum images (NaNs are left to the caller)."""
+    """Correlate the frames with ``tc`` over the interior, and add to the sum and maximum.
+
+    One pass over the frames: the running sum and maximum images are updated too
+    (NaNs are left to the caller).
+    """
     n, Y, X = frames.shape
     count = (Y - 2 * by) * (X - 2 * bx)
     for k in range(n):
@@ -73,8 +76,11 @@ def _centred_template(template: np.ndarray, border: tuple[int, int]) -> tuple[np
 
 def frame_statistics(frames: np.ndarray, template: np.ndarray, border: tuple[int, int],
                      total: np.ndarray, vmax: np.ndarray) -> np.ndarray:
-    """:func:`frame_correlations`, and ``total += frames.sum(0)``, ``vmax = max(...)``,
-    in one pass (float32 frames without NaN)."""
+    """Return :func:`frame_correlations` and update the sum and maximum images.
+
+    ``total += frames.sum(0)``, ``vmax = max(...)``, in the same pass (float32 frames
+    without NaN).
+    """
     tc, tn = _centred_template(template, border)
     out = np.empty(len(frames), np.float64)
     by, bx = (min(int(b), (s - 1) // 2) for b, s in zip(border, template.shape, strict=True))

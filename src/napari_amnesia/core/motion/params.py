@@ -248,6 +248,7 @@ class MotionParams(StageParams):
     interpolation: str = "cubic"
 
     def __post_init__(self) -> None:
+        """Check and normalise every value (a ValueError names the parameter)."""
         s = object.__setattr__
         s(self, "max_shifts", _pair("max_shifts", self.max_shifts, minimum=0))
         s(self, "strides", _pair("strides", self.strides, minimum=1))
@@ -369,7 +370,7 @@ class MotionParams(StageParams):
     # -- conversions --------------------------------------------------------------------
 
     def to_json(self) -> str:
-        """The parameters as a JSON text."""
+        """Return the parameters as a JSON text."""
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod

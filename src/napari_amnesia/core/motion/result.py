@@ -35,7 +35,11 @@ import numpy as np
 import tifffile
 
 from ..files import atomic_folder, jsonable
+from ..layers import layer_name, movie_layer
+from ..layers import provenance as layer_metadata
 from ..progress import Progress, ProgressGenerator, drive
+from ._warp import interpolation_matrix
+from .apply import apply_shifts
 from .params import MotionParams
 
 __all__ = ["MotionResult"]
@@ -82,6 +86,7 @@ class MotionResult:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
+        """Summarise the kind of correction, the frames and the largest shift."""
         kind = "piecewise rigid" if self.shifts_pw is not None else "rigid"
         T = len(self.shifts)
         return (f"MotionResult({kind}, {T} frames, template {self.template.shape}, "
@@ -98,8 +103,11 @@ class MotionResult:
 
     @property
     def messages(self) -> list[str]:
-        """What the correction changed on its own, in words (adapted patch grid,
-        rejected shifts): also logged, shown by the dock and ``amnesia motion``."""
+        """What the correction changed on its own, in words.
+
+        An adapted patch grid, rejected shifts: also logged, shown by the dock and
+        ``amnesia motion``.
+        """
         return list(self.provenance.get("messages", []))
 
     @property
@@ -109,8 +117,6 @@ class MotionResult:
 
     def displacement_field(self, t: int) -> np.ndarray:
         """Per-pixel displacement ``(2, Y, X)`` of frame ``t`` (rigid: constant)."""
-        from ._warp import interpolation_matrix
-
         Y, X = self.template.shape
         if self.shifts_pw is None:
             return np.broadcast_to(
@@ -123,9 +129,61 @@ class MotionResult:
 
     def apply(self, movie: Any, **overrides: Any):
         """Apply these shifts to another movie (lazy; see :func:`~.apply.apply_shifts`)."""
-        from .apply import apply_shifts
-
         return apply_shifts(movie, self, **overrides)
+
+    # -- layers -------------------------------------------------------------------------
+
+    def to_layers(self, source: str, *, corrected: bool = True) -> list[tuple]:
+        """Return napari LayerData tuples of the result (no napari import).
+
+        ``"<source> · corrected"`` (the lazy corrected movie, when there is one),
+        ``"<source> · template"`` and, when the metrics were computed,
+        ``"<source> · correlation before"`` / ``"· correlation after"`` and the mean
+        images before/after; all but the corrected movie hidden at first. Every
+        layer's metadata holds the parameters.
+
+        Parameters
+        ----------
+        source : str
+            The name of the movie layer that was corrected.
+        corrected : bool
+            Include the corrected movie.
+
+        Returns
+        -------
+        list of tuple
+            ``(data, kwargs, layer_type)`` tuples.
+
+        Examples
+        --------
+        >>> movie = np.random.default_rng(0).normal(100, 5, (6, 32, 32))
+        >>> result = MotionResult(corrected=None, shifts=np.zeros((6, 2)),
+        ...                       template=movie.mean(0), params=MotionParams())
+        >>> [kwargs["name"] for _, kwargs, _ in result.to_layers("day1")]
+        ['day1 · template']
+        """
+        meta = layer_metadata("motion", source, self.params.to_dict())
+        out = []
+        if corrected and self.corrected is not None:
+            out.append(movie_layer(self.corrected, layer_name(source, "corrected"),
+                                   metadata=meta))
+        template = np.asarray(self.template, np.float32)
+        out.append((template, {"name": layer_name(source, "template"), "colormap": "gray",
+                               "visible": False, "metadata": meta}, "image"))
+        metrics = self.metrics or {}
+        for key, word, cmap in (("corr_before", "correlation before", "viridis"),
+                                ("corr_after", "correlation after", "viridis"),
+                                ("mean_before", "mean before", "gray"),
+                                ("mean_after", "mean after", "gray")):
+            image = metrics.get(key)
+            if image is None:
+                continue
+            image = np.asarray(image, np.float32)
+            lo, hi = np.nanpercentile(image, [0.5, 99.8]) if image.size else (0, 1)
+            out.append((image, {"name": layer_name(source, word), "colormap": cmap,
+                                "contrast_limits": [float(lo), float(max(hi, lo + 1e-6))],
+                                "visible": False, "metadata": meta}, "image"))
+        return out
 
     # -- saving -------------------------------------------------------------------------
 

@@ -187,7 +187,7 @@ def _spectra(frames: np.ndarray) -> np.ndarray | None:
 
 
 def _group_ids(frames: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Groups for the robust update: the blocks, or ~10 contiguous groups."""
+    """Return the groups for the robust update: the blocks, or ~10 contiguous groups."""
     if len(np.unique(groups)) < 3:
         groups = np.arange(len(frames)) * min(10, len(frames)) // len(frames)
     return np.searchsorted(np.unique(groups), groups)

@@ -40,34 +40,19 @@ logger = logging.getLogger(__name__)
 
 
 def motion_layers(result, source: str) -> list[tuple]:
-    """LayerData of a MotionResult: corrected movie (lazy), template, before/after images."""
-    params = result.params.to_dict() if hasattr(result.params, "to_dict") else {}
-    meta = provenance("motion", source, params)
-    out = []
-    corrected = movie_layer(result.corrected, layer_name(source, "corrected"), metadata=meta)
-    out.append(corrected)
-    template = np.asarray(result.template, np.float32)
-    out.append((template, {"name": layer_name(source, "template"), "colormap": "gray",
-                           "visible": False, "metadata": meta}, "image"))
-    metrics = getattr(result, "metrics", {}) or {}
-    for key, word, cmap in (("corr_before", "correlation before", "viridis"),
-                            ("corr_after", "correlation after", "viridis"),
-                            ("mean_before", "mean before", "gray"),
-                            ("mean_after", "mean after", "gray")):
-        image = metrics.get(key)
-        if image is None:
-            continue
-        image = np.asarray(image, np.float32)
-        lo, hi = np.nanpercentile(image, [0.5, 99.8]) if image.size else (0, 1)
-        out.append((image, {"name": layer_name(source, word), "colormap": cmap,
-                            "contrast_limits": [float(lo), float(max(hi, lo + 1e-6))],
-                            "visible": False, "metadata": meta}, "image"))
-    return out
+    """Return the LayerData of a MotionResult (:meth:`MotionResult.to_layers`).
+
+    Kept for scripts written against this dock; the layers are the result's own.
+    """
+    return result.to_layers(source)
 
 
 def motion_summary(result) -> str:
-    """The dock's status line after a correction: largest shift, rejected shifts, and
-    what the correction changed on its own (an adapted patch grid, rigid fallback)."""
+    """Return the dock's status line after a correction.
+
+    The largest shift, the rejected shifts, and what the correction changed on its
+    own (an adapted patch grid, rigid fallback).
+    """
     largest = np.abs(result.shifts).max(axis=0)
     n = len(result.rejected_frames)
     text = (f"Done: largest shift {largest[0]:.1f}, {largest[1]:.1f} px; {n} shift(s) "
@@ -115,7 +100,7 @@ class MotionWidget(StageWidget):
                      self.cancel_button, self.apply_target, self.apply_button, self.status])
 
     def params(self) -> MotionParams:
-        """The :class:`MotionParams` the controls hold (raises ValueError if invalid)."""
+        """Return the :class:`MotionParams` the controls hold (ValueError if invalid)."""
         return MotionParams(**values_of(self.parameters, MotionParams))
 
     def run(self):
@@ -140,7 +125,7 @@ class MotionWidget(StageWidget):
         source = layer.name
 
         def on_result(result) -> None:
-            show(self._viewer, motion_layers(result, source))
+            show(self._viewer, result.to_layers(source))
             self._plot_shifts(result, source)
             self.apply_button.enabled = True
             self.status.value = motion_summary(result)
