@@ -8,12 +8,12 @@ streaming pass is :func:`~.stream._run`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from ... import __version__
-from ..files import _now
 from ..progress import Progress, ProgressGenerator, drive
 from .params import SummaryParams
 from .result import SummaryImages
@@ -60,7 +60,8 @@ def iter_summary_images(
         mean=raw["mean"], max=raw["max"], std=raw["std"], corr=raw["corr"],
         pnr=raw["pnr"], corr_pnr=raw["corr_pnr"], max_corr=raw["max_corr"],
         noise=raw["noise"], n_frames=raw["n_frames"], params=raw["params"], info=info,
-        provenance={"version": __version__, "created": _now(),
+        provenance={"version": __version__,
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "elapsed_s": raw["elapsed"]},
     )
 
