@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["blas_single_threaded", "n_workers", "thread_map", "split_map"]
+__all__ = ["blas_single_threaded", "one_thread", "n_workers", "thread_map", "split_map"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,22 @@ def blas_single_threaded() -> Iterator[None]:
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+def one_thread() -> Any:
+    """Run BLAS and OpenMP on one thread inside the ``with`` block (restored after).
+
+    What decides the clusters (the PCA, the correlation distances, the t-SNE
+    gradient) is computed inside it: a multi-threaded BLAS or OpenMP reduction
+    adds in an order that depends on the number of threads, and the last-bit
+    differences grow, through t-SNE and the tree cuts, into different clusters
+    (the same movie gave other labels with 1 and 2 BLAS threads). One thread
+    makes the result the same on every machine; it costs little here (a
+    truncated SVD and products of ``(N, 50)`` matrices).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def _compute(function: Callable[..., T], items: list, workers: int) -> list[T]:

@@ -14,11 +14,11 @@ robust signal-to-noise ratio (:func:`trace_snr`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from .parallel import one_thread
 from .progress import Progress, drive
 
 __all__ = [
@@ -228,23 +228,6 @@ def difference_traces(traces: np.ndarray, lag: int = 0) -> np.ndarray:
     if lag <= 0:
         return x
     return x[:, lag:] - x[:, :-lag]
-
-
-def one_thread() -> Any:
-    """Context in which BLAS and OpenMP run on one thread.
-
-    What decides the clusters (the PCA, the correlation distances, the t-SNE
-    gradient) is computed inside it: a multi-threaded BLAS or OpenMP reduction
-    adds in an order that depends on the number of threads, and the last-bit
-    differences grow, through t-SNE and the tree cuts, into different clusters
-    (the same movie gave other labels with 1 and 2 BLAS threads). One thread
-    makes the result the same on every machine; it costs little here (a
-    truncated SVD and products of ``(N, 50)`` matrices).
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
-
 
 
 def trace_snr(traces: np.ndarray) -> np.ndarray:

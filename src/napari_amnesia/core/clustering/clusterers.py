@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..traces import one_thread
+from ..parallel import one_thread
 from .params import ClusteringParams
 
 __all__: list[str] = []

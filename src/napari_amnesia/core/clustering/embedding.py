@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from ..traces import one_thread
+from ..parallel import one_thread
 from .params import ClusteringParams
 
 __all__ = ["reduce_traces"]

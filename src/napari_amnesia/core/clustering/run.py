@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from ... import __version__
+from ..parallel import one_thread
 from ..progress import Progress, ProgressGenerator, drive
-from ..traces import detrend_traces, difference_traces, normalize_traces, one_thread, trace_snr
+from ..traces import detrend_traces, difference_traces, normalize_traces, trace_snr
 from .clusterers import _average_linkage, _hdbscan, _order_labels
 from .embedding import _embed, _unit_rows, reduce_traces
 from .params import ClusteringParams
