@@ -20,7 +20,7 @@ from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, LineEdit, SpinBox
 
 from ..._fields import Field, describe, parse_value
 
-__all__ = ["controls_for", "values_of", "ADVANCED"]
+__all__ = ["controls_for", "values_of", "set_controls", "ADVANCED"]
 
 #: name of the check box that shows a dock's advanced controls
 ADVANCED = "advanced"
@@ -99,3 +99,20 @@ def values_of(controls, cls) -> dict[str, Any]:
             value = tuple(value)
         out[field.name] = value
     return out
+
+
+def set_controls(controls, values: dict) -> None:
+    """Put parameter ``values`` (a ``to_dict()``) into the controls named after them."""
+    for control in controls:
+        if control.name not in values:
+            continue
+        value = values[control.name]
+        kind = type(control).__name__
+        if kind == "LineEdit":
+            control.value = "none" if value is None else str(value)
+        elif kind == "SpinBox":
+            control.value = 0 if value is None else int(value)
+        elif kind == "TupleEdit":
+            control.value = tuple(value)
+        else:
+            control.value = value

@@ -24,13 +24,18 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton
 from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QComboBox, QDockWidget, QMainWindow
 
+from ...core.projection import reusable_projection
 from .._session import session_for
 from .._workers import first_line, start
 from ._controls import ADVANCED
 
-__all__ = ["StageWidget", "tab_with_siblings", "narrow_choices"]
+__all__ = ["StageWidget", "tab_with_siblings", "narrow_choices", "NO_TEMPLATE",
+           "session_projection"]
 
 logger = logging.getLogger(__name__)
+
+#: the first choice of a dock's template list: the parameters as the controls hold them
+NO_TEMPLATE = "(parameters below)"
 
 #: Qt property naming the group of a napari-amnesia dock ("stages", "traces")
 _GROUP = "napari_amnesia_dock_group"
@@ -297,3 +302,21 @@ class StageWidget(Container):
         if self._worker is not None:
             self._worker.quit()
             self.status.value = "Cancelled."
+
+
+def session_projection(viewer, source: str, movie, substructure: str, method: str):
+    """Check the skeleton of ``source`` in the session and find its projection.
+
+    Returns ``(skeleton, projection_or_None, n_elements)``; the projection is the
+    session's (stage ``"projection"``) while it is current
+    (:func:`~napari_amnesia.core.projection.reusable_projection`; None: to compute).
+    Raises ValueError with a message for the user when there is no usable skeleton.
+    """
+    session = session_for(viewer)
+    skeleton = session.result(source, "skeleton")
+    if skeleton is None:
+        raise ValueError(f"No skeleton of {source!r} yet: run the Skeleton dock on this "
+                         "movie first.")
+    projection, n = reusable_projection(session.result(source, "projection"), movie, skeleton,
+                                        substructure=substructure, method=method, name=source)
+    return skeleton, projection, n

@@ -41,76 +41,19 @@ import numpy as np
 from magicgui.widgets import ComboBox, PushButton, create_widget
 
 from ...core.clustering import ClusteringParams, template_entries
-from ...core.projection import iter_current_projection, reusable_projection
+from ...core.projection import iter_current_projection
 from .._session import session_for
 from ..layers import show
-from ._controls import controls_for, values_of
-from ._stage import StageWidget
+from ._controls import controls_for, set_controls, values_of
+from ._stage import NO_TEMPLATE, StageWidget, session_projection
+from .traces import docked, trace_dock
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["ClusteringWidget", "set_controls", "session_projection", "trace_dock"]
+__all__ = ["ClusteringWidget"]
 
 logger = logging.getLogger(__name__)
-
-PLUGIN = "napari-amnesia"
-NO_TEMPLATE = "(parameters below)"
-
-
-def set_controls(controls, values: dict) -> None:
-    """Put parameter ``values`` (a ``to_dict()``) into the controls named after them."""
-    for control in controls:
-        if control.name not in values:
-            continue
-        value = values[control.name]
-        kind = type(control).__name__
-        if kind == "LineEdit":
-            control.value = "none" if value is None else str(value)
-        elif kind == "SpinBox":
-            control.value = 0 if value is None else int(value)
-        elif kind == "TupleEdit":
-            control.value = tuple(value)
-        else:
-            control.value = value
-
-
-def session_projection(viewer, source: str, movie, substructure: str, method: str):
-    """Check the skeleton of ``source`` in the session and find its projection.
-
-    Returns ``(skeleton, projection_or_None, n_elements)``; the projection is the
-    session's (stage ``"projection"``) while it is current
-    (:func:`~napari_amnesia.core.projection.reusable_projection`; None: to compute).
-    Raises ValueError with a message for the user when there is no usable skeleton.
-    """
-    session = session_for(viewer)
-    skeleton = session.result(source, "skeleton")
-    if skeleton is None:
-        raise ValueError(f"No skeleton of {source!r} yet: run the Skeleton dock on this "
-                         "movie first.")
-    projection, n = reusable_projection(session.result(source, "projection"), movie, skeleton,
-                                        substructure=substructure, method=method, name=source)
-    return skeleton, projection, n
-
-
-def trace_dock(viewer):
-    """Return the viewer's trace dock, opened (*Plugins ▸ napari-amnesia ▸ Traces*) if missing."""
-    from .traces import TraceWidget
-
-    dock = session_for(viewer).trace_dock
-    if isinstance(dock, TraceWidget) and _docked(dock):
-        return dock
-    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Traces")
-    return dock
-
-
-def _docked(widget) -> bool:
-    """Whether ``widget`` is still in a dock (closing a dock unparents its widget)."""
-    try:
-        return widget.parent() is not None
-    except RuntimeError:  # Qt deleted it
-        return False
-
 
 class ClusteringWidget(StageWidget):
     """Clusters of coactive skeleton pixels, active pixels or branches.
@@ -357,7 +300,7 @@ class ClusteringWidget(StageWidget):
         from .embedding import EmbeddingWidget
 
         view = self._embedding_view
-        if view is not None and _docked(view):
+        if view is not None and docked(view):
             return view
         try:
             alive = view is not None and view.isHidden() in (True, False)

@@ -363,7 +363,7 @@ class SourceWidget(StageWidget):
             self.status.value = f"Invalid threshold: {exc}"
             return None
         self.result = new
-        session_for(self._viewer).results[(self._source, self.stage)] = new
+        session_for(self._viewer).set_result(self._source, self.stage, new)
         self._recolor()
         self._report()
         return new
@@ -371,7 +371,7 @@ class SourceWidget(StageWidget):
     # ---------------------------------------------------------------- traces
     def _on_selected_label(self, event) -> None:
         # open the trace dock if needed; it plots component_series (registered above)
-        from .clustering import trace_dock
+        from .traces import trace_dock
 
         layer = event.source
         try:
@@ -403,7 +403,7 @@ class SourceWidget(StageWidget):
 
     def show_component(self, label: int) -> dict | None:
         """Plot the raw F, C, S and ΔF/F of the component of ``label`` in the trace dock."""
-        from .clustering import trace_dock
+        from .traces import trace_dock
 
         shown = self.component_series(label)
         if shown is None:

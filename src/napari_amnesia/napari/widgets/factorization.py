@@ -35,9 +35,9 @@ from ...core.factorization import FactorizationParams, mosaic
 from ...core.projection import iter_current_projection
 from .._session import session_for
 from ..layers import show
-from ._controls import controls_for, values_of
-from ._stage import StageWidget
-from .clustering import NO_TEMPLATE, session_projection, set_controls, trace_dock
+from ._controls import controls_for, set_controls, values_of
+from ._stage import NO_TEMPLATE, StageWidget, session_projection
+from .traces import trace_dock
 
 if TYPE_CHECKING:
     import napari

@@ -387,3 +387,20 @@ class TraceWidget(QWidget):
             self.title.setText(f"Not exported: {exc}")
             return None
         return out
+
+
+def trace_dock(viewer):
+    """Return the viewer's trace dock, opened (*Plugins ▸ napari-amnesia ▸ Traces*) if missing."""
+    dock = session_for(viewer).trace_dock
+    if isinstance(dock, TraceWidget) and docked(dock):
+        return dock
+    _, dock = viewer.window.add_plugin_dock_widget("napari-amnesia", "Traces")
+    return dock
+
+
+def docked(widget) -> bool:
+    """Tell whether ``widget`` is still in a dock (closing a dock unparents it)."""
+    try:
+        return widget.parent() is not None
+    except RuntimeError:  # Qt deleted it
+        return False
