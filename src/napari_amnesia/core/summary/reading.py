@@ -28,10 +28,10 @@ def _read_chunks(movie: Any, chunk: int) -> Iterator[tuple[int, int, np.ndarray]
 
     A dask movie's chunk is computed by dask (its own threads read the pieces). The
     chunks are read synchronously: a thread reading the next chunk while the current
-    one was processed gained less than 10 % (1362 against 1252 and 1011 against 946
-    frames/s, medians of 5 and 3 runs of ``summary_images`` on a 2000 x 256 x 256
-    uint16 TIFF, 2 cores; ``benchmarks/bench_readahead.py``), so the core runs no
-    pool of its own beside dask.
+    one was processed gained less than 10 % (frames/s of ``summary_images`` on a
+    2000 x 256 x 256 uint16 TIFF, 2 shared cores, three sessions of
+    ``benchmarks/bench_readahead.py``: 1362 against 1252, 1011 against 946, and
+    1317 against 1454 without it), so the core runs no pool of its own beside dask.
     """
     n = movie.shape[0]
     for t0 in range(0, n, chunk):
