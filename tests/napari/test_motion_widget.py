@@ -35,6 +35,9 @@ def test_motion_widget_corrects_shows_layers_and_applies(make_napari_viewer, tmp
     assert isinstance(corrected.data, da.Array)  # lazy
     for word in ("template", "correlation before", "correlation after"):
         assert f"rec · {word}" in [layer.name for layer in viewer.layers]
+    # the dock shows the layers the result gives, no others of its own
+    shown = {layer.name for layer in viewer.layers} - {"rec", "red"}
+    assert shown == {kwargs["name"] for _, kwargs, _ in result.to_layers("rec")}
     assert set(traces.series) == {"dy", "dx"}
     np.testing.assert_allclose(traces.series["dy"], result.shifts[:, 0], rtol=1e-6)
     out = traces.export_csv(tmp_path / "shifts.csv")
