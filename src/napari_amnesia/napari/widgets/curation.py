@@ -34,7 +34,9 @@ taken on it. *Save curation* / *Open curation* write and read a folder
 exports (labels TIFF, CSV, ImageJ zip). *Copy as Python* puts on the clipboard (and
 shows) the script of the session's stages, *Save pipeline config* writes the
 configuration ``amnesia run`` replays (both in :mod:`._pipeline`). Nothing is ever
-written over an existing file or folder.
+written over an existing file or folder. The buttons' work lives beside this module:
+files in :mod:`._curation_files`, shapes in :mod:`._curation_shapes`, worker edits in
+:mod:`._curation_workers`, colours and the info line in :mod:`._curation_display`.
 """
 
 from __future__ import annotations
@@ -58,13 +60,14 @@ from magicgui.widgets import (
 )
 
 from ...core import curation as core
+from ...core.cnmf.layers import SERIES_COLORS, component_series
 from .._session import session_for, unproxied
-from .._workers import start
-from ..layers import layer_name, provenance, show
-from . import _pipeline
+from ..layers import provenance
+from . import _curation_files, _curation_shapes, _curation_workers, _pipeline
+from ._curation_display import COLOR_BY, describe, roi_colormap
 from ._pipeline import pipeline_stages
 from ._stage import StageWidget
-from .cnmf import REJECTED, THRESHOLDS, _label_colors, component_series
+from .cnmf import THRESHOLDS
 
 if TYPE_CHECKING:
     import napari
@@ -73,15 +76,6 @@ __all__ = ["CurationWidget", "COLOR_BY", "pipeline_stages"]
 
 logger = logging.getLogger(__name__)
 
-#: What the ROIs can be coloured by.
-COLOR_BY = ("accepted", "snr", "r_value", "size", "edited")
-#: Colour of labels not yet in the table (a ROI being painted).
-NEW_COLOR = (1.0, 0.9, 0.1, 1.0)
-_EDITED_COLORS = {True: (1.0, 0.55, 0.0, 1.0), False: (0.25, 0.6, 1.0, 1.0)}
-_AREA_SHAPES = ("polygon", "ellipse", "rectangle")
-_LINE_SHAPES = ("line", "path")
-_SERIES_COLORS = {"raw F (C + YrA)": "0.6", "calcium C": "tab:blue", "spikes S": "tab:red",
-                  "ΔF/F (%)": "tab:green"}
 _EMPTY = core.table_from_labels(np.zeros((1, 1), np.int32))
 
 
@@ -327,6 +321,8 @@ class CurationWidget(StageWidget):
                 ("metadata", self._on_metadata), ("visible", self._on_set_data))
 
     def _unbind(self) -> None:
+        from napari.utils.key_bindings import coerce_keybinding
+
         layer = self.layer
         if layer is None:
             return
@@ -334,7 +330,7 @@ class CurationWidget(StageWidget):
             getattr(layer.events, event).disconnect(handler)
         for key, func in (("a", self._key_accept), ("r", self._key_reject)):
             try:
-                if layer.keymap.get(_key(key)) == func:
+                if layer.keymap.get(coerce_keybinding(key)) == func:
                     layer.bind_key(key, None)
             except (KeyError, TypeError, ValueError):  # pragma: no cover - napari API
                 pass
@@ -365,48 +361,14 @@ class CurationWidget(StageWidget):
         self._busy = True
         try:
             layer.features = {c: table[c] for c in core.COLUMNS}
-            layer.colormap = self._colormap(table)
+            layer.colormap = roi_colormap(table, self.color_by.value)
         finally:
             self._busy = False
         self._show_info()
 
-    def _colormap(self, table: dict[str, np.ndarray]):
-        from napari.utils.colormaps import DirectLabelColormap, ensure_colormap
-
-        values = table["index"]
-        by = self.color_by.value
-        if by == "accepted":
-            colors = _label_colors(values)
-        elif by == "edited":
-            colors = np.array([_EDITED_COLORS[bool(e)] for e in table["edited"]],
-                              np.float32).reshape(-1, 4)
-        else:
-            metric = np.asarray(table[by], np.float64)
-            finite = np.isfinite(metric)
-            colors = np.ones((len(values), 4), np.float32)
-            if finite.any():
-                lo, hi = np.percentile(metric[finite], [2, 98])
-                scaled = np.clip((metric[finite] - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
-                colors[finite] = np.asarray(ensure_colormap("viridis").map(scaled),
-                                            np.float32).reshape(-1, 4)
-        hidden = (0.0, 0.0, 0.0, 0.0)
-        color_dict: dict[Any, Any] = {None: NEW_COLOR, 0: hidden}
-        for value, ok, color in zip(values, table["accepted"], colors, strict=True):
-            color_dict[int(value)] = tuple(float(c) for c in color) if ok else REJECTED
-        return DirectLabelColormap(color_dict=color_dict)
-
-
     def _show_info(self) -> None:
         label = int(self.layer.selected_label) if self.layer is not None else 0
-        r = self.row(label) if label else None
-        if r is None:
-            self.info.value = f"Label {label}: no ROI." if label else "No ROI selected."
-            return
-        state = "accepted" if r["accepted"] else "rejected"
-        state += " by you" if r["decided"] else ""
-        metrics = "" if np.isnan(r["snr"]) else f", SNR {r['snr']:.1f}, r {r['r_value']:.2f}"
-        flags = ", edited" * bool(r["edited"]) + ", needs re-extraction" * bool(r["stale"])
-        self.info.value = f"ROI {label}: {state}{metrics}, {r['size']} px{flags}."
+        self.info.value = describe(label, self.row(label) if label else None)
 
     # ------------------------------------------------------------------ events
     def _on_paint(self, event=None) -> None:
@@ -582,38 +544,12 @@ class CurationWidget(StageWidget):
         self.status.value = f"Merged {', '.join(map(str, values[1:]))} into {values[0]}."
         return values[0]
 
-    def _shapes_layer(self, kinds: tuple[str, ...]):
-        shapes = self.shapes.value
-        if shapes is None:
-            self.status.value = "Choose (or draw) a shapes layer first."
-            return None, []
-        return shapes, [i for i, t in enumerate(shapes.shape_type) if t in kinds]
-
     def split_by_line(self):
         """Split a ROI along the last line (or path) of the shapes layer; return the new label.
 
         The ROI is the selected one if the line cuts it, else the one the line crosses.
         """
-        if not self._ready():
-            return None
-        shapes, lines = self._shapes_layer(_LINE_SHAPES)
-        if shapes is None:
-            return None
-        if not lines:
-            self.status.value = f"Draw a line across a ROI in {shapes.name!r} first."
-            return None
-        i = lines[-1]
-        line = np.asarray(shapes.data[i], float)[:, -2:]
-        done = self._do(self.editor.split_by_line, line,
-                        prefer=int(self.layer.selected_label))
-        if done is None:
-            self.status.value = "The line cuts no ROI in two (draw it across one)."
-            return None
-        value, part = done
-        shapes.selected_data = {i}
-        shapes.remove_selected()
-        self.status.value = f"Split ROI {value}: the smaller part is ROI {part}."
-        return part
+        return _curation_shapes.split_by_line(self)
 
     def split_by_activity(self):
         """Split the selected ROI into ``k`` parts by k-means on its pixels' traces.
@@ -621,62 +557,11 @@ class CurationWidget(StageWidget):
         Runs in a worker (it reads the ROI's box of the movie); returns the worker
         (None when run synchronously or refused).
         """
-        if not self._ready() or (values := self._targets()) is None:
-            return None
-        movie = self.movie.value
-        if movie is None or movie.ndim != 3:
-            self.status.value = "Choose the (T, Y, X) movie of these ROIs first."
-            return None
-        value, k = values[0], int(self.k.value)
-        editor = self.editor
-        before, used = editor.labels.copy(), editor.used
-
-        def work():
-            from ...core.progress import Progress
-
-            yield Progress(0, 1, f"splitting ROI {value}")
-            out = core.split_label_kmeans(before, value, movie.data, k=k, rng=0, used=used)
-            yield Progress(1, 1, f"splitting ROI {value}")
-            return out
-
-        def done(out) -> None:
-            new, parts = out
-            if self.editor is editor:
-                self.sync(action="paint")  # catch up with anything napari did meanwhile
-            if self.editor is not editor or not np.array_equal(editor.labels, before):
-                self.status.value = "The ROIs changed while splitting; split again."
-                return
-            editor.edit(new, "split by activity", labels=[value], new=parts, k=k)
-            self._draw()
-            self.labels.value = ""
-            self.status.value = f"Split ROI {value} by activity: new ROI(s) " \
-                f"{', '.join(map(str, parts))}."
-
-        def failed(exc) -> None:
-            self.status.value = f"Not split: {exc}"
-
-        return start(work(), on_returned=done, on_error=failed, description="split ROI",
-                     session=session_for(self._viewer))
+        return _curation_workers.split_by_activity(self)
 
     def draw_shapes(self):
         """Add (or select) the ``<movie> · ROI shapes`` layer, in polygon mode; return it."""
-        if self.layer is None:
-            self.status.value = "Choose a ROI Labels layer first."
-            return None
-        name = layer_name(self.source or self.layer.name, "ROI shapes")
-        shapes = next((lay for lay in self._viewer.layers if lay.name == name), None)
-        if shapes is None:
-            shapes = self._viewer.add_shapes(
-                name=name, edge_color="yellow", face_color="transparent", edge_width=0.5,
-                metadata=provenance("curation", self.source or self.layer.name))
-        self.shapes.reset_choices()
-        self.shapes.value = shapes
-        self._viewer.layers.selection.active = shapes
-        shapes.mode = "add_polygon"
-        self.status.value = ("Draw polygons / ellipses (then 'Add shapes as ROIs') or a line "
-                             "across a ROI (then 'Split by line').")
-        return shapes
-
+        return _curation_shapes.draw_shapes(self)
 
     def add_shapes(self):
         """Add the polygons, ellipses and rectangles of the shapes layer as new ROIs.
@@ -684,24 +569,7 @@ class CurationWidget(StageWidget):
         All of them in one undo step; the shapes used are removed from their layer.
         Returns the new labels.
         """
-        if not self._ready():
-            return None
-        shapes, areas = self._shapes_layer(_AREA_SHAPES)
-        if shapes is None:
-            return None
-        if not areas:
-            self.status.value = f"Draw polygons or ellipses in {shapes.name!r} first."
-            return None
-        masks = np.asarray(shapes.to_masks(mask_shape=self.editor.labels.shape), bool)
-        added = self._do(self.editor.add_masks, [masks[i] for i in areas])
-        if added is None:
-            self.status.value = "The shapes cover no free pixel (they lie on other ROIs)."
-            return None
-        shapes.selected_data = set(areas)
-        shapes.remove_selected()
-        self.layer.selected_label = added[-1]
-        self.status.value = f"Added ROI(s) {', '.join(map(str, added))}."
-        return added
+        return _curation_shapes.add_shapes(self)
 
     def new_roi(self):
         """Select a fresh label and napari's brush, to paint a new ROI; return the label."""
@@ -716,53 +584,12 @@ class CurationWidget(StageWidget):
 
     def import_rois(self, path=None):
         """Add the ROIs of an ImageJ zip/.roi or a labels TIFF with fresh labels."""
-        if not self._ready():
-            return None
-        path = Path(self.import_path.value if path is None else path)
-        try:
-            mapping = self.editor.import_rois(path)
-        except (OSError, ValueError) as exc:
-            self.status.value = f"Not imported: {exc}"
-            return None
-        if not mapping:
-            self.status.value = f"No ROI of {path.name} has a free pixel; nothing imported."
-            return None
-        self._draw()
-        self.status.value = f"Imported {len(mapping)} ROI(s) from {path.name}."
-        return mapping
+        return _curation_files.import_rois(self, path)
 
     # ------------------------------------------------------------------ re-extract
     def run(self):
         """Re-extract one component per ROI in a worker; return the worker (or None)."""
-        from ...core.cnmf import MIN_FRAMES
-
-        if not self._ready():
-            return None
-        movie = self.movie.value
-        editor = self.editor
-        labels = editor.labels.copy()
-        if movie is None or movie.ndim != 3 or tuple(movie.data.shape[1:]) != labels.shape:
-            self.status.value = (f"Choose the (T, Y, X) movie of these ROIs (frames of "
-                                 f"{labels.shape}) first.")
-            return None
-        if movie.data.shape[0] < MIN_FRAMES:
-            self.status.value = f"{movie.name!r} is too short to extract traces."
-            return None
-        if not labels.any():
-            self.status.value = "There is no ROI to extract."
-            return None
-        update = bool(self.update_footprints.value)
-        generator = editor.iter_reextract(movie.data, update_footprints=update, apply=False)
-
-        def on_result(result) -> None:
-            editor.apply_extraction(result, labels, update_footprints=update)
-            if editor is self.editor:
-                self.sync(force=True)
-                self.status.value = (f"Re-extracted {result.K} ROIs; "
-                                     f"{int(self._table['accepted'].sum())} accepted.")
-
-        return self.launch(generator, source=self.source or movie.name, on_result=on_result,
-                           message=f"Re-extracting {int(len(np.unique(labels)) - 1)} ROIs...")
+        return _curation_workers.reextract(self)
 
     def component_series(self, label: int):
         """Return ``(title, series, colours)`` of ROI ``label`` for the trace dock (or None)."""
@@ -775,93 +602,24 @@ class CurationWidget(StageWidget):
         series = component_series(self.curated, k)
         state = "accepted" if r["accepted"] else "rejected"
         title = f"{self.source}: ROI {label} ({state}, SNR {r['snr']:.1f})"
-        return title, series, {name: _SERIES_COLORS[name] for name in series}
+        return title, series, {name: SERIES_COLORS[name] for name in series}
 
     # ------------------------------------------------------------------ files
     def state(self) -> core.Curation:
         """Return the editor, up to date with the layer and with the session's pipeline."""
-        self.sync(action="paint")
-        movie, stages = pipeline_stages(self._viewer, self.source) if self.source else (None,
-                                                                                       {})
-        self.editor.pipeline = {"movie": movie, "stages": stages}
-        return self.editor
-
-    def _folder(self, folder) -> Path | None:
-        folder = Path(self.folder.value if folder is None else folder)
-        if str(folder) in ("", "."):
-            self.status.value = "Choose a new folder in 'folder' first."
-            return None
-        return folder
+        return _curation_files.state(self)
 
     def save(self, folder=None):
         """Save the curation into a new folder; return its path (None if refused)."""
-        from ...core.files import OutputExistsError
-
-        if self.layer is None:
-            self.status.value = "Choose a ROI Labels layer first."
-            return None
-        if (folder := self._folder(folder)) is None:
-            return None
-        try:
-            out = self.state().save(folder)
-        except OutputExistsError:
-            self.status.value = (f"Not saved: {folder} already exists; choose a new folder "
-                                 "(nothing was overwritten).")
-            return None
-        except (OSError, ValueError) as exc:
-            self.status.value = f"Not saved: {exc}"
-            return None
-        self.status.value = f"Curation saved to {out}."
-        return out
+        return _curation_files.save(self, folder)
 
     def open(self, folder=None):
         """Open a saved curation: its ROIs as ``<movie> · ROIs``; return the layer."""
-        if (folder := self._folder(folder)) is None:
-            return None
-        try:
-            state = core.load_curation(folder)
-        except (OSError, ValueError) as exc:
-            self.status.value = f"Not opened: {exc}"
-            return None
-        source = state.source or Path(folder).name
-        self._unbind()
-        meta = provenance("curation", source, {} if state.result is None
-                          else state.result.params.to_dict())
-        [layer] = show(self._viewer, [(state.labels, {"name": layer_name(source, "ROIs"),
-                                                      "opacity": 0.6, "metadata": meta},
-                                       "labels")])
-        if state.result is not None:
-            session_for(self._viewer).set_result(source, "curation", state.result)
-        self.rois.reset_choices()
-        self.bind(layer, state=state)
-        self.editor.saved_to = Path(folder)
-        self.status.value = f"Opened the curation of {source!r} ({len(state.table['index'])} " \
-            "ROIs)."
-        return self.layer
+        return _curation_files.open_curation(self, folder)
 
     def export(self, folder=None):
         """Export the accepted ROIs and their traces (labels TIFF, CSV, ImageJ zip)."""
-        from ...core.cnmf.export import export
-        from ...core.files import OutputExistsError
-
-        if self.layer is None or self.curated is None:
-            self.status.value = "Extract (or re-extract) the ROIs' traces first."
-            return None
-        if (folder := self._folder(folder)) is None:
-            return None
-        self.sync(action="paint")
-        try:
-            result = core.curated_result(self.curated, self._table)
-            out = export(result, folder)
-        except OutputExistsError:
-            self.status.value = (f"Not exported: {folder} already exists; choose a new "
-                                 "folder (nothing was overwritten).")
-            return None
-        except (OSError, ValueError) as exc:
-            self.status.value = f"Not exported: {exc}"
-            return None
-        self.status.value = f"Exported {int(result.accepted.sum())} accepted ROIs to {out}."
-        return out
+        return _curation_files.export(self, folder)
 
     # ------------------------------------------------------------------ reproduce
     def pipeline_config(self) -> dict:
@@ -880,15 +638,10 @@ class CurationWidget(StageWidget):
         """Write the session's pipeline configuration (``amnesia run``); return its path."""
         return _pipeline.save_config_of(self, path)
 
+
 def _same_fit(a, b) -> bool:
     """Whether two results are one fit (e.g. re-filtered with other thresholds)."""
     if a is None or b is None or a.K != b.K or a.n_frames != b.n_frames:
         return False
     return bool(np.array_equal(a.label_values, b.label_values)
                 and (a.traces is b.traces or np.array_equal(a.traces, b.traces)))
-
-
-def _key(key: str):
-    from napari.utils.key_bindings import coerce_keybinding
-
-    return coerce_keybinding(key)
