@@ -508,4 +508,6 @@ def jsonable(value: Any) -> Any:
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if callable(getattr(value, "to_dict", None)):  # a parameter dataclass
+        return jsonable(value.to_dict())
     return str(value)

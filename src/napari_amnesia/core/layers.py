@@ -111,7 +111,8 @@ def summary_layers(summary, source: str) -> list[tuple]:
 
     Only the mean image is visible at first; the others are stacked, hidden, above it.
     """
-    params = dict(getattr(summary, "params", {}) or {})
+    params = getattr(summary, "params", None) or {}
+    params = params.to_dict() if hasattr(params, "to_dict") else dict(params)
     colormaps = {"corr": "viridis", "pnr": "magma", "corr_pnr": "viridis", "max_corr": "viridis"}
     out = []
     for attr, word in SUMMARY_NAMES.items():

@@ -119,15 +119,16 @@ class SummaryParams(StageParams):
         eight_neighbours, center_psf = self.eight_neighbours, self.center_psf
         if not isinstance(eight_neighbours, (bool, np.bool_)):
             raise ValueError(
-                f"eight_neighbours should be True or False, got {eight_neighbours!r}")
+                f"SummaryParams.eight_neighbours should be True or False, got {eight_neighbours!r}")
         if not isinstance(center_psf, (bool, np.bool_)):
-            raise ValueError(f"center_psf should be True or False, got {center_psf!r}")
+            raise ValueError(f"SummaryParams.center_psf should be True or False,"
+                             f" got {center_psf!r}")
         s(self, "eight_neighbours", bool(eight_neighbours))
         s(self, "center_psf", bool(center_psf))
         bin_size = self.bin_size
         if isinstance(bin_size, (bool, np.bool_)) or not isinstance(
                 bin_size, (int, np.integer)) or bin_size < 2:
-            raise ValueError(f"bin_size should be an integer >= 2, got {bin_size!r}")
+            raise ValueError(f"SummaryParams.bin_size should be an integer >= 2, got {bin_size!r}")
         s(self, "bin_size", int(bin_size))
         chunk_frames = self.chunk_frames
         if chunk_frames is not None and (
@@ -135,7 +136,8 @@ class SummaryParams(StageParams):
             or not isinstance(chunk_frames, (int, np.integer)) or chunk_frames < 1
         ):
             raise ValueError(
-                f"chunk_frames should be None or an integer >= 1, got {chunk_frames!r}")
+                f"SummaryParams.chunk_frames should be None or an integer >= 1,"
+                f" got {chunk_frames!r}")
         s(self, "chunk_frames", None if chunk_frames is None else int(chunk_frames))
         noise_frames = self.noise_frames
         if noise_frames is not None and (
@@ -143,18 +145,20 @@ class SummaryParams(StageParams):
             or not isinstance(noise_frames, (int, np.integer)) or noise_frames < 8
         ):
             raise ValueError(
-                f"noise_frames should be None or an integer >= 8, got {noise_frames!r}")
+                f"SummaryParams.noise_frames should be None or an integer >= 8,"
+                f" got {noise_frames!r}")
         s(self, "noise_frames", None if noise_frames is None else int(noise_frames))
         noise_max_frames = self.noise_max_frames
         if isinstance(noise_max_frames, (bool, np.bool_)) or not isinstance(
             noise_max_frames, (int, np.integer)
         ) or noise_max_frames < 1:
             raise ValueError(
-                f"noise_max_frames should be an integer >= 1, got {noise_max_frames!r}")
+                f"SummaryParams.noise_max_frames should be an integer >= 1,"
+                f" got {noise_max_frames!r}")
         s(self, "noise_max_frames", int(noise_max_frames))
         if self.nan_policy != "raise":
             raise ValueError(
-                f'nan_policy should be "raise" (the only policy implemented), '
+                f'SummaryParams.nan_policy should be "raise" (the only policy implemented), '
                 f"got {self.nan_policy!r}"
             )
         noise_range = self.noise_range
@@ -162,7 +166,8 @@ class SummaryParams(StageParams):
             lo, hi = (float(v) for v in noise_range)
         except (TypeError, ValueError):
             raise ValueError(
-                f"noise_range should be two frequencies, got {noise_range!r}") from None
+                f"SummaryParams.noise_range should be two frequencies,"
+                f" got {noise_range!r}") from None
         if not 0 <= lo < hi <= 0.5:
             raise ValueError(
                 f"noise_range should satisfy 0 <= low < high <= 0.5, got {noise_range!r}"
@@ -171,7 +176,7 @@ class SummaryParams(StageParams):
         threshold = self.corr_pnr_threshold
         if not (isinstance(threshold, (int, float, np.number)) and math.isfinite(threshold)):
             raise ValueError(
-                f"corr_pnr_threshold should be a finite number, got {threshold!r}")
+                f"SummaryParams.corr_pnr_threshold should be a finite number, got {threshold!r}")
         s(self, "corr_pnr_threshold", float(threshold))
         s(self, "gsig", _check_gsig(self.gsig))
 
@@ -198,7 +203,8 @@ def _check_gsig(gsig: Any) -> float | tuple[float, float] | None:
     )
     if not ok:
         raise ValueError(
-            f"gsig should be None or a positive number (or a (y, x) pair), got {gsig!r}"
+            f"SummaryParams.gsig should be None or a positive number (or a (y, x) pair),"
+            f" got {gsig!r}"
         )
     sig = (float(values[0]), float(values[1]))
     return sig if sig[0] != sig[1] else sig[0]

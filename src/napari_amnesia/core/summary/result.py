@@ -17,7 +17,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -125,9 +124,7 @@ class SummaryImages:
         """
         from ..layers import summary_layers
 
-        # the parameters as the JSON-ready dict a layer's metadata holds
-        return summary_layers(SimpleNamespace(**self.as_dict(), params=self.params.to_dict()),
-                              source)
+        return summary_layers(self, source)
 
     # -- saving -------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:

@@ -17,6 +17,7 @@ from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox, create_widget
 
 from ...core.summary import SummaryParams
 from ..layers import show
+from ._controls import controls_for, values_of
 from ._stage import StageWidget
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class SummaryWidget(StageWidget):
         super().__init__(viewer)
         self.movie = create_widget(annotation="napari.layers.Image", label="movie")
         self.movie.tooltip = "The (T, Y, X) movie to summarise (a lazy layer is read in chunks)."
-        self.eight_neighbours = CheckBox(value=True, text="8 neighbours")
+        self.eight_neighbours = CheckBox(value=True, text="8 neighbours", name="eight_neighbours")
         self.eight_neighbours.tooltip = (
             "Local correlation over the 8 surrounding pixels (unchecked: the 4 of a cross), "
             "as CaImAn's local_correlations."
@@ -59,12 +60,16 @@ class SummaryWidget(StageWidget):
         self.bin_size = SpinBox(value=1000, min=2, max=1_000_000, name="bin_size",
                                 label="max-correlation bin (frames)")
         self.bin_size.tooltip = "bin_size: frames per time bin of the max-correlation image."
+        # every other parameter of SummaryParams, under "Advanced settings"
+        self.advanced_parameters = controls_for(
+            SummaryParams, skip=("eight_neighbours", "gsig", "bin_size", "nan_policy"))
         self.extend(
             [
                 self.movie,
                 self.eight_neighbours,
                 self.gsig,
-                *self.with_nan_policy([self.bin_size]),
+                self.bin_size,
+                *self.with_nan_policy(self.advanced_parameters),
                 self.run_button,
                 self.cancel_button,
                 self.status,
@@ -77,6 +82,7 @@ class SummaryWidget(StageWidget):
             "eight_neighbours": bool(self.eight_neighbours.value),
             "gsig": float(self.gsig.value) or None,
             "bin_size": int(self.bin_size.value),
+            **values_of(self.advanced_parameters, SummaryParams),
         }
 
     def params(self) -> SummaryParams:
