@@ -110,7 +110,8 @@ def run_case(size: int, n_frames: int, folder: Path, seed: int = 0,
     n_cells = int(round(CELLS[mode] * (size / 256) ** 2))
     tif = folder / f"sim_{mode}_{size}_{n_frames}.tif"
     truth = write_simulated_movie(tif, n_frames=n_frames, shape=(size, size), n_cells=n_cells,
-                                  n_neurite_groups=0, motion=False, mode=mode, rng=seed)
+                                  n_neurite_groups=0, motion=False, mode=mode, rng=seed,
+                                  overwrite=True)  # --keep: a second run rewrites its own
     out = folder / f"cnmf_{mode}_{size}_{n_frames}"
     params = PARAMS if mode == "two_photon" else PARAMS_ONE_PHOTON
     proc = subprocess.run([sys.executable, "-c", WORKER, str(tif), str(out),

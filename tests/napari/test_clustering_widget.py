@@ -7,7 +7,7 @@ import pytest
 from matplotlib.backend_bases import MouseEvent
 from sklearn.metrics import adjusted_rand_score
 
-from napari_amnesia.napari._session import session_for
+from napari_amnesia.napari.session import session_for
 
 PLUGIN = "napari-amnesia"
 

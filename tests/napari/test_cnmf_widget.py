@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import CNMF_SETTINGS
 
-from napari_amnesia.napari._session import session_for
+from napari_amnesia.napari.session import session_for
 
 PLUGIN = "napari-amnesia"
 SETTINGS = CNMF_SETTINGS

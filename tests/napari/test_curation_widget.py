@@ -6,7 +6,7 @@ import tifffile
 from conftest import extract_sources
 
 from napari_amnesia.core import curation
-from napari_amnesia.napari._session import session_for
+from napari_amnesia.napari.session import session_for
 
 PLUGIN = "napari-amnesia"
 REJECTED = (0.6, 0.6, 0.6, 0.6)

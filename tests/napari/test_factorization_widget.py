@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_amnesia.napari._session import session_for
+from napari_amnesia.napari.session import session_for
 
 PLUGIN = "napari-amnesia"
 

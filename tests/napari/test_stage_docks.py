@@ -15,7 +15,7 @@ from napari_amnesia.core import stages
 from napari_amnesia.core.layers import layer_name, provenance
 from napari_amnesia.core.params import StageParams
 from napari_amnesia.core.progress import Progress
-from napari_amnesia.napari._session import session_for
+from napari_amnesia.napari.session import session_for
 
 
 def _names(widget) -> set[str]:

@@ -196,7 +196,7 @@ def test_trace_dock_draws_the_latest_selection_only(make_napari_viewer, qtbot):
     """An overtaken read that ends never makes the dock forget the read still running."""
     import time
 
-    from napari_amnesia.napari._session import session_for
+    from napari_amnesia.napari.session import session_for
 
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((5, 8, 8), np.float32), name="movie")

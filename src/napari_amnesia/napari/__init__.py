@@ -4,6 +4,6 @@
   labels and result folders out, synthetic sample data with ground truth).
 - ``layers``: result → layer converters with deterministic names.
 - ``_workers``: the only place threads start (progress bar, cancel, errors).
-- ``_session``: per-viewer state.
+- ``session``: per-viewer state (results per layer and stage, the result_changed event).
 - ``widgets``: the dock widgets (one per stage) and the trace dock.
 """

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...core import curation as core
-from .._session import session_for
 from ..layers import layer_name, provenance, show
+from ..session import session_for
 from ._pipeline import pipeline_stages
 
 __all__ = ["state", "save", "open_curation", "export", "import_rois"]

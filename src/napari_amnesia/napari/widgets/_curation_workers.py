@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...core import curation as core
-from .._session import session_for
 from .._workers import start
+from ..session import session_for
 
 __all__ = ["reextract", "split_by_activity"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._session import session_for
+from ..session import session_for
 
 __all__ = ["pipeline_stages", "pipeline_config", "python_script", "copy_python",
            "save_config", "save_config_of"]

@@ -25,8 +25,8 @@ from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QComboBox, QDockWidget, QMainWindow
 
 from ...core.projection import reusable_projection
-from .._session import session_for
 from .._workers import first_line, start
+from ..session import session_for
 from ._controls import ADVANCED
 
 __all__ = ["StageWidget", "tab_with_siblings", "narrow_choices", "NO_TEMPLATE",

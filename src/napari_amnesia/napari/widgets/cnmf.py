@@ -63,8 +63,8 @@ from ...core.cnmf.layers import (
 )
 from ...core.cnmf.lazy import lazy_footprints, lazy_reconstruction, lazy_residual
 from ...core.cnmf.params import CNMFParams
-from .._session import session_for, unproxied
 from ..layers import layer_name, show
+from ..session import session_for, unproxied
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
 

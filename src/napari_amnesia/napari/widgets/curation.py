@@ -61,8 +61,8 @@ from magicgui.widgets import (
 
 from ...core import curation as core
 from ...core.cnmf.layers import SERIES_COLORS, component_series
-from .._session import session_for, unproxied
 from ..layers import provenance
+from ..session import session_for, unproxied
 from . import _curation_files, _curation_shapes, _curation_workers, _pipeline
 from ._curation_display import COLOR_BY, describe, roi_colormap
 from ._pipeline import pipeline_stages

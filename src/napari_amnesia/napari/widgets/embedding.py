@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from .._session import session_for
 from ..layers import layer_name, provenance, show
+from ..session import session_for
 
 if TYPE_CHECKING:
     import napari

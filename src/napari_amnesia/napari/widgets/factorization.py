@@ -33,8 +33,8 @@ from magicgui.widgets import ComboBox, create_widget
 from ...core.clustering import template_entries
 from ...core.factorization import FactorizationParams, mosaic
 from ...core.projection import iter_current_projection
-from .._session import session_for
 from ..layers import show
+from ..session import session_for
 from ._controls import controls_for, set_controls, values_of
 from ._stage import NO_TEMPLATE, StageWidget, session_projection
 from .traces import trace_dock

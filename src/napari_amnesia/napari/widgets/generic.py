@@ -18,8 +18,8 @@ from typing import Any
 from magicgui.widgets import create_widget
 
 from ...core.stages import Context, get
-from .._session import session_for
 from ..layers import show
+from ..session import session_for
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
 

@@ -26,8 +26,8 @@ import numpy as np
 from magicgui.widgets import PushButton, create_widget
 
 from ...core.motion import MotionParams
-from .._session import session_for
 from ..layers import layer_name, movie_layer, provenance, show
+from ..session import session_for
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
 

@@ -35,8 +35,8 @@ from qtpy.QtWidgets import (
 
 from ...core.files import atomic_file
 from ...core.traces import iter_label_traces, pixel_trace
-from .._session import session_for, unproxied
 from .._workers import first_line, start
+from ..session import session_for, unproxied
 from ._stage import narrow_choices
 
 if TYPE_CHECKING:
