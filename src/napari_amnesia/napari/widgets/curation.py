@@ -318,7 +318,7 @@ class CurationWidget(StageWidget):
     def _handlers(self):
         return (("paint", self._on_paint), ("set_data", self._on_set_data),
                 ("data", self._on_data_replaced), ("selected_label", self._on_selected),
-                ("metadata", self._on_metadata), ("visible", self._on_set_data))
+                ("visible", self._on_set_data))
 
     def _unbind(self) -> None:
         from napari.utils.key_bindings import coerce_keybinding
@@ -415,18 +415,6 @@ class CurationWidget(StageWidget):
         # the same fit shown again: the curation goes on (on its image)
         self._claim()
         self.sync(action="replace", force=True)
-
-    def _on_metadata(self, event=None) -> None:
-        # the Source extraction dock re-filters (new thresholds) by replacing the session's
-        # result without result_changed, then writes the layer's metadata: look there
-        if self._busy or self.layer is None:
-            return
-        new = self._session_result(self.source, "cnmf")
-        old = self._source_result
-        if new is None or old is None or new is old or not _same_fit(new, old):
-            return
-        self._refiltered(new)
-        self._write()
 
     def _refiltered(self, new) -> None:
         """Re-decide the undecided ROIs: the same fit was re-filtered with new thresholds."""
