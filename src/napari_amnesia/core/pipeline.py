@@ -144,8 +144,9 @@ def iter_run(
             results[name] = result
             where = folder / stage.sub_folder
             yield from stage.iter_write(result, where, context)
-            files = sorted(p.relative_to(folder).as_posix() + ("/" if p.is_dir() else "")
-                           for p in where.iterdir()) if where.is_dir() else []
+            # every file the stage wrote (the ownership manifests aside)
+            files = sorted(p.relative_to(folder).as_posix() for p in where.rglob("*")
+                           if p.is_file() and p.name != ".napari-amnesia.json")
             record["stages"][name] = {
                 "params": as_jsonable(getattr(result, "params", None) or params.get(name)),
                 "elapsed_s": round(elapsed, 3),

@@ -109,6 +109,10 @@ def record_summary(result: Any, context: Any) -> dict[str, Any]:
     n_frames = int(getattr(result, "n_frames", 0) or 0)
     record: dict[str, Any] = {
         "frames_per_s": round(n_frames / elapsed, 1) if elapsed > 0 else None}
+    info = getattr(result, "info", None) or {}
+    for key in ("corr_pnr_exact", "noise_mean_frame"):  # how the images were made
+        if key in info:
+            record[key] = info[key]
     labels = context.truth_labels
     if labels is not None and np.asarray(labels).any():
         record["roi_auc"] = {
