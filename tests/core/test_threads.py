@@ -43,7 +43,7 @@ def work(out: Path) -> None:
     levels = run_config(config, movie)["clusterings"]
     for result in levels:
         found[f"cluster_level{result.level}"] = result.original_labels
-    # (b) CNMF with tests/core/cnmf/test_cnmf_fit.py's settings on a smaller movie
+    # (b) CNMF with tests/core/cnmf/cnmf_data.py's FIT settings on a smaller movie
     movie, _ = simulate(n_frames=300, shape=(64, 64), n_cells=8, n_neurite_groups=0,
                         motion=False, rng=1)
     sources = cnmf.fit(movie, rf=15, stride=10, K=6, gSig=4, p=1, gnb=2, merge_thr=0.85,

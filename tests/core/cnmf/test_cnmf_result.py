@@ -1,14 +1,21 @@
-"""SourceResult's lazy movies, layers and provenance (napari_amnesia.core.cnmf.result)."""
+"""SourceResult: lazy movies, layers, provenance, saving, labels and contours
+(napari_amnesia.core.cnmf.result).
+"""
 
 from __future__ import annotations
+
+import json
 
 import dask.array as da
 import numpy as np
 import pytest
+from cnmf_data import FIT, SHAPE, _fields
+from scipy import sparse
 
 from napari_amnesia import __version__
 from napari_amnesia.core import cnmf
 from napari_amnesia.core.cnmf import SourceResult
+from napari_amnesia.core.files import OutputExistsError
 from napari_amnesia.core.simulate import simulate
 
 
@@ -66,3 +73,53 @@ def test_provenance_is_recorded_and_round_trips(small, tmp_path):
     assert back.provenance == prov and back.info.keys() == result.info.keys()
     assert result.select([0]).provenance == prov
     assert cnmf.evaluate(result, min_SNR=1.0).provenance == prov
+
+
+# --------------------------------------------------------------------------- saving, labels
+def test_save_load_roundtrip(fitted, tmp_path):
+    result = fitted
+    folder = result.save(tmp_path / "cnmf")
+    back = SourceResult.load(folder)
+    for name, value in _fields(result).items():
+        other = getattr(back, name)
+        if sparse.issparse(value):
+            assert (value != other).nnz == 0 and value.dtype == other.dtype
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, other)
+            assert value.dtype == other.dtype, name
+        elif name == "info":
+            assert json.dumps(value, sort_keys=True, default=str) == json.dumps(
+                other, sort_keys=True, default=str)
+        else:
+            assert value == other, name
+    with pytest.raises(OutputExistsError):
+        result.save(folder)
+    result.save(folder, overwrite=True)
+    with pytest.raises(FileNotFoundError):
+        SourceResult.load(tmp_path / "nothing")
+
+
+def test_labels_and_contours(fitted):
+    result = fitted
+    lab = result.labels()
+    assert lab.shape == SHAPE and lab.dtype == np.int32
+    drawn = set(np.unique(lab)) - {0}
+    assert drawn <= set(result.label_values[result.accepted].tolist())
+    assert len(drawn) >= result.accepted.sum() - 1
+    # a pixel goes to the footprint where it is relatively strongest
+    images = result.footprint_images()
+    k = int(np.flatnonzero(result.accepted)[0])
+    peak = np.unravel_index(np.argmax(images[k]), SHAPE)
+    assert lab[peak] == result.label_values[k]
+    outlines = result.contours()
+    assert len(outlines) == result.accepted.sum() and all(o.shape[1] == 2 for o in outlines)
+    sub = result.select(result.accepted)
+    assert sub.K == result.accepted.sum() and np.all(sub.accepted)
+
+
+def test_empty_result_saves_and_loads(tmp_path):
+    empty = cnmf.fit(np.full((60, 48, 48), 7, np.uint16), **FIT)
+    back = SourceResult.load(empty.save(tmp_path / "empty"))
+    assert back.K == 0 and back.traces.shape == (0, 60) and back.g.shape == (0, 1)
+    assert back.footprint_images().shape == (0, 48, 48)
+    assert cnmf.evaluate(back).accepted.shape == (0,)
