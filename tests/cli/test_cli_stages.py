@@ -357,7 +357,7 @@ def test_demo_script_refuses_an_unrelated_folder(tmp_path):
     experiment = tmp_path / "experiment"
     experiment.mkdir()
     (experiment / "notes.txt").write_text("precious")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "demo.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "demo.sh"
     env = {**os.environ, "AMNESIA_VENV": str(Path(sys.executable).parent.parent),
            "AMNESIA_NO_INSTALL": "1"}
     result = subprocess.run(["bash", str(script), "--out", str(experiment), "--frames", "20",
