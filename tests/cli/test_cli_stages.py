@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+import yaml
 from cli_data import _one_error
 
 from napari_amnesia.cli import main
@@ -251,3 +252,16 @@ def test_skeleton_with_nan_policy_fill_keeps_the_movie_names(nan_movie, tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert all(line.startswith("amnesia: warning: ") for line in err), err
     assert sum("NaN" in line for line in err) == 1, err
+
+
+def test_activity_commands_take_their_section_options(capsys):
+    """amnesia clustering/factorization: an option typed replaces the configuration's value."""
+    assert main(["clustering", "clustering_pixel", "--show", "--min-cluster-size", "7"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["clustering"]["min_cluster_size"] == 7
+    assert all(level["min_cluster_size"] != 7 for level in shown["consecutive"])  # level 1 only
+    assert main(["factorization", "factorization_nmf", "--show", "--n-components", "4"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["factorization"]["n_components"] == 4
+    # a factorization configuration has no clustering section to put the option in
+    assert main(["clustering", "factorization_nmf", "--show", "--min-cluster-size", "7"]) == 1
+    assert "no 'clustering' section" in capsys.readouterr().err

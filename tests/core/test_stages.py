@@ -71,10 +71,9 @@ def test_every_stage_has_its_command_with_every_parameter(name):
     stage = stages.get(name)
     commands = _subcommands()
     assert name in commands
-    if len(stage.sections) == 1:  # a flat parameter dataclass: one option per field
-        options = set(commands[name]._option_string_actions)
-        for field in describe(stage.params_class):
-            assert field.option in options or field.name == "nan_policy", (name, field.name)
+    options = set(commands[name]._option_string_actions)  # one option per field
+    for field in describe(stage.options_class):
+        assert field.option in options or field.name == "nan_policy", (name, field.name)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -309,6 +309,23 @@ class ActivityCommand(StageCommand):
         parser.add_argument("--list", action="store_true", help="list the shipped templates")
         parser.add_argument("--show", action="store_true",
                             help="print the configuration (e.g. a template to copy) and exit")
+        cls = self.stage.options_class
+        add_parameters(parser, cls, f"{self.stage.name} section of the configuration "
+                       f"({cls.__name__}; an option typed here replaces the file's value)")
+
+    def typed(self, args: argparse.Namespace, config: dict) -> dict:
+        """Put the options typed into the configuration's section of this stage."""
+        values = overrides(args, self.stage.options_class)
+        if not values:
+            return config
+        section = self.stage.name
+        if config.get(section) is None:
+            present = [s for s in ("clustering", "factorization") if config.get(s) is not None]
+            raise ValueError(f"options of the {section} section were given, but the "
+                             f"configuration has no {section!r} section"
+                             + (f" (it holds {present[0]!r})." if present else "."))
+        config[section] = {**dict(config[section] or {}), **values}
+        return config
 
     def run(self, args: argparse.Namespace) -> int:
         """Run the configuration into ``--out`` (atomically)."""
@@ -321,7 +338,7 @@ class ActivityCommand(StageCommand):
             return 0
         if not args.config:
             raise ValueError("give a CONFIG (a YAML file or a template name; see --list).")
-        config = load_template(args.config)
+        config = self.typed(args, load_template(args.config))
         if args.show:
             import yaml
 

@@ -158,7 +158,12 @@ class Stage:
         arguments (with their leading comma), ``{uses}`` for the earlier results it
         takes (:attr:`uses`).
     sections : tuple of str
-        Sections of a configuration that belong to the stage (default: its name).
+        Sections of a configuration that belong to the stage (default: its name). A
+        stage reading several sections has a checker as ``params`` (``values ->
+        values``) and the dataclass of its own section as ``section_params``.
+    section_params : str or type, optional
+        The parameter dataclass of the stage's own section, for a stage reading several
+        sections (its fields are the command's options and the dock's controls).
     dock : str
         The dock widget class (``"module:Class"``), for napari's manifest.
     description : str
@@ -183,6 +188,7 @@ class Stage:
     description: str = ""
     gives_movie: bool = False
     uses: tuple[str, ...] = ()
+    section_params: Any = None
 
     def __post_init__(self) -> None:
         """Check the name: one lower-case word."""
@@ -196,6 +202,13 @@ class Stage:
     def params_class(self) -> type:
         """The parameter dataclass."""
         return resolve(self.params)
+
+    @property
+    def options_class(self) -> type:
+        """The dataclass whose fields are the stage's options and controls."""
+        if len(self.sections) > 1:
+            return resolve(self.section_params)
+        return self.params_class
 
     @property
     def result_class(self) -> type:
@@ -431,6 +444,7 @@ register(Stage(
     python="from napari_amnesia.core.activity import activity\n"
            "clustering = activity(movie{uses}{params})",
     sections=("projection", "clustering", "consecutive"),
+    section_params="napari_amnesia.core.clustering:ClusteringParams",
     uses=("skeleton",),
     dock="napari_amnesia.napari.widgets.clustering:ClusteringWidget",
 ))
@@ -449,6 +463,7 @@ register(Stage(
     python="from napari_amnesia.core.activity import activity\n"
            "factorization = activity(movie{uses}{params})",
     sections=("projection", "factorization"),
+    section_params="napari_amnesia.core.factorization:FactorizationParams",
     uses=("skeleton",),
     dock="napari_amnesia.napari.widgets.factorization:FactorizationWidget",
 ))

@@ -20,8 +20,8 @@ def pipeline_stages(viewer, source: str) -> tuple[str | None, dict[str, dict]]:
 
     ``source`` is the movie the ROIs were extracted from; when it is a motion-corrected
     layer (``"<raw> · corrected"``), the motion parameters of ``<raw>`` come first and
-    the movie path is the raw movie's. Parameters come from the session's results:
-    motion correction, summary images, source extraction, skeleton.
+    the movie path is the raw movie's. Parameters come from the session's results of
+    each registered stage.
     """
     session = session_for(viewer)
     layers = {layer.name: layer for layer in viewer.layers}
@@ -30,30 +30,26 @@ def pipeline_stages(viewer, source: str) -> tuple[str | None, dict[str, dict]]:
         layer = layers.get(name)
         return {} if layer is None else dict(layer.metadata.get("napari_amnesia", {}))
 
+    from ...core.stages import STAGES, as_jsonable
+
     raw = source
-    stages: dict[str, dict] = {}
     info = meta(source)
-    if info.get("stage") == "motion" and info.get("source"):
-        raw = info["source"]
-        motion = session.result(raw, "motion")
-        if motion is not None:
-            stages["motion"] = motion.params.to_dict()
-
-    def first(stage: str):
-        found = session.result(source, stage)
-        return session.result(raw, stage) if found is None else found
-
-    summary = first("summary")
-    if summary is not None:
-        p = getattr(summary, "params", {}) or {}
-        p = p.to_dict() if hasattr(p, "to_dict") else dict(p)  # a StageParams or a dict
-        stages["summary"] = {k: p[k] for k in ("eight_neighbours", "gsig", "bin_size") if k in p}
-    sources = session.result(source, "cnmf")
-    if sources is not None:
-        stages["cnmf"] = sources.params.to_dict()
-    skeleton = first("skeleton")
-    if skeleton is not None:
-        stages["skeleton"] = skeleton.params.to_dict()
+    stages: dict[str, dict] = {}
+    for stage in STAGES.values():  # the registry's order, as amnesia run runs them
+        if stage.gives_movie:
+            # a stage that made the source movie (motion: "<raw> · corrected") ran on raw
+            if info.get("stage") != stage.name or not info.get("source"):
+                continue
+            raw = info["source"]
+            result = session.result(raw, stage.name)
+        else:  # the later stages ran on the source movie itself
+            result = session.result(source, stage.name)
+        params = getattr(result, "params", None)
+        if result is None or params is None:
+            continue
+        if len(stage.sections) > 1 and not isinstance(params, dict):
+            continue  # a dock's single clustering: not a whole configuration section set
+        stages[stage.name] = as_jsonable(params)
     path = meta(raw).get("path")
     if path is None and raw in layers:
         path = getattr(layers[raw].source, "path", None)
