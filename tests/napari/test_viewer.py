@@ -94,9 +94,12 @@ def test_summary_widget_adds_named_layers_and_updates_in_place(
         np.testing.assert_allclose(layer.data, getattr(expected, attr), rtol=1e-4, atol=1e-5)
         assert layer.metadata["napari_amnesia"]["stage"] == "summary"
     n_layers = len(viewer.layers)
-    widget.result = None
+    from napari_amnesia.napari.session import session_for
+
+    first = widget.result  # the session's, which alone holds the results
+    assert session_for(viewer).result("small movie", "summary") is first
     widget.run()  # again: the same layers are refreshed, not duplicated
-    qtbot.waitUntil(lambda: widget.result is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: widget.result is not first, timeout=60_000)
     assert len(viewer.layers) == n_layers
 
 

@@ -149,7 +149,8 @@ class StageWidget(Container):
     Attributes
     ----------
     result : object or None
-        The last result (also in the viewer's session under ``(source, stage)``).
+        The latest result of the dock's stage for the movie it last ran on, read from
+        the viewer's session (``(source, stage)``), which alone holds it.
     run_button, cancel_button : PushButton
     status : Label
     """
@@ -170,7 +171,8 @@ class StageWidget(Container):
             self.title = STAGES[self.stage].title
         self._viewer = viewer
         self._worker = None
-        self.result: Any = None
+        self._result_source: str | None = None  # the movie the dock last ran on
+        self._showing: Any = None  # the result whose layers are being added
         self.run_button = PushButton(text=self.run_text)
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(value="")
@@ -184,6 +186,15 @@ class StageWidget(Container):
             self.native._napari_amnesia_width = _FitWidth(self.native)
             # rows packed at the top of a tall dock (magicgui inserts before the stretch)
             self.native.widget().layout().addStretch(1)
+
+    @property
+    def result(self) -> Any:
+        """Return the latest result of the dock's stage for its movie (the session's)."""
+        if self._showing is not None:
+            return self._showing
+        if self._result_source is None:
+            return None
+        return session_for(self._viewer).result(self._result_source, self.stage)
 
     @property
     def native(self):
@@ -279,8 +290,12 @@ class StageWidget(Container):
         self.cancel_button.enabled = True
 
         def returned(result) -> None:
-            self.result = result
-            on_result(result)  # layers first: a listener may look for them
+            self._result_source = source
+            self._showing = result  # what self.result is while its layers are added
+            try:
+                on_result(result)  # layers first: a listener may look for them
+            finally:
+                self._showing = None
             session.set_result(source, self.stage, result)
 
         def failed(exc) -> None:

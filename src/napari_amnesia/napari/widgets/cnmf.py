@@ -362,7 +362,6 @@ class SourceWidget(StageWidget):
         except (TypeError, ValueError) as exc:
             self.status.value = f"Invalid threshold: {exc}"
             return None
-        self.result = new
         session_for(self._viewer).set_result(self._source, self.stage, new)
         self._recolor()
         self._report()
