@@ -22,51 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clustering.config import check_clustering, check_factorization
 from .files import atomic_folder, jsonable
 
 __all__ = ["ActivityResult", "iter_activity", "activity", "check_clustering",
            "check_factorization", "record"]
-
-
-def _check(values: dict[str, Any], sections: tuple[str, ...], main: str) -> dict[str, Any]:
-    from .clustering import ClusteringParams
-    from .factorization import FactorizationParams
-
-    unknown = sorted(set(values) - set(sections))
-    if unknown:
-        raise ValueError(f"unknown section(s) {', '.join(map(repr, unknown))} of the {main} "
-                         f"stage; known: {', '.join(sections)}.")
-    out: dict[str, Any] = {}
-    if values.get("projection") is not None:
-        projection = dict(values["projection"])
-        bad = sorted(set(projection) - {"substructure", "method", "chunk_frames"})
-        if bad:
-            raise TypeError(f"unknown projection parameter(s) {', '.join(map(repr, bad))}.")
-        out["projection"] = projection
-    if main == "clustering":
-        out["clustering"] = ClusteringParams.resolve(values.get("clustering") or {},
-                                                     {}).to_dict()
-        steps = []
-        for level, step in enumerate(values.get("consecutive") or [], start=2):
-            try:
-                steps.append(ClusteringParams.resolve(step or {}, {}).to_dict())
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"consecutive level {level}: {exc}") from None
-        out["consecutive"] = steps
-    else:
-        out["factorization"] = FactorizationParams.resolve(
-            values.get("factorization") or {}, {}).to_dict()
-    return out
-
-
-def check_clustering(values: dict[str, Any]) -> dict[str, Any]:
-    """Check the ``projection``, ``clustering`` and ``consecutive`` sections."""
-    return _check(values, ("projection", "clustering", "consecutive"), "clustering")
-
-
-def check_factorization(values: dict[str, Any]) -> dict[str, Any]:
-    """Check the ``projection`` and ``factorization`` sections."""
-    return _check(values, ("projection", "factorization"), "factorization")
 
 
 @dataclass

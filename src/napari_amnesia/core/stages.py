@@ -437,7 +437,7 @@ register(Stage(
     description="pyAMNESIA's clusters of coactive pixels or branches from a configuration "
                 "(sections input, skeleton, projection, clustering, consecutive): one "
                 "clustering per level, saved as clustering_level<l>/.",
-    params="napari_amnesia.core.activity:check_clustering",
+    params="napari_amnesia.core.clustering.config:check_clustering",
     result="napari_amnesia.core.activity:ActivityResult",
     run=_elapsed(_run_activity),
     record="napari_amnesia.core.activity:record",
@@ -456,7 +456,7 @@ register(Stage(
     description="pyAMNESIA's matrix factorization of the movie or of its projection on the "
                 "skeleton (sections input, projection, factorization), saved as "
                 "factorization/.",
-    params="napari_amnesia.core.activity:check_factorization",
+    params="napari_amnesia.core.clustering.config:check_factorization",
     result="napari_amnesia.core.activity:ActivityResult",
     run=_elapsed(_run_activity),
     record="napari_amnesia.core.activity:record",

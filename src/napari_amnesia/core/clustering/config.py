@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..factorization import iter_factorize
+from ..factorization import FactorizationParams, iter_factorize
 from ..files import jsonable
 from ..progress import ProgressGenerator, drive
 from ..projection import iter_project
@@ -18,7 +18,7 @@ from .params import ClusteringParams
 from .run import iter_cluster
 
 __all__ = ["list_templates", "load_template", "template_entries", "iter_run_config",
-           "run_config"]
+           "run_config", "check_clustering", "check_factorization"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,44 @@ _SECTIONS = {"input", "skeleton", "projection", "clustering", "consecutive",
              "factorization", "output", "name", "description"}
 
 
+def _check(values: dict[str, Any], sections: tuple[str, ...], main: str) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(sections))
+    if unknown:
+        raise ValueError(f"unknown section(s) {', '.join(map(repr, unknown))} of the {main} "
+                         f"stage; known: {', '.join(sections)}.")
+    out: dict[str, Any] = {}
+    if values.get("projection") is not None:
+        projection = dict(values["projection"])
+        bad = sorted(set(projection) - {"substructure", "method", "chunk_frames"})
+        if bad:
+            raise TypeError(f"unknown projection parameter(s) {', '.join(map(repr, bad))}.")
+        out["projection"] = projection
+    if main == "clustering":
+        out["clustering"] = ClusteringParams.resolve(values.get("clustering") or {},
+                                                     {}).to_dict()
+        steps = []
+        for level, step in enumerate(values.get("consecutive") or [], start=2):
+            try:
+                steps.append(ClusteringParams.resolve(step or {}, {}).to_dict())
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"consecutive level {level}: {exc}") from None
+        out["consecutive"] = steps
+    else:
+        out["factorization"] = FactorizationParams.resolve(
+            values.get("factorization") or {}, {}).to_dict()
+    return out
+
+
+def check_clustering(values: dict[str, Any]) -> dict[str, Any]:
+    """Check the ``projection``, ``clustering`` and ``consecutive`` sections."""
+    return _check(values, ("projection", "clustering", "consecutive"), "clustering")
+
+
+def check_factorization(values: dict[str, Any]) -> dict[str, Any]:
+    """Check the ``projection`` and ``factorization`` sections."""
+    return _check(values, ("projection", "factorization"), "factorization")
+
+
 def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = None, *,
                     output: str | os.PathLike | None = None,
                     overwrite: bool = False, skeleton: Any = None
@@ -136,14 +174,11 @@ def iter_run_config(config: Mapping[str, Any] | str | os.PathLike, movie: Any = 
     if has_clustering == has_factorization:
         raise ValueError("a configuration needs exactly one of the sections 'clustering' "
                          "and 'factorization'.")
-    steps = []   # checked before anything is computed
-    if has_clustering:
-        ClusteringParams.resolve(config["clustering"] or {}, {})
-        for level, step in enumerate(config.get("consecutive") or [], start=2):
-            try:
-                steps.append(ClusteringParams.resolve(step or {}, {}))
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"consecutive level {level}: {exc}") from exc
+    # checked before anything is computed, as the pipeline checks the same sections
+    sections = {k: config[k] for k in ("projection", "clustering", "consecutive",
+                                       "factorization") if config.get(k) is not None}
+    checked = check_clustering(sections) if has_clustering else check_factorization(sections)
+    steps = [ClusteringParams.from_dict(step) for step in checked.get("consecutive", [])]
     inp = dict(config.get("input") or {})
     if movie is None:
         path = inp.get("movie")
