@@ -37,22 +37,11 @@ from .progress import drive
 from .scoring import score_sources, shift_rmse
 from .stages import STAGES, Context, as_jsonable, get, names
 
-__all__ = ["RunContext", "STAGES", "SUMMARY_FILES", "iter_run", "run", "PIPELINE_ORDER",
+__all__ = ["RunContext", "STAGES", "iter_run", "run", "PIPELINE_ORDER",
            "load_config", "dump_config", "iter_run_config", "run_config", "write_config",
            "python_script", "score_sources", "shift_rmse"]
 
 logger = logging.getLogger(__name__)
-
-#: Summary image attribute → file name (without ``.tif``) in the results folder.
-SUMMARY_FILES = {
-    "mean": "mean",
-    "max": "max",
-    "std": "std",
-    "corr": "correlation",
-    "pnr": "pnr",
-    "corr_pnr": "correlation_pnr",
-    "max_corr": "max_correlation",
-}
 
 #: What a stage sees (an alias of :class:`napari_amnesia.core.stages.Context`).
 RunContext = Context

@@ -51,7 +51,7 @@ def load_results(viewer, folder) -> list:
     """Add the layers of a results folder to ``viewer``; return them."""
     import tifffile
 
-    from ..core.pipeline import SUMMARY_FILES
+    from ..core.summary.result import FILE_NAMES
     from .layers import layer_name, provenance, show, summary_layers
 
     folder = Path(folder)
@@ -69,7 +69,7 @@ def load_results(viewer, folder) -> list:
         layer.name = layer_name(source, "corrected")
         layers.append(layer)
     images = {}
-    for attr, stem in SUMMARY_FILES.items():
+    for attr, stem in FILE_NAMES.items():
         path = folder / "summary" / f"{stem}.tif"
         if path.is_file():
             images[attr] = tifffile.imread(path)
