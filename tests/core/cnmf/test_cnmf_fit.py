@@ -19,22 +19,8 @@ from scipy import sparse
 from napari_amnesia.core import cnmf
 from napari_amnesia.core.cnmf import SourceResult
 from napari_amnesia.core.cnmf.patches import patch_grid
-from napari_amnesia.core.metrics import match_components
 from napari_amnesia.core.progress import Cancelled, Progress, drive
 from napari_amnesia.core.simulate import simulate
-
-
-def test_match_components():
-    img = np.zeros((3, 20, 20))
-    img[0, 2:6, 2:6] = 1
-    img[1, 10:15, 10:15] = 1
-    img[2, 2:6, 12:16] = 1
-    found = img[[1, 0]].copy()
-    found[0] = np.roll(found[0], 1, axis=1)
-    m = match_components(found, img)
-    assert m["matched"] == 2 and m["pairs"].tolist() == [[0, 1], [1, 0]]
-    assert m["precision"] == 1.0 and m["recall"] == pytest.approx(2 / 3)
-    assert match_components(np.zeros((0, 20, 20)), np.zeros((0, 20, 20)))["f1"] == 1.0
 
 
 # --------------------------------------------------------------------------- the fit
