@@ -1,11 +1,23 @@
-"""Scores of results against planted ground truth, shared by tests, demo and benchmarks."""
+"""Scores of results against planted ground truth, shared by tests, demo and benchmarks.
+
+Against human labels (neurofinder's format): :func:`regions_to_masks` draws the
+regions, :func:`active_regions` says which of them show a clear transient in the
+movie, and :func:`score_regions` matches found ROIs to them one to one.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["roi_auc", "match_points", "match_components", "majority_labels"]
+__all__ = ["roi_auc", "match_points", "match_components", "majority_labels",
+           "regions_to_masks", "region_traces", "transient_scores", "active_regions",
+           "score_regions"]
 
 
 def roi_auc(image: np.ndarray, labels: np.ndarray, *, margin: int = 2) -> float:
@@ -203,3 +215,257 @@ def majority_labels(pixels, label_image) -> tuple[np.ndarray, np.ndarray]:
             labels[i] = int(counts.argmax())
             purity[i] = counts.max() / len(pix)
     return labels, purity
+
+
+def regions_to_masks(regions: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Draw regions in neurofinder's format as a boolean mask stack.
+
+    Parameters
+    ----------
+    regions : list of dict, or str or path-like
+        ``[{"coordinates": [[row, column], ...]}, ...]`` (neurofinder's
+        ``regions.json``), or the path of such a JSON file.
+    shape : tuple of int
+        Frame shape ``(Y, X)``. Coordinates outside it are left out.
+
+    Returns
+    -------
+    masks : ndarray of bool, shape (N, Y, X)
+        One mask per region, in the order of ``regions``.
+
+    Raises
+    ------
+    ValueError
+        When a region has no ``"coordinates"`` or they are not (row, column) pairs.
+
+    Examples
+    --------
+    >>> masks = regions_to_masks([{"coordinates": [[1, 1], [1, 2]]},
+    ...                           {"coordinates": [[3, 0], [9, 9]]}], (4, 4))
+    >>> masks.shape, masks.sum(axis=(1, 2)).tolist()
+    ((2, 4, 4), [2, 1])
+    >>> np.argwhere(masks[0]).tolist()
+    [[1, 1], [1, 2]]
+    """
+    if isinstance(regions, (str, os.PathLike)):
+        with open(regions, encoding="utf-8") as fh:
+            regions = json.load(fh)
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 2:
+        raise ValueError(f"shape should be (Y, X), got {shape}.")
+    masks = np.zeros((len(regions), *shape), bool)
+    for i, region in enumerate(regions):
+        if not isinstance(region, dict) or "coordinates" not in region:
+            raise ValueError(f"region {i} has no 'coordinates' (neurofinder's format: "
+                             f"{{'coordinates': [[row, column], ...]}}).")
+        coords = np.asarray(region["coordinates"])
+        if coords.size == 0:
+            continue
+        if coords.ndim != 2 or coords.shape[1] != 2:
+            raise ValueError(f"region {i}: coordinates should be [[row, column], ...], got "
+                             f"an array of shape {coords.shape}.")
+        coords = np.round(coords).astype(np.int64)
+        inside = ((coords >= 0) & (coords < shape)).all(axis=1)
+        masks[i, coords[inside, 0], coords[inside, 1]] = True
+    return masks
+
+
+def region_traces(movie: Any, masks: Any, *, chunk_frames: int | None = None) -> np.ndarray:
+    """Return the mean trace of each region, streaming over time chunks.
+
+    Parameters
+    ----------
+    movie : array_like, shape (T, Y, X)
+        numpy or dask array (or anything sliceable along time with a ``shape``);
+        only ``movie[t0:t1]`` is read, ``chunk_frames`` frames at a time.
+    masks : array_like of bool, shape (N, Y, X)
+    chunk_frames : int, optional
+        Frames per chunk (default: about 64 MB of float32 frames).
+
+    Returns
+    -------
+    traces : ndarray of float64, shape (N, T)
+        Mean of the movie over each mask's pixels; NaN for an empty mask.
+
+    Examples
+    --------
+    >>> movie = np.arange(2 * 2 * 3, dtype=float).reshape(2, 2, 3)
+    >>> masks = np.zeros((1, 2, 3), bool)
+    >>> masks[0, 0, :2] = True
+    >>> region_traces(movie, masks)
+    array([[0.5, 6.5]])
+    """
+    from scipy import sparse
+
+    masks = np.asarray(masks, bool)
+    n_frames = int(movie.shape[0])
+    if masks.ndim != 3 or tuple(masks.shape[1:]) != tuple(movie.shape[1:]):
+        raise ValueError(f"masks should be (N, Y, X) with the movie's frame shape "
+                         f"{tuple(movie.shape[1:])}, got {masks.shape}.")
+    flat = masks.reshape(len(masks), -1)
+    size = flat.sum(axis=1)
+    weights = sparse.diags(1.0 / np.maximum(size, 1)) @ sparse.csr_matrix(flat, dtype=np.float64)
+    n_pixels = flat.shape[1]
+    step = int(chunk_frames or max(1, (64 << 20) // (4 * max(n_pixels, 1))))
+    traces = np.zeros((len(masks), n_frames))
+    for t0 in range(0, n_frames, step):
+        block = np.asarray(movie[t0:t0 + step], np.float32).reshape(-1, n_pixels)
+        traces[:, t0:t0 + len(block)] = weights @ block.T.astype(np.float64)
+    traces[size == 0] = np.nan
+    return traces
+
+
+def transient_scores(traces: Any, *, window: int | None = None) -> np.ndarray:
+    """Return the largest transient of each trace in robust noise units.
+
+    The baseline is the median of the trace (``window=None``) or its running
+    median over ``window`` frames (for long recordings with bleaching or drift).
+    The robust σ is the noise of the frames at or below that baseline, which
+    calcium transients do not reach: ``1.4826 × median(baseline − F)`` over those
+    frames (for Gaussian noise, the σ; slow neuropil fluctuations count as noise).
+    The score is ``max(F − baseline) / σ``.
+
+    Parameters
+    ----------
+    traces : array_like, shape (N, T) or (T,)
+    window : int, optional
+        Frames of the running median; None or >= T: the median of the whole trace.
+
+    Returns
+    -------
+    scores : ndarray of float64, shape (N,) (or a float for one trace)
+        NaN for a trace that is NaN; 0 for a flat trace.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.normal(size=(2, 500))
+    >>> noise[1, 200:210] += 20.0  # a step of 20 sigma, on top of the noise
+    >>> transient_scores(noise).round()  # pure noise reaches about 3 sigma in 500 frames
+    array([ 3., 23.])
+    """
+    from scipy import ndimage
+
+    f = np.asarray(traces, np.float64)
+    one = f.ndim == 1
+    f = np.atleast_2d(f)
+    if f.ndim != 2:
+        raise ValueError(f"traces should be (N, T), got an array of shape {f.shape}.")
+    if window is None or window >= f.shape[1]:
+        base = np.median(f, axis=1, keepdims=True)
+    else:
+        if int(window) < 1:
+            raise ValueError(f"window should be a positive number of frames, got {window}.")
+        base = ndimage.median_filter(f, size=(1, int(window)), mode="nearest")
+    resid = f - base
+    below = np.where(resid <= 0, -resid, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN traces
+        sigma = 1.4826 * np.nanmedian(below, axis=1)
+        peak = np.max(resid, axis=1)
+        scores = np.where(sigma > 0, peak / sigma, np.where(peak > 0, np.inf, 0.0))
+    scores[~np.isfinite(f).all(axis=1)] = np.nan
+    return float(scores[0]) if one else scores
+
+
+def active_regions(movie: Any, masks: Any, *, threshold: float = 8.0,
+                   window: int | None = None, chunk_frames: int | None = None) -> np.ndarray:
+    """Say which regions are clearly active in a movie.
+
+    A region is active when its mean trace (:func:`region_traces`, read one time
+    chunk at a time: only the ``(N, T)`` traces are ever in memory) shows a
+    transient more than ``threshold`` robust σ above its baseline
+    (:func:`transient_scores`: baseline = median of the trace, σ = 1.4826 × the
+    median distance below it).
+
+    Parameters
+    ----------
+    movie : array_like, shape (T, Y, X)
+    masks : array_like of bool, shape (N, Y, X)
+        E.g. :func:`regions_to_masks` of human-drawn regions.
+    threshold : float
+        In robust σ of the trace's baseline noise.
+    window : int, optional
+        Running-median baseline over this many frames (default: the whole trace).
+    chunk_frames : int, optional
+        Frames read at a time.
+
+    Returns
+    -------
+    active : ndarray of bool, shape (N,)
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> movie = rng.normal(100, 1, size=(200, 8, 8))
+    >>> movie[50:60, :4, :4] += np.linspace(20, 2, 10)[:, None, None]  # a transient
+    >>> masks = np.zeros((2, 8, 8), bool)
+    >>> masks[0, :4, :4] = masks[1, 4:, 4:] = True
+    >>> active_regions(movie, masks).tolist()
+    [True, False]
+    """
+    traces = region_traces(movie, masks, chunk_frames=chunk_frames)
+    return np.nan_to_num(transient_scores(traces, window=window), nan=0.0) > threshold
+
+
+def score_regions(found_masks: Any, true_masks: Any, *, max_distance: float = 4.0,
+                  min_iou: float = 0.3, active: Any = None) -> dict:
+    """Score found regions against true (e.g. human-drawn) regions, one to one.
+
+    The rule of neurofinder-style benchmarks: a found and a true region may be
+    paired when their centroids are less than ``max_distance`` pixels apart or
+    their masks overlap with an intersection over union of at least ``min_iou``;
+    the Hungarian assignment then pairs them one to one, maximising the total IoU
+    (:func:`match_components` on the masks, whose centroids are then the masks'
+    centroids).
+
+    Parameters
+    ----------
+    found_masks, true_masks : array_like of bool, shape (K, Y, X) and (N, Y, X)
+        E.g. CNMF footprints thresholded at 0.2 × their maximum, and
+        :func:`regions_to_masks` of the labels.
+    max_distance, min_iou : float
+    active : array_like of bool, shape (N,), optional
+        Which true regions count as active (:func:`active_regions`).
+
+    Returns
+    -------
+    dict
+        ``f1``, ``precision``, ``recall``, ``matched``, ``pairs`` (``(n, 2)``
+        (found, true) indices), ``iou`` of each pair, ``n_found``, ``n_true``;
+        given ``active``: ``n_active``, ``active_found`` (active true regions
+        matched) and ``active_recall`` (their fraction; NaN when none is active).
+
+    Examples
+    --------
+    >>> true = np.zeros((2, 10, 10), bool)
+    >>> true[0, 1:4, 1:4] = true[1, 6:9, 6:9] = True
+    >>> found = np.zeros((1, 10, 10), bool)
+    >>> found[0, 2:5, 2:5] = True  # centroid 1.4 px from the first region's
+    >>> s = score_regions(found, true, active=[False, True])
+    >>> s["pairs"].tolist(), s["precision"], s["recall"], round(s["f1"], 3)
+    ([[0, 0]], 1.0, 0.5, 0.667)
+    >>> s["active_found"], s["active_recall"]
+    (0, 0.0)
+    """
+    found = np.asarray(found_masks).astype(bool)
+    true = np.asarray(true_masks).astype(bool)
+    if found.ndim == 3 and true.ndim == 3 and len(found) == 0:
+        found = np.zeros((0, *true.shape[1:]), bool)
+    scores = match_components(found.astype(np.float32), true.astype(np.float32),
+                              threshold=0.5, min_iou=min_iou, max_distance=max_distance)
+    out = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
+           "matched": scores["matched"], "pairs": scores["pairs"], "iou": scores["iou"],
+           "n_found": len(found), "n_true": len(true)}
+    if active is not None:
+        active = np.asarray(active, bool).ravel()
+        if active.shape != (len(true),):
+            raise ValueError(f"active should hold one flag per true region ({len(true)}), "
+                             f"got {active.shape[0]}.")
+        hit = np.zeros(len(true), bool)
+        hit[scores["pairs"][:, 1]] = True
+        n_active = int(active.sum())
+        found_active = int((hit & active).sum())
+        out.update(n_active=n_active, active_found=found_active,
+                   active_recall=found_active / n_active if n_active else float("nan"))
+    return out
