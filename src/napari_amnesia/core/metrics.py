@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from typing import Any
 
 import numpy as np
@@ -320,10 +319,12 @@ def transient_scores(traces: Any, *, window: int | None = None) -> np.ndarray:
 
     The baseline is the median of the trace (``window=None``) or its running
     median over ``window`` frames (for long recordings with bleaching or drift).
-    The robust σ is the noise of the frames at or below that baseline, which
-    calcium transients do not reach: ``1.4826 × median(baseline − F)`` over those
-    frames (for Gaussian noise, the σ; slow neuropil fluctuations count as noise).
-    The score is ``max(F − baseline) / σ``.
+    The robust σ is the frame-to-frame noise, which sparse transients and slow
+    changes barely touch: ``1.4826 × MAD(diff(F)) / √2`` (for white Gaussian noise,
+    its σ; like CaImAn's noise level ``sn``, it leaves slow fluctuations out).
+    The score is ``max(F − baseline) / σ``. With ``window=None`` a drift of more
+    than a few σ over the recording scores as a transient: give a window much
+    longer than a transient (e.g. 30 s of frames) for such recordings.
 
     Parameters
     ----------
@@ -334,7 +335,7 @@ def transient_scores(traces: Any, *, window: int | None = None) -> np.ndarray:
     Returns
     -------
     scores : ndarray of float64, shape (N,) (or a float for one trace)
-        NaN for a trace that is NaN; 0 for a flat trace.
+        NaN for a trace that holds a NaN; 0 for a flat trace.
 
     Examples
     --------
@@ -342,7 +343,7 @@ def transient_scores(traces: Any, *, window: int | None = None) -> np.ndarray:
     >>> noise = rng.normal(size=(2, 500))
     >>> noise[1, 200:210] += 20.0  # a step of 20 sigma, on top of the noise
     >>> transient_scores(noise).round()  # pure noise reaches about 3 sigma in 500 frames
-    array([ 3., 23.])
+    array([ 3., 22.])
     """
     from scipy import ndimage
 
@@ -357,12 +358,14 @@ def transient_scores(traces: Any, *, window: int | None = None) -> np.ndarray:
         if int(window) < 1:
             raise ValueError(f"window should be a positive number of frames, got {window}.")
         base = ndimage.median_filter(f, size=(1, int(window)), mode="nearest")
-    resid = f - base
-    below = np.where(resid <= 0, -resid, np.nan)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN traces
-        sigma = 1.4826 * np.nanmedian(below, axis=1)
-        peak = np.max(resid, axis=1)
+    peak = np.max(f - base, axis=1)
+    if f.shape[1] > 1:
+        d = np.diff(f, axis=1)
+        mad = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
+        sigma = 1.4826 * mad / np.sqrt(2.0)
+    else:
+        sigma = np.zeros(len(f))
+    with np.errstate(all="ignore"):
         scores = np.where(sigma > 0, peak / sigma, np.where(peak > 0, np.inf, 0.0))
     scores[~np.isfinite(f).all(axis=1)] = np.nan
     return float(scores[0]) if one else scores
@@ -375,8 +378,8 @@ def active_regions(movie: Any, masks: Any, *, threshold: float = 8.0,
     A region is active when its mean trace (:func:`region_traces`, read one time
     chunk at a time: only the ``(N, T)`` traces are ever in memory) shows a
     transient more than ``threshold`` robust σ above its baseline
-    (:func:`transient_scores`: baseline = median of the trace, σ = 1.4826 × the
-    median distance below it).
+    (:func:`transient_scores`: baseline = median of the trace, σ = its
+    frame-to-frame noise, 1.4826 × MAD of the differences / √2).
 
     Parameters
     ----------
