@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import dask.array as da
@@ -123,3 +124,57 @@ def test_empty_result_saves_and_loads(tmp_path):
     assert back.K == 0 and back.traces.shape == (0, 60) and back.g.shape == (0, 1)
     assert back.footprint_images().shape == (0, 48, 48)
     assert cnmf.evaluate(back).accepted.shape == (0,)
+
+
+def _with_anatomical(result):
+    """The result with its last component marked anatomical (as add_silent_cells does)."""
+    flags = np.zeros(result.K, bool)
+    flags[-1] = True
+    return dataclasses.replace(result, anatomical=flags)
+
+
+def test_anatomical_flags_default_round_trip_and_select(small, tmp_path):
+    _, result = small
+    # results without anatomical components: all False, nothing new in the folder
+    assert result.anatomical.dtype == bool and not result.anatomical.any()
+    folder = result.save(tmp_path / "plain")
+    with np.load(folder / "arrays.npz") as npz:
+        assert "anatomical" not in npz.files
+    assert not SourceResult.load(folder).anatomical.any()
+    marked = _with_anatomical(result)
+    assert "1 anatomical" in repr(marked)
+    back = SourceResult.load(marked.save(tmp_path / "marked"))
+    np.testing.assert_array_equal(back.anatomical, marked.anatomical)
+    sub = back.select([result.K - 1, 0])
+    assert sub.anatomical.tolist() == [True, False]
+    # a copy with other components made by code unaware of the field: all False
+    assert not dataclasses.replace(result, **{
+        f: getattr(sub, f) for f in ("footprints", "traces", "spikes", "residual_traces",
+                                      "baseline", "g", "lam", "accepted",
+                                      "label_values")}).anatomical.any()
+    with pytest.raises(ValueError, match="anatomical"):
+        dataclasses.replace(marked, anatomical=np.ones(result.K + 1, bool))
+
+
+def test_layers_mark_anatomical_components(small):
+    from napari_amnesia.core.cnmf.layers import ANATOMICAL, REJECTED
+
+    movie, result = small
+    plain = result.to_layers("m", contours=True)
+    assert "anatomical" not in plain[0][1]["features"]
+    assert "n_anatomical" not in plain[0][1]["metadata"]["napari_amnesia"]
+    marked = _with_anatomical(result)
+    layers = marked.to_layers("m", contours=True)
+    assert [kw["name"] for _, kw, _ in layers] == [kw["name"] for _, kw, _ in plain]
+    rois = layers[0][1]
+    np.testing.assert_array_equal(rois["features"]["anatomical"], marked.anatomical)
+    assert rois["metadata"]["napari_amnesia"]["n_anatomical"] == 1
+    last, first = int(marked.label_values[-1]), int(marked.label_values[0])
+    assert rois["colormap"][last] == ANATOMICAL
+    assert rois["colormap"][first] not in (ANATOMICAL, REJECTED)
+    contours = layers[1][1]
+    assert contours["features"]["anatomical"][-1]
+    np.testing.assert_allclose(contours["edge_color"][-1], ANATOMICAL)
+    # a rejected anatomical component is grey like any rejected one
+    rejected = dataclasses.replace(marked, accepted=~marked.anatomical)
+    assert rejected.to_layers("m")[0][1]["colormap"][last] == REJECTED

@@ -7,7 +7,9 @@
 - ``<source> · ROIs``: Labels of **all** components (rejected ones in grey), label
   value = ``label_values[k]``; ``features``: ``index`` (= label value),
   ``component`` (position ``k`` in the result), ``snr``, ``r_value``, ``size``,
-  ``accepted`` (:func:`roi_features`);
+  ``accepted`` (:func:`roi_features`), and ``anatomical`` when the result holds
+  components proposed from the mean image (silent cells, drawn in
+  :data:`ANATOMICAL` orange while accepted);
 - ``<source> · contours`` (opt-in): one polygon per component, coloured like its
   label (:func:`contour_layer`);
 - ``<source> · footprints``: a hidden 2-D Image of all footprints, each scaled to
@@ -31,10 +33,13 @@ from .lazy import lazy_reconstruction, lazy_residual
 
 __all__ = ["cnmf_layers", "contour_layer", "patch_layers", "roi_features", "roi_color_dict",
            "label_colors", "contour_colors", "footprint_map", "component_series",
-           "LABEL_THRESHOLD", "REJECTED", "SERIES_COLORS"]
+           "LABEL_THRESHOLD", "REJECTED", "ANATOMICAL", "SERIES_COLORS"]
 
 #: Colour of a rejected component (grey, half transparent).
 REJECTED = (0.6, 0.6, 0.6, 0.6)
+#: Colour of an accepted anatomical component (a silent cell proposed from the mean
+#: image, :mod:`.anatomical`): orange, so that they stand apart from CNMF's cells.
+ANATOMICAL = (1.0, 0.55, 0.0, 1.0)
 #: Fraction of each footprint's maximum that draws its label and its contour.
 LABEL_THRESHOLD = 0.2
 #: Colours of the series of :func:`component_series` (matplotlib colour names).
@@ -84,18 +89,29 @@ def roi_features(result: Any) -> dict[str, np.ndarray]:
         "r_value": nan if result.r_values is None else np.asarray(result.r_values, np.float64),
         "size": np.asarray(result.sizes(LABEL_THRESHOLD), np.int64),
         "accepted": np.asarray(result.accepted, bool),
-    }
+    } | _anatomical_column(result)
 
 
-def roi_color_dict(label_values: Any, accepted: Any, *, show_rejected: bool = True
-                   ) -> dict[Any, tuple]:
+def _anatomical_column(result: Any) -> dict[str, np.ndarray]:
+    """``{"anatomical": flags}`` when some component is anatomical, else empty."""
+    flags = getattr(result, "anatomical", None)
+    if flags is None or not np.any(flags):
+        return {}
+    return {"anatomical": np.asarray(flags, bool)}
+
+
+def roi_color_dict(label_values: Any, accepted: Any, *, show_rejected: bool = True,
+                   anatomical: Any = None) -> dict[Any, tuple]:
     """Return the ROI colours as napari's direct label colormap dictionary.
 
-    Accepted labels get their colour (:func:`label_colors`), rejected ones grey
-    (or transparent without ``show_rejected``); ``None`` (any other label) and 0 are
-    transparent. napari makes a ``DirectLabelColormap`` of it.
+    Accepted labels get their colour (:func:`label_colors`; accepted ``anatomical``
+    ones :data:`ANATOMICAL`), rejected ones grey (or transparent without
+    ``show_rejected``); ``None`` (any other label) and 0 are transparent. napari
+    makes a ``DirectLabelColormap`` of it.
     """
     colors = label_colors(label_values)
+    if anatomical is not None:
+        colors[np.asarray(anatomical, bool).reshape(-1)] = ANATOMICAL
     hidden = (0.0, 0.0, 0.0, 0.0)
     table: dict[Any, Any] = {None: hidden, 0: hidden}
     for value, ok, color in zip(label_values, accepted, colors, strict=True):
@@ -106,6 +122,9 @@ def roi_color_dict(label_values: Any, accepted: Any, *, show_rejected: bool = Tr
 def contour_colors(result: Any, *, show_rejected: bool = True) -> np.ndarray:
     """Return the edge colour of each component's contour, ``(K, 4)``."""
     colors = label_colors(result.label_values)
+    flags = getattr(result, "anatomical", None)
+    if flags is not None:
+        colors[np.asarray(flags, bool)] = ANATOMICAL
     rejected = REJECTED if show_rejected else (0.0, 0.0, 0.0, 0.0)
     colors[~np.asarray(result.accepted, bool)] = rejected
     return colors
@@ -186,12 +205,14 @@ def cnmf_layers(result: Any, source: str, *, movie: Any = None, contours: bool =
     meta["napari_amnesia"].update({"n_components": result.K,
                                    "n_accepted": int(np.sum(result.accepted)),
                                    "label_threshold": LABEL_THRESHOLD})
-    features = roi_features(result)
+    if "anatomical" in (features := roi_features(result)):
+        meta["napari_amnesia"]["n_anatomical"] = int(features["anatomical"].sum())
     out: list[tuple] = [(
         np.asarray(result.labels(LABEL_THRESHOLD, accepted_only=False), np.int32),
         {"name": layer_name(source, "ROIs"), "features": features, "opacity": 0.6,
          "colormap": roi_color_dict(result.label_values, result.accepted,
-                                    show_rejected=show_rejected),
+                                    show_rejected=show_rejected,
+                                    anatomical=getattr(result, "anatomical", None)),
          "metadata": meta}, "labels")]
     if contours:
         outlines = contour_layer(result, source, show_rejected=show_rejected, metadata=meta)

@@ -20,6 +20,8 @@ Names and their CaImAn equivalents (``cnm.estimates``):
 ``r_values``            ``r_values`` (K,) spatial correlation (None until evaluated)
 ``accepted``            ``idx_components`` as a boolean mask (K,)
 ``label_values``        (none)      (K,) label of each component in label images
+``anatomical``          (none)      (K,) bool: proposed from the mean image (a silent
+                                    cell, :mod:`.anatomical`), not found by CNMF
 ======================  ==========  ====================================================
 
 Folder layout written by :meth:`SourceResult.save` (atomically; an existing
@@ -102,6 +104,11 @@ class SourceResult:
         ``version`` (of napari-amnesia), ``created`` (ISO time), ``elapsed_s``,
         ``input_shape``, ``input_dtype`` (and ``refit_of``: the version that made
         the result a refit started from).
+    anatomical : ndarray of bool, shape (K,)
+        Components proposed from the mean image (silent cells,
+        :func:`~napari_amnesia.core.cnmf.anatomical.add_silent_cells`) rather than
+        found by CNMF (all False unless such components were added; also for
+        folders written before the field existed).
     """
 
     footprints: sparse.csc_matrix
@@ -124,6 +131,7 @@ class SourceResult:
     mean_image: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    anatomical: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         """Check the shapes and cast every array to its documented dtype."""
@@ -144,6 +152,14 @@ class SourceResult:
         if self.label_values is None:
             self.label_values = np.arange(1, K + 1, dtype=np.int64)
         self.label_values = np.asarray(self.label_values, np.int64).reshape(K)
+        anatomical = np.zeros(K, bool) if self.anatomical is None else np.asarray(
+            self.anatomical, bool).ravel()
+        if anatomical.size != K:
+            if anatomical.any():  # a copy with other components: the flags are lost
+                raise ValueError(f"anatomical should have K={K} values, got "
+                                 f"{anatomical.size}.")
+            anatomical = np.zeros(K, bool)  # made by code that does not know the field
+        self.anatomical = anatomical
         self.baseline = np.asarray(self.baseline, np.float64).reshape(K)
         self.lam = np.asarray(self.lam, np.float64).reshape(K)
         g = np.asarray(self.g, np.float64)
@@ -188,6 +204,8 @@ class SourceResult:
     def __repr__(self) -> str:
         """Return a one-line summary: components, accepted, frames and frame shape."""
         acc = f", {int(self.accepted.sum())} accepted" if self.evaluated else ""
+        if self.anatomical.any():
+            acc += f", {int(self.anatomical.sum())} anatomical"
         return (f"SourceResult({self.K} components{acc}, {self.n_frames} frames of "
                 f"{self.shape[0]}x{self.shape[1]})")
 
@@ -288,7 +306,8 @@ class SourceResult:
                        baseline=self.baseline[idx], g=self.g[idx], lam=self.lam[idx],
                        accepted=self.accepted[idx], snr=pick(self.snr),
                        r_values=pick(self.r_values), dff=pick(self.dff),
-                       label_values=self.label_values[idx], info=dict(self.info),
+                       label_values=self.label_values[idx],
+                       anatomical=self.anatomical[idx], info=dict(self.info),
                        provenance=dict(self.provenance))
 
     # -- lazy movies and layers -----------------------------------------------------
@@ -360,6 +379,8 @@ class SourceResult:
             "g": self.g, "lam": self.lam, "sn": self.sn, "accepted": self.accepted,
             "label_values": self.label_values,
         }
+        if self.anatomical.any():  # folders without it load as all False
+            arrays["anatomical"] = self.anatomical
         for name in _OPTIONAL:
             value = getattr(self, name)
             if value is not None:
