@@ -98,6 +98,7 @@ from .patches import (
     strip_task,
 )
 from .result import SourceResult
+from .sizing import GROW_ROUNDS, describe_sizes
 from .updates import Frames, merge_components, update_spatial, update_temporal
 
 __all__ = [
@@ -286,12 +287,24 @@ def _count_capped(fits: list[Any], params: CNMFParams) -> dict[str, int] | None:
     """
     if params.method_init != "greedy_roi":
         return None
-    found = [int(pf.info.get("K_init", 0)) for pf in fits]
-    active = [k for k in found if k > 0]
-    full = sum(k >= params.K for k in active)
-    if not active or full < max(1.0, CAPPED_SHARE * len(active)):
+    found = [(int(pf.info.get("K_init", 0)), int(pf.info.get("K_max", params.K)))
+             for pf in fits]
+    active = [(k, most) for k, most in found if k > 0]
+    full = [most for k, most in active if k >= most]
+    if not active or len(full) < max(1.0, CAPPED_SHARE * len(active)):
         return None
-    return {"K": int(params.K), "patches": int(full), "of": len(active)}
+    return {"K": int(max(full)), "patches": len(full), "of": len(active)}
+
+
+def _record_growth(sizes: dict[str, Any], most: list[int]) -> None:
+    """Say in ``sizes["K"]`` how many patches searched beyond the automatic ``K``."""
+    K = int(sizes["K"]["value"])
+    grown = [k for k in most if k > K]
+    sizes["K"]["grown_patches"] = len(grown)
+    sizes["K"]["largest"] = int(max(most, default=K))
+    if grown:
+        sizes["K"]["why"] += (f"; {len(grown)} of {len(most)} patch(es) reached it and "
+                              f"searched again, up to K={max(grown)}")
 
 
 def capped_message(capped: Mapping[str, int], *, name: str = "K") -> str:
@@ -360,13 +373,19 @@ def iter_fit(
     movie, shape = _check_movie(movie)
     T, h, w = shape
     dims = (h, w)
+    auto = params.auto_sized
+    params, sizes = params.sized(dims)  # rf, stride, K, gnb left to "auto" are chosen
     params.check_shape(shape)
+    if auto and seeds is None:
+        logger.info("cnmf: chosen for %dx%d frames and gSig=%s:\n%s", h, w, params.gSig,
+                    describe_sizes(sizes))
     from ..parallel import n_workers
 
     workers = n_workers()
     timings: dict[str, float] = {}
     cpu0 = time.process_time()
-    info: dict[str, Any] = {"timings": timings}
+    info: dict[str, Any] = {"timings": timings, "sizes": sizes}
+    grow = GROW_ROUNDS if sizes["grow_K"] and seeds is None else 0
     prov = _provenance(shape, movie.dtype)
     grid = patch_grid(dims, params.rf, params.stride)
     label_values = None
@@ -376,7 +395,7 @@ def iter_fit(
             movie, seeds, params, workers, timings)
         info["seeded"] = True
         info["n_patches"] = 0
-        capped = None
+        capped, fits_k = None, []
     elif len(grid) == 1:
         t0 = time.perf_counter()
         yield Progress(0, 1, "fitting the whole frame")
@@ -385,13 +404,14 @@ def iter_fit(
                      dtype=np.float32, copy=True)
         # one patch is the whole field: the full CNMF runs on it (only_init is moot)
         pf = fit_patch(Y, params.replace(only_init=False), K=params.K, gnb=params.gnb,
-                       copy=False, n_threads=workers)
+                       copy=False, n_threads=workers, grow=grow)
         yield Progress(1, 1, "fitting the whole frame")
         res = {"A": pf.A, "C": pf.C, "S": pf.S, "YrA": pf.YrA, "baseline": pf.baseline,
                "g": pf.g, "lam": pf.lam, "b": pf.b, "f": pf.f}
         sn, mean_image, n_bad = pf.sn, pf.mean, pf.n_nonfinite
         info.update(n_patches=1, **pf.info)
         capped = _count_capped([pf], params)
+        fits_k = [int(pf.info.get("K_max", params.K))]
         eval_movie = Y  # its NaN were filled by fit_patch (copy=False)
         timings["fit"] = time.perf_counter() - t0
     else:
@@ -412,17 +432,18 @@ def iter_fit(
             source, sn_image, n_bad = Opaque(movie), None, 0
         if in_memory:  # one task per patch, slicing the matrix
             task = dask.delayed(patch_task, pure=False)
-            tasks = [task(source, bounds, params, sn_image) for bounds in grid]
+            tasks = [task(source, bounds, params, sn_image, grow=grow) for bounds in grid]
             fits = yield from _compute_batches(tasks, "fitting patches", workers)
         else:  # one task per band of rows: each read once from the lazy movie
             task = dask.delayed(band_task, pure=False)
-            tasks = [task(source, band, patches, params)
+            tasks = [task(source, band, patches, params, grow=grow)
                      for band, patches in patch_bands(grid)]
             fits = [pf for band in (yield from _compute_batches(
                 tasks, "fitting patches (bands of rows)", workers, batch=workers,
                 local=False)) for pf in band]
         st = stitch(fits, dims, T, del_duplicates=params.del_duplicates)
         capped = _count_capped(fits, params)
+        fits_k = [int(pf.info.get("K_max", params.K)) for pf in fits]
         del fits
         timings["patches"] = time.perf_counter() - t0 - timings.get("read", 0.0)
         info.update(n_patches=len(grid), n_patch_components=int(st.A.shape[1])
@@ -452,6 +473,8 @@ def iter_fit(
         info["merged"] = len(res["merged"])
     _warn_nonfinite(n_bad)
     info["nonfinite_pixels"] = int(n_bad)
+    if grow:
+        _record_growth(sizes, fits_k)
     if capped is not None:
         info["k_capped"] = capped
         # one warning (the command line shows it in its own words: --k)
@@ -586,6 +609,7 @@ def iter_refit(result: SourceResult, movie: Any, **overrides: Any
     """Refit as :func:`refit` does, yielding progress; return the result."""
     t_start = time.perf_counter()
     params = result.params.replace(**overrides) if overrides else result.params
+    params = params.sized(result.shape)[0]  # "auto" settings (gnb) chosen
     movie, shape = _check_movie(movie)
     if tuple(shape[1:]) != tuple(result.shape):
         raise ValueError(f"the movie's frames are {shape[1:]}, the result's {result.shape}.")

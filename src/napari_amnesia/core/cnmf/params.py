@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 
 from ..params import StageParams
+from .sizing import AUTO, SIZED, choose_sizes
 
 __all__ = ["CNMFParams", "INIT_METHODS", "LS_METHODS"]
 
@@ -126,12 +127,14 @@ class CNMFParams(StageParams):
         0.4, "Decay time of the indicator's transients in seconds (CaImAn data.decay_time; "
         "about 0.4 for GCaMP6f, 1-2 for GCaMP6s). Sets the event length of the SNR test.")
     # -- patches
-    rf: int | None = _p(
-        None, "Half-size of a patch in pixels (CaImAn patch.rf): patches are 2*rf wide. "
-        "None processes the whole frame as one patch (fine for small movies).")
-    stride: int = _p(
-        10, "Overlap of neighbouring patches in pixels (CaImAn patch.stride); keep it at "
-        "least a cell diameter (gSiz) so each cell lies whole in one patch. Must be < 2*rf.")
+    rf: int | str | None = _p(
+        "auto", "Half-size of a patch in pixels (CaImAn patch.rf): patches are 2*rf wide. "
+        "'auto' (default) = about 4 cell diameters (4*gSig), or the whole frame when it is "
+        "small (see core.cnmf.sizing); None processes the whole frame as one patch.")
+    stride: int | str = _p(
+        "auto", "Overlap of neighbouring patches in pixels (CaImAn patch.stride); keep it at "
+        "least a cell diameter (gSiz) so each cell lies whole in one patch. Must be < 2*rf. "
+        "'auto' (default) = the cell box gSiz.")
     nb_patch: int = _p(1, "Background components per patch (CaImAn patch.nb_patch).")
     only_init: bool = _p(
         True, "Patches only initialise (greedy/sparse NMF + HALS, at the rate of tsub); "
@@ -141,9 +144,13 @@ class CNMFParams(StageParams):
         True, "Remove components found twice in overlapping patches (the copy farther "
         "from its patch's border is kept; CaImAn patch.del_duplicates).")
     # -- initialisation
-    K: int = _p(30, "Number of components to look for, per patch when rf is set "
-                "(CaImAn init.K). Extra components are not invented: the greedy search "
-                "stops at the noise level and empty components are dropped.")
+    K: int | str = _p(
+        "auto", "Number of components to look for, per patch when there are patches "
+        "(CaImAn init.K). Extra components are not invented: the greedy search stops at "
+        "the noise level and empty components are dropped. 'auto' (default) = what the "
+        "patch holds at a cortical density of cells of radius gSig, doubled (at most twice) "
+        "in a patch whose search reaches it; an explicit K is never exceeded (a warning "
+        "says when it capped the count).")
     gSig: tuple[float, float] = _p(  # noqa: N815 - CaImAn's name
         (4.0, 4.0), "Expected half-size (Gaussian sigma) of a cell in pixels (CaImAn "
         "init.gSig); roughly the cell radius.")
@@ -175,8 +182,10 @@ class CNMFParams(StageParams):
         1.0, "Sparsity of the footprints in 'sparse_nmf' initialisation: values below "
         "alpha_snmf times their standard error are zeroed (CaImAn init.alpha_snmf, "
         "here relative to the noise).")
-    gnb: int = _p(2, "Rank of the background (CaImAn init.nb); 0 = no background "
-                  "(data already background-subtracted).")
+    gnb: int | str = _p(
+        "auto", "Rank of the background (CaImAn init.nb); 0 = no background (data "
+        "already background-subtracted). 'auto' (default) = 2 up to 256x256 pixels, one "
+        "more per 256 px of side, at most 4.")
     seed: int = _p(0, "Seed of the random start of 'sparse_nmf'.")
     # -- noise and deconvolution
     p: int = _p(1, "Order of the autoregressive calcium model (CaImAn preprocess.p): "
@@ -314,17 +323,38 @@ class CNMFParams(StageParams):
                     raise bad(f.name, "one of " + ", ".join(repr(o) for o in options))
                 s(self, f.name, v.lower())
 
+        def sized(field_name: str, minimum: int, *, optional: bool = False) -> None:
+            # "auto" (chosen from the frame and gSig: core.cnmf.sizing) or an integer;
+            # the text the command line and the docks give ("15", "none") is read
+            v = getattr(self, field_name)
+            if isinstance(v, str):
+                text = v.strip().lower()
+                if text == AUTO:
+                    s(self, field_name, AUTO)
+                    return
+                if optional and text in ("none", "null", ""):
+                    s(self, field_name, None)
+                    return
+                try:
+                    s(self, field_name, float(text) if "." in text or "e" in text
+                      else int(text))
+                except ValueError:
+                    raise bad(field_name, "'auto' or " + ("None or " if optional else "")
+                              + f"an integer >= {minimum}") from None
+            integer(field_name, minimum, optional=optional)
+
         number("fr", 0.0, low_open=True)
         number("decay_time", 0.0, low_open=True)
-        integer("rf", 1, optional=True)
-        integer("stride", 0)
-        if self.rf is not None and self.stride >= 2 * self.rf:
+        sized("rf", 1, optional=True)
+        sized("stride", 0)
+        if isinstance(self.rf, int) and isinstance(self.stride, int) \
+                and self.stride >= 2 * self.rf:
             raise ValueError(
                 f"{name}.stride (the overlap of patches, {self.stride}) should be smaller "
                 f"than the patch width 2*rf = {2 * self.rf}; reduce stride or increase rf."
             )
         integer("nb_patch", 0)
-        integer("K", 1)
+        sized("K", 1)
         # gSig: positive numbers, one or a pair
         g = _pair(self.gSig, "gSig", name, integer=False)
         if min(g) <= 0:
@@ -337,7 +367,8 @@ class CNMFParams(StageParams):
             s(self, "gSiz", siz)
         for n in ("nIter", "rolling_length", "ssub", "tsub", "ITER"):
             integer(n, 1)
-        for n in ("maxIter", "gnb", "seed", "lags", "optimize_g", "support_dilation"):
+        sized("gnb", 0)
+        for n in ("maxIter", "seed", "lags", "optimize_g", "support_dilation"):
             integer(n, 0)
         if self.p not in (0, 1, 2) or isinstance(self.p, bool):
             raise bad("p", "0, 1 or 2")
@@ -411,8 +442,41 @@ class CNMFParams(StageParams):
 
     @property
     def patch_size(self) -> int | None:
-        """Width of a patch in pixels (``2 * rf``), None without patches."""
-        return None if self.rf is None else 2 * self.rf
+        """Width of a patch in pixels (``2 * rf``), None without patches (or rf auto)."""
+        return 2 * self.rf if isinstance(self.rf, int) else None
+
+    @property
+    def auto_sized(self) -> tuple[str, ...]:
+        """Names of the settings left to ``"auto"`` (among rf, stride, K, gnb)."""
+        return tuple(n for n in SIZED if getattr(self, n) == AUTO)
+
+    def sized(self, frame_shape: Sequence[int]) -> tuple[CNMFParams, dict[str, Any]]:
+        """Return the parameters with ``rf``, ``stride``, ``K`` and ``gnb`` chosen.
+
+        Settings left to ``"auto"`` are chosen for frames of ``frame_shape`` by
+        :func:`~.sizing.choose_sizes`; explicit ones are kept.
+
+        Returns
+        -------
+        params : CNMFParams
+            Every setting a number (``rf`` may be None: one patch).
+        sizes : dict
+            ``{name: {"value", "auto", "why"}}`` and ``"grow_K"`` (see
+            :func:`~.sizing.choose_sizes`), what the fit records in
+            ``result.info["sizes"]``.
+
+        Examples
+        --------
+        >>> p, sizes = CNMFParams(gSig=5).sized((256, 256))
+        >>> p.rf, p.stride, p.K, p.gnb, sizes["K"]["auto"]
+        (20, 11, 11, 2, True)
+        >>> CNMFParams(rf=15, stride=10, K=6, gnb=2).sized((256, 256))[0].K
+        6
+        """
+        sizes = choose_sizes(frame_shape, self.gSig, rf=self.rf, stride=self.stride,
+                             K=self.K, gnb=self.gnb)
+        chosen = {n: sizes[n]["value"] for n in SIZED if sizes[n]["auto"]}
+        return (dataclasses.replace(self, **chosen) if chosen else self), sizes
 
     @property
     def event_frames(self) -> int:
@@ -430,6 +494,9 @@ class CNMFParams(StageParams):
         """
         T, Y, X = (int(n) for n in movie_shape)
         name = type(self).__name__
+        if self.rf == AUTO:  # chosen to fit the frame; the cell box is checked then
+            self.sized((Y, X))[0].check_shape(movie_shape)
+            return
         if self.rf is not None and 2 * self.rf > Y and 2 * self.rf > X:
             raise ValueError(
                 f"{name}.rf={self.rf} makes patches ({2 * self.rf} px) larger than the "

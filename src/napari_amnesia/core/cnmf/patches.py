@@ -49,6 +49,7 @@ from .initialization import (
 )
 from .initialization.greedy import _greedy
 from .params import CNMFParams
+from .sizing import grow_initialization
 from .updates import (
     Deconvolution,
     Frames,
@@ -351,6 +352,7 @@ def fit_patch(
     sn: np.ndarray | None = None,
     copy: bool = True,
     n_threads: int = 1,
+    grow: int = 0,
 ) -> PatchFit:
     """Fit CNMF on one patch (or a whole small movie) held in memory.
 
@@ -373,6 +375,10 @@ def fit_patch(
     copy : bool
         Work on a copy of ``Y`` (False: ``Y`` may be modified, e.g. NaN filled).
     n_threads : int
+    grow : int
+        Times a greedy search that reaches ``K`` runs again with twice ``K``
+        (:func:`~.sizing.grow_initialization`; 0: ``K`` is a hard limit). The
+        ``K`` finally allowed is ``info["K_max"]``.
 
     Returns
     -------
@@ -412,8 +418,9 @@ def fit_patch(
         Yb = _downsample(Yf.reshape(T, h, w), 1, tsub).reshape(-1, P) if tsub > 1 else Yf
         Yb = np.ascontiguousarray(Yb, np.float32)
         del Y, Yf  # the full-rate patch is not needed any more (freed if not the caller's)
-        init = initialize(Yb, dims, params.replace(tsub=1), K=K, gnb=gnb,
-                          sn=sn / np.float32(np.sqrt(tsub)))
+        p1, sn1 = params.replace(tsub=1), sn / np.float32(np.sqrt(tsub))
+        init, K = _initialize(lambda k: initialize(Yb, dims, p1, K=k, gnb=gnb, sn=sn1),
+                              K, params, grow)
         A, C, b, f = hals(Yb, init.A, init.C, init.b, init.f, dims=dims,
                           n_iter=params.maxIter, support_dilation=params.support_dilation)
         keep = A.any(axis=0) & C.any(axis=1)
@@ -428,8 +435,9 @@ def fit_patch(
         return PatchFit(bounds=bounds, A=A_s, C=C_s, S=np.zeros_like(C_s),
                         YrA=np.zeros_like(C_s), baseline=np.zeros(Kk),
                         g=np.zeros((Kk, params.p)), lam=np.zeros(Kk), b=b, f=f, sn=sn,
-                        mean=mean, nonfinite=bad, info={"K_init": init.K})
-    init = initialize(Yf, dims, params, K=K, gnb=gnb, sn=sn)
+                        mean=mean, nonfinite=bad, info={"K_init": init.K, "K_max": K})
+    init, K = _initialize(lambda k: initialize(Yf, dims, params, K=k, gnb=gnb, sn=sn),
+                          K, params, grow)
     A, C, b, f = hals(Yf, init.A, init.C, init.b, init.f, dims=dims, n_iter=params.maxIter,
                       support_dilation=params.support_dilation)
     keep = A.any(axis=0) & C.any(axis=1)
@@ -441,7 +449,14 @@ def fit_patch(
     return PatchFit(bounds=bounds, A=res["A"], C=res["C"], S=res["S"], YrA=res["YrA"],
                     baseline=res["baseline"], g=res["g"], lam=res["lam"], b=res["b"],
                     f=res["f"], sn=sn, mean=mean, nonfinite=bad,
-                    info={"K_init": init.K, "merged": len(res["merged"])})
+                    info={"K_init": init.K, "K_max": K, "merged": len(res["merged"])})
+
+
+def _initialize(run: Any, K: int, params: CNMFParams, grow: int) -> tuple[Any, int]:
+    """``run(K)``, again with more components while a greedy search reaches ``K``."""
+    if not grow or params.method_init != "greedy_roi":
+        return run(K), K
+    return grow_initialization(run, K, rounds=grow)
 
 
 class Opaque:
@@ -460,20 +475,22 @@ def _unwrap(movie: Any) -> Any:
 
 
 def patch_task(movie: Any, bounds: tuple[int, int, int, int], params: CNMFParams,
-               sn: np.ndarray | None = None) -> PatchFit:
+               sn: np.ndarray | None = None, *, grow: int = 0) -> PatchFit:
     """One dask task: read the patch's region only, and fit it.
 
-    ``sn`` is the noise image ``(Y, X)`` when already known (its region is used).
+    ``sn`` is the noise image ``(Y, X)`` when already known (its region is used);
+    ``grow`` as in :func:`fit_patch`.
     """
     y0, y1, x0, x1 = bounds
     sn_patch = None if sn is None else np.ascontiguousarray(sn[y0:y1, x0:x1]).ravel()
     # the patch read is held by fit_patch only, which frees it once averaged over tsub
     return fit_patch(read_patch(_unwrap(movie), bounds), params, K=params.K,
-                     gnb=params.nb_patch, bounds=bounds, sn=sn_patch, copy=False)
+                     gnb=params.nb_patch, bounds=bounds, sn=sn_patch, copy=False,
+                     grow=grow)
 
 
 def band_task(movie: Any, band: tuple[int, int], patches: list[tuple[int, int, int, int]],
-              params: CNMFParams) -> list[PatchFit]:
+              params: CNMFParams, *, grow: int = 0) -> list[PatchFit]:
     """One dask task: read a band of rows once and fit the patches lying in it.
 
     For a movie read from disk: the rows ``band`` of every frame are read once (the
@@ -499,7 +516,8 @@ def band_task(movie: Any, band: tuple[int, int], patches: list[tuple[int, int, i
         py0, py1, px0, px1 = bounds
         region = (slice(py0 - y0, py1 - y0), slice(px0, px1))
         pf = fit_patch(Yb[:, region[0], region[1]], params, K=params.K, gnb=params.nb_patch,
-                       bounds=bounds, sn=np.ascontiguousarray(sn[region]).ravel())
+                       bounds=bounds, sn=np.ascontiguousarray(sn[region]).ravel(),
+                       grow=grow)
         pf.nonfinite = np.flatnonzero(bad[region].ravel())
         fits.append(pf)
     return fits
