@@ -281,3 +281,41 @@ def test_evaluation_rejects_spurious_components_and_keeps_the_cells(seed):
     # ...and keeps the cells
     assert every["recall"] == 1.0
     assert_accurate(result, truth)
+
+
+# --------------------------------------------------------------------------- classifier
+def test_apply_cell_probability_none_is_todays_rule(fitted):
+    """Without a probability threshold nothing changes: the same object comes back."""
+    from napari_amnesia.core.cnmf.evaluation import apply_cell_probability
+
+    assert apply_cell_probability(fitted, min_cell_probability=None) is fitted
+    again = cnmf.evaluate(fitted)
+    assert apply_cell_probability(again) is again
+    np.testing.assert_array_equal(again.accepted, fitted.accepted)
+    assert "cell_probability" not in again.info
+
+
+def test_apply_cell_probability_narrows_and_refilters(sim, fitted):
+    from napari_amnesia.core.cnmf.evaluation import apply_cell_probability
+
+    movie, _ = sim
+    out = apply_cell_probability(fitted, movie, min_cell_probability=0.5)
+    prob = np.asarray(out.info["cell_probability"])
+    assert prob.shape == (fitted.K,) and np.all((prob >= 0) & (prob <= 1))
+    np.testing.assert_array_equal(out.accepted, fitted.accepted & (prob >= 0.5))
+    assert out.info["evaluation"]["min_cell_probability"] == 0.5
+    assert out.snr is fitted.snr and "cell_probability" not in fitted.info  # not modified
+    # on these planted somata the classifier keeps nearly every accepted cell
+    assert out.accepted.sum() >= 0.9 * fitted.accepted.sum()
+    # re-filtering reuses the recorded probabilities (no movie needed)
+    none = apply_cell_probability(out, min_cell_probability=1.0)
+    np.testing.assert_array_equal(none.accepted, out.accepted & (prob >= 1.0))
+    everything = apply_cell_probability(out, min_cell_probability=0.0)
+    np.testing.assert_array_equal(everything.accepted, fitted.accepted)
+    with pytest.raises(ValueError, match="needs the movie"):
+        apply_cell_probability(fitted, min_cell_probability=0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        apply_cell_probability(fitted, movie, min_cell_probability=1.5)
+    bare = SourceResult(**{**_fields(fitted), "snr": None, "r_values": None})
+    with pytest.raises(ValueError, match="evaluated"):
+        apply_cell_probability(bare, movie, min_cell_probability=0.5)

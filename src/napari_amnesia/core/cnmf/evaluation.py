@@ -11,7 +11,9 @@ paper:
 - :func:`decide`: CaImAn's acceptance rule on these metrics, kept separate so that
   re-filtering with new thresholds never recomputes the metrics;
 - :func:`remove_duplicates`: pairs of components with overlapping footprints and
-  correlated traces (duplicates from overlapping patches).
+  correlated traces (duplicates from overlapping patches);
+- :func:`apply_cell_probability`: on request, also require the probability of the
+  shipped cell classifier (:mod:`.classifier`, on the features of :mod:`.features`).
 
 References
 ----------
@@ -41,6 +43,7 @@ __all__ = [
     "describe_rule",
     "remove_duplicates",
     "activity_frames",
+    "apply_cell_probability",
 ]
 
 logger = logging.getLogger(__name__)
@@ -646,3 +649,74 @@ def remove_duplicates(
         loser = j if scores[i] >= scores[j] else i
         dropped[loser] = True
     return np.flatnonzero(dropped)
+
+
+# --------------------------------------------------------------------------- classifier
+def apply_cell_probability(
+    result: Any,
+    movie: Any = None,
+    *,
+    min_cell_probability: float | None = None,
+    correlation_image: Any = None,
+    recompute: bool = False,
+) -> Any:
+    """Also require the cell classifier's probability of an evaluated result.
+
+    With ``min_cell_probability=None`` the result is returned as it is (the same
+    object: CaImAn's rule alone). With a number, the probability that each
+    component is a cell (:func:`.classifier.classify`) is computed — or taken from
+    ``result.info["cell_probability"]`` when present, unless ``recompute`` — and a
+    component stays accepted only if CaImAn's rule accepted it *and* its probability
+    is at least ``min_cell_probability``.
+
+    Parameters
+    ----------
+    result : SourceResult
+        Evaluated: ``snr``, ``r_values`` and ``accepted`` by :func:`decide`.
+    movie : array_like, shape (T, Y, X), optional
+        Needed to compute the probabilities (the first time, or with ``recompute``).
+    min_cell_probability : float in [0, 1], optional
+        Lowest probability of an accepted component; None: the classifier is not used.
+    correlation_image : array_like, shape (Y, X), optional
+        The movie's local correlation image, if already computed (else computed from
+        ``movie``).
+    recompute : bool
+        Compute the probabilities again even if recorded.
+
+    Returns
+    -------
+    SourceResult
+        A new result with ``accepted`` narrowed, ``info["cell_probability"]`` (a list
+        of K floats) and ``info["evaluation"]["min_cell_probability"]``.
+
+    Raises
+    ------
+    ValueError
+        For a threshold outside [0, 1], an unevaluated result, or no movie when the
+        probabilities must be computed.
+    """
+    if min_cell_probability is None:
+        return result
+    from dataclasses import replace
+
+    thr = float(min_cell_probability)
+    if not 0.0 <= thr <= 1.0:
+        raise ValueError(f"min_cell_probability should be in [0, 1] or None, got "
+                         f"{min_cell_probability!r}.")
+    if result.snr is None or result.r_values is None:
+        raise ValueError("the cell classifier needs an evaluated result (snr and r_values).")
+    info = dict(result.info)
+    prob = info.get("cell_probability")
+    if prob is None or recompute or len(prob) != result.K:
+        if movie is None:
+            raise ValueError("the cell classifier needs the movie to compute the cell "
+                             "probabilities the first time (evaluate(result, movie, "
+                             "min_cell_probability=...)).")
+        from .classifier import classify
+
+        prob = classify(result, movie, correlation_image=correlation_image)
+    prob = np.asarray(prob, np.float64).reshape(result.K)
+    info["cell_probability"] = [float(v) for v in prob]
+    info["evaluation"] = {**info.get("evaluation", {}), "min_cell_probability": thr}
+    accepted = np.asarray(result.accepted, bool) & (prob >= thr)
+    return replace(result, accepted=accepted, info=info)

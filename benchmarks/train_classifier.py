@@ -1,0 +1,180 @@
+"""Train the shipped cell classifier on simulated scenes and score it on held-out seeds.
+
+Each scene (``napari_amnesia.core.cnmf.classifier.training_scene``) is a two-photon
+simulation with somata, neurite trees, neuropil, background and a second layer of
+broad, dim, blurred out-of-focus cells, fitted generously by CNMF (K = 1.6 x the
+somata present, low thresholds) so that the fit finds cells and non-cells; a
+component matched one to one to a planted soma is a cell. Four kinds of scene
+(frame size, frame rate, gSig, neurite trees) alternate over the seeds. Training
+seeds 0..N-1; held-out seeds 1000.. are never seen by the fit of the model.
+
+The model is a logistic regression (scikit-learn) on the standardised features of
+``napari_amnesia.core.cnmf.features``; its weights, the feature means and scales
+and this run's held-out scores are written to
+``src/napari_amnesia/core/cnmf/classifier_weights.json`` (``--write``).
+
+Printed on held-out seeds: the ROC AUC of the classifier, of the SNR alone and of
+the r value alone; precision and recall of CaImAn's rule (``decide`` with the
+package defaults min_SNR=2, rval_thr=0.85), of the classifier at p >= 0.5, of both
+together, and the classifier's precision at the rule's recall.
+
+Run::
+
+    .venv/bin/python benchmarks/train_classifier.py --write        # ~5 min on 2 cores
+    .venv/bin/python benchmarks/train_classifier.py --cache /tmp/f.npz   # reuse scenes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from napari_amnesia.core.cnmf.classifier import WEIGHTS_FILE, cell_probability, training_scene
+from napari_amnesia.core.cnmf.evaluation import decide
+from napari_amnesia.core.cnmf.features import FEATURE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "src" / "napari_amnesia" / "core" / "cnmf" / WEIGHTS_FILE
+
+#: the kinds of scene, cycled over the seeds
+SCENES = (
+    dict(shape=(96, 96), n_frames=600, frame_rate=15.0, n_neurite_groups=4, gSig=4.0),
+    dict(shape=(128, 128), n_frames=600, frame_rate=7.0, n_neurite_groups=6, gSig=5.0),
+    dict(shape=(96, 96), n_frames=800, frame_rate=30.0, n_neurite_groups=3, gSig=4.0),
+    dict(shape=(128, 128), n_frames=500, frame_rate=10.0, n_neurite_groups=5, gSig=4.0,
+         out_of_focus=10),
+)
+TRAIN_SEEDS = tuple(range(24))
+TEST_SEEDS = tuple(range(1000, 1008))
+
+
+def scene_kwargs(seed: int) -> dict:
+    """Return the scene of a seed (the kinds alternate)."""
+    return dict(SCENES[seed % len(SCENES)])
+
+
+def collect(seeds) -> dict[str, np.ndarray]:
+    """Features, labels, SNR, r values and seed of every component of the scenes."""
+    F, y, snr, r, sid = [], [], [], [], []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = training_scene(seed, **scene_kwargs(seed))
+        res = s["result"]
+        F.append(s["features"])
+        y.append(s["is_cell"])
+        snr.append(res.snr)
+        r.append(res.r_values)
+        sid.append(np.full(res.K, seed))
+        print(f"  seed {seed:5d}: {res.K:3d} components, {int(s['is_cell'].sum()):3d} cells "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    return {"F": np.concatenate(F), "y": np.concatenate(y), "snr": np.concatenate(snr),
+            "r": np.concatenate(r), "seed": np.concatenate(sid)}
+
+
+def pr(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of a boolean prediction."""
+    tp = float(np.sum(pred & y))
+    return tp / max(pred.sum(), 1), tp / max(y.sum(), 1)
+
+
+def precision_at_recall(score: np.ndarray, y: np.ndarray, recall: float) -> float:
+    """Precision of ``score >= t`` at the highest ``t`` whose recall reaches ``recall``."""
+    pos = np.sort(score[y])[::-1]
+    need = int(np.ceil(recall * y.sum() - 1e-9))
+    t = pos[max(need, 1) - 1]
+    return pr(score >= t, y)[0]
+
+
+def fit_model(F: np.ndarray, y: np.ndarray) -> dict:
+    """Logistic regression on standardised features (scikit-learn), as a weights dict."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = F.mean(axis=0)
+    scale = F.std(axis=0)
+    scale[scale == 0] = 1.0
+    clf = LogisticRegression(C=1.0, max_iter=5000)
+    clf.fit((F - mean) / scale, y)
+    return {"features": list(FEATURE_NAMES), "mean": mean.tolist(), "scale": scale.tolist(),
+            "coef": clf.coef_.ravel().tolist(), "intercept": float(clf.intercept_[0])}
+
+
+def score(model: dict, d: dict) -> dict:
+    """Held-out scores of the classifier against CaImAn's rule."""
+    from sklearn.metrics import roc_auc_score
+
+    y = d["y"].astype(bool)
+    p = cell_probability(d["F"], model)
+    rule = decide(d["snr"], d["r"], min_SNR=2.0, rval_thr=0.85)
+    rp, rr = pr(rule, y)
+    cp, cr = pr(p >= 0.5, y)
+    bp, br = pr(rule & (p >= 0.5), y)
+    return {"components": int(y.size), "cells": int(y.sum()),
+            "auc": float(roc_auc_score(y, p)),
+            "auc_snr": float(roc_auc_score(y, d["snr"])),
+            "auc_r": float(roc_auc_score(y, d["r"])),
+            "rule_precision": rp, "rule_recall": rr,
+            "classifier_precision": cp, "classifier_recall": cr,
+            "both_precision": bp, "both_recall": br,
+            "classifier_precision_at_rule_recall": precision_at_recall(p, y, rr)}
+
+
+def main() -> None:
+    """Collect scenes, train, print the held-out table, optionally write the weights."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--write", action="store_true", help=f"write {OUT.name} into the package")
+    ap.add_argument("--cache", type=Path, help="npz of collected features (read or written)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.cache and args.cache.exists():
+        z = np.load(args.cache)
+        train = {k[6:]: z[k] for k in z.files if k.startswith("train_")}
+        test = {k[5:]: z[k] for k in z.files if k.startswith("test_")}
+    else:
+        print("training scenes:")
+        train = collect(TRAIN_SEEDS)
+        print("held-out scenes:")
+        test = collect(TEST_SEEDS)
+        if args.cache:
+            np.savez(args.cache, **{f"train_{k}": v for k, v in train.items()},
+                     **{f"test_{k}": v for k, v in test.items()})
+    model = fit_model(train["F"], train["y"].astype(bool))
+    s = score(model, test)
+    print(f"\nheld-out seeds {TEST_SEEDS[0]}..{TEST_SEEDS[-1]}: {s['components']} components, "
+          f"{s['cells']} cells")
+    print(f"ROC AUC: classifier {s['auc']:.3f}, SNR alone {s['auc_snr']:.3f}, "
+          f"r value alone {s['auc_r']:.3f}")
+    print("| rule | precision | recall |\n|---|---|---|")
+    print(f"| SNR >= 2 or r >= 0.85 (CaImAn) | {s['rule_precision']:.3f} | "
+          f"{s['rule_recall']:.3f} |")
+    print(f"| classifier p >= 0.5 | {s['classifier_precision']:.3f} | "
+          f"{s['classifier_recall']:.3f} |")
+    print(f"| both | {s['both_precision']:.3f} | {s['both_recall']:.3f} |")
+    print(f"| classifier at the rule's recall | {s['classifier_precision_at_rule_recall']:.3f} | "
+          f"{s['rule_recall']:.3f} |")
+    print("\ncoefficients (standardised features):")
+    for n, c in sorted(zip(FEATURE_NAMES, model["coef"], strict=True), key=lambda t: -abs(t[1])):
+        print(f"  {n:20s} {c:+.3f}")
+    if args.write:
+        model["trained_on"] = {
+            "script": "benchmarks/train_classifier.py",
+            "scenes": [{k: list(v) if isinstance(v, tuple) else v for k, v in sc.items()}
+                       for sc in SCENES],
+            "train_seeds": [TRAIN_SEEDS[0], TRAIN_SEEDS[-1]],
+            "components": int(train["y"].size), "cells": int(train["y"].sum()),
+            "model": "logistic regression, C=1, standardised features",
+        }
+        model["held_out"] = {"seeds": [TEST_SEEDS[0], TEST_SEEDS[-1]], **s}
+        OUT.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
