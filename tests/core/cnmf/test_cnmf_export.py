@@ -134,3 +134,27 @@ def test_exports_overwrite_their_own_files_and_list_them_in_the_manifest(planted
     with pytest.raises(NotOwnedError):
         write_traces_csv(tmp_path / "mine.csv", np.ones((1, 4)), ["roi_1"], overwrite=True)
     assert (tmp_path / "mine.csv").read_text() == "user data"
+
+
+def test_export_marks_anatomical_rois(tmp_path):
+    """components.csv says which ROIs are silent somata proposed from the mean image."""
+    import csv
+    import dataclasses
+
+    from napari_amnesia.core import cnmf
+    from napari_amnesia.core.cnmf.export import export
+    from napari_amnesia.core.simulate import simulate
+
+    movie, _ = simulate(n_frames=200, shape=(48, 48), n_cells=4, n_neurite_groups=0,
+                        motion=False, rng=0)
+    result = cnmf.fit(movie, gSig=(3, 3), K=4, rf=None)
+    export(result, tmp_path / "plain")
+    with open(tmp_path / "plain" / "components.csv") as fh:
+        assert "anatomical" not in next(csv.reader(fh))  # unchanged without them
+    flags = np.zeros(result.K, bool)
+    flags[0] = True
+    export(dataclasses.replace(result, anatomical=flags), tmp_path / "marked",
+           accepted_only=False)
+    with open(tmp_path / "marked" / "components.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["anatomical"] for r in rows] == ["True"] + ["False"] * (result.K - 1)

@@ -10,7 +10,8 @@ file                    content
                         napari Labels layer
 ``components.csv``      one row per exported component: ``label``, ``index`` (position
                         in the result), ``accepted``, ``snr``, ``r_value``, ``size``,
-                        ``center_row``, ``center_col``
+                        ``center_row``, ``center_col`` (and ``anatomical`` when the
+                        result has anatomical ROIs: silent somata of the mean image)
 ``traces.csv``          denoised calcium ``C``: one row per frame, column ``frame`` then
                         one column ``roi_<label>`` per component
 ``raw_traces.csv``      ``C + YrA`` (the demixed raw fluorescence of each footprint)
@@ -183,15 +184,19 @@ def export(result: Any, folder: str | os.PathLike, *, accepted_only: bool = True
         tifffile.imwrite(tmp / "labels.tif",
                          result.labels(threshold, accepted_only=accepted_only),
                          compression="zlib")
+        # anatomical ROIs (silent somata proposed from the mean image) say so in a column
+        anatomical = np.asarray(result.anatomical, bool)
+        marked = bool(anatomical.any())
         with open(tmp / "components.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["label", "index", "accepted", "snr", "r_value", "size",
-                        "center_row", "center_col"])
+                        "center_row", "center_col"] + (["anatomical"] if marked else []))
             for j, k in enumerate(chosen):
                 w.writerow([int(labels[j]), int(k), bool(result.accepted[k]),
                             "" if result.snr is None else f"{result.snr[k]:.6g}",
                             "" if result.r_values is None else f"{result.r_values[k]:.6g}",
-                            int(sizes[j]), f"{centres[j, 0]:.2f}", f"{centres[j, 1]:.2f}"])
+                            int(sizes[j]), f"{centres[j, 0]:.2f}", f"{centres[j, 1]:.2f}"]
+                           + ([bool(anatomical[k])] if marked else []))
         write_traces_csv(tmp / "traces.csv", result.traces[chosen], names)
         write_traces_csv(tmp / "raw_traces.csv", result.raw_traces[chosen], names)
         write_traces_csv(tmp / "spikes.csv", result.spikes[chosen], names)
