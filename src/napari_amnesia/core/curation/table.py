@@ -3,20 +3,22 @@
 :func:`table_from_labels` returns a dict of columns, one row per label present
 (napari's ``Labels.features``; ``index`` = label value):
 
-=============  ===========================================================
-``index``      the label value
-``component``  position of the ROI in the result its metrics come from
-               (-1: none yet, a new ROI)
-``size``       pixels of the ROI in the label image
-``snr``        event SNR (NaN until extracted)
-``r_value``    spatial correlation (NaN until extracted)
-``accepted``   the decision: the user's when ``decided``, else the
-               automatic one of the evaluation (new ROIs: accepted)
-``decided``    the user accepted or rejected this ROI explicitly
-``edited``     its pixels differ from the original (automatic) ROIs
-``stale``      its pixels changed since the last extraction: its traces
-               and metrics are out of date until :func:`reextract`
-=============  ===========================================================
+==============  ===========================================================
+``index``       the label value
+``component``   position of the ROI in the result its metrics come from
+                (-1: none yet, a new ROI)
+``size``        pixels of the ROI in the label image
+``snr``         event SNR (NaN until extracted)
+``r_value``     spatial correlation (NaN until extracted)
+``accepted``    the decision: the user's when ``decided``, else the
+                automatic one of the evaluation (new ROIs: accepted)
+``decided``     the user accepted or rejected this ROI explicitly
+``edited``      its pixels differ from the original (automatic) ROIs
+``stale``       its pixels changed since the last extraction: its traces
+                and metrics are out of date until :func:`reextract`
+``anatomical``  a silent soma proposed from the mean image (CNMF's
+                ``anatomical`` components), not a detection
+==============  ===========================================================
 
 Rows are rebuilt from the image after every edit (and after an undo), taking the
 decisions and metrics of each label value from the previous table, so the table
@@ -43,10 +45,10 @@ __all__ = [
 
 #: Columns of the ROI table, in order.
 COLUMNS = ("index", "component", "size", "snr", "r_value", "accepted", "decided", "edited",
-           "stale")
+           "stale", "anatomical")
 _DTYPES = {"index": np.int64, "component": np.int64, "size": np.int64, "snr": np.float64,
            "r_value": np.float64, "accepted": bool, "decided": bool, "edited": bool,
-           "stale": bool}
+           "stale": bool, "anatomical": bool}
 
 # --------------------------------------------------------------------------- table
 def _as_table(table: Any) -> dict[str, np.ndarray]:
@@ -60,7 +62,8 @@ def _as_table(table: Any) -> dict[str, np.ndarray]:
             out[c] = np.asarray(table[c]).astype(_DTYPES[c])
         else:
             default = {"component": -1, "snr": np.nan, "r_value": np.nan, "accepted": True,
-                       "decided": False, "edited": False, "stale": False, "size": 0}[c]
+                       "decided": False, "edited": False, "stale": False, "size": 0,
+                       "anatomical": False}[c]  # (a table saved before the column)
             out[c] = np.full(n, default, _DTYPES[c])
     return out
 
@@ -98,12 +101,13 @@ def table_from_labels(labels: Any, previous: Any = None, *, original: Any = None
            "size": sizes.astype(np.int64), "snr": np.full(n, np.nan),
            "r_value": np.full(n, np.nan), "accepted": np.ones(n, bool),
            "decided": np.zeros(n, bool), "edited": np.ones(n, bool),
-           "stale": np.ones(n, bool)}
+           "stale": np.ones(n, bool), "anatomical": np.zeros(n, bool)}
     for j, v in enumerate(values.tolist()):
         i = row.get(v)
         if i is None:
             continue
-        for c in ("component", "snr", "r_value", "accepted", "decided", "edited", "stale"):
+        for c in ("component", "snr", "r_value", "accepted", "decided", "edited", "stale",
+                  "anatomical"):
             out[c][j] = prev[c][i]
     if original is not None:
         out["edited"] = np.isin(values, changed_labels(labels, original))
@@ -135,6 +139,8 @@ def table_from_result(result: Any, labels: Any, previous: Any = None, *,
         if not table["decided"][j]:
             table["accepted"][j] = bool(result.accepted[k])
         table["stale"][j] = False
+        anatomical = getattr(result, "anatomical", None)
+        table["anatomical"][j] = bool(anatomical is not None and anatomical[k])
     return table
 
 
