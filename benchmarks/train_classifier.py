@@ -55,8 +55,10 @@ TEST_SEEDS = tuple(range(1000, 1008))
 
 
 def scene_kwargs(seed: int) -> dict:
-    """Return the scene of a seed (the kinds alternate)."""
-    return dict(SCENES[seed % len(SCENES)])
+    """Return the scene of a seed (the kinds alternate; the decay time given to the fit
+    is off by a factor 0.5..2, log-uniform, drawn from the seed)."""
+    error = float(np.exp(np.random.default_rng(seed).uniform(np.log(0.5), np.log(2.0))))
+    return dict(SCENES[seed % len(SCENES)], decay_error=error)
 
 
 def collect(seeds) -> dict[str, np.ndarray]:

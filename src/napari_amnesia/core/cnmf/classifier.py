@@ -141,7 +141,8 @@ def classify(result: Any, movie: Any = None, *, correlation_image: Any = None,
 def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: int = 600,
                    frame_rate: float = 15.0, cell_density: float = 1.4e-3,
                    n_neurite_groups: int = 4, out_of_focus: int = 6,
-                   gSig: float = 4.0, k_factor: float = 1.6) -> dict[str, Any]:  # noqa: N803
+                   gSig: float = 4.0, k_factor: float = 1.6,  # noqa: N803
+                   decay_error: float = 1.0) -> dict[str, Any]:
     """Simulate a scene, fit it generously and label each component (cell or not).
 
     The movie (:func:`~napari_amnesia.core.simulate.simulate`, two-photon, no
@@ -151,9 +152,10 @@ def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: in
     simulated as a second layer without background or noise and added to it — the
     simulator has no out-of-focus option. CNMF then runs on the whole field with
     ``K = k_factor`` times the somata present and low thresholds, so that it also
-    finds what is not a cell. A component matched one to one to a planted soma
-    (:func:`~napari_amnesia.core.metrics.match_components`) is a cell; any other is
-    not.
+    finds what is not a cell; the decay time it is given is the planted one times
+    ``decay_error`` (a user's guess is seldom exact). A component matched one to one
+    to a planted soma (:func:`~napari_amnesia.core.metrics.match_components`) is a
+    cell; any other is not.
 
     Parameters
     ----------
@@ -161,7 +163,7 @@ def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: in
         Seeds both layers (the second with ``seed + 100000``).
     shape, n_frames, frame_rate, cell_density, n_neurite_groups, out_of_focus
         The scene.
-    gSig, k_factor
+    gSig, k_factor, decay_error
         The fit.
 
     Returns
@@ -190,7 +192,7 @@ def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: in
         movie = movie + np.asarray(blur, np.float32)
     K = max(2, int(np.ceil(k_factor * n_cells)))
     result = fit(movie, rf=None, gSig=gSig, K=K, fr=frame_rate,
-                 decay_time=truth.params["decay_time"], min_SNR=1.0, rval_thr=0.5,
+                 decay_time=decay_error * truth.params["decay_time"], min_SNR=1.0, rval_thr=0.5,
                  compute_dff=False)
     ci = local_correlations(movie)
     is_cell = np.zeros(result.K, bool)
