@@ -120,3 +120,16 @@ def test_find_silent_cells_checks_its_input(scenes):
     # nothing new when every candidate is covered: adding again proposes nothing
     again = add_silent_cells(movie, new)
     assert again.K == new.K and again.anatomical.sum() == new.anatomical.sum()
+
+
+def test_fit_proposes_silent_cells_when_asked():
+    """cnmf.fit(..., anatomical=True) is fit, then add_silent_cells on the same movie."""
+    movie, truth, silent = silent_scene(SEEDS[0])
+    settings = dict(gSig=4, rf=16, stride=8, K=6, p=1, gnb=2)
+    plain = cnmf.fit(movie, **settings)
+    asked = cnmf.fit(movie, **settings, anatomical=True)
+    expected = add_silent_cells(movie, plain)
+    assert asked.params.anatomical and not plain.anatomical.any()
+    assert asked.K == expected.K > plain.K
+    np.testing.assert_array_equal(asked.anatomical, expected.anatomical)
+    assert asked.dff is not None and asked.dff.shape[0] == asked.K  # ΔF/F of them too

@@ -98,3 +98,20 @@ def test_classifier_beats_snr_and_r_value_on_fresh_scenes(fresh):
     precision_rule = (rule & y).sum() / rule.sum()
     precision_ours = (ours & y).sum() / ours.sum()
     assert precision_ours >= precision_rule + PRECISION_GAIN, (precision_ours, precision_rule)
+
+
+def test_fit_and_evaluate_take_the_classifier_threshold():
+    """min_cell_probability: the rule and the classifier; re-filtering needs no movie."""
+    from napari_amnesia.core import cnmf
+    from napari_amnesia.core.simulate import simulate
+
+    movie, _ = simulate(n_frames=300, shape=(64, 64), n_cells=8, n_neurite_groups=2,
+                        motion=False, rng=2)
+    plain = cnmf.fit(movie, gSig=4, K=12, rf=None, p=1)
+    both = cnmf.fit(movie, gSig=4, K=12, rf=None, p=1, min_cell_probability=0.5)
+    probability = np.asarray(both.info["cell_probability"])
+    assert probability.shape == (both.K,)
+    np.testing.assert_array_equal(both.accepted, plain.accepted & (probability >= 0.5))
+    loose = cnmf.evaluate(both, min_cell_probability=0.0)  # recorded probabilities reused
+    np.testing.assert_array_equal(loose.accepted, plain.accepted)
+    assert "cell probability ≥ 0" in cnmf.evaluation.describe_rule(min_cell_probability=0.0)

@@ -492,6 +492,14 @@ def iter_fit(
         result = evaluate(result, eval_movie)
         yield Progress(1, 1, "evaluating components")
         timings["evaluate"] = time.perf_counter() - t0
+    if params.anatomical:
+        from .anatomical import add_silent_cells
+
+        t0 = time.perf_counter()
+        yield Progress(0, 1, "silent cells of the mean image")
+        result = add_silent_cells(eval_movie, result)
+        yield Progress(1, 1, "silent cells of the mean image")
+        timings["anatomical"] = time.perf_counter() - t0
     if params.compute_dff and result.K:
         t0 = time.perf_counter()
         result.dff = compute_dff(result)
@@ -651,7 +659,7 @@ def refit(result: SourceResult, movie: Any, *, progress: Any = None, **overrides
 
 # --------------------------------------------------------------------------- quality
 _THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size",
-               "require_both")
+               "require_both", "min_cell_probability")
 
 
 def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False,
@@ -675,7 +683,8 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
     **thresholds
         ``min_SNR``, ``SNR_lowest``, ``rval_thr``, ``rval_lowest``, ``min_size``,
         ``max_size``, ``require_both`` (True: SNR and r-value must both pass; False,
-        the default: either, as CaImAn).
+        the default: either, as CaImAn), ``min_cell_probability`` (also require the
+        shipped classifier's probability; its features need the movie the first time).
 
     Returns
     -------
@@ -713,8 +722,11 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
         max_size=params.max_size, require_both=params.require_both), bool)
     info = dict(result.info)
     info["evaluation"] = {k: getattr(params, k) for k in _THRESHOLDS}
-    return replace(result, params=params, snr=np.asarray(snr, np.float64),
-                   r_values=r_values, accepted=accepted, info=info)
+    out = replace(result, params=params, snr=np.asarray(snr, np.float64),
+                  r_values=r_values, accepted=accepted, info=info)
+    # the shipped classifier on top of the rule, when asked (probabilities kept in info)
+    return evaluation.apply_cell_probability(
+        out, movie, min_cell_probability=params.min_cell_probability, recompute=recompute)
 
 
 def _event_snr(result: SourceResult, params: CNMFParams) -> np.ndarray:

@@ -520,8 +520,12 @@ def describe_rule(
     min_size: int | None = None,
     max_size: int | None = None,
     require_both: bool = False,
+    min_cell_probability: float | None = None,
 ) -> str:
     """Describe the rule of :func:`decide` in words, for the thresholds given.
+
+    ``min_cell_probability`` adds the cell classifier's condition
+    (:func:`apply_cell_probability`).
 
     Examples
     --------
@@ -530,6 +534,8 @@ def describe_rule(
     >>> describe_rule(min_SNR=5, rval_thr=0.9, rval_lowest=0.1, require_both=True,
     ...               min_size=10)
     'accepted if SNR ≥ 5 and r ≥ 0.9; never if SNR ≤ 0.5 or r ≤ 0.1; size ≥ 10 px'
+    >>> describe_rule(min_cell_probability=0.5)
+    'accepted if SNR ≥ 2 or r ≥ 0.85; never if SNR ≤ 0.5; any size; cell probability ≥ 0.5'
     """
     join = "and" if require_both else "or"
     text = f"accepted if SNR ≥ {min_SNR:g} {join} r ≥ {rval_thr:g}"
@@ -545,6 +551,8 @@ def describe_rule(
         size = f"size ≤ {max_size} px"
     else:
         size = "any size"
+    if min_cell_probability is not None:
+        size += f"; cell probability ≥ {min_cell_probability:g}"
     return f"{text}; {size}"
 
 

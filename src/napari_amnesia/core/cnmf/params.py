@@ -45,6 +45,8 @@ napari-amnesia             CaImAn ``CNMFParams``            meaning
 ``rval_thr``, ``rval_low..````quality.rval_thr``, ...         spatial-correlation thr.
 ``min_size``, ``max_size`` (none)                           footprint size limits (px)
 ``require_both``           (none; CaImAn: False)            SNR *and* r must pass
+``min_cell_probability``   (none; CaImAn: its CNN)          shipped cell classifier
+``anatomical``             (suite2p: anatomical mode)       silent somata of the mean
 ``quantile_min`` ...       ``detrend_df_f`` arguments       ΔF/F
 =========================  ===============================  ===========================
 
@@ -252,6 +254,16 @@ class CNMFParams(StageParams):
         False, "Accept a component only when both its event SNR reaches min_SNR and its "
         "spatial correlation reaches rval_thr. False (the default, CaImAn's rule): either "
         "one is enough, so a high r-value alone accepts a component whatever its SNR.")
+    min_cell_probability: float | None = _p(
+        None, "Also require the shipped cell classifier's probability (shape, dark nucleus, "
+        "fit to the correlation image, skewness, decay shape, overlap, neuropil; trained on "
+        "simulated cells against spurious components, core.cnmf.classifier) to reach this "
+        "value, in [0, 1]. None (the default): the SNR and r-value rule alone, as CaImAn.")
+    anatomical: bool = _p(
+        False, "Also propose the somata of the mean image that no component covers "
+        "(filled or dark-nucleus rings: cells silent during the recording) as anatomical "
+        "components with their traces, marked as such (core.cnmf.anatomical; suite2p's "
+        "anatomical mode without cellpose).")
     # -- ΔF/F
     compute_dff: bool = _p(True, "Compute ΔF/F (detrend_df_f) at the end of the fit.")
     quantile_min: float = _p(8.0, "Percentile of the running baseline of ΔF/F "
@@ -388,8 +400,9 @@ class CNMFParams(StageParams):
         number("merge_thr", 0.0, 1.0, low_open=True)
         for n in ("only_init", "del_duplicates", "rolling_sum", "bas_nonneg", "extract_cc",
                   "do_merge", "evaluate", "compute_dff", "flag_auto", "use_residuals",
-                  "detrend_only", "require_both"):
+                  "detrend_only", "require_both", "anatomical"):
             flag(n)
+        number("min_cell_probability", 0.0, 1.0, optional=True)
         number("min_SNR")
         number("SNR_lowest")
         number("rval_thr", -1.0, 1.0)

@@ -80,7 +80,7 @@ logger = logging.getLogger(__name__)
 
 #: The parameters :func:`~napari_amnesia.core.cnmf.evaluate` re-filters with.
 THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size",
-              "require_both")
+              "require_both", "min_cell_probability")
 # the layer builders live in the core (napari_amnesia.core.cnmf.layers); the names
 # below stay importable from here for the Curate dock and scripts
 _label_colors = label_colors
@@ -193,7 +193,9 @@ class SourceWidget(StageWidget):
         if layer is None:
             return None
         try:
-            params = CNMFParams(**values_of([self.rf, self.stride], CNMFParams))
+            params = CNMFParams(**values_of([self.rf, self.stride, self.gSig, self.K],
+                                            CNMFParams))
+            params = params.sized(tuple(layer.data.shape[1:]))[0]  # "auto": as fit chooses
             params.check_shape(tuple(layer.data.shape))
         except (TypeError, ValueError) as exc:
             self.status.value = f"Invalid parameter: {exc}"
@@ -358,7 +360,8 @@ class SourceWidget(StageWidget):
                                  "check 'evaluate' and extract again.")
             return None
         try:
-            new = evaluate(result, **self.threshold_values())
+            # the movie: the cell classifier's features, the first time it is asked for
+            new = evaluate(result, self._movie_data, **self.threshold_values())
         except (TypeError, ValueError) as exc:
             self.status.value = f"Invalid threshold: {exc}"
             return None
