@@ -72,7 +72,7 @@ def test_every_argument_of_simulate_is_a_described_field():
     """Every argument of simulate is a described field."""
     fields = {f.name: f for f in describe(SimulationParams)}
     assert set(fields) == set(SimulationParams().to_dict())
-    assert len(fields) == 33
+    assert len(fields) == 36  # 33 + soma_irregularity, n_out_of_focus, out_of_focus_brightness
     for f in fields.values():
         assert f.help, f.name
     essential = {name for name, f in fields.items() if f.essential}

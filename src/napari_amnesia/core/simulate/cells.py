@@ -29,6 +29,12 @@ def plant_somata(
     margin = p["cell_radius"][1] + 2 * blur + 3
     centers, axes, angles = _place_cells(rng, shape, K, p["cell_radius"], margin, n_pairs)
     has_nucleus = rng.random(K) < p["nucleus_fraction"]
+    irregularity = float(p.get("soma_irregularity", 0.0))
+    ragged = None
+    if irregularity > 0:  # a stream of its own: the clean scene's draws are unchanged
+        from .outline import _IRREGULAR_TAG
+
+        ragged = np.random.default_rng([int(p.get("rng", 0)), _IRREGULAR_TAG])
     footprints = np.zeros((K, Y, X), np.float32)
     for k in range(K):
         fp = _soma_footprint(
@@ -38,6 +44,8 @@ def plant_somata(
             angles[k],
             nucleus=has_nucleus[k],
             blur=blur,
+            irregularity=irregularity,
+            rng=ragged,
         )
         footprints[k] = fp / np.linalg.norm(fp)
     return centers, axes, has_nucleus, footprints
@@ -106,11 +114,17 @@ def _soma_footprint(
     nucleus: bool,
     blur: float,
     edge: float = 0.7,
+    irregularity: float = 0.0,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Soft ellipse (optionally with a dark nucleus), zero far from the cell."""
+    """Soft ellipse (optionally with a dark nucleus), zero far from the cell.
+
+    With ``irregularity > 0`` (and ``rng``) the outline is ragged and the brightness
+    textured (:mod:`.outline`).
+    """
     Y, X = shape
     a, b = axes
-    half = int(math.ceil(max(a, b) + 4 * blur + 3))
+    half = int(math.ceil(max(a, b) * (1.5 if irregularity > 0 else 1.0) + 4 * blur + 3))
     cy, cx = center
     r0, r1 = max(0, int(cy) - half), min(Y, int(cy) + half + 2)
     c0, c1 = max(0, int(cx) - half), min(X, int(cx) + half + 2)
@@ -119,11 +133,19 @@ def _soma_footprint(
     u = dy * math.cos(angle) + dx * math.sin(angle)
     v = -dy * math.sin(angle) + dx * math.cos(angle)
     rho = np.sqrt((u / a) ** 2 + (v / b) ** 2)
+    texture = None
+    if irregularity > 0 and rng is not None:
+        from .outline import irregular_outline, modulate
+
+        outline = irregular_outline(rng, irregularity)
+        rho, texture = modulate(rho, np.arctan2(v / b, u / a), outline, irregularity)
     scale = min(a, b) / edge
     f = 1.0 / (1.0 + np.exp(-(1.0 - rho) * scale))  # soft edge about `edge` px wide
     f *= 1.0 - 0.25 * np.clip(rho, 0, 1) ** 2  # slightly brighter centre
     if nucleus:
         f *= 1.0 - 0.6 / (1.0 + np.exp(-(0.45 - rho) * scale))
+    if texture is not None:
+        f *= texture
     if blur > 0:
         f = ndimage.gaussian_filter(f, blur, mode="constant")
     out = np.zeros(shape, np.float32)

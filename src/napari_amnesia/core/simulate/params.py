@@ -156,6 +156,23 @@ class SimulationParams(StageParams):
         correction on many kinds of field.
     bleaching : float
         Fraction of the fluorescence lost by the last frame, in [0, 1).
+    soma_irregularity : float
+        How ragged and uneven the somata are, in [0, 1] (default 0: smooth soft
+        ellipses). Above 0 each soma's outline is modulated by a smooth random radial
+        function and its brightness by a smooth random texture, as somata of real
+        two-photon cortex look (their footprints are less compact); the footprints
+        of the ground truth are the irregular ones. Drawn from a random stream of its
+        own: every other output of the seed is unchanged.
+    n_out_of_focus : int
+        Number of out-of-focus cells (>= 0, default 0): somata of another plane,
+        twice as large as the cells, blurred by 3 px more, dimmer, with activity of
+        their own, rendered into the movie but not cells of the ground truth (kept in
+        ``truth.out_of_focus_footprints`` and ``truth.out_of_focus_traces``). Drawn
+        from a random stream of their own: every other output of the seed is
+        unchanged.
+    out_of_focus_brightness : float
+        Resting brightness of an out-of-focus cell relative to ``brightness`` (> 0,
+        default 0.3).
     dtype : {"uint16", "float32"}
         Movie dtype; uint16 values are rounded and clipped to [0, 65535].
     rng : int, numpy.random.Generator or None
@@ -221,6 +238,9 @@ class SimulationParams(StageParams):
     nonrigid_amplitude: float = _p(1.0, "px")
     nonrigid_frequency: int = _p(1, "half cycles")
     bleaching: float = 0.15
+    soma_irregularity: float = 0.0
+    n_out_of_focus: int = 0
+    out_of_focus_brightness: float = _p(0.3, "x brightness")
     dtype: str = _p("uint16", choices=_DTYPES)
     rng: int | None = 0
 
@@ -315,6 +335,8 @@ def _resolve_params(**kw: Any) -> dict[str, Any]:
         "n_background_components", kw["n_background_components"], 1
     )
     kw["nonrigid_frequency"] = _check_int("nonrigid_frequency", kw["nonrigid_frequency"], 1)
+    kw["n_out_of_focus"] = _check_int("n_out_of_focus", kw["n_out_of_focus"], 0)
+    _check_positive("out_of_focus_brightness", kw["out_of_focus_brightness"])
     if kw["ar_order"] not in (1, 2) or isinstance(kw["ar_order"], bool):
         raise ValueError(f"ar_order must be 1 or 2, got {kw['ar_order']!r}.")
     for name in ("frame_rate", "decay_time", "rise_time", "brightness", "gain", "neurite_width"):
@@ -331,7 +353,7 @@ def _resolve_params(**kw: Any) -> dict[str, Any]:
         "cell_blur",
     ):
         _check_positive(name, kw[name], allow_zero=True)
-    for name in ("overlap_fraction", "nucleus_fraction"):
+    for name in ("overlap_fraction", "nucleus_fraction", "soma_irregularity"):
         _check_positive(name, kw[name], allow_zero=True)
         if kw[name] > 1:
             raise ValueError(f"{name} must be in [0, 1], got {kw[name]!r}.")
@@ -385,6 +407,8 @@ def _resolve_params(**kw: Any) -> dict[str, Any]:
         "overlap_fraction",
         "nucleus_fraction",
         "cell_blur",
+        "soma_irregularity",
+        "out_of_focus_brightness",
     ):
         kw[name] = float(kw[name])
     return kw

@@ -43,7 +43,7 @@ class _Renderer:
         self.nonrigid = nonrigid
         Yp, Xp = self.canvas_shape
         # sparse (K + B, P) matrix of all source footprints placed on the canvas
-        stacked = [truth.footprints, truth.branch_footprints]
+        stacked = [truth.footprints, truth.branch_footprints, truth.out_of_focus_footprints]
         rows, cols, vals = [], [], []
         offset = 0
         for block in stacked:
@@ -80,12 +80,13 @@ class _Renderer:
         temporal = (tr.background_temporal[:, start:stop] * bleach).T.astype(np.float32)
         scene = temporal @ self.background
         if self.sources is not None:
-            act = np.concatenate(
-                [
-                    tr.baseline[:, None] + tr.traces[:, start:stop],
-                    tr.branch_baseline[:, None] + tr.branch_traces[:, start:stop],
-                ]
-            ).astype(np.float32)
+            blocks = [
+                tr.baseline[:, None] + tr.traces[:, start:stop],
+                tr.branch_baseline[:, None] + tr.branch_traces[:, start:stop],
+            ]
+            if len(tr.out_of_focus_traces):  # cells of another plane (an option)
+                blocks.append(tr.out_of_focus_traces[:, start:stop])
+            act = np.concatenate(blocks).astype(np.float32)
             act *= bleach
             scene[:, self.support] += (self.sources @ act).T
         return scene.reshape(n, *self.canvas_shape)

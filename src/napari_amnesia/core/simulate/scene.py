@@ -15,6 +15,7 @@ import numpy as np
 from .activity import _impulse_peak, ar_coefficients, neurite_activity, soma_activity
 from .background import bleaching_curve, draw_background
 from .cells import _overlapping_pairs, plant_somata
+from .defocus import plant_out_of_focus
 from .motion import draw_motion
 from .neurites import branch_graph, plant_neurites
 from .noise import noise_summary
@@ -63,6 +64,7 @@ def build(params: dict[str, Any], seed: int) -> GroundTruth:
     bg_canvas, bg_temporal, background_spatial = draw_background(
         rng, p, pad, traces, amplitudes, group_traces)
     bleaching = bleaching_curve(p)
+    oof_footprints, oof_traces = plant_out_of_focus(seed, p, g, h_peak)  # own stream
     pixel_noise_sd, noise_sd = noise_summary(
         p, bleaching, baseline, footprints, branch_baseline, branch_footprints, bg_temporal,
         background_spatial)
@@ -103,6 +105,8 @@ def build(params: dict[str, Any], seed: int) -> GroundTruth:
         shifts=shifts.astype(np.float32),
         nonrigid_modes=modes,
         nonrigid_coefficients=coef.astype(np.float32),
+        out_of_focus_footprints=oof_footprints,
+        out_of_focus_traces=oof_traces,
     )
     truth._renderer = _Renderer(
         truth,

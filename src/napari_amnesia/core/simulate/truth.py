@@ -109,6 +109,12 @@ class GroundTruth:
         ``cos(pi * a * (y + 0.5) / Y) * cos(pi * b * (x + 0.5) / X)``.
     nonrigid_coefficients : ndarray, shape (T, 2, M), float32
         Amplitude of each mode along rows and columns in each frame.
+    out_of_focus_footprints : ndarray, shape (n, Y, X), float32
+        Out-of-focus cells (``n_out_of_focus``, unit L2 norm each): rendered into the
+        movie, but not cells of the scene (none by default).
+    out_of_focus_traces : ndarray, shape (n, T), float32
+        Their fluorescence before bleaching (resting level plus calcium), in counts
+        per unit of footprint.
     provenance : dict
         How the movie was made: package ``"version"``, ``"created"`` (ISO time,
         UTC), ``"seed"`` and ``"elapsed_s"`` (seconds to simulate, or to write).
@@ -161,6 +167,10 @@ class GroundTruth:
     nonrigid_modes: np.ndarray
     nonrigid_coefficients: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
+    out_of_focus_footprints: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0, 0), np.float32), repr=False)
+    out_of_focus_traces: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
     _renderer: _Renderer | None = field(default=None, repr=False)
 
     # -- sizes --------------------------------------------------------------------------
