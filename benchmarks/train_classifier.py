@@ -1,12 +1,18 @@
 """Train the shipped cell classifier on simulated scenes and score it on held-out seeds.
 
 Each scene (``napari_amnesia.core.cnmf.classifier.training_scene``) is a two-photon
-simulation with somata, neurite trees, neuropil, background and a second layer of
-broad, dim, blurred out-of-focus cells, fitted generously by CNMF (K = 1.6 x the
-somata present, low thresholds) so that the fit finds cells and non-cells; a
-component matched one to one to a planted soma is a cell. Four kinds of scene
-(frame size, frame rate, gSig, neurite trees) alternate over the seeds. Training
-seeds 0..N-1; held-out seeds 1000.. are never seen by the fit of the model.
+simulation with somata, neurite trees, neuropil, background and broad, dim, blurred
+out-of-focus cells (the simulator's ``n_out_of_focus``), fitted generously by CNMF
+(K = 1.6 x the somata present, low thresholds) so that the fit finds cells and
+non-cells; a component matched one to one to a planted soma is a cell. Four kinds of
+scene (frame size, frame rate, gSig, neurite trees) alternate over the seeds; each
+seed also draws how realistic its scene is: ragged, unevenly bright somata
+(``soma_irregularity`` 0.3..1 in 3 scenes of 4, smooth in the others), 4..14
+out-of-focus cells and a spike ΔF/F of 0.3..0.9 — so that the model sees somata as
+compact as the simulator's ellipses and as ragged as real ones, and does not take
+compactness alone for cellness. These ranges were chosen on the simulator's
+scenes (what the options produce), not on any real recording. Training seeds
+0..N-1; held-out seeds 1000.. are never seen by the fit of the model.
 
 The model is a logistic regression (scikit-learn) on the standardised features of
 ``napari_amnesia.core.cnmf.features``; its weights, the feature means and scales
@@ -47,18 +53,41 @@ SCENES = (
     dict(shape=(96, 96), n_frames=600, frame_rate=15.0, n_neurite_groups=4, gSig=4.0),
     dict(shape=(128, 128), n_frames=600, frame_rate=7.0, n_neurite_groups=6, gSig=5.0),
     dict(shape=(96, 96), n_frames=800, frame_rate=30.0, n_neurite_groups=3, gSig=4.0),
-    dict(shape=(128, 128), n_frames=500, frame_rate=10.0, n_neurite_groups=5, gSig=4.0,
-         out_of_focus=10),
+    dict(shape=(128, 128), n_frames=500, frame_rate=10.0, n_neurite_groups=5, gSig=4.0),
 )
 TRAIN_SEEDS = tuple(range(24))
 TEST_SEEDS = tuple(range(1000, 1008))
 
 
+#: share of the scenes with irregular somata (the simulator's soma_irregularity)
+IRREGULAR_SHARE = 0.75
+#: range of soma_irregularity in those scenes (real somata are ragged and uneven)
+IRREGULARITY = (0.3, 1.0)
+#: range of the number of out-of-focus cells per scene
+OUT_OF_FOCUS = (4, 14)
+#: range of the mean spike ΔF/F (log-uniform; the simulator's default is 0.6)
+SPIKE_AMPLITUDE = (0.3, 0.9)
+
+
 def scene_kwargs(seed: int) -> dict:
-    """Return the scene of a seed (the kinds alternate; the decay time given to the fit
-    is off by a factor 0.5..2, log-uniform, drawn from the seed)."""
-    error = float(np.exp(np.random.default_rng(seed).uniform(np.log(0.5), np.log(2.0))))
-    return dict(SCENES[seed % len(SCENES)], decay_error=error)
+    """Return the scene of a seed.
+
+    The kinds of :data:`SCENES` alternate; drawn from the seed: the decay time given
+    to the fit (off by a factor 0.5..2, log-uniform), and the realism of the scene —
+    irregular somata in :data:`IRREGULAR_SHARE` of the scenes, the number of
+    out-of-focus cells and the spike amplitude (so that the scenes span smooth and
+    ragged somata, bright and faint transients, as real recordings do).
+    """
+    rng = np.random.default_rng(seed)
+    error = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+    irregular = rng.random() < IRREGULAR_SHARE
+    irregularity = float(rng.uniform(*IRREGULARITY)) if irregular else 0.0
+    out_of_focus = int(rng.integers(OUT_OF_FOCUS[0], OUT_OF_FOCUS[1] + 1))
+    amplitude = float(np.exp(rng.uniform(*np.log(SPIKE_AMPLITUDE))))
+    kw = dict(SCENES[seed % len(SCENES)], decay_error=error, irregularity=irregularity,
+              spike_amplitude=amplitude)
+    kw.setdefault("out_of_focus", out_of_focus)
+    return kw
 
 
 def collect(seeds) -> dict[str, np.ndarray]:
@@ -171,6 +200,8 @@ def main() -> None:
                        for sc in SCENES],
             "train_seeds": [TRAIN_SEEDS[0], TRAIN_SEEDS[-1]],
             "components": int(train["y"].size), "cells": int(train["y"].sum()),
+            "realism": {"irregular_share": IRREGULAR_SHARE, "soma_irregularity": IRREGULARITY,
+                        "out_of_focus": OUT_OF_FOCUS, "spike_amplitude": SPIKE_AMPLITUDE},
             "model": "logistic regression, C=1, standardised features",
         }
         model["held_out"] = {"seeds": [TEST_SEEDS[0], TEST_SEEDS[-1]], **s}

@@ -8,10 +8,11 @@ download) and it is evaluated with numpy alone.
 
 It was trained by ``benchmarks/train_classifier.py`` on simulated scenes only
 (:func:`training_scene`): planted somata found by a generous CNMF fit are the
-cells; everything else the fit found — neurite fragments, out-of-focus cells (broad,
-dim, blurred cells of a second simulated layer added to the movie), neuropil,
-partial copies — is not. The weights file records the seeds, the scenes and the
-held-out scores.
+cells; everything else the fit found — neurite fragments, out-of-focus cells (the
+simulator's ``n_out_of_focus``: broad, dim, blurred cells of another plane), neuropil,
+partial copies — is not. Most training scenes have ragged, unevenly bright somata
+(the simulator's ``soma_irregularity``), as real ones are. The weights file records
+the seeds, the scenes and the held-out scores.
 """
 
 from __future__ import annotations
@@ -142,15 +143,17 @@ def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: in
                    frame_rate: float = 15.0, cell_density: float = 1.4e-3,
                    n_neurite_groups: int = 4, out_of_focus: int = 6,
                    gSig: float = 4.0, k_factor: float = 1.6,  # noqa: N803
-                   decay_error: float = 1.0) -> dict[str, Any]:
+                   decay_error: float = 1.0, irregularity: float = 0.0,
+                   spike_amplitude: float | None = None) -> dict[str, Any]:
     """Simulate a scene, fit it generously and label each component (cell or not).
 
     The movie (:func:`~napari_amnesia.core.simulate.simulate`, two-photon, no
     motion) holds ``cell_density * Y * X`` somata, ``n_neurite_groups`` neurite
-    trees, neuropil and background; ``out_of_focus`` broad, dim, blurred cells
-    (radius 9-14 px, blur 3 px, a quarter of the brightness, their own spikes) are
-    simulated as a second layer without background or noise and added to it — the
-    simulator has no out-of-focus option. CNMF then runs on the whole field with
+    trees, neuropil and background, somata as ragged as ``irregularity`` asks
+    (the simulator's ``soma_irregularity``), and ``out_of_focus`` broad, dim,
+    blurred cells of another plane (the simulator's ``n_out_of_focus``: twice the
+    cells' radius, blur 3 px, a quarter of their brightness, their own spikes).
+    CNMF then runs on the whole field with
     ``K = k_factor`` times the somata present and low thresholds, so that it also
     finds what is not a cell; the decay time it is given is the planted one times
     ``decay_error`` (a user's guess is seldom exact). A component matched one to one
@@ -160,9 +163,13 @@ def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: in
     Parameters
     ----------
     seed : int
-        Seeds both layers (the second with ``seed + 100000``).
+        Seeds the simulation.
     shape, n_frames, frame_rate, cell_density, n_neurite_groups, out_of_focus
         The scene.
+    irregularity : float
+        The simulator's ``soma_irregularity`` (0: smooth ellipses).
+    spike_amplitude : float, optional
+        Mean ΔF/F of one spike (default: the simulator's).
     gSig, k_factor, decay_error
         The fit.
 
@@ -180,16 +187,10 @@ def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: in
     n_cells = max(2, int(round(cell_density * shape[0] * shape[1])))
     movie, truth = simulate(n_frames=n_frames, shape=shape, n_cells=n_cells,
                             n_neurite_groups=n_neurite_groups, motion=False,
-                            frame_rate=frame_rate, dtype="float32", rng=seed)
+                            frame_rate=frame_rate, dtype="float32", rng=seed,
+                            soma_irregularity=irregularity, n_out_of_focus=out_of_focus,
+                            out_of_focus_brightness=0.25, spike_amplitude=spike_amplitude)
     movie = np.asarray(movie, np.float32)
-    if out_of_focus:
-        blur, _ = simulate(n_frames=n_frames, shape=shape, n_cells=out_of_focus,
-                           n_neurite_groups=0, motion=False, frame_rate=frame_rate,
-                           cell_radius=(9.0, 14.0), cell_blur=3.0, brightness=10.0,
-                           background_brightness=0.0, n_background_components=1,
-                           photon_noise="none", read_noise=0.0, offset=0.0, bleaching=0.0,
-                           dtype="float32", rng=seed + 100000)
-        movie = movie + np.asarray(blur, np.float32)
     K = max(2, int(np.ceil(k_factor * n_cells)))
     result = fit(movie, rf=None, gSig=gSig, K=K, fr=frame_rate,
                  decay_time=decay_error * truth.params["decay_time"], min_SNR=1.0, rval_thr=0.5,
