@@ -1,0 +1,549 @@
+"""One configuration over many recordings, here or on a ``dask.distributed`` cluster.
+
+:func:`iter_run_batch` applies a pipeline configuration (as
+:func:`napari_amnesia.core.pipeline.load_config` reads it; its ``input:`` is
+replaced by each recording) to every recording and writes::
+
+    DIR/
+      batch.csv            one row per recording (see BatchResult.COLUMNS)
+      batch.json           the configuration, versions, and per recording its hash
+      cells.csv            every CNMF component of every recording (when CNMF ran)
+      <name>/              one results folder per recording, as ``amnesia run`` writes
+        batch-recording.json   its hash and row (what a later run compares against)
+        cells.csv              its components: snr, event rate, amplitude, accepted
+
+A recording is a movie file, a folder of frames or a glob; its folder is named
+after it (``movie.tif`` → ``movie``; ``Animal_1/*.tif`` → ``Animal_1``) and made
+unique (``movie``, ``movie-2``...). Its hash covers the configuration's stages and
+the input's identity (resolved paths, sizes, modification times): running the same
+batch again skips the recordings done with the same hash and redoes the failed or
+changed ones (``force=True`` redoes all). A recording that fails (missing, corrupt,
+bad shape) gets a ``failed`` row with its error; the others go on.
+
+With a ``distributed.Client``, each recording is one task
+(``client.submit(..., pure=False, retries=2)``): the worker opens the movie from
+its path (arrays never go through the scheduler), runs the stages with its own
+threads and writes the recording's folder atomically. A worker that dies costs
+only its task, which the scheduler runs again elsewhere; a half-written folder is
+never left under the final name. The results equal those of a local run: the
+stages give the same answer whatever the number of threads.
+
+Examples
+--------
+>>> from napari_amnesia.core.batch import recording_names
+>>> recording_names(["a/movie.tif", "b/movie.tif", "Animal_1/*.tif", "day2/"])
+['movie', 'movie-2', 'Animal_1', 'day2']
+>>> run_batch("config.yaml", ["m1.tif", "m2.tif"], "study")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import glob
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .files import atomic_file, check_destination, jsonable
+from .progress import Progress, drive
+
+__all__ = ["BatchResult", "iter_run_batch", "run_batch", "recording_names",
+           "input_identity", "recording_hash", "cell_table", "RECORDING_FILE"]
+
+logger = logging.getLogger(__name__)
+
+#: What each recording's results folder holds about the batch (hash, row).
+RECORDING_FILE = "batch-recording.json"
+_CELL_COLUMNS = ("component", "accepted", "snr", "event_rate", "amplitude")
+_GLOB = re.compile(r"[*?\[]")
+#: Errors of the input or the configuration: the recording fails, no retry.
+_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, FileNotFoundError,
+                 NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: one row per recording, and where it wrote.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One per recording, in the order given; keys :attr:`COLUMNS` plus
+        ``elapsed_<stage>`` for each stage of the configuration.
+    out : Path
+        The batch folder.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    out: Path | None = None
+
+    #: The first columns of ``batch.csv`` (the ``elapsed_<stage>`` ones go before ``folder``).
+    COLUMNS = ("name", "path", "status", "error", "frames", "height", "width",
+               "largest_shift", "components", "accepted", "median_snr")
+
+    def table(self) -> list[dict[str, Any]]:
+        """Return the rows (one dict per recording, as in ``batch.csv``)."""
+        return [dict(row) for row in self.rows]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """The rows of the recordings that failed."""
+        return [row for row in self.rows if row["status"] == "failed"]
+
+
+# ---------------------------------------------------------------------- recordings
+def _name_of(path: str) -> str:
+    text = os.path.expanduser(os.fspath(path)).rstrip("/\\") or "recording"
+    if _GLOB.search(text):
+        parts = Path(text).parts
+        fixed = [p for p in parts if not _GLOB.search(p)]
+        base = fixed[-1] if fixed and len(fixed) < len(parts) else Path(text).stem
+        base = re.sub(r"[*?\[\]]", "", base) or "recording"
+    else:
+        p = Path(text)
+        base = p.name if p.is_dir() or not p.suffix else p.name[: -len(p.suffix)]
+        if base.lower().endswith((".ome", ".tif")):
+            base = base.rsplit(".", 1)[0]
+    return re.sub(r"[^\w.+-]", "_", base).strip(".") or "recording"
+
+
+def recording_names(recordings: Iterable[Any]) -> list[str]:
+    """Name each recording's results folder after it, unique (``movie``, ``movie-2``).
+
+    Examples
+    --------
+    >>> recording_names(["x/run.ome.tif", "y/run.tif", "frames/img*.tif"])
+    ['run', 'run-2', 'frames']
+    """
+    names: list[str] = []
+    seen: set[str] = set()
+    for path in recordings:
+        base = _name_of(os.fspath(path))
+        name, k = base, 2
+        while name.lower() in seen:
+            name, k = f"{base}-{k}", k + 1
+        seen.add(name.lower())
+        names.append(name)
+    return names
+
+
+def _files_of(path: str) -> list[Path]:
+    from .io import natural_sort_key
+
+    text = os.path.expanduser(os.fspath(path))
+    p = Path(text)
+    if p.is_dir():
+        files = [c for c in p.iterdir() if c.is_file() and not c.name.startswith(".")]
+    elif p.exists():
+        files = [p]
+    elif _GLOB.search(text):
+        files = [Path(m) for m in glob.glob(text) if Path(m).is_file()]
+        if not files:
+            raise FileNotFoundError(f"{text}: the pattern matches no files.")
+    else:
+        raise FileNotFoundError(f"{p}: no such file or folder.")
+    return sorted(files, key=natural_sort_key)
+
+
+def input_identity(path: Any) -> list[list[Any]]:
+    """Return ``[[resolved path, size, mtime_ns], ...]`` of a recording's files.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the recording does not exist (or its glob matches nothing).
+    """
+    out = []
+    for f in _files_of(path):
+        stat = f.stat()
+        out.append([os.fspath(f.resolve()), int(stat.st_size), int(stat.st_mtime_ns)])
+    return out
+
+
+def recording_hash(sections: dict[str, Any], identity: list) -> str:
+    """SHA-256 of a configuration's stages and a recording's identity (hex)."""
+    text = json.dumps({"config": jsonable(sections), "input": identity}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sections(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return a checked configuration's stage sections (plain data) and channel/plane."""
+    import yaml
+
+    from .pipeline import dump_config, load_config
+
+    checked = load_config(config)
+    raw = yaml.safe_load(dump_config(checked))
+    selection = {k: checked["input"][k] for k in ("channel", "plane")
+                 if checked["input"].get(k) is not None}
+    sections = {k: v for k, v in raw.items() if k not in ("name", "input", "output")}
+    return sections, selection
+
+
+# ------------------------------------------------------------------ one recording
+def _largest_shift(motion: Any) -> float:
+    shifts = np.asarray(getattr(motion, "shifts", np.zeros((0, 2))), np.float64).reshape(-1, 2)
+    return round(float(np.hypot(shifts[:, 0], shifts[:, 1]).max()), 3) if len(shifts) else 0.0
+
+
+def cell_table(sources: Any, *, threshold: float = 0.2) -> list[dict[str, Any]]:
+    """Per-component summary of a CNMF result: accepted, SNR, event rate, amplitude.
+
+    An event is a frame whose deconvolved activity (``spikes``) exceeds
+    ``threshold`` times that component's largest; the event rate is their number
+    per second (``params.fr``), the amplitude their median size (trace units).
+
+    Returns
+    -------
+    list of dict
+        Keys ``component`` (the label value), ``accepted``, ``snr``,
+        ``event_rate``, ``amplitude``.
+    """
+    spikes = np.asarray(sources.spikes, np.float64)
+    K, T = spikes.shape if spikes.ndim == 2 else (0, 0)
+    rate = float(getattr(sources.params, "fr", 30.0) or 30.0)
+    labels = sources.label_values if sources.label_values is not None else np.arange(K) + 1
+    snr = sources.snr if sources.snr is not None else np.full(K, np.nan)
+    rows = []
+    for k in range(K):
+        s = spikes[k]
+        peak = float(s.max()) if T else 0.0
+        events = s[s > threshold * peak] if peak > 0 else s[:0]
+        rows.append({"component": int(labels[k]), "accepted": bool(sources.accepted[k]),
+                     "snr": round(float(snr[k]), 4),
+                     "event_rate": round(len(events) / (T / rate), 4) if T else 0.0,
+                     "amplitude": round(float(np.median(events)), 4) if len(events) else 0.0})
+    return rows
+
+
+def _row(record: dict, results: dict) -> dict[str, Any]:
+    shape = record["input"].get("shape", [None, None, None])
+    row: dict[str, Any] = {"frames": shape[0], "height": shape[1], "width": shape[2]}
+    if "motion" in results:
+        row["largest_shift"] = _largest_shift(results["motion"])
+    if "cnmf" in results:
+        sources = results["cnmf"]
+        accepted = np.asarray(sources.accepted, bool)
+        row["components"] = int(sources.K)
+        row["accepted"] = int(accepted.sum())
+        snr = None if sources.snr is None else np.asarray(sources.snr, np.float64)[accepted]
+        row["median_snr"] = (round(float(np.nanmedian(snr)), 4)
+                             if snr is not None and len(snr) else None)
+    for stage, entry in record["stages"].items():
+        row[f"elapsed_{stage}"] = entry.get("elapsed_s")
+    return row
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+
+
+def iter_run_recording(sections: dict, selection: dict, path: str, dest: Any, *,
+                       digest: str = "", overwrite: bool = False):
+    """Run the configuration on one recording into ``dest``; generator twin.
+
+    Returns
+    -------
+    dict
+        The recording's row (without name, path, status and folder).
+    """
+    from .pipeline import iter_run_config
+
+    config = {**sections, "input": {"movie": os.fspath(path), **selection}}
+    row: dict[str, Any] = {}
+
+    def before_commit(folder: Path, record: dict, results: dict) -> None:
+        row.update(_row(record, results))
+        if "cnmf" in results:
+            _write_csv(folder / "cells.csv", cell_table(results["cnmf"]),
+                       list(_CELL_COLUMNS))
+        (folder / RECORDING_FILE).write_text(json.dumps(jsonable(
+            {"hash": digest, "path": os.fspath(path), "status": "done", "row": row}),
+            indent=2))
+
+    yield from iter_run_config(config, out=dest, overwrite=overwrite,
+                               before_commit=before_commit)
+    return row
+
+
+def _run_on_worker(sections: dict, selection: dict, path: str, dest: str, digest: str
+                   ) -> dict[str, Any]:
+    """Task of one recording on a ``distributed`` worker (the worker's threads only)."""
+    import dask
+    from threadpoolctl import threadpool_limits
+
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        threads = int(getattr(getattr(worker, "state", worker), "nthreads", 1) or 1)
+    except (ImportError, ValueError):  # not on a worker: run as in a local batch
+        threads = None
+    start = time.perf_counter()
+    options = {"scheduler": "threads"} if threads is None else {
+        "scheduler": "threads", "num_workers": threads}
+    with dask.config.set(options), threadpool_limits(limits=threads, user_api="blas"):
+        try:
+            row = drive(iter_run_recording(sections, selection, path, dest, digest=digest,
+                                           overwrite=True))
+        except _INPUT_ERRORS as exc:  # the input's fault: no retry would help
+            return {"status": "failed", "error": _first_line(exc)}
+    return {**row, "status": "done", "run_s": round(time.perf_counter() - start, 3)}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+# ----------------------------------------------------------------------- the batch
+def _previous(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / RECORDING_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _clean_parts(out: Path, names: Iterable[str]) -> None:
+    """Remove temporary folders a killed worker left (``.<name>.<8 hex>.part``)."""
+    for name in names:
+        pattern = re.compile(rf"^\.{re.escape(name)}\.[0-9a-f]{{8}}\.part$")
+        for child in out.glob(f".{glob.escape(name)}.*.part"):
+            if child.is_dir() and pattern.match(child.name):
+                import shutil
+
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def _versions() -> dict[str, str]:
+    import dask
+
+    versions = {"napari_amnesia": __version__, "dask": dask.__version__}
+    try:
+        import distributed
+
+        versions["distributed"] = distributed.__version__
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    return versions
+
+
+class _Writer:
+    """``batch.csv``, ``batch.json`` and ``cells.csv`` of a batch folder, rewritten as rows end."""
+
+    def __init__(self, out: Path, sections: dict, stages: list[str], rows: list[dict],
+                 hashes: list[str]) -> None:
+        self.out, self.sections, self.rows, self.hashes = out, sections, rows, hashes
+        self.columns = [*BatchResult.COLUMNS, *(f"elapsed_{s}" for s in stages), "folder"]
+        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+    def check(self) -> None:
+        for name in ("batch.csv", "batch.json", "cells.csv"):
+            check_destination(self.out / name, True, folder=False)
+
+    def write(self) -> None:
+        with atomic_file(self.out / "batch.csv", overwrite=True) as tmp:
+            _write_csv(tmp, self.rows, self.columns)
+        data = {**_versions(), "created": self.created, "config": self.sections,
+                "recordings": [{"name": r["name"], "path": r["path"], "hash": h,
+                                "status": r["status"], "error": r.get("error")}
+                               for r, h in zip(self.rows, self.hashes, strict=True)]}
+        with atomic_file(self.out / "batch.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(jsonable(data), indent=2))
+
+    def write_cells(self) -> None:
+        cells = []
+        for row in self.rows:
+            path = self.out / row["name"] / "cells.csv"
+            if row["status"] in ("done", "skipped") and path.is_file():
+                with open(path, newline="") as fh:
+                    cells += [{"recording": row["name"], **c} for c in csv.DictReader(fh)]
+        if cells or (self.out / "cells.csv").exists():
+            with atomic_file(self.out / "cells.csv", overwrite=True) as tmp:
+                _write_csv(tmp, cells, ["recording", *_CELL_COLUMNS])
+
+
+def iter_run_batch(config: Any, recordings: Iterable[Any], out: Any, *, client: Any = None,
+                   force: bool = False, overwrite: bool = False
+                   ) -> Iterator[Progress]:
+    """Run one configuration on many recordings; generator twin of :func:`run_batch`.
+
+    Parameters
+    ----------
+    config : path or dict
+        A pipeline configuration (:func:`napari_amnesia.core.pipeline.load_config`);
+        its ``input:`` movie and ``output:`` are ignored (channel/plane are kept).
+    recordings : iterable of path
+        Movie files, folders of frames or glob patterns; each gets ``out/<name>``.
+    out : path
+        The batch folder (created if missing; its parent must exist).
+    client : distributed.Client, optional
+        Run each recording as one task on this cluster. None: here, one after the
+        other, with the stages' own local threads.
+    force : bool
+        Redo every recording, even those done before with the same hash.
+    overwrite : bool
+        Replace results folders under ``out`` that this package wrote but no batch
+        did (folders that are not the package's are never replaced).
+
+    Yields
+    ------
+    Progress
+        Recordings done of N; the message names the current recording (and stage).
+
+    Returns
+    -------
+    BatchResult
+    """
+    sections, selection = _sections(config)
+    recordings = [os.fspath(r) for r in recordings]
+    if not recordings:
+        raise ValueError("no recording given: name at least one movie, folder or glob.")
+    out = Path(os.path.expanduser(os.fspath(out)))
+    if not out.exists():
+        check_destination(out, False, folder=True)
+        out.mkdir()
+    elif not out.is_dir():
+        raise NotADirectoryError(f"{out} exists and is not a folder.")
+    names = recording_names(recordings)
+    stages = [s for s in sections if s in _stage_names()]
+    rows: list[dict] = [{"name": n, "path": p, "status": "pending", "error": None,
+                         "folder": os.fspath(out / n)} for n, p in zip(names, recordings,
+                                                                       strict=True)]
+    hashes = [""] * len(rows)
+    writer = _Writer(out, sections, stages, rows, hashes)
+    writer.check()
+    todo: list[int] = []
+    for i, row in enumerate(rows):
+        dest = out / row["name"]
+        try:
+            hashes[i] = recording_hash({**sections, "input": selection},
+                                       input_identity(row["path"]))
+        except OSError as exc:
+            row.update(status="failed", error=_first_line(exc))
+            continue
+        before = _previous(dest) if dest.is_dir() else None
+        if before is not None and not force and before.get("hash") == hashes[i] \
+                and before.get("status") == "done":
+            row.update({**before.get("row", {}), "status": "skipped"})
+            continue
+        if dest.exists() and before is None and not overwrite and any(dest.iterdir()):
+            row.update(status="failed", error=f"{dest} already exists and no batch wrote "
+                       "it; choose another folder or pass overwrite=True.")
+            continue
+        todo.append(i)
+    writer.write()
+    total = len(rows)
+    done = total - len(todo)
+    yield Progress(done, total, f"{len(todo)} recording(s) to run")
+    try:
+        if client is None:
+            for i in todo:
+                row = rows[i]
+                message = f"{row['name']} ({done + 1}/{total})"
+                start = time.perf_counter()
+                try:
+                    gen = iter_run_recording(sections, selection, row["path"],
+                                             out / row["name"], digest=hashes[i],
+                                             overwrite=True)
+                    result = {**(yield from _relay(gen, done, total, message)),
+                              "status": "done"}
+                except Exception as exc:  # noqa: BLE001 - one recording's failure
+                    logger.info("recording %s failed", row["path"], exc_info=True)
+                    result = {"status": "failed", "error": _first_line(exc)}
+                result.setdefault("run_s", round(time.perf_counter() - start, 3))
+                row.update(_clean(result))
+                done += 1
+                writer.write()
+                yield Progress(done, total, f"{row['name']}: {row['status']}")
+        else:
+            yield from _run_distributed(client, rows, hashes, todo, sections, selection,
+                                        out, writer, done)
+    finally:
+        _clean_parts(out, names)
+    writer.write_cells()
+    writer.write()
+    return BatchResult(rows=[{k: r.get(k) for k in writer.columns} for r in rows], out=out)
+
+
+def _clean(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "run_s"}
+
+
+def _stage_names() -> tuple[str, ...]:
+    from .stages import names
+
+    return names()
+
+
+def _relay(gen: Any, done: int, total: int, message: str):
+    """Re-yield a recording's progress as batch progress (recordings done of N)."""
+    try:
+        while True:
+            step = next(gen)
+            if isinstance(step, Progress):
+                yield Progress(done, total, f"{message}: {step.message}")
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        gen.close()
+
+
+def _run_distributed(client: Any, rows: list[dict], hashes: list[str], todo: list[int],
+                     sections: dict, selection: dict, out: Path, writer: _Writer,
+                     done: int):
+    """Submit one task per recording; collect them as they end (generator)."""
+    import uuid
+
+    from distributed import as_completed
+
+    total = len(rows)
+    futures = {}
+    tag = uuid.uuid4().hex[:8]
+    for i in todo:
+        row = rows[i]
+        future = client.submit(_run_on_worker, sections, selection, row["path"],
+                               os.fspath(out / row["name"]), hashes[i], pure=False,
+                               retries=2, key=f"amnesia-batch-{row['name']}-{tag}")
+        futures[future] = i
+    try:
+        for future in as_completed(list(futures)):
+            i = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
+                result = {"status": "failed", "error": _first_line(exc)}
+            rows[i].update(_clean(result))
+            done += 1
+            writer.write()
+            yield Progress(done, total, f"{rows[i]['name']}: {rows[i]['status']}")
+    finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+
+
+def run_batch(config: Any, recordings: Iterable[Any], out: Any, client: Any = None,
+              **kwargs: Any) -> BatchResult:
+    """Run one configuration on many recordings to the end; see :func:`iter_run_batch`.
+
+    ``kwargs``: ``force``, ``overwrite`` and ``progress`` (a callback receiving each
+    :class:`~napari_amnesia.core.progress.Progress`).
+    """
+    progress = kwargs.pop("progress", None)
+    return drive(iter_run_batch(config, recordings, out, client=client, **kwargs), progress)
