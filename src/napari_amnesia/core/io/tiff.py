@@ -219,6 +219,10 @@ def _zarr_array(info: _FileInfo) -> Any:
             f"expected {info.layout.file_shape})."
         )
     with _ZARR_CACHE_LOCK:
+        if key in _ZARR_CACHE:  # another thread opened the same file meanwhile: use its
+            tif.close()
+            _ZARR_CACHE.move_to_end(key)
+            return _ZARR_CACHE[key][1]
         _ZARR_CACHE[key] = (tif, array)
         while len(_ZARR_CACHE) > _ZARR_CACHE_SIZE:
             # dropped, not closed: a reader in another thread may still use it; the
