@@ -10,6 +10,8 @@
     amnesia clustering CONFIG --out DIR    coactive clustering (YAML; also `amnesia cluster`)
     amnesia factorization CONFIG --out DIR NMF / PCA / ICA (YAML)
     amnesia run CONFIG [--out DIR]         the stages a configuration names, headless
+    amnesia batch CONFIG RECORDING... --out DIR   a configuration over many recordings
+                                           (--workers N / --scheduler ADDRESS: dask cluster)
     amnesia apply-shifts DIR MOVIE --out F shifts found on one movie applied to another
     amnesia demo [--out DIR] [--view]      the whole pipeline on the built-in synthetic sample
 
@@ -37,6 +39,7 @@ import logging
 import sys
 
 from .. import __version__
+from .batch import add_batch_command
 from .commands import add_commands
 from .stages import add_stage_commands
 from .words import in_cli_words, log_as_lines, option_names, plain_help, plain_text, subparser
@@ -63,11 +66,12 @@ def _build() -> tuple[argparse.ArgumentParser, dict]:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     handlers: dict = {}
     commands = add_commands(sub)
+    commands.update(add_batch_command(sub))
     handlers.update({name: stage.run for name, stage in add_stage_commands(sub).items()})
     handlers.update(commands)
     # the subcommands in the order a user meets them: info first, then the stages
-    order = ["info", *[n for n in sub.choices if n not in commands], "run", "apply-shifts",
-             "demo"]
+    order = ["info", *[n for n in sub.choices if n not in commands], "run", "batch",
+             "apply-shifts", "demo"]
     sub._choices_actions.sort(key=lambda a: order.index(a.dest) if a.dest in order else 99)
     plain_help(parser)
     return parser, handlers
