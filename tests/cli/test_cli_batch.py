@@ -1,0 +1,141 @@
+"""``amnesia batch``: exit statuses, one error line per failed recording, dask clusters."""
+
+import csv
+import signal
+
+import pytest
+import tifffile
+
+from napari_amnesia.cli import build_parser, main
+from napari_amnesia.core.simulate import simulate
+
+CONFIG = "motion: {max_shifts: [4, 4]}\nsummary: {}\ncnmf: {gSig: [3, 3], K: 6, rf: null}\n"
+VALUES = ("name", "status", "frames", "largest_shift", "components", "accepted", "median_snr")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_study")
+    paths = []
+    for seed in range(2):
+        movie, _ = simulate(n_frames=120, shape=(64, 64), n_cells=5, n_neurite_groups=1,
+                            branches_per_group=2, rng=seed)
+        if seed == 1:
+            (root / "A2").mkdir()
+            for t, frame in enumerate(movie):
+                tifffile.imwrite(root / "A2" / f"img{t + 1}.tif", frame)
+            paths.append(str(root / "A2" / "img*.tif"))  # a quoted glob
+        else:
+            tifffile.imwrite(root / "A1.tif", movie)
+            paths.append(str(root / "A1.tif"))
+    config = root / "config.yaml"
+    config.write_text(CONFIG)
+    return {"config": str(config), "recordings": paths}
+
+
+@pytest.fixture(scope="module")
+def local(study, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_local") / "batch"
+    assert main(["-q", "batch", study["config"], *study["recordings"], "--out", str(out)]) == 0
+    return _rows(out)
+
+
+@pytest.fixture
+def deadline():
+    """Fail a cluster test that hangs instead of blocking the run."""
+    def expired(signum, frame):
+        raise TimeoutError("amnesia batch on a LocalCluster took over 240 s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(240)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _rows(out):
+    with open(out / "batch.csv", newline="") as fh:
+        return [{k: row[k] for k in VALUES} for row in csv.DictReader(fh)]
+
+
+def test_help_lists_batch_after_run():
+    text = build_parser().format_help()
+    assert text.index(" run ") < text.index(" batch ") < text.index(" apply-shifts ")
+    usage = build_parser()._subparsers._group_actions[0].choices["batch"].format_help()
+    for option in ("--out", "--workers", "--scheduler", "--force", "--overwrite", "--quiet"):
+        assert option in usage
+
+
+def test_local_batch_and_rerun(study, local, tmp_path, capsys):
+    assert [r["status"] for r in local] == ["done", "done"]
+    assert [r["name"] for r in local] == ["A1", "A2"]
+    assert all(int(r["frames"]) == 120 and int(r["components"]) > 0 for r in local)
+    out = tmp_path / "batch"
+    args = ["batch", study["config"], *study["recordings"], "--out", str(out), "-q"]
+    assert main(args) == 0
+    assert main(args) == 0
+    assert "0 done, 2 skipped, 0 failed" in capsys.readouterr().out
+    assert main([*args, "--force"]) == 0
+    assert "2 done, 0 skipped" in capsys.readouterr().out
+
+
+def test_failed_recordings_exit_1_with_one_line_each(study, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"not a tiff")
+    out = tmp_path / "batch"
+    status = main(["-q", "batch", study["config"], str(tmp_path / "missing.tif"), str(corrupt),
+                   study["recordings"][0], "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1
+    lines = [line for line in err.splitlines() if line.startswith("amnesia: error:")]
+    assert len(lines) == 2, err
+    assert "missing" in lines[0] and "corrupt" in lines[1]
+    assert [r["status"] for r in _rows(out)] == ["failed", "failed", "done"]
+
+
+def test_usage_errors_exit_2(study, tmp_path):
+    for argv in (["batch", study["config"], "--out", str(tmp_path)],
+                 ["batch", study["config"], study["recordings"][0]],
+                 ["batch", study["config"], study["recordings"][0], "--out", str(tmp_path),
+                  "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+
+
+def test_bad_config_and_scheduler_are_one_clear_error(study, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cnmf: {gSig: -3}\n")
+    assert main(["batch", str(bad), study["recordings"][0], "--out", str(tmp_path / "o")]) == 1
+    assert "amnesia: error:" in capsys.readouterr().err
+    assert main(["batch", study["config"], study["recordings"][0], "--out",
+                 str(tmp_path / "o"), "--scheduler", str(tmp_path / "nothing.json")]) == 1
+    assert "--scheduler" in capsys.readouterr().err
+    assert main(["batch", study["config"], study["recordings"][0], "--out",
+                 str(tmp_path / "o"), "--workers", "0"]) == 1
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_workers_2_equals_local(study, local, tmp_path, capsys, deadline):
+    out = tmp_path / "batch"
+    assert main(["-q", "batch", study["config"], *study["recordings"], "--out", str(out),
+                 "--workers", "2"]) == 0
+    assert "dashboard" in capsys.readouterr().err
+    assert _rows(out) == local
+
+
+def test_scheduler_address_and_file(study, local, tmp_path, deadline):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, timeout="60s") as client:
+        out = tmp_path / "by_address"
+        assert main(["-q", "batch", study["config"], *study["recordings"], "--out", str(out),
+                     "--scheduler", cluster.scheduler_address]) == 0
+        assert _rows(out) == local
+        scheduler_file = tmp_path / "scheduler.json"
+        client.write_scheduler_file(str(scheduler_file))
+        out = tmp_path / "by_file"
+        assert main(["-q", "batch", study["config"], study["recordings"][0], "--out",
+                     str(out), "--scheduler", str(scheduler_file)]) == 0
+        assert _rows(out) == local[:1]
