@@ -1,0 +1,164 @@
+"""A batch of recordings on dask.distributed: 2 workers against 1 (run by hand).
+
+Writes (once) ``--recordings`` simulated movies of ``--size``² × ``--frames`` (uint16
+TIFFs, different seeds) to a folder, then runs one configuration over all of them
+with :func:`napari_amnesia.core.batch.run_batch`, side by side in one run:
+
+- ``1 worker``: a ``LocalCluster`` of one worker process with one thread (the
+  recordings one after the other);
+- ``N workers``: a ``LocalCluster`` of ``--workers`` processes with one thread each.
+
+For each it reports the wall time, the ratio to the 1-worker run (issue 15's target:
+≤ 0.55 with 2 workers on 8 recordings of 256² × 1500), the peak memory of each worker
+process (anonymous resident memory ``RssAnon`` sampled every 50 ms inside the
+worker, and ``ru_maxrss``, which also counts the file pages of memory-mapped
+movies; target ≤ 1.5 GB), and the time per recording spent outside the stages
+(scheduling, opening the movie, writing config, manifests and batch files:
+``(wall × workers − Σ stage times) / recordings``; target < 1 s). It checks that
+both runs give the same rows (components, accepted, shifts).
+
+The stages choose their own thread counts from the CPUs the process may use; on a
+machine shared with other work, the wall times move: read the CPU count and the
+load average printed first.
+
+Usage::
+
+    python benchmarks/bench_batch.py                              # 8 × 256² × 1500
+    python benchmarks/bench_batch.py --recordings 4 --frames 600  # a quick run
+    python benchmarks/bench_batch.py --data /scratch/study --keep # reuse the movies
+
+It prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+COMPARED = ("status", "frames", "largest_shift", "components", "accepted", "median_snr")
+
+
+def _config(size: int) -> dict:
+    """The seed's pipeline: piecewise-rigid motion correction, summary, CNMF with patches."""
+    return {"motion": {"pw_rigid": size >= 128, "max_shifts": [6, 6]},
+            "summary": {},
+            "cnmf": {"gSig": [4, 4], "fr": 30.0}}
+
+
+def write_study(folder: Path, n: int, frames: int, size: int) -> list[Path]:
+    """Write ``n`` simulated recordings (skipped when already there)."""
+    from napari_amnesia.core.simulate import write_simulated_movie
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(n):
+        path = folder / f"animal_{seed + 1}_{size}x{frames}.tif"
+        if not path.exists():
+            write_simulated_movie(path, n_frames=frames, shape=(size, size), rng=seed)
+        paths.append(path)
+    return paths
+
+
+def _start_sampler(dask_worker):
+    """Inside a worker: sample the process's anonymous resident memory every 50 ms."""
+    import threading
+
+    def anon() -> int:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    dask_worker.amnesia_peak = anon()
+
+    def sample() -> None:
+        while True:
+            dask_worker.amnesia_peak = max(dask_worker.amnesia_peak, anon())
+            time.sleep(0.05)
+
+    threading.Thread(target=sample, daemon=True).start()
+
+
+def _peaks(dask_worker):
+    import resource
+
+    return dask_worker.amnesia_peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_case(workers: int, recordings: list[Path], out: Path, config: dict) -> dict:
+    """Run the batch on a fresh LocalCluster of ``workers`` one-thread processes."""
+    from distributed import Client, LocalCluster
+
+    from napari_amnesia.core.batch import run_batch
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        client.run(_start_sampler)
+        start = time.perf_counter()
+        result = run_batch(config, recordings, out, client=client, force=True)
+        wall = time.perf_counter() - start
+        peaks = client.run(_peaks)
+    stages = sum(v for row in result.rows for k, v in row.items()
+                 if k.startswith("elapsed_") and v is not None)
+    return {"workers": workers, "wall": wall, "rows": result.rows,
+            "anon": max(p[0] for p in peaks.values()),
+            "maxrss": max(p[1] for p in peaks.values()),
+            "overhead": (wall * workers - stages) / len(recordings),
+            "failed": [r["error"] for r in result.rows if r["status"] == "failed"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recordings", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=1500)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder of the simulated movies (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the movies and results")
+    args = parser.parse_args(argv)
+
+    import dask
+
+    from napari_amnesia import __version__
+
+    data = args.data or Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+        t0 = time.perf_counter()
+        recordings = write_study(data / "movies", args.recordings, args.frames, args.size)
+        print(f"napari-amnesia {__version__}, dask {dask.__version__}; {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.2f}; {args.recordings} recordings of "
+              f"{args.size}²×{args.frames} ready in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+        config = _config(args.size)
+        cases = [run_case(1, recordings, data / "out-1", config),
+                 run_case(args.workers, recordings, data / f"out-{args.workers}", config)]
+        same = [[r[k] for k in COMPARED] for r in cases[0]["rows"]] == \
+            [[r[k] for k in COMPARED] for r in cases[1]["rows"]]
+        base = cases[0]["wall"]
+        print(f"\n{args.recordings} recordings of {args.size}²×{args.frames}, config {config}\n")
+        print("| workers | wall (s) | ratio to 1 worker | peak RssAnon / worker (MB) "
+              "| peak ru_maxrss / worker (MB) | outside the stages / recording (s) |")
+        print("|---|---|---|---|---|---|")
+        for case in cases:
+            print(f"| {case['workers']} | {case['wall']:.1f} | {case['wall'] / base:.2f} "
+                  f"| {case['anon'] / 1e6:.0f} | {case['maxrss'] / 1e6:.0f} "
+                  f"| {case['overhead']:.2f} |")
+        print(f"\nsame rows (components, accepted, shifts, SNR) both ways: {same}")
+        for case in cases:
+            if case["failed"]:
+                print(f"{case['workers']} worker(s): failed: {case['failed']}")
+        return 0 if same and not any(c["failed"] for c in cases) else 1
+    finally:
+        if not args.keep and args.data is None:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
