@@ -274,7 +274,8 @@ class BatchWidget(StageWidget):
 
     def _inputs(self) -> dict | None:
         """Check the inputs; return the batch's arguments, or None (the status says why)."""
-        recordings = self.recording_paths()
+        # absolute paths: the workers of a cluster do not share this process's folder
+        recordings = [os.path.abspath(os.path.expanduser(p)) for p in self.recording_paths()]
         if not recordings:
             self.status.value = ("Add recordings first: movie files ('add movies') or a "
                                  "folder of recordings ('add folder').")
@@ -293,7 +294,7 @@ class BatchWidget(StageWidget):
         if not self.out.line_edit.value:
             self.status.value = "Choose an output folder first."
             return None
-        out = Path(self.out.value)
+        out = Path(os.path.abspath(os.path.expanduser(self.out.value)))
         if out.exists() and not out.is_dir():
             self.status.value = f"output folder: {out} is a file; choose a folder."
             return None
