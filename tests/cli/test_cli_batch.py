@@ -1,6 +1,7 @@
 """``amnesia batch``: exit statuses, one error line per failed recording, dask clusters."""
 
 import csv
+import json
 import signal
 
 import pytest
@@ -128,13 +129,14 @@ def test_scheduler_address_and_file(study, local, tmp_path, deadline):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
-            distributed.Client(cluster, timeout="60s") as client:
+            distributed.Client(cluster, timeout="60s"):
         out = tmp_path / "by_address"
         assert main(["-q", "batch", study["config"], *study["recordings"], "--out", str(out),
                      "--scheduler", cluster.scheduler_address]) == 0
         assert _rows(out) == local
-        scheduler_file = tmp_path / "scheduler.json"
-        client.write_scheduler_file(str(scheduler_file))
+        scheduler_file = tmp_path / "scheduler.json"  # as `dask scheduler --scheduler-file`
+        scheduler_file.write_text(json.dumps({"type": "Scheduler",
+                                              "address": cluster.scheduler_address}))
         out = tmp_path / "by_file"
         assert main(["-q", "batch", study["config"], study["recordings"][0], "--out",
                      str(out), "--scheduler", str(scheduler_file)]) == 0

@@ -26,7 +26,7 @@ CONFIG = {"motion": {"max_shifts": [4, 4]}, "summary": {},
           "cnmf": {"gSig": [3, 3], "K": 8, "rf": None}}
 COLUMNS = ["name", "path", "status", "error", "frames", "height", "width", "largest_shift",
            "components", "accepted", "median_snr", "elapsed_motion", "elapsed_summary",
-           "elapsed_cnmf", "folder"]
+           "elapsed_cnmf", "elapsed", "folder"]
 COMPARED = ("status", "frames", "height", "width", "largest_shift", "components", "accepted",
             "median_snr")
 

@@ -79,8 +79,10 @@ class BatchResult:
     Attributes
     ----------
     rows : list of dict
-        One per recording, in the order given; keys :attr:`COLUMNS` plus
-        ``elapsed_<stage>`` for each stage of the configuration.
+        One per recording, in the order given; keys :attr:`COLUMNS`, then
+        ``elapsed_<stage>`` (seconds) for each stage of the configuration,
+        ``elapsed`` (seconds for the whole recording, writing included; blank when
+        skipped) and ``folder``.
     out : Path
         The batch folder.
     """
@@ -88,7 +90,7 @@ class BatchResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     out: Path | None = None
 
-    #: The first columns of ``batch.csv`` (the ``elapsed_<stage>`` ones go before ``folder``).
+    #: The first columns of ``batch.csv`` (then ``elapsed_<stage>``, ``elapsed``, ``folder``).
     COLUMNS = ("name", "path", "status", "error", "frames", "height", "width",
                "largest_shift", "components", "accepted", "median_snr")
 
@@ -281,12 +283,16 @@ def iter_run_recording(sections: dict, selection: dict, path: str, dest: Any, *,
     return row
 
 
-def _run_on_worker(sections: dict, selection: dict, path: str, dest: str, digest: str
-                   ) -> dict[str, Any]:
-    """Task of one recording on a ``distributed`` worker (the worker's threads only)."""
+def _run_on_worker(sections: dict, selection: dict, path: str, dest: str, digest: str,
+                   name: str = "", topic: str = "") -> dict[str, Any]:
+    """Task of one recording on a ``distributed`` worker (the worker's threads only).
+
+    Each new stage message is sent to the client as an event of ``topic``.
+    """
     import dask
     from threadpoolctl import threadpool_limits
 
+    worker = None
     try:
         from distributed import get_worker
 
@@ -294,16 +300,23 @@ def _run_on_worker(sections: dict, selection: dict, path: str, dest: str, digest
         threads = int(getattr(getattr(worker, "state", worker), "nthreads", 1) or 1)
     except (ImportError, ValueError):  # not on a worker: run as in a local batch
         threads = None
+    last = [""]
+
+    def report(step: Progress) -> None:
+        if worker is not None and topic and step.message != last[0]:
+            last[0] = step.message
+            worker.log_event(topic, {"name": name, "message": step.message})
+
     start = time.perf_counter()
     options = {"scheduler": "threads"} if threads is None else {
         "scheduler": "threads", "num_workers": threads}
     with dask.config.set(options), threadpool_limits(limits=threads, user_api="blas"):
         try:
             row = drive(iter_run_recording(sections, selection, path, dest, digest=digest,
-                                           overwrite=True))
+                                           overwrite=True), report)
         except _INPUT_ERRORS as exc:  # the input's fault: no retry would help
             return {"status": "failed", "error": _first_line(exc)}
-    return {**row, "status": "done", "run_s": round(time.perf_counter() - start, 3)}
+    return {**row, "status": "done", "elapsed": round(time.perf_counter() - start, 3)}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -349,7 +362,8 @@ class _Writer:
     def __init__(self, out: Path, sections: dict, stages: list[str], rows: list[dict],
                  hashes: list[str]) -> None:
         self.out, self.sections, self.rows, self.hashes = out, sections, rows, hashes
-        self.columns = [*BatchResult.COLUMNS, *(f"elapsed_{s}" for s in stages), "folder"]
+        self.columns = [*BatchResult.COLUMNS, *(f"elapsed_{s}" for s in stages), "elapsed",
+                        "folder"]
         self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     def check(self) -> None:
@@ -466,8 +480,8 @@ def iter_run_batch(config: Any, recordings: Iterable[Any], out: Any, *, client: 
                 except Exception as exc:  # noqa: BLE001 - one recording's failure
                     logger.info("recording %s failed", row["path"], exc_info=True)
                     result = {"status": "failed", "error": _first_line(exc)}
-                result.setdefault("run_s", round(time.perf_counter() - start, 3))
-                row.update(_clean(result))
+                result.setdefault("elapsed", round(time.perf_counter() - start, 3))
+                row.update(result)
                 done += 1
                 writer.write()
                 yield Progress(done, total, f"{row['name']}: {row['status']}")
@@ -479,10 +493,6 @@ def iter_run_batch(config: Any, recordings: Iterable[Any], out: Any, *, client: 
     writer.write_cells()
     writer.write()
     return BatchResult(rows=[{k: r.get(k) for k in writer.columns} for r in rows], out=out)
-
-
-def _clean(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k != "run_s"}
 
 
 def _stage_names() -> tuple[str, ...]:
@@ -510,32 +520,57 @@ def _run_distributed(client: Any, rows: list[dict], hashes: list[str], todo: lis
     """Submit one task per recording; collect them as they end (generator)."""
     import uuid
 
-    from distributed import as_completed
+    from distributed import wait
 
     total = len(rows)
     futures = {}
     tag = uuid.uuid4().hex[:8]
+    topic = f"amnesia-batch-{tag}"
+    current: dict[str, str] = {}
+
+    def follow(event: Any) -> None:  # in the client's thread: the stage each worker is at
+        message = event[1] if isinstance(event, tuple) else event
+        if isinstance(message, dict) and message.get("name"):
+            current[message["name"]] = message.get("message", "")
+
+    client.subscribe_topic(topic, follow)
     for i in todo:
         row = rows[i]
         future = client.submit(_run_on_worker, sections, selection, row["path"],
-                               os.fspath(out / row["name"]), hashes[i], pure=False,
-                               retries=2, key=f"amnesia-batch-{row['name']}-{tag}")
+                               os.fspath(out / row["name"]), hashes[i], row["name"], topic,
+                               pure=False, retries=2, key=f"amnesia-batch-{row['name']}-{tag}")
         futures[future] = i
+    pending = set(futures)
+    shown = ""
     try:
-        for future in as_completed(list(futures)):
-            i = futures[future]
+        while pending:
             try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
-                result = {"status": "failed", "error": _first_line(exc)}
-            rows[i].update(_clean(result))
-            done += 1
-            writer.write()
-            yield Progress(done, total, f"{rows[i]['name']}: {rows[i]['status']}")
+                finished, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                running = "; ".join(f"{n}: {m}" for n, m in list(current.items()))
+                if running and running != shown:
+                    shown = running
+                    yield Progress(done, total, running)
+                continue
+            for future in sorted(finished, key=futures.get):
+                i = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
+                    result = {"status": "failed", "error": _first_line(exc)}
+                rows[i].update(result)
+                current.pop(rows[i]["name"], None)
+                done += 1
+                writer.write()
+                yield Progress(done, total, f"{rows[i]['name']}: {rows[i]['status']}")
     finally:
-        pending = [f for f in futures if not f.done()]
-        if pending:
-            client.cancel(pending)
+        left = [f for f in futures if not f.done()]
+        if left:
+            client.cancel(left)
+        try:
+            client.unsubscribe_topic(topic)
+        except (KeyError, ValueError):  # pragma: no cover - already gone
+            pass
 
 
 def run_batch(config: Any, recordings: Iterable[Any], out: Any, client: Any = None,
