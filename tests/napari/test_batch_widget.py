@@ -140,6 +140,34 @@ def test_cancel_stops_the_batch_and_a_rerun_goes_on(make_napari_viewer, study, t
     assert [r["status"] for r in dock.rows] == ["done", "done"]
 
 
+def test_rows_follow_the_progress_messages(make_napari_viewer, tmp_path):
+    """Running rows, from a local batch's and a cluster's messages; the time column."""
+    from napari_amnesia.core.progress import Progress
+
+    dock = _dock(make_napari_viewer())
+    dock._out = tmp_path
+    dock._set_rows([{"name": n, "path": str(tmp_path / f"{n}.tif"), "status": "pending"}
+                    for n in ("a", "a-2", "b")])
+    dock._on_step(Progress(0, 3, "a (1/3): summary images"))  # a local batch
+    assert [r["status"] for r in dock.rows] == ["running", "pending", "pending"]
+    assert dock.status.value == "0 of 3 recording(s) done: a (1/3): summary images"
+    dock._on_step(Progress(0, 3, "a-2: motion correction; b: CNMF"))  # on a cluster
+    assert [r["status"] for r in dock.rows] == ["running", "running", "running"]
+    (tmp_path / "batch.csv").write_text(
+        "name,path,status,error,frames,elapsed_summary,elapsed_cnmf,elapsed,folder\n"
+        f"a,{tmp_path / 'a.tif'},done,,120,0.5,1.25,2.0,{tmp_path / 'a'}\n"
+        f"a-2,{tmp_path / 'a-2.tif'},pending,,,,,,{tmp_path / 'a-2'}\n"
+        f"b,{tmp_path / 'b.tif'},failed,bad file,,,,,{tmp_path / 'b'}\n")
+    dock._on_step(Progress(2, 3, "b: failed"))
+    assert [r["status"] for r in dock.rows] == ["done", "running", "failed"]
+    assert _column(dock, "time (s)") == ["2.0", "", ""]  # the whole recording's time
+    assert _column(dock, "error") == ["", "", "bad file"]
+    dock._set_rows([dict(dock.rows[0]), dict(dock.rows[1], status="cancelled"),
+                    dict(dock.rows[2])])
+    dock._merge(dock._csv_rows(), "a-2: CNMF")  # batch.csv says pending: still cancelled
+    assert dock.rows[1]["status"] == "cancelled"
+
+
 def test_batch_dock_on_a_local_cluster(make_napari_viewer, study, tmp_path, monkeypatch):
     """workers = 1: a LocalCluster started for the run gives the same rows as in process."""
     monkeypatch.setenv("NAPARI_AMNESIA_SYNC", "1")

@@ -137,12 +137,28 @@ def _cells(row: dict) -> list[str]:
     found, accepted = whole("components"), whole("accepted")
     components = f"{found} / {accepted}" if found and accepted else found
     shift = _number(row.get("largest_shift"))
-    times = [_number(value) for key, value in row.items() if str(key).startswith("elapsed")]
-    times = [t for t in times if t is not None]
+    # the whole recording's time when the batch gives it, else the sum of its stages'
+    total = _number(row.get("elapsed"))
+    times = [total] if total is not None else [
+        t for t in (_number(v) for k, v in row.items() if str(k).startswith("elapsed_"))
+        if t is not None]
     error = str(row.get("error") or "")
     return [str(row.get("name") or ""), str(row.get("status") or ""), whole("frames"),
             components, "" if shift is None else f"{shift:.1f}",
             f"{sum(times):.1f}" if times else "", error.splitlines()[0] if error else ""]
+
+
+def _names_running(message: str, name: Any) -> bool:
+    """Whether a batch's progress ``message`` says recording ``name`` is running.
+
+    A local batch says ``"<name> (2/5): <stage>"``; one on a cluster
+    ``"<name>: <stage>; <other>: <stage>"`` (and ``"<name>: done"`` once it ended,
+    by which time ``batch.csv`` says so).
+    """
+    if not message or not name:
+        return False
+    return message.startswith(f"{name} (") or any(
+        part.startswith(f"{name}: ") for part in message.split("; "))
 
 
 def _same_path(a: Any, b: Any) -> bool:
@@ -186,6 +202,7 @@ class BatchWidget(StageWidget):
         super().__init__(viewer)
         self.rows: list[dict] = []
         self._out: Path | None = None  # the output folder of the rows shown
+        self._cancelled = False  # Cancel was pressed during the running batch
         self.add_files = FileEdit(mode="rm", label="add movies", name="add_files",
                                   filter=_MOVIE_FILTER)
         self.add_files.tooltip = "Movie files to add to the recordings, one recording each."
@@ -330,6 +347,7 @@ class BatchWidget(StageWidget):
             return iter_run_batch(config, recordings, out, client=client, force=force)
 
         self._out = out
+        self._cancelled = False
         self._set_rows([{"name": name, "path": path, "status": "pending"}
                         for name, path in zip(recording_names(recordings), recordings,
                                               strict=True)])
@@ -347,20 +365,14 @@ class BatchWidget(StageWidget):
 
     def _on_step(self, step: Any) -> None:
         """Show a batch's progress: the status line, and the rows of ``batch.csv``."""
-        if not isinstance(step, Progress):
-            return
+        if not isinstance(step, Progress) or self._cancelled:
+            return  # a step that arrives after Cancel changes nothing
         if step.total:
             self.status.value = (f"{step.done} of {step.total} recording(s) done"
                                  + (f": {step.message}" if step.message else "."))
         elif step.message:  # the cluster: starting, connected, its dashboard
             self.status.value = step.message
-        self._merge(self._csv_rows())
-        # "<name> (i/N): <stage>": the recording running here (a local batch)
-        for row in self.rows:
-            if row.get("status") == "pending" and step.message.startswith(f"{row['name']} ("):
-                self._set_rows([dict(r, status="running") if r is row else r
-                                for r in self.rows])
-                break
+        self._merge(self._csv_rows(), step.message)
 
     def cancel(self) -> None:
         """Stop the batch at its next step: recordings not finished are marked cancelled.
@@ -370,6 +382,7 @@ class BatchWidget(StageWidget):
         """
         running = self._worker is not None
         super().cancel()
+        self._cancelled = running
         if running:
             self._set_rows([dict(row, status="cancelled")
                             if row.get("status") in ("pending", "running") else row
@@ -401,14 +414,22 @@ class BatchWidget(StageWidget):
             return []
         return _read_csv(self._out / "batch.csv")
 
-    def _merge(self, written: list[dict]) -> None:
-        """Show the rows of ``batch.csv`` once it holds this batch's recordings."""
+    def _merge(self, written: list[dict], message: str = "") -> None:
+        """Show the rows of ``batch.csv`` and mark the recordings ``message`` says run."""
         if len(written) != len(self.rows) or not all(
                 _same_path(new.get("path"), row.get("path"))
                 for new, row in zip(written, self.rows, strict=True)):
-            return  # not written yet: an earlier batch's, or none
-        if [r.get("status") for r in written] != [r.get("status") for r in self.rows]:
-            self._set_rows(written)
+            written = self.rows  # not written yet (or an earlier batch's): the rows shown
+        rows = []
+        for new, old in zip(written, self.rows, strict=True):
+            if new.get("status") == "pending" and old.get("status") == "cancelled":
+                new = old  # a step that arrives after Cancel
+            elif new.get("status") == "pending" and (
+                    old.get("status") == "running" or _names_running(message, new.get("name"))):
+                new = dict(new, status="running")
+            rows.append(new)
+        if rows != self.rows:
+            self._set_rows(rows)
 
     def _show_previous(self) -> None:
         """Show the ``batch.csv`` of the output folder just chosen, if it holds one."""
