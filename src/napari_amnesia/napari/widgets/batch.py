@@ -216,7 +216,7 @@ class BatchWidget(StageWidget):
         self.config = FileEdit(mode="r", label="configuration", name="config",
                                filter="Configuration (*.yaml *.yml *.json)")
         self.config.tooltip = CONFIG_HINT
-        self.config_hint = Label(value=CONFIG_HINT, name="config_hint")
+        self.config_hint = Label(value=CONFIG_HINT, name="config_hint", label=" ")
         self.out = FileEdit(mode="d", label="output folder", name="out")
         self.out.tooltip = ("Gets one results folder per recording, batch.csv and "
                             "batch.json; a batch run again there skips what is done.")
@@ -229,7 +229,7 @@ class BatchWidget(StageWidget):
                                   "workers at 0.")
         self.force = CheckBox(value=False, text="force (redo recordings already done)",
                               name="force")
-        self.table = Table(value=self._table_value([]), name="table", label="recordings")
+        self.table = Table(value=self._table_value([]), name="table", label="progress")
         self.table.read_only = True
         # cells as written (magicgui's delegate would show every number with 4 decimals)
         self.table.native.setItemDelegate(QStyledItemDelegate(self.table.native))
