@@ -59,7 +59,7 @@ def load_results(viewer, folder) -> list:
         raise FileNotFoundError(f"{folder} is not a napari-amnesia results folder "
                                 "(no summary.json).")
     layers = []
-    source = "movie"
+    source = folder.name  # a batch's results folders are named after their recordings
     if (folder / "movie.tif").is_file():
         layers += viewer.open(folder / "movie.tif", plugin="napari-amnesia")
         source = layers[0].name
