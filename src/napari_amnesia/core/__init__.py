@@ -21,7 +21,8 @@ napari_amnesia.core`` stays fast):
   :mod:`.activity` (both, from a configuration: :class:`ActivityResult`);
   curation: :class:`Curation`;
 - the stage registry (:mod:`.stages`: :class:`Stage`, :func:`register`) and the
-  pipeline over it (:mod:`.pipeline`: :func:`run`, :func:`run_config`);
+  pipeline over it (:mod:`.pipeline`: :func:`run`, :func:`run_config`), and over many
+  recordings, locally or on dask.distributed (:mod:`.batch`: :func:`run_batch`);
 - the progress protocol (:mod:`.progress`: :class:`Progress`, :func:`drive`,
   :class:`Cancelled`) and owned, atomic outputs (:mod:`.files`:
   :func:`atomic_folder`, :func:`atomic_file`, :func:`check_destination`).
@@ -56,12 +57,13 @@ _EXPORTS = {
     "Curation": "curation",
     "Stage": "stages", "register": "stages",
     "run": "pipeline", "run_config": "pipeline",
+    "run_batch": "batch", "BatchResult": "batch",
     "Progress": "progress", "drive": "progress", "Cancelled": "progress",
     "atomic_folder": "files", "atomic_file": "files", "check_destination": "files",
 }
 _MODULES = ("io", "simulate", "motion", "summary", "cnmf", "skeleton", "projection",
             "clustering", "factorization", "activity", "curation", "traces", "metrics",
-            "stages", "pipeline", "progress", "files", "parallel", "layers", "params")
+            "stages", "pipeline", "batch", "progress", "files", "parallel", "layers", "params")
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 

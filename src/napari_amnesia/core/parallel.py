@@ -34,15 +34,26 @@ T = TypeVar("T")
 def n_workers(limit: int | None = None) -> int:
     """Return the threads to use: the CPUs this process may run on, at most ``limit``.
 
+    dask's ``num_workers`` setting, when set, caps it too: a batch sets it to the
+    worker's threads inside each recording's task, so a one-thread worker does not
+    run motion correction or CNMF on every core of its machine.
+
     Examples
     --------
     >>> n_workers(1)
     1
     """
+    import dask
+
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         n = os.cpu_count() or 1
+    # inside a batch's task on a dask worker (or wherever the user set dask's
+    # num_workers) use that many threads, not every CPU of the machine
+    configured = dask.config.get("num_workers", None)
+    if configured:
+        n = min(n, int(configured))
     return max(1, n if limit is None else min(n, int(limit)))
 
 
