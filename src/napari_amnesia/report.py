@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["summary_report", "motion_report", "motion_figure", "skeleton_report", "cnmf_report",
-           "cnmf_figure"]
+           "cnmf_figure", "batch_figure", "batch_report"]
 
 
 def _outline(ax, labels: np.ndarray, color: str = "tab:orange") -> None:
@@ -309,3 +309,73 @@ def cnmf_figure(result, *, image=None, truth_labels=None, title: str = "",
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def batch_figure(rows, cells=(), *, title: str = ""):
+    """Return a figure of a batch: counts and rates per recording, side by side.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``batch.csv``'s rows (:class:`~napari_amnesia.core.batch.BatchResult`).
+    cells : list of dict
+        ``cells.csv``'s rows (one per component: ``recording``, ``accepted``,
+        ``event_rate``, ``snr``); accepted components only are summarised.
+    title : str
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if r.get("status") in ("done", "skipped")]
+    names = [str(r["name"]) for r in ok]
+    x = np.arange(len(ok))
+    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 1.1 * len(ok) + 6), 3.6),
+                             constrained_layout=True)
+    found = [_number(r.get("components")) for r in ok]
+    accepted = [_number(r.get("accepted")) for r in ok]
+    axes[0].bar(x - 0.2, found, 0.4, label="components", color="tab:blue")
+    axes[0].bar(x + 0.2, accepted, 0.4, label="accepted", color="tab:orange")
+    axes[0].set_title("components per recording")
+    axes[0].legend(frameon=False, fontsize=8)
+    by_name: dict[str, list[dict]] = {}
+    for cell in cells:
+        if str(cell.get("accepted")).lower() in ("true", "1"):
+            by_name.setdefault(str(cell.get("recording")), []).append(cell)
+    for ax, key, label in ((axes[1], "event_rate", "event rate (events/s)"),
+                           (axes[2], "snr", "SNR")):
+        values = [[_number(c.get(key)) for c in by_name.get(name, [])] for name in names]
+        values = [[v for v in vs if np.isfinite(v)] or [np.nan] for vs in values]
+        ax.boxplot(values, positions=x, widths=0.6, showfliers=False)
+        ax.set_title(f"{label} of accepted cells")
+    for ax in axes:
+        ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    failed = len(rows) - len(ok)
+    fig.suptitle((title + "  " if title else "")
+                 + f"{len(ok)} recording(s)" + (f", {failed} failed" if failed else ""))
+    return fig
+
+
+def batch_report(rows, cells, path, *, title: str = "") -> Path:
+    """Draw :func:`batch_figure` to a PNG (written atomically, as the package's own)."""
+    import matplotlib.pyplot as plt
+
+    from .core.files import atomic_file
+
+    fig = batch_figure(rows, cells, title=title)
+    path = Path(path)
+    try:
+        with atomic_file(path, overwrite=True) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return path
+

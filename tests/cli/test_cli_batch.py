@@ -78,6 +78,11 @@ def test_local_batch_and_rerun(study, local, tmp_path, capsys):
     assert "0 done, 2 skipped, 0 failed" in capsys.readouterr().out
     assert main([*args, "--force"]) == 0
     assert "2 done, 0 skipped" in capsys.readouterr().out
+    # the batch figure: counts and rates per recording, the package's own file
+    from napari_amnesia.core.files import read_manifest
+
+    assert (out / "batch.png").stat().st_size > 10_000
+    assert "batch.png" in read_manifest(out)["files"]
 
 
 def test_failed_recordings_exit_1_with_one_line_each(study, tmp_path, capsys):
