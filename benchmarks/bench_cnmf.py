@@ -50,40 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-WORKER = r"""
-import json, sys, threading, time
-from napari_amnesia._memory import peak_mb, reset_peak
-from napari_amnesia.core.io import open_movie
-from napari_amnesia.core import cnmf
-import numpy as np
-
-def pss_mb():
-    with open("/proc/self/smaps_rollup") as fh:
-        return next(int(l.split()[1]) / 1024 for l in fh if l.startswith("Pss:"))
-
-pss = {"peak": 0.0, "run": True}
-def sample():  # PSS has no high-water mark: sampled every 10 ms
-    while pss["run"]:
-        pss["peak"] = max(pss["peak"], pss_mb())
-        time.sleep(0.01)
-
-tif, out, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-movie = open_movie(tif)
-base = reset_peak()
-sampler = threading.Thread(target=sample, daemon=True)
-sampler.start()
-t0 = time.perf_counter()
-result = cnmf.fit(movie, **params)
-elapsed = time.perf_counter() - t0
-pss["run"] = False
-sampler.join()
-peak = peak_mb()
-result.save(out, overwrite=True)
-print(json.dumps({"time_s": elapsed, "peak_rss_mb": peak, "rss_increase_mb": peak - base,
-                  "peak_pss_mb": pss["peak"],
-                  "timings": result.info.get("timings", {}), "K": result.K,
-                  "accepted": int(result.accepted.sum())}))
-"""
+#: the fit runs in a process of its own (its memory is its own): benchmarks/cnmf_worker.py
+WORKER = str(Path(__file__).with_name("cnmf_worker.py"))
 
 PARAMS = dict(rf=15, stride=10, K=6, gSig=4, p=1, gnb=2, merge_thr=0.85, min_SNR=2.0,
               rval_thr=0.85)
@@ -114,7 +82,7 @@ def run_case(size: int, n_frames: int, folder: Path, seed: int = 0,
                                   overwrite=True)  # --keep: a second run rewrites its own
     out = folder / f"cnmf_{mode}_{size}_{n_frames}"
     params = PARAMS if mode == "two_photon" else PARAMS_ONE_PHOTON
-    proc = subprocess.run([sys.executable, "-c", WORKER, str(tif), str(out),
+    proc = subprocess.run([sys.executable, WORKER, str(tif), str(out),
                            json.dumps(params)], check=True, capture_output=True, text=True)
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
     result = SourceResult.load(out)

@@ -37,28 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-WORKER = r"""
-import json, sys, time
-from napari_amnesia._memory import peak_mb, reset_peak
-from napari_amnesia.core.io import open_movie
-from napari_amnesia.core import cnmf
-
-tif, out, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-movie = open_movie(tif)
-base = reset_peak()
-t0 = time.perf_counter()
-result = cnmf.fit(movie, **params)
-elapsed = time.perf_counter() - t0
-peak = peak_mb()
-result.save(out, overwrite=True)
-sizes = result.info.get("sizes", {})
-print(json.dumps({"time_s": elapsed, "peak_rss_mb": peak, "K": result.K,
-                  "accepted": int(result.accepted.sum()),
-                  "n_patches": result.info.get("n_patches"),
-                  "chosen": {k: v.get("value") for k, v in sizes.items()
-                             if isinstance(v, dict)},
-                  "capped": result.info.get("k_capped")}))
-"""
+#: the fit runs in a process of its own (its memory is its own): benchmarks/cnmf_worker.py
+WORKER = str(Path(__file__).with_name("cnmf_worker.py"))
 
 DATA = Path(os.environ.get("NAPARI_AMNESIA_DATA",
                            Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -69,7 +49,7 @@ CELLS = 120
 
 
 def _run(tif: Path, out: Path, params: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", WORKER, str(tif), str(out),
+    proc = subprocess.run([sys.executable, WORKER, str(tif), str(out),
                            json.dumps(params)], check=True, capture_output=True, text=True,
                           env=os.environ.copy())
     return json.loads(proc.stdout.strip().splitlines()[-1])

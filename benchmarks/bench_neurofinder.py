@@ -59,25 +59,8 @@ SYNTHETIC = dict(n_frames=600, shape=(256, 256), n_cells=120, n_neurite_groups=0
                  motion=False, mode="two_photon")
 THRESHOLD = 0.2  # footprint -> mask, fraction of its maximum
 
-WORKER = r"""
-import json, sys, time
-from napari_amnesia._memory import peak_mb, reset_peak
-from napari_amnesia.core.io import open_movie
-from napari_amnesia.core import cnmf
-
-tif, out, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-movie = open_movie(tif)
-base = reset_peak()
-t0 = time.perf_counter()
-result = cnmf.fit(movie, **params)
-elapsed = time.perf_counter() - t0
-peak = peak_mb()
-result.save(out, overwrite=True)
-print(json.dumps({"time_s": elapsed, "peak_rss_mb": peak, "rss_increase_mb": peak - base,
-                  "K": int(result.K), "accepted": int(result.accepted.sum()),
-                  "info": {k: v for k, v in result.info.items()
-                           if isinstance(v, (int, float, str, bool, list))}}, default=str))
-"""
+#: the fit runs in a process of its own (its memory is its own): benchmarks/cnmf_worker.py
+WORKER = str(Path(__file__).with_name("cnmf_worker.py"))
 
 
 def footprint_masks(result, threshold: float = THRESHOLD) -> np.ndarray:
@@ -88,7 +71,7 @@ def footprint_masks(result, threshold: float = THRESHOLD) -> np.ndarray:
 
 
 def fit_in_subprocess(tif: Path, out: Path, params: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", WORKER, str(tif), str(out),
+    proc = subprocess.run([sys.executable, WORKER, str(tif), str(out),
                            json.dumps(params)], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"cnmf.fit{params} failed on {tif.name}:\n{proc.stderr[-3000:]}")
