@@ -63,8 +63,8 @@ from .common import (
 )
 from .greedy import greedy_roi
 from .nmf import sparse_nmf
-from .seeds import seed_masks, seeded
+from .seeds import find_seeds, seed_masks, seeded
 
-__all__ = ["Initialization", "greedy_roi", "sparse_nmf", "seeded", "seed_masks",
+__all__ = ["Initialization", "greedy_roi", "sparse_nmf", "seeded", "seed_masks", "find_seeds",
            "background_nmf", "fill_nonfinite", "nonfinite_pixels", "pixel_noise",
            "all_finite", "as_matrix", "gaussian_matrix", "NOISE_FRAMES"]

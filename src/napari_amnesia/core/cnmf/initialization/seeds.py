@@ -1,7 +1,9 @@
-"""User seeds: footprints from a label image or a mask stack.
+"""Seeds: CNMF-E's seed pixels, and user footprints from a label image or a mask stack.
 
-:func:`seeded` fits the seeds' traces and background; :func:`seed_masks` turns a
-label image or a mask stack into footprint masks.
+:func:`find_seeds` picks CNMF-E's seed pixels from a correlation and a PNR image
+(what the napari seed picker draws, and the first pass of the one-photon greedy
+initialisation); :func:`seeded` fits the seeds' traces and background;
+:func:`seed_masks` turns a label image or a mask stack into footprint masks.
 """
 
 from __future__ import annotations
@@ -13,7 +15,104 @@ import numpy as np
 from .background import background_nmf
 from .common import Initialization, _hals_columns, as_matrix
 
-__all__ = ["seeded", "seed_masks"]
+__all__ = ["seeded", "seed_masks", "find_seeds"]
+
+
+def find_seeds(
+    correlation: Any,
+    pnr: Any,
+    *,
+    min_corr: float,
+    min_pnr: float,
+    gSig: float | tuple[float, float],  # noqa: N803 - CaImAn's name
+) -> np.ndarray:
+    """Seed pixels of CNMF-E: local maxima of correlation x PNR above both thresholds.
+
+    A pixel is a candidate when its local correlation is at least ``min_corr`` and
+    its peak-to-noise ratio at least ``min_pnr`` (Zhou et al. 2018, "Initialization";
+    CaImAn's ``init_neurons_corr_pnr``). Candidates are ranked by the product
+    ``correlation * pnr``; a candidate is a seed when it is the largest product
+    within ``gSig`` pixels (a box of ``2 * round(gSig) + 1`` pixels, at least 3) and
+    no better seed lies in that box (plateaus give one seed).
+
+    To get the seeds that :func:`~napari_amnesia.core.cnmf.fit` starts from with
+    ``method_init="corr_pnr"``, pass the images it computes:
+    :func:`~napari_amnesia.core.cnmf.initialization.corr_pnr.correlation_pnr` of the
+    movie with the fit's parameters, which is the summary stage's ``corr_pnr`` and
+    ``pnr`` images (:func:`~napari_amnesia.core.summary.summary_images` with
+    ``gsig=gSig`` and ``center_psf=True``: CaImAn's ``correlation_pnr`` filter).
+
+    Parameters
+    ----------
+    correlation : array_like, shape (Y, X)
+        Local correlation image of the filtered, noise-normalised movie (CaImAn's
+        ``Cn`` of ``correlation_pnr``); NaN counts as no seed.
+    pnr : array_like, shape (Y, X)
+        Peak-to-noise ratio image of the filtered movie; NaN counts as no seed.
+    min_corr : float
+        Smallest correlation of a seed, in [0, 1].
+    min_pnr : float
+        Smallest PNR of a seed, > 0.
+    gSig : float or (float, float)
+        Cell radius in pixels (rows, columns): two seeds are at least this far apart
+        along one axis.
+
+    Returns
+    -------
+    ndarray of int64, shape (n, 2)
+        ``(row, column)`` of each seed, best product first (ties: row, then column).
+
+    Raises
+    ------
+    ValueError
+        For images of different or non-2-D shapes, or a threshold out of range.
+
+    References
+    ----------
+    .. [1] Zhou, P. et al. (2018). Efficient and accurate extraction of in vivo calcium
+       signals from microendoscopic video data. eLife 7, e28728.
+
+    Examples
+    --------
+    >>> corr = np.zeros((20, 20), np.float32); pnr = np.zeros((20, 20), np.float32)
+    >>> corr[5, 6] = pnr[5, 6] = 0.9
+    >>> corr[14, 12], pnr[14, 12] = 0.95, 20
+    >>> find_seeds(corr, pnr, min_corr=0.8, min_pnr=0.5, gSig=3).tolist()
+    [[14, 12], [5, 6]]
+    """
+    from scipy import ndimage
+
+    cn = np.asarray(correlation, np.float32)
+    pn = np.asarray(pnr, np.float32)
+    if cn.ndim != 2 or cn.shape != pn.shape:
+        raise ValueError("correlation and pnr should be two images of the same shape, got "
+                         f"{cn.shape} and {pn.shape}.")
+    if not (isinstance(min_corr, (int, float, np.number)) and 0 <= float(min_corr) <= 1):
+        raise ValueError(f"min_corr should be a number in [0, 1], got {min_corr!r}.")
+    if not (isinstance(min_pnr, (int, float, np.number)) and float(min_pnr) > 0
+            and np.isfinite(min_pnr)):
+        raise ValueError(f"min_pnr should be a number > 0, got {min_pnr!r}.")
+    sig = np.broadcast_to(np.asarray(gSig, float), (2,))
+    if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+        raise ValueError(f"gSig should be positive, got {gSig!r}.")
+    half = np.maximum(1, np.round(sig).astype(int))
+    ok = (cn >= min_corr) & (pn >= min_pnr)  # NaN compares False
+    v = np.where(ok, cn * pn, np.float32(0)).astype(np.float32)
+    if not ok.any():
+        return np.zeros((0, 2), np.int64)
+    peak = ndimage.maximum_filter(v, size=tuple(2 * half + 1), mode="constant", cval=0.0)
+    rows, cols = np.nonzero(ok & (v >= peak))
+    order = np.lexsort((cols, rows, -v[rows, cols]))  # best first, then row, column
+    rows, cols = rows[order], cols[order]
+    # a plateau (or two equal maxima within a box) gives one seed: the first in order
+    taken = np.zeros(v.shape, bool)
+    keep = np.zeros(rows.size, bool)
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        if taken[r, c]:
+            continue
+        keep[i] = True
+        taken[max(0, r - half[0]):r + half[0] + 1, max(0, c - half[1]):c + half[1] + 1] = True
+    return np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
 
 
 def seed_masks(seeds: Any, dims: tuple[int, int] | None = None) -> tuple[np.ndarray,
