@@ -196,7 +196,7 @@ def test_batch_dock_on_a_local_cluster(make_napari_viewer, study, tmp_path, monk
     ("no output folder", "Choose an output folder first"),
     ("output is a file", "is a file; choose a folder"),
     ("output parent missing", "does not exist; choose a folder in an existing one"),
-    ("workers and scheduler", "Choose either workers or a scheduler"),
+    ("workers and scheduler", "Give either workers or scheduler, not both"),
     ("bad scheduler", "neither an address"),
 ])
 def test_bad_inputs_get_one_clear_message(make_napari_viewer, study, tmp_path, monkeypatch,

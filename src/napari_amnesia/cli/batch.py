@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -15,47 +14,18 @@ __all__ = ["add_batch_command"]
 logger = logging.getLogger("napari_amnesia")
 
 
-@contextlib.contextmanager
-def _client(args: argparse.Namespace):
-    """Yield the ``distributed.Client`` that ``--workers``/``--scheduler`` ask for, or None."""
-    if args.workers is None and args.scheduler is None:
-        yield None
-        return
-    from distributed import Client, LocalCluster
-
-    if args.workers is not None:
-        if args.workers < 1:
-            raise ValueError(f"--workers should be at least 1, got {args.workers}.")
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster, Client(cluster) as client:
-            print(f"amnesia batch: {args.workers} local worker process(es); dashboard "
-                  f"{client.dashboard_link}", file=sys.stderr)
-            yield client
-        return
-    address = args.scheduler
-    try:
-        if Path(address).is_file():
-            client = Client(scheduler_file=address, timeout="20s")
-        elif "://" in address or ":" in address:
-            client = Client(address, timeout="20s")
-        else:
-            raise FileNotFoundError(f"--scheduler {address}: not an address (tcp://host:port) "
-                                    "and no such scheduler file.")
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise OSError(f"--scheduler {address}: could not connect ({exc}).") from None
-    with client:
-        print(f"amnesia batch: scheduler {client.scheduler.address}; dashboard "
-              f"{client.dashboard_link}", file=sys.stderr)
-        yield client
+#: How messages of core.batch.cluster name the two choices here.
+_LABELS = {"scheduler": "--scheduler", "workers": "--workers"}
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from ..core.batch import iter_run_batch
+    from ..core.batch.cluster import connect, describe
     from ..core.progress import drive
 
-    with _client(args) as client:
+    with connect(args.scheduler, args.workers, labels=_LABELS) as client:
+        if client is not None:
+            print(f"amnesia batch: {describe(client)}", file=sys.stderr)
         generator = iter_run_batch(args.config, args.recordings, args.out, client=client,
                                    force=args.force, overwrite=args.overwrite)
         with progress(args) as bar:

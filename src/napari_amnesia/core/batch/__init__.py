@@ -302,8 +302,6 @@ def _run_distributed(client: Any, rows: list[dict], hashes: list[str], todo: lis
     """Submit one task per recording; collect them as they end (generator)."""
     import uuid
 
-    from distributed import wait
-
     total = len(rows)
     futures = {}
     tag = uuid.uuid4().hex[:8]
@@ -326,14 +324,16 @@ def _run_distributed(client: Any, rows: list[dict], hashes: list[str], todo: lis
     shown = ""
     try:
         while pending:
-            try:
-                finished, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
-            except TimeoutError:
+            # polled, not distributed.wait: that one needs the client to be dask's default
+            finished = {f for f in pending if f.done()}
+            if not finished:
                 running = "; ".join(f"{n}: {m}" for n, m in list(current.items()))
                 if running and running != shown:
                     shown = running
                     yield Progress(done, total, running)
+                time.sleep(0.1)
                 continue
+            pending -= finished
             for future in sorted(finished, key=futures.get):
                 i = futures[future]
                 try:

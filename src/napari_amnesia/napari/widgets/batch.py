@@ -66,6 +66,8 @@ COLUMNS = ("name", "status", "frames", "components", "largest shift (px)", "time
 #: the hint under the configuration field
 CONFIG_HINT = ("A pipeline configuration (amnesia run): the Curate ROIs dock's "
                "'Save pipeline config' writes one.")
+#: How messages of core.batch.cluster name the dock's two fields.
+_LABELS = {"scheduler": "scheduler", "workers": "workers"}
 _MOVIE_FILTER = "Movies (*.tif *.tiff *.btf *.tf8 *.npy)"
 
 
@@ -319,18 +321,17 @@ class BatchWidget(StageWidget):
             self.status.value = (f"output folder: {out.parent} does not exist; choose a "
                                  "folder in an existing one.")
             return None
-        workers = int(self.workers.value)
-        scheduler = str(self.scheduler.value).strip()
-        if workers and scheduler:
-            self.status.value = ("Choose either workers or a scheduler: set workers to 0 to "
-                                 "run on the scheduler's cluster, or clear the scheduler.")
-            return None
-        if scheduler and ":" not in scheduler and not Path(scheduler).is_file():
-            self.status.value = (f"scheduler: {scheduler!r} is neither an address "
-                                 "(tcp://HOST:8786) nor an existing scheduler file.")
+        workers = int(self.workers.value) or None  # 0: here
+        scheduler = str(self.scheduler.value).strip() or None
+        from ...core.batch.cluster import check_cluster
+
+        try:
+            check_cluster(scheduler, workers, labels=_LABELS)
+        except (OSError, ValueError) as exc:
+            self.status.value = str(exc)[:1].upper() + str(exc)[1:]
             return None
         return {"config": config, "recordings": recordings, "out": out, "workers": workers,
-                "scheduler": scheduler or None, "force": bool(self.force.value)}
+                "scheduler": scheduler, "force": bool(self.force.value)}
 
     # ------------------------------------------------------------------ running
     def run(self):
@@ -339,6 +340,7 @@ class BatchWidget(StageWidget):
         if inputs is None:
             return None
         from ...core.batch import iter_run_batch, recording_names
+        from ...core.batch.cluster import where
 
         config, recordings, out = inputs["config"], inputs["recordings"], inputs["out"]
         force = inputs["force"]
@@ -351,13 +353,13 @@ class BatchWidget(StageWidget):
         self._set_rows([{"name": name, "path": path, "status": "pending"}
                         for name, path in zip(recording_names(recordings), recordings,
                                               strict=True)])
-        where = (f"{inputs['workers']} worker processes" if inputs["workers"]
-                 else f"the cluster at {inputs['scheduler']}" if inputs["scheduler"]
-                 else "this process")
+
+        place = where(inputs["scheduler"], inputs["workers"])
+        place = "in this process" if place == "here" else f"on {place}"
         worker = self.launch(_on_cluster(make, workers=inputs["workers"],
                                          scheduler=inputs["scheduler"]),
                              source=os.fspath(out),
-                             message=f"Running {len(recordings)} recording(s) on {where}...",
+                             message=f"Running {len(recordings)} recording(s) {place}...",
                              on_result=self._finished)
         if worker is not None:
             worker.yielded.connect(self._on_step)
@@ -479,31 +481,20 @@ class BatchWidget(StageWidget):
         return layers
 
 
-def _on_cluster(make, *, workers: int, scheduler: str | None) -> Generator:
+def _on_cluster(make, *, workers: int | None, scheduler: str | None) -> Generator:
     """Run ``make(client)``'s batch in this process, on a new LocalCluster or a running one.
 
-    A generator (run in the dock's worker), as ``amnesia batch --workers N`` /
-    ``--scheduler ADDRESS`` do: the LocalCluster of ``workers`` processes is started
+    A generator (run in the dock's worker) around
+    :func:`napari_amnesia.core.batch.cluster.connect`, as ``amnesia batch --workers N``
+    / ``--scheduler ADDRESS``: the LocalCluster of ``workers`` processes is started
     here and closed when the batch ends, fails or is cancelled.
     """
-    if not workers and not scheduler:
-        return (yield from make(None))
-    from distributed import Client, LocalCluster
+    from ...core.batch.cluster import connect, describe, where
 
-    if scheduler:
-        yield Progress(0, 0, f"Connecting to the scheduler {scheduler}...")
-        try:
-            client = (Client(scheduler_file=scheduler, timeout="20s")
-                      if Path(scheduler).is_file() else Client(scheduler, timeout="20s"))
-        except OSError as exc:
-            raise OSError(f"scheduler {scheduler}: could not connect ({exc}).") from None
-        with client:
-            yield Progress(0, 0, f"Running on the cluster at {client.scheduler.address}; "
-                                 f"dashboard {client.dashboard_link}")
-            return (yield from make(client))
-    yield Progress(0, 0, f"Starting {workers} dask worker process(es)...")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
-        yield Progress(0, 0, f"{workers} local worker process(es); dashboard "
-                             f"{client.dashboard_link}")
+    if workers or scheduler:
+        yield Progress(0, 0, f"Starting {where(scheduler, workers)}..." if workers
+                       else f"Connecting to the scheduler {scheduler}...")
+    with connect(scheduler, workers, labels=_LABELS) as client:
+        if client is not None:
+            yield Progress(0, 0, f"Running on {describe(client)}")
         return (yield from make(client))
