@@ -318,7 +318,7 @@ def _number(value) -> float:
         return float("nan")
 
 
-def batch_figure(rows, cells=(), *, title: str = ""):
+def batch_figure(rows, cells=(), totals=(), *, title: str = ""):
     """Return a figure of a batch: counts and rates per recording, side by side.
 
     Parameters
@@ -327,7 +327,14 @@ def batch_figure(rows, cells=(), *, title: str = ""):
         ``batch.csv``'s rows (:class:`~napari_amnesia.core.batch.BatchResult`).
     cells : list of dict
         ``cells.csv``'s rows (one per component: ``recording``, ``accepted``,
-        ``event_rate``, ``snr``); accepted components only are summarised.
+        ``event_rate``, ``snr``); the accepted components' spread is drawn as a box
+        per recording.
+    totals : list of dict
+        ``recordings.csv``'s rows (one per recording): the components found and
+        accepted (bars) and the mean event rate and SNR of the accepted cells
+        (diamonds on the boxes); with the skeleton's totals
+        (``skeleton_n_branches``, ``skeleton_total_length``), a fourth panel. Without
+        them, the counts come from ``rows``.
     title : str
     """
     import matplotlib
@@ -337,11 +344,15 @@ def batch_figure(rows, cells=(), *, title: str = ""):
 
     ok = [r for r in rows if r.get("status") in ("done", "skipped")]
     names = [str(r["name"]) for r in ok]
+    by_recording = {str(t.get("recording")): t for t in totals}
+    counts = [by_recording.get(name, row) for name, row in zip(names, ok, strict=True)]
+    skeleton = any(_number(t.get("skeleton_n_branches")) >= 0 for t in counts)
     x = np.arange(len(ok))
-    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 1.1 * len(ok) + 6), 3.6),
-                             constrained_layout=True)
-    found = [_number(r.get("components")) for r in ok]
-    accepted = [_number(r.get("accepted")) for r in ok]
+    fig, axes = plt.subplots(1, 4 if skeleton else 3,
+                             figsize=(max(9.0, 1.1 * len(ok) + 6) * (1.3 if skeleton else 1),
+                                      3.6), constrained_layout=True)
+    found = [_number(r.get("components")) for r in counts]
+    accepted = [_number(r.get("accepted")) for r in counts]
     axes[0].bar(x - 0.2, found, 0.4, label="components", color="tab:blue")
     axes[0].bar(x + 0.2, accepted, 0.4, label="accepted", color="tab:orange")
     axes[0].set_title("components per recording")
@@ -355,7 +366,19 @@ def batch_figure(rows, cells=(), *, title: str = ""):
         values = [[_number(c.get(key)) for c in by_name.get(name, [])] for name in names]
         values = [[v for v in vs if np.isfinite(v)] or [np.nan] for vs in values]
         ax.boxplot(values, positions=x, widths=0.6, showfliers=False)
+        means = [_number(t.get(f"mean_{key}")) for t in counts]
+        if totals and np.isfinite(means).any():
+            ax.plot(x, means, "D", color="tab:red", markersize=4, label="mean")
+            ax.legend(frameon=False, fontsize=8)
         ax.set_title(f"{label} of accepted cells")
+    if skeleton:
+        branches = [_number(t.get("skeleton_n_branches")) for t in counts]
+        length = [_number(t.get("skeleton_total_length")) for t in counts]
+        axes[3].bar(x, branches, 0.6, color="tab:green")
+        axes[3].set_title("skeleton branches (bars), total length (line)", fontsize=9)
+        twin = axes[3].twinx()
+        twin.plot(x, length, "o-", color="tab:purple")
+        twin.set_ylabel("total length (px)", fontsize=8)
     for ax in axes:
         ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
     failed = len(rows) - len(ok)
@@ -364,13 +387,13 @@ def batch_figure(rows, cells=(), *, title: str = ""):
     return fig
 
 
-def batch_report(rows, cells, path, *, title: str = "") -> Path:
+def batch_report(rows, cells, path, *, totals=(), title: str = "") -> Path:
     """Draw :func:`batch_figure` to a PNG (written atomically, as the package's own)."""
     import matplotlib.pyplot as plt
 
     from .core.files import atomic_file
 
-    fig = batch_figure(rows, cells, title=title)
+    fig = batch_figure(rows, cells, totals, title=title)
     path = Path(path)
     try:
         with atomic_file(path, overwrite=True) as tmp:

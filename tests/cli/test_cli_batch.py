@@ -146,3 +146,31 @@ def test_scheduler_address_and_file(study, local, tmp_path, deadline):
         assert main(["-q", "batch", study["config"], study["recordings"][0], "--out",
                      str(out), "--scheduler", str(scheduler_file)]) == 0
         assert _rows(out) == local[:1]
+
+
+def test_batch_figure_draws_the_totals():
+    """The figure's bars are recordings.csv's counts, its diamonds the accepted cells' means."""
+    from napari_amnesia.report import batch_figure
+
+    rows = [{"name": "a", "status": "done", "components": 9, "accepted": 9},
+            {"name": "b", "status": "skipped"}, {"name": "c", "status": "failed"}]
+    cells = [{"recording": r, "accepted": "True", "event_rate": v, "snr": 2 * v}
+             for r, v in (("a", 1.0), ("a", 3.0), ("b", 0.5))]
+    totals = [{"recording": "a", "components": 4, "accepted": 2, "mean_event_rate": 2.0,
+               "mean_snr": 4.0, "skeleton_n_branches": 7, "skeleton_total_length": 90.0},
+              {"recording": "b", "components": 1, "accepted": 1, "mean_event_rate": 0.5,
+               "mean_snr": 1.0, "skeleton_n_branches": 3, "skeleton_total_length": 40.0}]
+    fig = batch_figure(rows, cells, totals)
+    counts, rates, snr, skeleton = fig.axes[:4]
+    assert [p.get_height() for p in counts.patches] == [4, 1, 2, 1]  # found, then accepted
+    assert list(rates.lines[-1].get_ydata()) == [2.0, 0.5]
+    assert list(snr.lines[-1].get_ydata()) == [4.0, 1.0]
+    assert [p.get_height() for p in skeleton.patches] == [7, 3]
+    assert "2 recording(s), 1 failed" in fig._suptitle.get_text()
+    without = batch_figure(rows, cells)  # batch.csv's counts; no skeleton panel
+    assert len(without.axes) == 3
+    assert [p.get_height() for p in without.axes[0].patches][:1] == [9]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    plt.close(without)

@@ -32,16 +32,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             result = drive(generator, bar)
     rows = result.rows
     if any(r["status"] in ("done", "skipped") for r in rows):
-        import csv
-
         from ..report import batch_report
 
-        cells: list[dict] = []
-        cells_csv = Path(result.out) / "cells.csv"
-        if cells_csv.is_file():
-            with open(cells_csv, newline="") as fh:
-                cells = list(csv.DictReader(fh))
-        batch_report(rows, cells, Path(result.out) / "batch.png", title=str(args.config))
+        batch_report(rows, result.cells, Path(result.out) / "batch.png",
+                     totals=result.totals, title=str(args.config))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "skipped", "failed")}
     print(f"{len(rows)} recording(s): {counts['done']} done, {counts['skipped']} skipped, "
           f"{counts['failed']} failed → {result.out / 'batch.csv'}")
@@ -58,8 +52,11 @@ def add_batch_command(sub) -> dict:
         description="Run the stages of a configuration (as for `amnesia run`; its input: is "
         "replaced) on every RECORDING: one results folder per recording under --out, named "
         "after it, plus batch.csv (one row per recording: status, frames, largest shift, "
-        "components, accepted, median SNR, time per stage), batch.json (configuration, "
-        "versions, a hash per recording), cells.csv (every CNMF component) and batch.png "
+        "components, accepted, median SNR, time per stage), batch.json "
+        "(configuration, versions, a hash per recording), cells.csv (every CNMF component), "
+        "recordings.csv (per recording: cells found and accepted, median and mean event "
+        "rate, amplitude and SNR of the accepted ones, skeleton totals), "
+        "skeleton_statistics.csv and branches.csv (with a skeleton section) and batch.png "
         "(components, event rates and SNR per recording). Running the "
         "same command again skips the recordings done with the same configuration and "
         "input, and redoes failed or changed ones. A failed recording does not stop the "

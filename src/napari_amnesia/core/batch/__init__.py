@@ -8,6 +8,11 @@ replaced by each recording) to every recording and writes::
       batch.csv            one row per recording (see BatchResult.COLUMNS)
       batch.json           the configuration, versions, and per recording its hash
       cells.csv            every CNMF component of every recording (when CNMF ran)
+      recordings.csv       one row of totals per recording: cells found and accepted,
+                           median and mean event rate, amplitude and SNR of the
+                           accepted ones, the skeleton's totals (when it ran)
+      skeleton_statistics.csv, branches.csv   when the skeleton stage ran: one row
+                           per recording as ``amnesia skeleton`` writes, every branch
       <name>/              one results folder per recording, as ``amnesia run`` writes
         batch-recording.json   its hash and row (what a later run compares against)
         cells.csv              its components: snr, event rate, amplitude, accepted
@@ -38,7 +43,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import glob
 import json
@@ -55,7 +59,6 @@ from ... import __version__
 from ..files import atomic_file, check_destination, jsonable
 from ..progress import Progress, drive
 from .recording import (  # noqa: F401 - the task and helpers live there
-    _CELL_COLUMNS,
     RECORDING_FILE,
     _first_line,
     _run_on_worker,
@@ -67,9 +70,11 @@ from .recording import (  # noqa: F401 - the task and helpers live there
     recording_hash,
     recording_names,
 )
+from .tables import check_tables, recording_totals, write_tables
 
 __all__ = ["BatchResult", "iter_run_batch", "run_batch", "recording_names",
-           "input_identity", "recording_hash", "cell_table", "RECORDING_FILE"]
+           "input_identity", "recording_hash", "cell_table", "recording_totals",
+           "RECORDING_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +92,19 @@ class BatchResult:
         skipped) and ``folder``.
     out : Path
         The batch folder.
+    cells : list of dict
+        Every CNMF component of the recordings with results, as in ``cells.csv``
+        (``recording``, ``component``, ``accepted``, ``snr``, ``event_rate``,
+        ``amplitude``).
+    totals : list of dict
+        One row per recording with results, as in ``recordings.csv``
+        (:func:`~napari_amnesia.core.batch.tables.recording_totals`).
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     out: Path | None = None
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    totals: list[dict[str, Any]] = field(default_factory=list)
 
     #: The first columns of ``batch.csv`` (then ``elapsed_<stage>``, ``elapsed``, ``folder``).
     COLUMNS = ("name", "path", "status", "error", "frames", "height", "width",
@@ -149,8 +163,9 @@ class _Writer:
         self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     def check(self) -> None:
-        for name in ("batch.csv", "batch.json", "cells.csv"):
+        for name in ("batch.csv", "batch.json"):
             check_destination(self.out / name, True, folder=False)
+        check_tables(self.out)
 
     def write(self) -> None:
         with atomic_file(self.out / "batch.csv", overwrite=True) as tmp:
@@ -161,17 +176,6 @@ class _Writer:
                                for r, h in zip(self.rows, self.hashes, strict=True)]}
         with atomic_file(self.out / "batch.json", overwrite=True) as tmp:
             tmp.write_text(json.dumps(jsonable(data), indent=2))
-
-    def write_cells(self) -> None:
-        cells = []
-        for row in self.rows:
-            path = self.out / row["name"] / "cells.csv"
-            if row["status"] in ("done", "skipped") and path.is_file():
-                with open(path, newline="") as fh:
-                    cells += [{"recording": row["name"], **c} for c in csv.DictReader(fh)]
-        if cells or (self.out / "cells.csv").exists():
-            with atomic_file(self.out / "cells.csv", overwrite=True) as tmp:
-                _write_csv(tmp, cells, ["recording", *_CELL_COLUMNS])
 
 
 def iter_run_batch(config: Any, recordings: Iterable[Any], out: Any, *, client: Any = None,
@@ -272,9 +276,10 @@ def iter_run_batch(config: Any, recordings: Iterable[Any], out: Any, *, client: 
                                         out, writer, done)
     finally:
         _clean_parts(out, names)
-    writer.write_cells()
+    cells, totals = write_tables(out, rows)
     writer.write()
-    return BatchResult(rows=[{k: r.get(k) for k in writer.columns} for r in rows], out=out)
+    return BatchResult(rows=[{k: r.get(k) for k in writer.columns} for r in rows], out=out,
+                       cells=cells, totals=totals)
 
 
 def _stage_names() -> tuple[str, ...]:
