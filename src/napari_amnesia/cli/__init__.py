@@ -13,6 +13,8 @@
     amnesia batch CONFIG RECORDING... --out DIR   a configuration over many recordings
                                            (--workers N / --scheduler ADDRESS: dask cluster)
     amnesia apply-shifts DIR MOVIE --out F shifts found on one movie applied to another
+    amnesia export DIR --format F --out P  results as nwb, suite2p, imagej, csv or labels
+    amnesia import SRC --out DIR           suite2p plane / CaImAn .hdf5 → CNMF result folder
     amnesia demo [--out DIR] [--view]      the whole pipeline on the built-in synthetic sample
 
 The stage subcommands are generated from the stage registry
@@ -41,6 +43,7 @@ import sys
 from .. import __version__
 from .batch import add_batch_command
 from .commands import add_commands
+from .exchange import add_exchange_commands
 from .stages import add_stage_commands
 from .words import in_cli_words, log_as_lines, option_names, plain_help, plain_text, subparser
 from .words import warnings_as_lines as _warnings
@@ -67,11 +70,12 @@ def _build() -> tuple[argparse.ArgumentParser, dict]:
     handlers: dict = {}
     commands = add_commands(sub)
     commands.update(add_batch_command(sub))
+    commands.update(add_exchange_commands(sub))
     handlers.update({name: stage.run for name, stage in add_stage_commands(sub).items()})
     handlers.update(commands)
     # the subcommands in the order a user meets them: info first, then the stages
     order = ["info", *[n for n in sub.choices if n not in commands], "run", "batch",
-             "apply-shifts", "demo"]
+             "apply-shifts", "export", "import", "demo"]
     sub._choices_actions.sort(key=lambda a: order.index(a.dest) if a.dest in order else 99)
     plain_help(parser)
     return parser, handlers
