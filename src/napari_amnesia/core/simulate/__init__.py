@@ -16,9 +16,12 @@ The package, by what each part does
 - the scene, what is planted: :mod:`.cells` (soma positions and shapes),
   :mod:`.neurites` (branching trees and their graph), :mod:`.activity` (spikes and
   calcium), :mod:`.motion` (rigid shifts and the non-rigid field);
-- the rendering: :mod:`.background` (neuropil, low-rank and one-photon background,
-  bleaching), :mod:`.noise` (shot and read noise), :mod:`.rendering` (the scene
-  turned into frames);
+- the one-photon (miniscope) scene: :mod:`.one_photon` (out-of-focus population,
+  neuropil haze, presets) and :mod:`.vessels` (vignetting, illumination fall-off,
+  vessels' shadows);
+- the rendering: :mod:`.background` (neuropil, low-rank background, bleaching),
+  :mod:`.noise` (shot and read noise), :mod:`.rendering` (the scene turned into
+  frames);
 - :mod:`.scene` assembles a :class:`GroundTruth` (:mod:`.truth`: what was planted,
   label images, noiseless renderings); :mod:`.simulation` is :func:`simulate`;
 - :mod:`.writing` streams a movie to a TIFF file in bounded memory.
@@ -89,6 +92,7 @@ from __future__ import annotations
 
 from .activity import ar_coefficients
 from .neurites import attach_somata
+from .one_photon import ONE_PHOTON_PRESETS, one_photon_params
 from .params import MODE_DEFAULTS, SimulationParams
 from .simulation import simulate
 from .truth import GroundTruth, label_footprints
@@ -104,4 +108,6 @@ __all__ = [
     "ar_coefficients",
     "MODE_DEFAULTS",
     "SimulationParams",
+    "ONE_PHOTON_PRESETS",
+    "one_photon_params",
 ]

@@ -27,7 +27,9 @@ def plant_somata(
     n_pairs = int(round(p["overlap_fraction"] * K / 2))
     n_pairs = min(n_pairs, K // 2)
     margin = p["cell_radius"][1] + 2 * blur + 3
-    centers, axes, angles = _place_cells(rng, shape, K, p["cell_radius"], margin, n_pairs)
+    # one-photon: the in-focus layer is thick, somata overlap in projection (no warning)
+    centers, axes, angles = _place_cells(rng, shape, K, p["cell_radius"], margin, n_pairs,
+                                         warn=p["mode"] != "one_photon")
     has_nucleus = rng.random(K) < p["nucleus_fraction"]
     irregularity = float(p.get("soma_irregularity", 0.0))
     ragged = None
@@ -58,6 +60,8 @@ def _place_cells(
     radius: tuple[float, float],
     margin: float,
     n_pairs: int,
+    *,
+    warn: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centres, semi-axes and orientations; ``n_pairs`` pairs placed overlapping."""
     Y, X = shape
@@ -97,7 +101,7 @@ def _place_cells(
         if overlap:
             partner[k] = k - 1
     if crowded:
-        logger.warning(
+        (logger.warning if warn else logger.debug)(
             "simulate: could not place all %d cells without unplanned overlaps in %s",
             n_cells,
             shape,

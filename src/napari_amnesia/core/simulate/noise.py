@@ -18,11 +18,13 @@ _NOISE_KEY = 0x5EED  # spawn key of the per-frame noise streams
 def noise_summary(
     p: dict[str, Any], bleaching: np.ndarray, baseline: np.ndarray, footprints: np.ndarray,
     branch_baseline: np.ndarray, branch_footprints: np.ndarray, bg_temporal: np.ndarray,
-    background_spatial: np.ndarray,
+    background_spatial: np.ndarray, out_of_focus_footprints: np.ndarray | None = None,
+    out_of_focus_traces: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Noise level at rest: per pixel (Y, X) and of each footprint-weighted trace (K,).
 
-    Both are for the mean bleaching and no motion.
+    Both are for the mean bleaching and no motion; out-of-focus cells count with their
+    mean level.
     """
     Y, X = p["shape"]
     shape = (Y, X)
@@ -36,6 +38,9 @@ def noise_summary(
         np.tensordot(branch_baseline.astype(np.float32), branch_footprints, axes=1) if B else 0
     )
     rest = rest + np.tensordot(bg_temporal.mean(axis=1), background_spatial, axes=1)
+    if out_of_focus_traces is not None and len(out_of_focus_traces):
+        rest = rest + np.tensordot(out_of_focus_traces.mean(axis=1), out_of_focus_footprints,
+                                   axes=1)
     shot = gain * mean_bleach * np.maximum(rest, 0) if p["photon_noise"] != "none" else 0
     pixel_var = shot + read**2
     pixel_noise_sd = np.sqrt(pixel_var * np.ones(shape)).astype(np.float32)

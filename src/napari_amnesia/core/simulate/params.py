@@ -23,6 +23,8 @@ __all__ = ["MODE_DEFAULTS", "SimulationParams"]
 _MODES = ("two_photon", "one_photon")
 _DTYPES = ("uint16", "float32")
 _PHOTON_NOISE = ("gaussian", "poisson", "none")
+#: one-photon: out-of-focus cells per in-focus cell when ``n_out_of_focus`` is None
+_DEFOCUSED_PER_CELL = 2
 
 #: Defaults that depend on ``mode`` (used where the argument is None).
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -89,7 +91,10 @@ class SimulationParams(StageParams):
         from their own random stream: a seed grows the same trees whatever
         ``n_cells`` is (a branch stops short where a soma is in its way).
     mode : {"two_photon", "one_photon"}
-        Imaging mode.
+        Imaging mode. "one_photon" renders a miniscope movie: out-of-focus cells,
+        neuropil haze following the population, vessels' shadows, vignetting and a
+        12-bit camera around the in-focus cells (see
+        :mod:`~napari_amnesia.core.simulate.one_photon`).
     frame_rate : float
         Frames per second.
     ar_order : {1, 2}
@@ -163,18 +168,21 @@ class SimulationParams(StageParams):
         two-photon cortex look (their footprints are less compact); the footprints
         of the ground truth are the irregular ones. Drawn from a random stream of its
         own: every other output of the seed is unchanged.
-    n_out_of_focus : int
-        Number of out-of-focus cells (>= 0, default 0): somata of another plane,
-        twice as large as the cells, blurred by 3 px more, dimmer, with activity of
-        their own, rendered into the movie but not cells of the ground truth (kept in
-        ``truth.out_of_focus_footprints`` and ``truth.out_of_focus_traces``). Drawn
-        from a random stream of their own: every other output of the seed is
-        unchanged.
+    n_out_of_focus : int, optional
+        Number of out-of-focus cells (>= 0; mode default 0 two-photon, ``2 *
+        n_cells`` one-photon): somata of another plane, rendered into the movie but
+        not cells of the ground truth (kept in ``truth.out_of_focus_footprints`` and
+        ``truth.out_of_focus_traces``). Two-photon: twice as large as the cells,
+        blurred by 3 px more, dimmer. One-photon: the cells' size blurred by 3-11 px
+        more (their depth), the same light spread wider (see
+        :mod:`~napari_amnesia.core.simulate.one_photon`). Drawn from a random stream
+        of their own: every other output of the seed is unchanged.
     out_of_focus_brightness : float
         Resting brightness of an out-of-focus cell relative to ``brightness`` (> 0,
         default 0.3).
     dtype : {"uint16", "float32"}
-        Movie dtype; uint16 values are rounded and clipped to [0, 65535].
+        Movie dtype; uint16 values are rounded and clipped to [0, 65535] (one-photon:
+        [0, 4095], a 12-bit camera).
     rng : int, numpy.random.Generator or None
         Seed or generator. A generator or None is turned into an integer seed (stored
         in ``truth.seed`` and ``truth.params["rng"]``) so that every movie can be
@@ -239,7 +247,7 @@ class SimulationParams(StageParams):
     nonrigid_frequency: int = _p(1, "half cycles")
     bleaching: float = 0.15
     soma_irregularity: float = 0.0
-    n_out_of_focus: int = 0
+    n_out_of_focus: int | None = None
     out_of_focus_brightness: float = _p(0.3, "x brightness")
     dtype: str = _p("uint16", choices=_DTYPES)
     rng: int | None = 0
@@ -335,6 +343,10 @@ def _resolve_params(**kw: Any) -> dict[str, Any]:
         "n_background_components", kw["n_background_components"], 1
     )
     kw["nonrigid_frequency"] = _check_int("nonrigid_frequency", kw["nonrigid_frequency"], 1)
+    if kw["n_out_of_focus"] is None:  # mode default: the one-photon tissue's other planes
+        kw["n_out_of_focus"] = (
+            _DEFOCUSED_PER_CELL * int(kw["n_cells"]) if mode == "one_photon" and isinstance(
+                kw["n_cells"], (int, np.integer)) and kw["n_cells"] > 0 else 0)
     kw["n_out_of_focus"] = _check_int("n_out_of_focus", kw["n_out_of_focus"], 0)
     _check_positive("out_of_focus_brightness", kw["out_of_focus_brightness"])
     if kw["ar_order"] not in (1, 2) or isinstance(kw["ar_order"], bool):

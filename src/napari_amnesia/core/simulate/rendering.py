@@ -71,8 +71,11 @@ class _Renderer:
             grid = np.mgrid[0:Y, 0:X].astype(np.float32)
             self.grid = grid + np.float32(pad)
 
-    def scene(self, start: int, stop: int) -> np.ndarray:
-        """Bleached, unmoved, noise-free scene on the canvas, (n, Yp, Xp) float32."""
+    def scene(self, start: int, stop: int, *, cells: bool = True) -> np.ndarray:
+        """Bleached, unmoved, noise-free scene on the canvas, (n, Yp, Xp) float32.
+
+        ``cells=False`` leaves the in-focus somata out (the planted background).
+        """
         tr = self.truth
         n = stop - start
         bleach = tr.bleaching[start:stop].astype(np.float32)
@@ -87,6 +90,8 @@ class _Renderer:
             if len(tr.out_of_focus_traces):  # cells of another plane (an option)
                 blocks.append(tr.out_of_focus_traces[:, start:stop])
             act = np.concatenate(blocks).astype(np.float32)
+            if not cells:
+                act[: tr.footprints.shape[0]] = 0
             act *= bleach
             scene[:, self.support] += (self.sources @ act).T
         return scene.reshape(n, *self.canvas_shape)
@@ -141,9 +146,10 @@ class _Renderer:
         add_noise(frame, t, seed=tr.seed, photon_noise=self.photon_noise, gain=tr.gain,
                   read_noise=tr.read_noise)
 
-    def render(self, start: int, stop: int, *, motion: bool = True, noise: bool = True):
+    def render(self, start: int, stop: int, *, motion: bool = True, noise: bool = True,
+               cells: bool = True):
         """Frames ``start:stop`` as float32 ``(n, Y, X)`` (offset included)."""
-        scene = self.scene(start, stop)
+        scene = self.scene(start, stop, cells=cells)
         out = np.empty((stop - start, *self.truth.shape), np.float32)
         for i in range(stop - start):
             self.warp(scene[i], start + i, out[i], motion=motion)
@@ -158,12 +164,17 @@ class _Renderer:
         Thread-safe: blocks share only read-only arrays, and each frame's noise comes
         from its own seeded stream.
         """
-        return _convert(self.render(start, stop), self.truth.params["dtype"])
+        top = ONE_PHOTON_MAX if self.truth.mode == "one_photon" else np.iinfo(np.uint16).max
+        return _convert(self.render(start, stop), self.truth.params["dtype"], top)
 
 
-def _convert(frames: np.ndarray, dtype: str) -> np.ndarray:
+#: Largest count of a one-photon movie: a 12-bit camera (miniscopes' CMOS sensors).
+ONE_PHOTON_MAX = 4095
+
+
+def _convert(frames: np.ndarray, dtype: str, top: int = 65535) -> np.ndarray:
     if dtype == "float32":
         return frames
     np.rint(frames, out=frames)
-    np.clip(frames, 0, np.iinfo(np.uint16).max, out=frames)
+    np.clip(frames, 0, top, out=frames)
     return frames.astype(np.uint16)

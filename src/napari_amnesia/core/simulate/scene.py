@@ -19,8 +19,11 @@ from .defocus import plant_out_of_focus
 from .motion import draw_motion
 from .neurites import branch_graph, plant_neurites
 from .noise import noise_summary
+from .one_photon import attenuate, plant_defocused
+from .one_photon import draw_background as one_photon_background
 from .rendering import _Renderer
 from .truth import GroundTruth
+from .vessels import plant_optics
 
 
 def build(params: dict[str, Any], seed: int) -> GroundTruth:
@@ -61,13 +64,25 @@ def build(params: dict[str, Any], seed: int) -> GroundTruth:
     group_spikes, group_traces, branch_baseline, branch_traces = neurite_activity(
         rng, p, branch_footprints, branch_groups, g, h_peak)
     shifts, modes, coef, pad = draw_motion(rng, p, seed)
-    bg_canvas, bg_temporal, background_spatial = draw_background(
-        rng, p, pad, traces, amplitudes, group_traces)
+    if p["mode"] == "one_photon":  # the miniscope's scene, from streams of its own
+        (illumination, vessels, footprints, baseline, amplitudes, spikes, traces,
+         branch_footprints, branch_baseline, branch_traces, oof_footprints, oof_traces,
+         bg_canvas, bg_temporal, background_spatial) = _one_photon_scene(
+            seed, p, pad, footprints, baseline, amplitudes, spikes, traces,
+            branch_footprints, branch_baseline, branch_traces, g)
+    else:
+        bg_canvas, bg_temporal, background_spatial = draw_background(
+            rng, p, pad, traces, amplitudes, group_traces)
+        oof_footprints, oof_traces = plant_out_of_focus(seed, p, g, h_peak)  # own stream
+        illumination = np.ones(shape, np.float32)
+        vessels = np.zeros(shape, np.float32)
     bleaching = bleaching_curve(p)
-    oof_footprints, oof_traces = plant_out_of_focus(seed, p, g, h_peak)  # own stream
     pixel_noise_sd, noise_sd = noise_summary(
         p, bleaching, baseline, footprints, branch_baseline, branch_footprints, bg_temporal,
-        background_spatial)
+        background_spatial,
+        # one-photon: the out-of-focus population's light adds shot noise (two-photon
+        # values kept as they always were)
+        *((oof_footprints, oof_traces) if p["mode"] == "one_photon" else ()))
 
     truth = GroundTruth(
         mode=p["mode"],
@@ -107,6 +122,8 @@ def build(params: dict[str, Any], seed: int) -> GroundTruth:
         nonrigid_coefficients=coef.astype(np.float32),
         out_of_focus_footprints=oof_footprints,
         out_of_focus_traces=oof_traces,
+        illumination=illumination,
+        vessels=vessels,
     )
     truth._renderer = _Renderer(
         truth,
@@ -117,3 +134,37 @@ def build(params: dict[str, Any], seed: int) -> GroundTruth:
         nonrigid=bool(p["motion"] and p["nonrigid"] and p["nonrigid_amplitude"] > 0),
     )
     return truth
+
+
+def _one_photon_scene(seed: int, p: dict[str, Any], pad: int, footprints: np.ndarray,
+                      baseline: np.ndarray, amplitudes: np.ndarray, spikes: np.ndarray,
+                      traces: np.ndarray, branch_footprints: np.ndarray,
+                      branch_baseline: np.ndarray, branch_traces: np.ndarray, g: np.ndarray
+                      ) -> tuple[np.ndarray, ...]:
+    """Optics, out-of-focus population and haze of a one-photon movie (:mod:`.one_photon`).
+
+    Everything seen goes through the illumination and the vessels: the sources'
+    footprints are those of the camera (unit norm again) and their levels carry the
+    light lost.
+    """
+    Y, X = p["shape"]
+    canvas_shape = (Y + 2 * pad, X + 2 * pad)
+    illumination, absorption = plant_optics(seed, canvas_shape, (Y, X))
+    transmission = illumination * (1.0 - absorption)
+    inner = transmission[pad:pad + Y, pad:pad + X]
+    footprints, baseline, amplitudes, spikes, traces = attenuate(
+        footprints, inner, baseline, amplitudes, spikes, traces)
+    branch_footprints, branch_baseline, branch_traces = attenuate(
+        branch_footprints, inner, branch_baseline, branch_traces)
+    oof_footprints, oof_traces, _ = plant_defocused(seed, p, g, inner)
+    rest = oof_traces.min(axis=1, keepdims=True) if len(oof_traces) else 1.0
+    activity = np.concatenate([
+        traces / np.where(amplitudes > 0, amplitudes, 1)[:, None],
+        oof_traces / np.maximum(rest, 1e-12) - 1.0,
+    ])
+    bg_canvas, bg_temporal, background_spatial = one_photon_background(
+        seed, p, pad, activity, transmission)
+    return (illumination[pad:pad + Y, pad:pad + X].copy(),
+            absorption[pad:pad + Y, pad:pad + X].copy(), footprints, baseline, amplitudes,
+            spikes, traces, branch_footprints, branch_baseline, branch_traces,
+            oof_footprints, oof_traces, bg_canvas, bg_temporal, background_spatial)

@@ -115,6 +115,14 @@ class GroundTruth:
     out_of_focus_traces : ndarray, shape (n, T), float32
         Their fluorescence before bleaching (resting level plus calcium), in counts
         per unit of footprint.
+    illumination : ndarray, shape (Y, X), float32
+        One-photon: relative brightness of the field (vignetting and illumination
+        fall-off, 1 at its brightest); it multiplies everything seen, so it is already
+        in the footprints, levels and background above. Ones in two-photon mode.
+    vessels : ndarray, shape (Y, X), float32
+        One-photon: fraction of the light absorbed by blood vessels (0 away from
+        them); in the footprints and background already, like ``illumination``.
+        Zeros in two-photon mode.
     provenance : dict
         How the movie was made: package ``"version"``, ``"created"`` (ISO time,
         UTC), ``"seed"`` and ``"elapsed_s"`` (seconds to simulate, or to write).
@@ -170,6 +178,10 @@ class GroundTruth:
     out_of_focus_footprints: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 0, 0), np.float32), repr=False)
     out_of_focus_traces: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
+    illumination: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
+    vessels: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 0), np.float32), repr=False)
     _renderer: _Renderer | None = field(default=None, repr=False)
 
@@ -431,6 +443,46 @@ class GroundTruth:
             out[t0 - start : t1 - start] = renderer.render(t0, t1, motion=motion, noise=False)
         return out
 
+    def background_frames(
+        self, start: int = 0, stop: int | None = None, *, motion: bool = True
+    ) -> np.ndarray:
+        """Noise-free frames of everything but the in-focus somata (the planted background).
+
+        ``offset + bleaching[t] * (background + out-of-focus cells + neurites)``, what
+        a source extraction's background model should find; ``clean_frames() -
+        background_frames()`` is the somata's part. Rendered on demand, so the
+        background of a long movie costs no memory until asked for.
+
+        Parameters
+        ----------
+        start, stop : int
+            Frame range (``stop=None`` means the end).
+        motion : bool
+            Apply the planted motion (True) or render the reference, unmoved scene.
+
+        Returns
+        -------
+        ndarray, shape (stop - start, Y, X), float32
+
+        Examples
+        --------
+        >>> from napari_amnesia.core.simulate import simulate
+        >>> movie, truth = simulate(n_frames=8, shape=(48, 48), n_cells=3,
+        ...                         mode="one_photon", motion=False, rng=1)
+        >>> cells = truth.clean_frames() - truth.background_frames()
+        >>> bool(np.allclose(cells, np.einsum("kyx,kt->tyx", truth.footprints,
+        ...      (truth.baseline[:, None] + truth.traces) * truth.bleaching), atol=1e-2))
+        True
+        """
+        renderer = self._require_renderer()
+        start, stop = self._check_range(start, stop)
+        out = np.empty((stop - start, *self.shape), np.float32)
+        for t0 in range(start, stop, _BLOCK):
+            t1 = min(stop, t0 + _BLOCK)
+            out[t0 - start : t1 - start] = renderer.render(t0, t1, motion=motion, noise=False,
+                                                           cells=False)
+        return out
+
     def mean_image(self) -> np.ndarray:
         """Return the expected temporal mean of the unmoved, noise-free movie (float32, (Y, X)).
 
@@ -445,6 +497,9 @@ class GroundTruth:
         img = np.tensordot(act, self.footprints, axes=1) if self.n_cells else 0.0
         img = img + (np.tensordot(bact, self.branch_footprints, axes=1) if self.n_branches else 0)
         img = img + np.tensordot(bg, self.background_spatial, axes=1)
+        if len(self.out_of_focus_traces):
+            oof = (self.out_of_focus_traces @ w / self.n_frames).astype(np.float32)
+            img = img + np.tensordot(oof, self.out_of_focus_footprints, axes=1)
         return (np.asarray(img, np.float32) + np.float32(self.offset)).astype(np.float32)
 
     def render(self, start: int = 0, stop: int | None = None) -> np.ndarray:
