@@ -42,7 +42,8 @@ def plant_optics(seed: int, canvas_shape: tuple[int, int], frame_shape: tuple[in
     -------
     illumination : ndarray, shape (Yp, Xp), float32
         Relative brightness of the field in (0, 1], 1 at its brightest point:
-        vignetting around an off-centre optical axis times a linear fall-off.
+        vignetting around an off-centre optical axis times a linear fall-off
+        (15-30 % across the field).
     absorption : ndarray, shape (Yp, Xp), float32
         Fraction of the light absorbed by vessels, in [0, 0.7] (0 away from them).
     """
@@ -54,15 +55,20 @@ def plant_optics(seed: int, canvas_shape: tuple[int, int], frame_shape: tuple[in
 
 def _illumination(rng: np.random.Generator, canvas_shape: tuple[int, int],
                   frame_shape: tuple[int, int]) -> np.ndarray:
-    """Vignetting ``(1 + (r / R)^2)^-2`` (cos^4 law) times a linear fall-off."""
+    """Vignetting ``(1 + (r / R)^2)^-1.5`` times a linear fall-off.
+
+    The cos^4 law of a lens, ``(1 + (r / f)^2)^-2``, softened: a miniscope's GRIN lens
+    and its averaging over the LED's angles flatten it (the real movie's corners are at
+    about 55 % of its centre).
+    """
     Yp, Xp = canvas_shape
     Y, X = frame_shape
     yy, xx = np.mgrid[0:Yp, 0:Xp].astype(np.float64)
     cy, cx = rng.normal([Yp / 2, Xp / 2], [0.08 * Y, 0.08 * X])
     half_diag = 0.5 * math.hypot(Y, X)
-    radius = rng.uniform(0.75, 0.95) * half_diag  # corners at 35-45 % of the centre
+    radius = rng.uniform(1.0, 1.3) * half_diag  # corners at 35-50 % of the centre
     r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2
-    vignette = (1.0 + r2) ** -2
+    vignette = (1.0 + r2) ** -1.5
     angle = rng.uniform(0, 2 * math.pi)
     slope = rng.uniform(0.15, 0.3)  # one side of the field 15-30 % dimmer than the other
     ramp = ((yy - Yp / 2) * math.sin(angle) + (xx - Xp / 2) * math.cos(angle)) / max(Y, X)
@@ -86,7 +92,7 @@ def _vessels(rng: np.random.Generator, canvas_shape: tuple[int, int],
         start = [(0.0, t * Xp), (t * Yp, Xp - 1.0), (Yp - 1.0, t * Xp), (t * Yp, 0.0)][side]
         heading = [math.pi / 2, math.pi, -math.pi / 2, 0.0][side] + rng.normal(0, 0.3)
         # (position, heading, radius, absorption, length, generation)
-        stack = [(np.array(start), heading, rng.uniform(1.5, 2.5), rng.uniform(0.35, 0.55),
+        stack = [(np.array(start), heading, rng.uniform(1.0, 1.8), rng.uniform(0.3, 0.5),
                   2.0 * size, 0)]
         while stack:
             pos, heading, width, depth, length, generation = stack.pop()
