@@ -1,4 +1,4 @@
-"""npe2 writers: a Labels layer as a TIFF, and any set of layers as a results folder.
+"""npe2 writers: a Labels layer as a TIFF or an ImageJ ROI set, layers as a results folder.
 
 Both write under a temporary name and rename when complete. A results folder is
 never merged into nor replaced. A labels TIFF replaces an existing file (napari's
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.files import atomic_file, atomic_folder, jsonable
 
-__all__ = ["write_labels", "write_bundle"]
+__all__ = ["write_labels", "write_imagej", "write_bundle"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,34 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     if path.suffix.lower() not in {".tif", ".tiff"}:
         path = path.with_suffix(".tif")
     _labels_tiff(path, data, meta.get("name") or path.stem, overwrite=True)
+    return [str(path)]
+
+
+def write_imagej(path: str, data: Any, meta: dict) -> list[str]:
+    """Write one Labels layer as an ImageJ/Fiji ROI set (``.zip``): one polygon per label.
+
+    Each label's outline is the longest contour of its pixels, named ``roi_<label>``
+    (:func:`napari_amnesia.core.cnmf.export.write_imagej_rois`, which puts the
+    polygons on the same pixels in Fiji). Replaces an existing file only if
+    napari-amnesia wrote it.
+    """
+    from skimage import measure
+
+    from ..core.cnmf.export import write_imagej_rois
+
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        path = path.with_suffix(".zip")
+    labels = np.asarray(data)
+    if labels.ndim != 2 or labels.dtype.kind not in "iu":
+        raise ValueError(f"an ImageJ ROI set is written from a 2-D integer Labels layer, got "
+                         f"shape {labels.shape} and dtype {labels.dtype}.")
+    values = [int(v) for v in np.unique(labels) if v > 0]
+    outlines = []
+    for value in values:
+        contours = measure.find_contours(np.pad(labels == value, 1).astype(np.float32), 0.5)
+        outlines.append(max(contours, key=len) - 1 if contours else np.zeros((0, 2)))
+    write_imagej_rois(path, outlines, [f"roi_{v}" for v in values], overwrite=True)
     return [str(path)]
 
 
