@@ -30,12 +30,17 @@ restarts the curation, the same fit re-filtered re-decides the undecided ROIs.
 worker (:meth:`~napari_amnesia.core.curation.Curation.iter_reextract`; *update
 footprints* also refines them), so every ROI keeps its label value and the decisions
 taken on it. *Save curation* / *Open curation* write and read a folder
-(:func:`~napari_amnesia.core.curation.save_curation`), *Export accepted* the usual
-exports (labels TIFF, CSV, ImageJ zip). *Copy as Python* puts on the clipboard (and
-shows) the script of the session's stages, *Save pipeline config* writes the
-configuration ``amnesia run`` replays (both in :mod:`._pipeline`). Nothing is ever
-written over an existing file or folder. The buttons' work lives beside this module:
-files in :mod:`._curation_files`, shapes in :mod:`._curation_shapes`, worker edits in
+(:func:`~napari_amnesia.core.curation.save_curation`), *Export* writes the curated
+ROIs in the format chosen in *export as* (:func:`napari_amnesia.core.formats.export`):
+the exports folder (labels TIFF, CSV, ImageJ zip of the accepted ROIs), a suite2p
+folder, an NWB file (with the *NWB metadata* YAML; in a worker), an ImageJ ROI set or
+a labels TIFF. ROIs opened from suite2p or CaImAn results (napari-amnesia's reader)
+are curated like the package's own: their result is read into the session. *Copy as
+Python* puts on the clipboard (and shows) the script of the session's stages, *Save
+pipeline config* writes the configuration ``amnesia run`` replays (both in
+:mod:`._pipeline`). Nothing is ever written over an existing file or folder. The
+buttons' work lives beside this module: files in :mod:`._curation_files`, shapes in
+:mod:`._curation_shapes`, worker edits in
 :mod:`._curation_workers`, colours and the info line in :mod:`._curation_display`.
 """
 
@@ -65,6 +70,7 @@ from ..layers import provenance
 from ..session import session_for, unproxied
 from . import _curation_files, _curation_shapes, _curation_workers, _pipeline
 from ._curation_display import COLOR_BY, describe, roi_colormap
+from ._curation_files import EXPORT_FORMATS
 from ._pipeline import pipeline_stages
 from ._stage import StageWidget
 from .cnmf import THRESHOLDS
@@ -72,7 +78,7 @@ from .cnmf import THRESHOLDS
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["CurationWidget", "COLOR_BY", "pipeline_stages"]
+__all__ = ["CurationWidget", "COLOR_BY", "EXPORT_FORMATS", "pipeline_stages"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +165,20 @@ class CurationWidget(StageWidget):
         self.folder.tooltip = "A new folder to save the curation or the exports into."
         self.save_button = self._button("Save curation", self.save)
         self.open_button = self._button("Open curation", self.open)
-        self.export_button = self._button("Export accepted", self.export)
+        self.export_button = self._button("Export", self.export)
+        self.export_format = ComboBox(choices=EXPORT_FORMATS, value="csv", label="export as",
+                                      name="export_format")
+        self.export_format.tooltip = (
+            "What Export writes into 'folder': the exports folder (labels TIFF, CSV, "
+            "ImageJ zip of the accepted ROIs), a suite2p folder (plane0/, every ROI, "
+            "iscell from the decisions), an NWB file, an ImageJ ROI set or a labels TIFF.")
+        self.nwb_metadata = FileEdit(mode="r", label="NWB metadata", name="nwb_metadata",
+                                     filter="YAML (*.yaml *.yml)")
+        self.nwb_metadata.tooltip = ("The session's metadata for NWB (amnesia export "
+                                     "--metadata-template writes the YAML to fill).")
+        self.nwb_metadata.visible = False
+        self.export_format.changed.connect(
+            lambda value: setattr(self.nwb_metadata, "visible", value == "nwb"))
         self.config_path = FileEdit(mode="w", label="config", name="config_path",
                                     filter="YAML (*.yaml *.yml)")
         self.config_path.tooltip = "A new .yaml file for 'amnesia run'."
@@ -181,7 +200,8 @@ class CurationWidget(StageWidget):
             row(self.add_shapes_button, self.new_roi_button),
             self.import_path, self.import_button,
             self.update_footprints, row(self.run_button, self.cancel_button),
-            self.folder, row(self.save_button, self.open_button, self.export_button),
+            self.folder, row(self.save_button, self.open_button),
+            row(self.export_format, self.export_button), self.nwb_metadata,
             self.config_path, row(self.copy_button, self.config_button), self.script,
             self.status])
         if self.rois.value is not None:
@@ -255,6 +275,7 @@ class CurationWidget(StageWidget):
                 self._binding = False
         if layer is None:
             return None
+        _curation_files.adopt_imported(self, layer)  # suite2p / CaImAn ROIs: their result
         self.layer = layer
         info = layer.metadata.get("napari_amnesia", {})
         source = info.get("source") or (state.source if state else None)
@@ -605,9 +626,15 @@ class CurationWidget(StageWidget):
         """Open a saved curation: its ROIs as ``<movie> · ROIs``; return the layer."""
         return _curation_files.open_curation(self, folder)
 
-    def export(self, folder=None):
-        """Export the accepted ROIs and their traces (labels TIFF, CSV, ImageJ zip)."""
-        return _curation_files.export(self, folder)
+    def export(self, folder=None, *, format: str | None = None,  # noqa: A002
+               metadata=None):
+        """Export the curated ROIs into a new ``folder`` in ``format`` (*export as*).
+
+        ``format`` is one of :data:`EXPORT_FORMATS` (default: the dock's choice);
+        ``metadata`` the NWB metadata YAML (default: *NWB metadata*). Returns what was
+        written (None if refused; NWB runs in a worker: None until it is written).
+        """
+        return _curation_files.export(self, folder, format=format, metadata=metadata)
 
     # ------------------------------------------------------------------ reproduce
     def pipeline_config(self) -> dict:
