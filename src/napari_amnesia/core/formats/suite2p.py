@@ -360,15 +360,24 @@ def read_suite2p(src: str | os.PathLike, *, movie: Any = None) -> Any:
     scale = np.asarray(A.sum(axis=0), np.float64).ravel()  # s = sum(a): F = raw / s
     scale[~(scale > 0)] = 1.0
     neucoeff = _number(ops.get("neucoeff", _DEFAULT_NEUCOEFF), _DEFAULT_NEUCOEFF)
-    corrected = F.astype(np.float32) - np.float32(neucoeff) * Fneu.astype(np.float32)
-    base = (np.percentile(corrected, BASELINE_PERCENTILE, axis=1) if T else
-            np.zeros(K)).astype(np.float64)
+    # in place (the arrays were just read): a 1000 x 30000 plane holds 120 MB per array
+    r32 = np.float32(neucoeff)
     s32 = scale.astype(np.float32)[:, None]
-    traces = (corrected - base.astype(np.float32)[:, None]) * s32
-    del corrected
-    residual = (np.float32(neucoeff) * Fneu.astype(np.float32)
-                + base.astype(np.float32)[:, None]) * s32
-    spikes = spks.astype(np.float32) * s32
+    traces = np.asarray(F, np.float32)
+    residual = np.asarray(Fneu, np.float32)
+    spikes = np.asarray(spks, np.float32)
+    del F, Fneu, spks
+    for k0 in range(0, K, 256):
+        traces[k0:k0 + 256] -= r32 * residual[k0:k0 + 256]
+    base = (np.percentile(traces, BASELINE_PERCENTILE, axis=1) if T else
+            np.zeros(K)).astype(np.float64)
+    base32 = base.astype(np.float32)[:, None]
+    traces -= base32
+    traces *= s32
+    residual *= r32
+    residual += base32
+    residual *= s32
+    spikes *= s32
     params, kept = _params(ops)
     labels = [roi.get("napari_amnesia_label") for roi in stat]
     label_values = (np.asarray(labels, np.int64) if all(v is not None for v in labels)
