@@ -23,6 +23,8 @@ napari_amnesia.core`` stays fast):
 - the stage registry (:mod:`.stages`: :class:`Stage`, :func:`register`) and the
   pipeline over it (:mod:`.pipeline`: :func:`run`, :func:`run_config`), and over many
   recordings, locally or on dask.distributed (:mod:`.batch`: :func:`run_batch`);
+- the ecosystem's formats (:mod:`.formats`: ``formats.export`` to NWB, suite2p,
+  ImageJ, CSV or labels; ``formats.import_results`` of suite2p and CaImAn results);
 - the progress protocol (:mod:`.progress`: :class:`Progress`, :func:`drive`,
   :class:`Cancelled`) and owned, atomic outputs (:mod:`.files`:
   :func:`atomic_folder`, :func:`atomic_file`, :func:`check_destination`).
@@ -63,7 +65,8 @@ _EXPORTS = {
 }
 _MODULES = ("io", "simulate", "motion", "summary", "cnmf", "skeleton", "projection",
             "clustering", "factorization", "activity", "curation", "traces", "metrics",
-            "stages", "pipeline", "batch", "progress", "files", "parallel", "layers", "params")
+            "stages", "pipeline", "batch", "progress", "files", "parallel", "layers", "params",
+            "formats")
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 
