@@ -366,3 +366,31 @@ def test_without_pynwb_the_message_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pynwb", None)
     with pytest.raises(ImportError, match=r"pip install 'napari-amnesia\[nwb\]'"):
         write_nwb(tmp_path, tmp_path / "x.nwb", metadata=METADATA)
+
+
+def test_chunks_compressed_in_parallel_read_back_the_same_whatever_the_threads(tmp_path):
+    # large datasets are written chunk by chunk, compressed on several threads: the file
+    # must read back as h5py wrote it, edge chunks included, with the same bytes
+    import dask
+    import h5py
+
+    from napari_amnesia.core.formats.nwb_build import _write_block
+
+    data = np.random.default_rng(0).normal(size=(37, 13)).astype(np.float32)
+    stored = {}
+    for workers in (1, 3):
+        with h5py.File(tmp_path / f"{workers}.h5", "w") as fh, \
+                dask.config.set(num_workers=workers):
+            dataset = fh.create_dataset("x", shape=data.shape, dtype=np.float32,
+                                        chunks=(8, 4), compression="gzip",
+                                        compression_opts=4, shuffle=True)
+            _write_block(dataset, (0, 0), data[:32])
+            _write_block(dataset, (32, 0), data[32:])
+        with h5py.File(tmp_path / f"{workers}.h5") as fh:
+            dataset = fh["x"]
+            np.testing.assert_array_equal(dataset[:], data)
+            chunks = [dataset.id.get_chunk_info(i).chunk_offset
+                      for i in range(dataset.id.get_num_chunks())]
+            assert len(chunks) == 5 * 4
+            stored[workers] = [dataset.id.read_direct_chunk(c)[1] for c in chunks]
+    assert stored[1] == stored[3]

@@ -21,6 +21,7 @@ __all__ = ["Fill", "build_nwbfile"]
 
 _GZIP = 4
 _TRACE_CHUNK = (4096, 64)  # frames x ROIs: 1 MB of float32
+_MASK_TILE = 128  # image masks: chunks of one ROI x 128 x 128 pixels (64 kB)
 _MOVIE_CHUNK_BYTES = 4 << 20
 _OPHYS = "processing/ophys"
 
@@ -73,6 +74,47 @@ def _deferred(shape: tuple[int, ...], dtype: Any, chunks: tuple[int, ...]) -> An
                     chunks=chunks, compression="gzip", compression_opts=_GZIP, shuffle=True)
 
 
+def _chunk_bytes(block: np.ndarray, chunk: tuple[int, ...]) -> bytes:
+    """Return one chunk as HDF5 stores it with the shuffle and deflate filters.
+
+    An edge chunk is padded with zeros to the full chunk shape, as HDF5 stores it.
+    """
+    import zlib
+
+    if block.shape != chunk:
+        full = np.zeros(chunk, block.dtype)
+        full[tuple(slice(0, n) for n in block.shape)] = block
+        block = full
+    size = block.dtype.itemsize
+    shuffled = np.ascontiguousarray(block).view(np.uint8).reshape(-1, size).T.tobytes()
+    return zlib.compress(shuffled, _GZIP)
+
+
+def _write_block(dataset: Any, origin: tuple[int, ...], block: np.ndarray) -> None:
+    """Write ``block`` at ``origin`` (on chunk boundaries), its chunks compressed in parallel.
+
+    h5py compresses on one thread, under its lock; zlib releases the GIL, so the
+    chunks are compressed as dask tasks (:func:`~napari_amnesia.core.parallel.thread_map`)
+    and written as they are (``write_direct_chunk``). The bytes do not depend on the
+    number of threads.
+    """
+    from itertools import product
+
+    from ..parallel import n_workers, thread_map
+
+    chunk = tuple(int(c) for c in dataset.chunks)
+    block = np.asarray(block, dtype=dataset.dtype)
+    starts = list(product(*(range(0, n, c) for n, c in zip(block.shape, chunk, strict=True))))
+
+    def one(start: tuple[int, ...]) -> bytes:
+        part = block[tuple(slice(a, a + c) for a, c in zip(start, chunk, strict=True))]
+        return _chunk_bytes(part, chunk)
+
+    for start, data in zip(starts, thread_map(one, starts, n_workers()), strict=True):
+        dataset.id.write_direct_chunk(tuple(o + a for o, a in zip(origin, start, strict=True)),
+                                      data)
+
+
 def _trace_fill(where: str, what: str, rows: Callable[[int, int], np.ndarray],
                 n_frames: int) -> Fill:
     """Fill a (T, K) dataset from ``rows(t0, t1)`` giving (K, t1 - t0) blocks."""
@@ -82,7 +124,7 @@ def _trace_fill(where: str, what: str, rows: Callable[[int, int], np.ndarray],
     def fill(dataset: Any) -> Iterator[int]:
         for t0 in blocks:
             t1 = min(t0 + step, n_frames)
-            dataset[t0:t1] = np.ascontiguousarray(rows(t0, t1).T, np.float32)
+            _write_block(dataset, (t0, 0), np.asarray(rows(t0, t1), np.float32).T)
             yield 1
 
     return Fill(where, what, len(blocks), fill)
@@ -257,7 +299,7 @@ def _movie_series(nwbfile: Any, ophys: Any, plane: Any, sources: Any, imaging: d
         def fill_movie(dataset: Any) -> Iterator[int]:
             for t0 in starts:
                 t1 = min(t0 + block, T)
-                dataset[t0:t1] = np.asarray(movie_data[t0:t1])
+                _write_block(dataset, (t0, 0, 0), np.asarray(movie_data[t0:t1]))
                 yield 1
 
         fill = Fill(where, "movie", len(starts), fill_movie)
@@ -275,9 +317,12 @@ def _components(ophys: Any, segmentation: Any, plane: Any, result: Any, rate: fl
 
     K, T = result.K, result.n_frames
     Y, X = result.shape
+    # chunks of one ROI by a tile of the frame: a footprint touches one to four tiles,
+    # only those are written (the others stay unallocated and read as 0)
+    tile = (1, min(Y, _MASK_TILE), min(X, _MASK_TILE))
     masks = VectorData(name="image_mask", description="CNMF footprint of each component "
                        "(rows, columns): its weights, unit L2 norm; 0 outside it",
-                       data=_deferred((K, Y, X), np.float32, (1, Y, X)))
+                       data=_deferred((K, Y, X), np.float32, tile))
     table = segmentation.create_plane_segmentation(
         name="PlaneSegmentation", imaging_plane=plane, columns=[masks],
         id=[int(v) for v in result.label_values], reference_images=series,
@@ -302,13 +347,20 @@ def _components(ophys: Any, segmentation: Any, plane: Any, result: Any, rate: fl
     where = f"{_OPHYS}/ImageSegmentation/PlaneSegmentation/image_mask"
 
     def fill_masks(dataset: Any) -> Iterator[int]:
-        image = np.zeros(Y * X, np.float32)
+        image = np.zeros((Y, X), np.float32)
+        flat = image.reshape(-1)
         for k in range(K):
             lo, hi = footprints.indptr[k], footprints.indptr[k + 1]
             idx = footprints.indices[lo:hi]
-            image[idx] = footprints.data[lo:hi]
-            dataset[k] = image.reshape(Y, X)
-            image[idx] = 0
+            if idx.size:
+                flat[idx] = footprints.data[lo:hi]
+                rows, cols = np.divmod(idx, X)
+                # the whole tiles the footprint touches (no read-modify-write of a chunk)
+                r0, c0 = rows.min() // tile[1] * tile[1], cols.min() // tile[2] * tile[2]
+                r1 = min(Y, (rows.max() // tile[1] + 1) * tile[1])
+                c1 = min(X, (cols.max() // tile[2] + 1) * tile[2])
+                dataset[k, r0:r1, c0:c1] = image[r0:r1, c0:c1]
+                flat[idx] = 0
             yield 1
 
     fills = [Fill(where, "ROI masks", K, fill_masks)]
