@@ -66,7 +66,7 @@ _EXPORTS = {
 _MODULES = ("io", "simulate", "motion", "summary", "cnmf", "skeleton", "projection",
             "clustering", "factorization", "activity", "curation", "traces", "metrics",
             "stages", "pipeline", "batch", "progress", "files", "parallel", "layers", "params",
-            "formats")
+            "formats", "multisession")
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 
