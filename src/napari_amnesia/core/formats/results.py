@@ -140,7 +140,7 @@ def unit_footprints(footprints: Any) -> tuple[sparse.csc_matrix, np.ndarray]:
     Examples
     --------
     >>> A, norms = unit_footprints(sparse.csc_matrix(np.array([[3.0], [4.0]])))
-    >>> A.toarray().ravel().round(3).tolist(), norms.tolist()
+    >>> A.toarray().ravel().astype(float).round(3).tolist(), norms.tolist()
     ([0.6, 0.8], [5.0])
     """
     A = sparse.csc_matrix(footprints, dtype=np.float64)
