@@ -13,10 +13,19 @@ with it), the peak resident memory of the whole process (``VmHWM``: imports and 
 loading of the results included) and its increase over the imports, and the file's
 size. The target of issue 18 is 1000 ROIs x 30000 frames in <= 30 s and <= 1 GB.
 
+suite2p section (:func:`bench_suite2p`): a suite2p plane of ``--rois`` ROIs (discs of
+~80 weighted pixels) and ``--frames`` frames (F, Fneu, spks float32, as suite2p saves
+them; stat.npy, iscell.npy, ops.npy) is written as suite2p lays it out, then read in a
+fresh subprocess with :func:`napari_amnesia.core.formats.suite2p.read_suite2p` and
+imported (read + saved as a CNMF result folder) with
+:func:`napari_amnesia.core.formats.import_results`; same columns. The target of issue
+18 is importing 1000 ROIs x 30000 frames in <= 10 s.
+
 Usage::
 
     python benchmarks/bench_export.py                      # 1000 ROIs x 30000 frames
     python benchmarks/bench_export.py --rois 200 --frames 3000 --dir /tmp
+    python benchmarks/bench_export.py --only suite2p         # the suite2p import only
 """
 
 from __future__ import annotations
@@ -172,6 +181,108 @@ def bench_nwb(args: argparse.Namespace, folder: Path) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- suite2p
+
+SUITE2P_RUNNER = """
+import json, os, resource, sys, time
+from napari_amnesia._memory import peak_mb, reset_peak
+from napari_amnesia.core.formats import import_results
+from napari_amnesia.core.formats.suite2p import read_suite2p
+import h5py, scipy.stats  # imported before the window opens, like any warm session
+
+plane, out = sys.argv[1], sys.argv[2]
+def cpu():
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+rows = {}
+for what in ("read_suite2p", "import_results"):
+    before = reset_peak()
+    cpu0, start = cpu(), time.perf_counter()
+    if what == "read_suite2p":
+        result = read_suite2p(plane)
+        K = result.K
+        del result
+    else:
+        import_results(plane, out, overwrite=True)
+    rows[what] = {"wall_s": time.perf_counter() - start, "cpu_s": cpu() - cpu0,
+                  "load": os.getloadavg()[0], "peak_mb": peak_mb(),
+                  "increase_mb": peak_mb() - before, "n_rois": K}
+print(json.dumps(rows))
+"""
+
+
+def make_suite2p_plane(folder: Path, n_rois: int, n_frames: int, frame: tuple[int, int],
+                       *, seed: int = 0) -> Path:
+    """Write a synthetic suite2p plane as suite2p lays it out; return the plane folder.
+
+    ROIs are discs of weights of ~5 px radius (about 80 pixels each, suite2p's typical
+    size at 512x512); F, Fneu and spks are float32 ``(ROIs, frames)``, as suite2p
+    saves them; ops.npy holds Ly, Lx, fs, neucoeff and the images.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    Y, X = frame
+    r = 5
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    inside = yy**2 + xx**2 <= r * r
+    lam = np.exp(-(yy**2 + xx**2) / (2 * 3.0**2))[inside].astype(np.float32)
+    stat = []
+    for cy, cx in zip(rng.integers(r, Y - r, n_rois), rng.integers(r, X - r, n_rois),
+                      strict=True):
+        ypix = (cy + yy[inside]).astype(np.int32)
+        xpix = (cx + xx[inside]).astype(np.int32)
+        stat.append({"ypix": ypix, "xpix": xpix, "lam": lam.copy(), "med": [int(cy), int(cx)],
+                     "npix": int(ypix.size), "radius": 3.0, "compact": 1.0,
+                     "overlap": np.zeros(ypix.size, bool), "footprint": 1})
+    plane = folder / "suite2p" / "plane0"
+    plane.mkdir(parents=True)
+    np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
+    for name, loc in (("F", 400.0), ("Fneu", 300.0), ("spks", 0.0)):
+        arr = np.empty((n_rois, n_frames), np.float32)
+        for k0 in range(0, n_rois, 100):  # a block of ROIs at a time
+            block = rng.standard_normal((min(100, n_rois - k0), n_frames), dtype=np.float32)
+            arr[k0:k0 + 100] = np.abs(block) if name == "spks" else loc + 20 * block
+        np.save(plane / f"{name}.npy", arr)
+        del arr
+    prob = rng.random(n_rois)
+    np.save(plane / "iscell.npy", np.stack([(prob > 0.5).astype(float), prob], axis=1))
+    mean = rng.random(frame, dtype=np.float32)
+    np.save(plane / "ops.npy", np.array({
+        "Ly": Y, "Lx": X, "fs": 30.0, "tau": 1.0, "neucoeff": 0.7, "meanImg": mean,
+        "max_proj": mean, "Vcorr": mean, "nframes": n_frames}, dtype=object),
+        allow_pickle=True)
+    return plane
+
+
+def bench_suite2p(args: argparse.Namespace, folder: Path) -> str:
+    """Import a suite2p plane of ``--rois`` x ``--frames``; return the markdown table."""
+    frame = tuple(args.frame)
+    start = time.perf_counter()
+    plane = make_suite2p_plane(folder / "s2p", args.rois, args.frames, frame)
+    size = sum(p.stat().st_size for p in plane.iterdir()) / 1e6
+    logger.info("suite2p plane of %d ROIs x %d frames (%.0f MB) written in %.1f s",
+                args.rois, args.frames, size, time.perf_counter() - start)
+    done = subprocess.run([sys.executable, "-c", SUITE2P_RUNNER, str(plane),
+                           str(folder / "imported")], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        error = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        return f"suite2p import: error: {error}"
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    y, x = frame
+    lines = [f"suite2p plane import, {args.rois} ROIs x {args.frames} frames of {y}x{x} "
+             f"({size:.0f} MB of .npy; `python benchmarks/bench_export.py --only suite2p"
+             f" --rois {args.rois} --frames {args.frames}`)", "",
+             "| step | time (s) | CPU time (s) | load | peak RSS (MB) | increase (MB) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for what, r in rows.items():
+        lines.append(f"| {what} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['load']:.1f} | "
+                     f"{r['peak_mb']:.0f} | {r['increase_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rois", type=int, default=1000)
@@ -181,11 +292,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="frames of the movie linked and copied (default 1000)")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
+    parser.add_argument("--only", choices=["nwb", "suite2p"], default=None,
+                        help="run one section (default: both)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     folder = Path(tempfile.mkdtemp(prefix="amnesia-bench-export-", dir=args.dir))
     try:
-        print(bench_nwb(args, folder))
+        if args.only in (None, "nwb"):
+            print(bench_nwb(args, folder))
+        if args.only in (None, "suite2p"):
+            print(bench_suite2p(args, folder))
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
