@@ -121,3 +121,33 @@ def test_metadata_template(tmp_path, capsys):
     assert out.read_text() == printed
     assert main(["-q", "export", "--metadata-template", "--out", str(out)]) == 1
     assert "--overwrite" in _one_error(capsys)
+
+
+METADATA = """\
+session: {description: imported suite2p plane, start_time: "2026-01-31T14:05:00+01:00"}
+subject: {subject_id: m1, species: Mus musculus, sex: U, age: P90D}
+device: {name: Microscope}
+imaging: {technique: two-photon, rate: 15.0, indicator: GCaMP6f, location: VISp,
+          excitation_lambda: 920, emission_lambda: 510}
+"""
+
+
+def test_imported_suite2p_exports_to_nwb(tmp_path, capsys):
+    pytest.importorskip("pynwb")
+    pytest.importorskip("napari_amnesia.core.formats.nwb")
+    from pynwb import NWBHDF5IO
+
+    src = write_suite2p_plane(tmp_path / "plane0", 1)
+    out = tmp_path / "imported"
+    assert main(["-q", "import", str(tmp_path / "plane0"), "--out", str(out)]) == 0
+    (tmp_path / "session.yaml").write_text(METADATA)
+    assert main(["-q", "export", str(out), "--format", "nwb", "--metadata",
+                 str(tmp_path / "session.yaml"), "--out", str(tmp_path / "rec.nwb")]) == 0
+    result = SourceResult.load(out)
+    with NWBHDF5IO(str(tmp_path / "rec.nwb"), "r") as io:
+        ophys = io.read().processing["ophys"]
+        rois = ophys["ImageSegmentation"]["PlaneSegmentation"]
+        assert len(rois.id) == len(src["stat"])
+        np.testing.assert_array_equal(rois["accepted"].data[:], src["iscell"][:, 0] > 0.5)
+        raw = ophys["Fluorescence"]["RoiResponseSeries"].data[:]
+        np.testing.assert_allclose(raw.T, result.raw_traces, rtol=1e-6)
