@@ -15,6 +15,13 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "core" / "formats"))
 from exchange_fixtures import write_caiman_file, write_suite2p_plane  # noqa: E402
 
 PLUGIN = "napari-amnesia"
+METADATA = """\
+session: {description: curated suite2p plane, start_time: "2026-01-31T14:05:00+01:00"}
+subject: {subject_id: m1, species: Mus musculus, sex: U, age: P90D}
+device: {name: Microscope}
+imaging: {technique: two-photon, rate: 15.0, indicator: GCaMP6f, location: VISp,
+          excitation_lambda: 920, emission_lambda: 510}
+"""
 
 
 def test_suite2p_plane_opens_curates_and_exports(make_napari_viewer, tmp_path, monkeypatch):
@@ -56,6 +63,21 @@ def test_suite2p_plane_opens_curates_and_exports(make_napari_viewer, tmp_path, m
     # NWB needs the metadata: the dock says so and writes nothing
     assert dock.export(tmp_path / "out_nwb", format="nwb") is None
     assert "metadata" in dock.status.value and not (tmp_path / "out_nwb").exists()
+    try:
+        import pynwb  # noqa: F401
+
+        from napari_amnesia.core.formats.nwb import write_nwb  # noqa: F401
+    except ImportError:
+        return
+    (tmp_path / "session.yaml").write_text(METADATA)
+    nwb = dock.export(tmp_path / "out_nwb", format="nwb", metadata=tmp_path / "session.yaml")
+    assert nwb is not None and nwb.suffix == ".nwb", dock.status.value
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(nwb), "r") as io:
+        rois_nwb = io.read().processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
+        accepted = rois_nwb["accepted"].data[:]
+    assert len(accepted) == K and not accepted[0]  # the dock's decision
 
 
 def test_caiman_file_opens_as_rois(make_napari_viewer, tmp_path):
