@@ -174,3 +174,20 @@ def test_batch_figure_draws_the_totals():
 
     plt.close(fig)
     plt.close(without)
+
+
+def test_warnings_are_shown_and_counted(tmp_path, capsys):
+    """A blank recording's empty skeleton: one warning line, and its row says it."""
+    import numpy as np
+
+    tifffile.imwrite(tmp_path / "blank.tif", np.full((20, 32, 32), 7, np.uint16))
+    (tmp_path / "skeleton.yaml").write_text("skeleton: {}\n")
+    out = tmp_path / "batch"
+    assert main(["-q", "batch", str(tmp_path / "skeleton.yaml"), str(tmp_path / "blank.tif"),
+                 "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "1 done, 0 skipped, 0 failed, 1 with warnings" in captured.out
+    assert "amnesia: warning: skeleton: empty skeleton" in captured.err
+    with open(out / "batch.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["warnings"].startswith("skeleton: empty skeleton")

@@ -24,11 +24,11 @@ from napari_amnesia.core.simulate import simulate
 
 CONFIG = {"motion": {"max_shifts": [4, 4]}, "summary": {},
           "cnmf": {"gSig": [3, 3], "K": 8, "rf": None}}
-COLUMNS = ["name", "path", "status", "error", "frames", "height", "width", "largest_shift",
-           "components", "accepted", "median_snr", "elapsed_motion", "elapsed_summary",
-           "elapsed_cnmf", "elapsed", "folder"]
+COLUMNS = ["name", "path", "status", "error", "warnings", "frames", "height", "width",
+           "largest_shift", "components", "accepted", "median_snr", "elapsed_motion",
+           "elapsed_summary", "elapsed_cnmf", "elapsed", "folder"]
 COMPARED = ("status", "frames", "height", "width", "largest_shift", "components", "accepted",
-            "median_snr")
+            "median_snr", "warnings")
 
 
 @pytest.fixture(scope="module")

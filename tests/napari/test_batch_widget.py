@@ -155,14 +155,15 @@ def test_rows_follow_the_progress_messages(make_napari_viewer, tmp_path):
     dock._on_step(Progress(0, 3, "a-2: motion correction; b: CNMF"))  # on a cluster
     assert [r["status"] for r in dock.rows] == ["running", "running", "running"]
     (tmp_path / "batch.csv").write_text(
-        "name,path,status,error,frames,elapsed_summary,elapsed_cnmf,elapsed,folder\n"
-        f"a,{tmp_path / 'a.tif'},done,,120,0.5,1.25,2.0,{tmp_path / 'a'}\n"
-        f"a-2,{tmp_path / 'a-2.tif'},pending,,,,,,{tmp_path / 'a-2'}\n"
-        f"b,{tmp_path / 'b.tif'},failed,bad file,,,,,{tmp_path / 'b'}\n")
+        "name,path,status,error,warnings,frames,elapsed_summary,elapsed_cnmf,elapsed,folder\n"
+        f"a,{tmp_path / 'a.tif'},done,,K=2 capped the count,120,0.5,1.25,2.0,{tmp_path / 'a'}\n"
+        f"a-2,{tmp_path / 'a-2.tif'},pending,,,,,,,{tmp_path / 'a-2'}\n"
+        f"b,{tmp_path / 'b.tif'},failed,bad file,,,,,,{tmp_path / 'b'}\n")
     dock._on_step(Progress(2, 3, "b: failed"))
     assert [r["status"] for r in dock.rows] == ["done", "running", "failed"]
     assert _column(dock, "time (s)") == ["2.0", "", ""]  # the whole recording's time
     assert _column(dock, "error") == ["", "", "bad file"]
+    assert _column(dock, "warnings") == ["K=2 capped the count", "", ""]
     dock._set_rows([dict(dock.rows[0]), dict(dock.rows[1], status="cancelled"),
                     dict(dock.rows[2])])
     dock._merge(dock._csv_rows(), "a-2: CNMF")  # batch.csv says pending: still cancelled

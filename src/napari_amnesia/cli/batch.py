@@ -37,8 +37,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         batch_report(rows, result.cells, Path(result.out) / "batch.png",
                      totals=result.totals, title=str(args.config))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "skipped", "failed")}
+    warned = sum(bool(r.get("warnings")) for r in rows)
     print(f"{len(rows)} recording(s): {counts['done']} done, {counts['skipped']} skipped, "
-          f"{counts['failed']} failed → {result.out / 'batch.csv'}")
+          f"{counts['failed']} failed" + (f", {warned} with warnings (batch.csv's warnings "
+                                           "column)" if warned else "")
+          + f" → {result.out / 'batch.csv'}")
     for row in result.failed:
         print(f"amnesia: error: {row['name']} ({row['path']}): {row['error']}",
               file=sys.stderr)
@@ -52,7 +55,7 @@ def add_batch_command(sub) -> dict:
         description="Run the stages of a configuration (as for `amnesia run`; its input: is "
         "replaced) on every RECORDING: one results folder per recording under --out, named "
         "after it, plus batch.csv (one row per recording: status, frames, largest shift, "
-        "components, accepted, median SNR, time per stage), batch.json "
+        "components, accepted, median SNR, time per stage, the warnings it raised), batch.json "
         "(configuration, versions, a hash per recording), cells.csv (every CNMF component), "
         "recordings.csv (per recording: cells found and accepted, median and mean event "
         "rate, amplitude and SNR of the accepted ones, skeleton totals), "

@@ -50,6 +50,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ from ..files import atomic_file, check_destination, jsonable
 from ..progress import Progress, drive
 from .recording import (  # noqa: F401 - the task and helpers live there
     RECORDING_FILE,
+    WARNINGS_SEPARATOR,
+    _failed,
     _first_line,
     _run_on_worker,
     _sections,
@@ -72,7 +75,7 @@ from .recording import (  # noqa: F401 - the task and helpers live there
 )
 from .tables import check_tables, recording_totals, write_tables
 
-__all__ = ["BatchResult", "iter_run_batch", "run_batch", "recording_names",
+__all__ = ["BatchResult", "RecordingWarning", "iter_run_batch", "run_batch", "recording_names",
            "input_identity", "recording_hash", "cell_table", "recording_totals",
            "RECORDING_FILE"]
 
@@ -107,7 +110,7 @@ class BatchResult:
     totals: list[dict[str, Any]] = field(default_factory=list)
 
     #: The first columns of ``batch.csv`` (then ``elapsed_<stage>``, ``elapsed``, ``folder``).
-    COLUMNS = ("name", "path", "status", "error", "frames", "height", "width",
+    COLUMNS = ("name", "path", "status", "error", "warnings", "frames", "height", "width",
                "largest_shift", "components", "accepted", "median_snr")
 
     def table(self) -> list[dict[str, Any]]:
@@ -265,7 +268,7 @@ def iter_run_batch(config: Any, recordings: Iterable[Any], out: Any, *, client: 
                               "status": "done"}
                 except Exception as exc:  # noqa: BLE001 - one recording's failure
                     logger.info("recording %s failed", row["path"], exc_info=True)
-                    result = {"status": "failed", "error": _first_line(exc)}
+                    result = _failed(exc)
                 result.setdefault("elapsed", round(time.perf_counter() - start, 3))
                 row.update(result)
                 done += 1
@@ -344,8 +347,9 @@ def _run_distributed(client: Any, rows: list[dict], hashes: list[str], todo: lis
                 try:
                     result = future.result()
                 except Exception as exc:  # noqa: BLE001 - a task that failed after its retries
-                    result = {"status": "failed", "error": _first_line(exc)}
+                    result = _failed(exc)
                 rows[i].update(result)
+                _show_warnings(rows[i])  # shown on the worker only: show them here too
                 current.pop(rows[i]["name"], None)
                 done += 1
                 writer.write()
@@ -358,6 +362,16 @@ def _run_distributed(client: Any, rows: list[dict], hashes: list[str], todo: lis
             client.unsubscribe_topic(topic)
         except (KeyError, ValueError):  # pragma: no cover - already gone
             pass
+
+
+class RecordingWarning(UserWarning):
+    """A warning a recording of a batch raised on a cluster's worker, shown here."""
+
+
+def _show_warnings(row: dict) -> None:
+    for text in str(row.get("warnings") or "").split(WARNINGS_SEPARATOR):
+        if text.strip():
+            warnings.warn(f"{row['name']}: {text.strip()}", RecordingWarning, stacklevel=2)
 
 
 def run_batch(config: Any, recordings: Iterable[Any], out: Any, client: Any = None,

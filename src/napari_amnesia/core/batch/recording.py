@@ -6,14 +6,18 @@ The task a ``distributed`` worker runs for each recording is
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import hashlib
 import json
+import logging
 import os
 import re
+import threading
 import time
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +26,17 @@ import numpy as np
 from ..files import jsonable
 from ..progress import Progress, drive
 
-__all__ = ["RECORDING_FILE", "recording_names", "input_identity", "recording_hash",
-           "cell_table", "iter_run_recording"]
+__all__ = ["RECORDING_FILE", "WARNINGS_SEPARATOR", "recording_names", "input_identity",
+           "recording_hash", "cell_table", "collect_warnings", "iter_run_recording"]
 
 #: What each recording's results folder holds about the batch (hash, row).
 RECORDING_FILE = "batch-recording.json"
 _CELL_COLUMNS = ("component", "accepted", "snr", "event_rate", "amplitude")
 _GLOB = re.compile(r"[*?\[]")
+#: How the warnings of one recording are joined in its row's ``warnings`` column.
+WARNINGS_SEPARATOR = " | "
+#: Warnings for developers, not about a recording: not collected.
+_NOT_COLLECTED = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 #: Errors of the input or the configuration: the recording fails, no retry.
 _INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError, FileNotFoundError,
                  NotADirectoryError, IsADirectoryError, PermissionError)
@@ -185,9 +193,93 @@ def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
             writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
 
 
+class _Collect(logging.Handler):
+    """Keep the package's log records of level WARNING and above (their text)."""
+
+    def __init__(self, add) -> None:
+        super().__init__(logging.WARNING)
+        self.add = add
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.add(record.getMessage())
+        except Exception:  # noqa: BLE001 - a bad log call must not stop the recording
+            self.handleError(record)
+
+
+_LOCK = threading.Lock()
+_ACTIVE: list[Any] = []  # the ``add`` of each collection running in this process
+#: the showwarning in force when the first collection started (kept after the last)
+_SAVED: list[Any] = [warnings.showwarning]
+
+
+def _show(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` while collections run: collect, then show as before."""
+    if not issubclass(category, _NOT_COLLECTED):
+        for add in list(_ACTIVE):
+            add(str(message))
+    _SAVED[0](message, category, filename, lineno, file, line)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """Collect the warnings raised while the block runs, and still show them as before.
+
+    Both kinds the package raises are kept, once each, in order: ``warnings.warn``
+    (a stage's warning: a capped ``K``, frames without data...) and log records of
+    level WARNING of the ``napari_amnesia`` loggers (an empty skeleton). Warnings
+    for developers (deprecations) are not kept. They are shown as they were
+    (``amnesia: warning:`` lines, napari notifications, a worker's log): the
+    filters in force decide, except that "once per place" starts afresh with each
+    block (a recording's warnings are not hidden because the previous one raised
+    the same).
+
+    Yields
+    ------
+    list of str
+        The messages, filled as they come.
+
+    Notes
+    -----
+    ``warnings`` keeps one state per process, shared by its threads: blocks may run
+    at once in several threads (a dask worker with several threads runs several
+    recordings), each then also collects the others' warnings. Hence one thread
+    per worker (``dask worker --nthreads 1``), as ``--workers N`` starts them.
+    """
+    collected: list[str] = []
+
+    def add(text: str) -> None:
+        text = " ".join(str(text).split())
+        if text and text not in collected:
+            collected.append(text)
+
+    handler = _Collect(add)
+    package = logging.getLogger("napari_amnesia")
+    with _LOCK:
+        if not _ACTIVE:
+            _SAVED[:] = [warnings.showwarning]
+            warnings.showwarning = _show
+        _ACTIVE.append(add)
+        # a no-op filter (the fallback action anyway) that resets "once per place"
+        warnings.filterwarnings("default", append=True)
+    package.addHandler(handler)
+    try:
+        yield collected
+    finally:
+        package.removeHandler(handler)
+        with _LOCK:
+            _ACTIVE.remove(add)
+            if not _ACTIVE:
+                if warnings.showwarning is _show:  # not replaced meanwhile by another
+                    warnings.showwarning = _SAVED[0]
+
+
 def iter_run_recording(sections: dict, selection: dict, path: str, dest: Any, *,
                        digest: str = "", overwrite: bool = False):
     """Run the configuration on one recording into ``dest``; generator twin.
+
+    The warnings raised meanwhile (:func:`collect_warnings`) go to the row's
+    ``warnings`` (joined by :data:`WARNINGS_SEPARATOR`), as well as being shown.
 
     Returns
     -------
@@ -199,17 +291,24 @@ def iter_run_recording(sections: dict, selection: dict, path: str, dest: Any, *,
     config = {**sections, "input": {"movie": os.fspath(path), **selection}}
     row: dict[str, Any] = {}
 
-    def before_commit(folder: Path, record: dict, results: dict) -> None:
-        row.update(_row(record, results))
-        if "cnmf" in results:
-            _write_csv(folder / "cells.csv", cell_table(results["cnmf"]),
-                       list(_CELL_COLUMNS))
-        (folder / RECORDING_FILE).write_text(json.dumps(jsonable(
-            {"hash": digest, "path": os.fspath(path), "status": "done", "row": row}),
-            indent=2))
+    with collect_warnings() as collected:
+        def before_commit(folder: Path, record: dict, results: dict) -> None:
+            row.update(_row(record, results))
+            row["warnings"] = WARNINGS_SEPARATOR.join(collected) or None
+            if "cnmf" in results:
+                _write_csv(folder / "cells.csv", cell_table(results["cnmf"]),
+                           list(_CELL_COLUMNS))
+            (folder / RECORDING_FILE).write_text(json.dumps(jsonable(
+                {"hash": digest, "path": os.fspath(path), "status": "done", "row": row}),
+                indent=2))
 
-    yield from iter_run_config(config, out=dest, overwrite=overwrite,
-                               before_commit=before_commit)
+        try:
+            yield from iter_run_config(config, out=dest, overwrite=overwrite,
+                                       before_commit=before_commit)
+        except Exception as exc:  # the failed row keeps the warnings raised before
+            exc.recording_warnings = WARNINGS_SEPARATOR.join(collected) or None
+            raise
+    row["warnings"] = WARNINGS_SEPARATOR.join(collected) or None
     return row
 
 
@@ -245,8 +344,14 @@ def _run_on_worker(sections: dict, selection: dict, path: str, dest: str, digest
             row = drive(iter_run_recording(sections, selection, path, dest, digest=digest,
                                            overwrite=True), report)
         except _INPUT_ERRORS as exc:  # the input's fault: no retry would help
-            return {"status": "failed", "error": _first_line(exc)}
+            return _failed(exc)
     return {**row, "status": "done", "elapsed": round(time.perf_counter() - start, 3)}
+
+
+def _failed(exc: BaseException) -> dict[str, Any]:
+    """Return the row of a recording that failed with ``exc`` (its error, its warnings)."""
+    return {"status": "failed", "error": _first_line(exc),
+            "warnings": getattr(exc, "recording_warnings", None)}
 
 
 def _first_line(exc: BaseException) -> str:

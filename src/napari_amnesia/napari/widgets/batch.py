@@ -16,7 +16,8 @@ The dock only collects inputs and shows results; the work is
 - *force*: redo recordings already done with the same configuration and input.
 
 *Run batch* fills the table, one row per recording (name, status, frames,
-components found / accepted, largest shift, time, error), as recordings finish
+components found / accepted, largest shift, time, error, the warnings the recording
+raised), as recordings finish
 (from ``batch.csv``) and at the end (from the batch's result). *Open* — or a
 double-click on a row — adds that recording's results folder to the viewer
 (:func:`~napari_amnesia.napari.viewer.load_results`). Choosing an output folder that
@@ -62,7 +63,8 @@ __all__ = ["BatchWidget", "recordings_in", "COLUMNS"]
 logger = logging.getLogger(__name__)
 
 #: the columns of the progress table
-COLUMNS = ("name", "status", "frames", "components", "largest shift (px)", "time (s)", "error")
+COLUMNS = ("name", "status", "frames", "components", "largest shift (px)", "time (s)", "error",
+           "warnings")
 #: the hint under the configuration field
 CONFIG_HINT = ("A pipeline configuration (amnesia run): the Curate ROIs dock's "
                "'Save pipeline config' writes one.")
@@ -147,7 +149,8 @@ def _cells(row: dict) -> list[str]:
     error = str(row.get("error") or "")
     return [str(row.get("name") or ""), str(row.get("status") or ""), whole("frames"),
             components, "" if shift is None else f"{shift:.1f}",
-            f"{sum(times):.1f}" if times else "", error.splitlines()[0] if error else ""]
+            f"{sum(times):.1f}" if times else "", error.splitlines()[0] if error else "",
+            str(row.get("warnings") or "")]
 
 
 def _names_running(message: str, name: Any) -> bool:
@@ -396,9 +399,11 @@ class BatchWidget(StageWidget):
         self._set_rows(rows)
         counts = {status: sum(r.get("status") == status for r in rows)
                   for status in ("done", "skipped", "failed")}
+        warned = sum(bool(r.get("warnings")) for r in rows)
         self.status.value = (f"Batch finished: {counts['done']} done, {counts['skipped']} "
-                             f"skipped (already done), {counts['failed']} failed; "
-                             f"{self._out / 'batch.csv'}.")
+                             f"skipped (already done), {counts['failed']} failed"
+                             + (f", {warned} with warnings (see the table)" if warned else "")
+                             + f"; {self._out / 'batch.csv'}.")
 
     # ------------------------------------------------------------------ the table
     @staticmethod
