@@ -44,6 +44,7 @@ from .. import __version__
 from .batch import add_batch_command
 from .commands import add_commands
 from .exchange import add_exchange_commands
+from .register import add_register_command
 from .stages import add_stage_commands
 from .words import in_cli_words, log_as_lines, option_names, plain_help, plain_text, subparser
 from .words import warnings_as_lines as _warnings
@@ -70,6 +71,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict]:
     handlers: dict = {}
     commands = add_commands(sub)
     commands.update(add_batch_command(sub))
+    commands.update(add_register_command(sub))
     commands.update(add_exchange_commands(sub))
     handlers.update({name: stage.run for name, stage in add_stage_commands(sub).items()})
     handlers.update(commands)
