@@ -248,3 +248,12 @@ def test_roi_stats_of_a_disk():
     assert disk_stat["radius"] == pytest.approx(6.0, rel=0.05)
     shared = int((disk * long).sum())
     assert shared and disk_stat["overlap"].sum() == long_stat["overlap"].sum() == shared
+
+
+def test_a_result_without_rois(tmp_path):
+    result, _ = planted_result(0)
+    empty = result.select(np.zeros(result.K, bool))
+    plane = write_suite2p(empty, tmp_path / "s2p")
+    assert np.load(plane / "F.npy").shape == (0, result.n_frames)
+    back = read_suite2p(plane)
+    assert back.K == 0 and back.n_frames == result.n_frames and back.shape == result.shape

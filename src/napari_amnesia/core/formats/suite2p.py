@@ -521,7 +521,7 @@ def _images(result: Any, images: dict[str, np.ndarray] | None) -> dict[str, np.n
 
     images = dict(images or {})
     shape = tuple(result.shape)
-    fmap = footprint_map(result)
+    fmap = footprint_map(result) if result.K else np.zeros(shape, np.float32)
 
     def pick(name: str, fallback: Any) -> np.ndarray:
         value = images.get(name)
