@@ -167,7 +167,7 @@ def bench_nwb(args: argparse.Namespace, folder: Path) -> str:
         rows.append((name, run_nwb(made[key], folder / f"out_{len(rows)}.nwb", movie)))
     y, x = args.frame
     lines = [f"NWB export, {y}x{x} frames (`python benchmarks/bench_export.py"
-             f" --rois {args.rois} --frames {args.frames}`)", "",
+             f" --only nwb --rois {args.rois} --frames {args.frames}`)", "",
              "| case | time (s) | CPU time (s) | load | peak RSS (MB) | increase (MB) "
              "| file (MB) |",
              "|---|---:|---:|---:|---:|---:|---:|"]
