@@ -55,6 +55,7 @@ microscopy. bioRxiv 061507. Layout read from suite2p's documentation
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import pickle
@@ -64,7 +65,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from ..files import atomic_folder, check_destination
+from ..files import atomic_folder, check_destination, jsonable
 from .results import check_movie, import_provenance, summary_images, unit_footprints
 
 __all__ = ["PLANE_FILES", "find_plane", "is_suite2p_plane", "read_suite2p", "roi_stats",
@@ -612,7 +613,7 @@ def write_suite2p(results: Any, folder: str | os.PathLike, *, fs: float | None =
            "functional_chan": 1, "yrange": [0, Y], "xrange": [0, X],
            "meanImgE": _highpass(pictures["meanImg"], max(diameter, 1)), **pictures,
            "save_path": str(folder / "plane0"), "napari_amnesia_version": _version(),
-           "napari_amnesia_provenance": repr(result.provenance)}
+           "napari_amnesia_provenance": json.dumps(jsonable(result.provenance))}
     with atomic_folder(folder, overwrite=overwrite) as tmp:
         plane = tmp / "plane0"
         plane.mkdir()
