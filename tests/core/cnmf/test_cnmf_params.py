@@ -17,7 +17,7 @@ def test_params_defaults_roundtrip_and_describe():
     assert CNMFParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
     info = CNMFParams.describe()
     assert all(v["help"] for v in info.values())
-    assert info["method_init"]["choices"] == ("greedy_roi", "sparse_nmf")
+    assert info["method_init"]["choices"] == ("greedy_roi", "sparse_nmf", "corr_pnr")
     # gSiz left to None follows gSig through replace()
     assert p.replace(gSig=6).cell_box == (13, 13)
 

@@ -388,9 +388,20 @@ def iter_fit(
     grow = GROW_ROUNDS if sizes["grow_K"] and seeds is None else 0
     prov = _provenance(shape, movie.dtype)
     grid = patch_grid(dims, params.rf, params.stride)
-    label_values = None
-    mean_image = None
-    if seeds is not None:
+    label_values = mean_image = ring = None
+    from .onephoton import is_seed_points, iter_fit_one_photon
+
+    if seeds is not None and is_seed_points(seeds, dims) and not params.one_photon:
+        raise ValueError("seed points (n, 2) seed CNMF-E: use mode='one_photon' (or "
+                         "method_init='corr_pnr'); otherwise seeds are ROI masks.")
+    if params.one_photon and (seeds is None or is_seed_points(seeds, dims)):
+        mem = _memory_dtype(movie, params)  # one-photon CNMF-E (core.cnmf.onephoton)
+        Yf, n_bad = _movie_matrix(movie, params.chunk_frames, mem) if mem else (None, 0)
+        res, sn, mean_image, eval_movie, ring = yield from iter_fit_one_photon(
+            movie, params, seeds=seeds, workers=workers, timings=timings, info=info,
+            k_auto="K" in auto, matrix=Yf)
+        capped, fits_k = None, []
+    elif seeds is not None:
         res, sn, mean_image, label_values, n_bad, eval_movie = yield from _iter_seeded(
             movie, seeds, params, workers, timings)
         info["seeded"] = True
@@ -485,7 +496,7 @@ def iter_fit(
         baseline=res["baseline"], g=res["g"], lam=res["lam"], sn=np.asarray(sn).reshape(dims),
         shape=dims, params=params, label_values=label_values,
         mean_image=None if mean_image is None else np.asarray(mean_image).reshape(dims),
-        info=info, provenance=prov)
+        info=info, provenance=prov, ring=ring)
     if params.evaluate and result.K:
         t0 = time.perf_counter()
         yield Progress(0, 1, "evaluating components")
@@ -713,6 +724,10 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
                              f"{result.n_frames} frames of {result.shape}.")
         snr = _event_snr(result, params)
         b, f = result.background
+        if result.ring is not None:  # one-photon: against Y minus the ring background
+            from .onephoton import ring_movie
+
+            movie, b = ring_movie(result, movie), b[:, :0]
         r_out = evaluation.spatial_r_values(movie, result.footprints, result.traces,
                                             background=(b, f) if b.shape[1] else None)
         r_values = np.asarray(r_out[0] if isinstance(r_out, tuple) else r_out, np.float64)
@@ -720,6 +735,11 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
         snr, r_values, result.sizes(), min_SNR=params.min_SNR, SNR_lowest=params.SNR_lowest,
         rval_thr=params.rval_thr, rval_lowest=params.rval_lowest, min_size=params.min_size,
         max_size=params.max_size, require_both=params.require_both), bool)
+    if result.anatomical is not None and result.accepted is not None:
+        # silent cells of the mean image have no events to judge: they keep the flag
+        # they were given (or the user's), whatever the thresholds
+        anat = np.asarray(result.anatomical, bool)
+        accepted[anat] = np.asarray(result.accepted, bool)[anat]
     info = dict(result.info)
     info["evaluation"] = {k: getattr(params, k) for k in _THRESHOLDS}
     out = replace(result, params=params, snr=np.asarray(snr, np.float64),

@@ -18,7 +18,13 @@ napari-amnesia             CaImAn ``CNMFParams``            meaning
 ``del_duplicates``         ``patch.del_duplicates``         drop border duplicates
 ``K``                      ``init.K``                       components (per patch)
 ``gSig``, ``gSiz``         ``init.gSig``, ``init.gSiz``     cell radius, cell box
-``method_init``            ``init.method_init``             greedy_roi / sparse_nmf
+``method_init``            ``init.method_init``             greedy_roi / sparse_nmf /
+                                                            corr_pnr (CNMF-E)
+``center_psf``             ``init.center_psf``              CNMF-E's centred filter
+``min_corr``, ``min_pnr``  ``init.min_corr``, ``min_pnr``   CNMF-E seed thresholds
+``ring_size_factor``       ``init.ring_size_factor``        ring radius / (gSiz / 2)
+``ssub_B``                 ``init.ssub_B``                  ring model's grid
+``mode``                   (CaImAn's 1p demo settings)      two_photon / one_photon
 ``nIter``                  ``init.nIter``                   rank-1 NMF iterations
 ``rolling_sum``            ``init.rolling_sum``             rolling energy for seeds
 ``rolling_length``         ``init.rolling_length``          its window (frames)
@@ -50,6 +56,16 @@ napari-amnesia             CaImAn ``CNMFParams``            meaning
 ``quantile_min`` ...       ``detrend_df_f`` arguments       ΔF/F
 =========================  ===============================  ===========================
 
+One-photon preset
+-----------------
+``mode="one_photon"`` fills the settings of CaImAn's CNMF-E demo and of careful
+CaImAn users (:data:`ONE_PHOTON`): ``method_init="corr_pnr"``, ``gnb=0`` (ring
+background), ``nb_patch=0``, ``min_corr=0.8``, ``min_pnr=10``, ``ssub_B=2``,
+``merge_thr=0.7``, ``min_SNR=3``; ``gSiz`` left to None becomes ``4 * ceil(gSig) + 1``
+and ``rf`` left to "auto" becomes 40 (stride 20; the whole frame when it is at most
+80 pixels). A parameter given explicitly (as a keyword, in a dict or on the command
+line) is never replaced by the preset.
+
 Result names differ from CaImAn's (see :mod:`.result`): ``footprints`` is ``A``,
 ``traces`` ``C``, ``spikes`` ``S``, ``residual_traces`` ``YrA``, ``background``
 ``(b, f)``, ``baseline`` ``bl``, ``dff`` ``F_dff``, ``snr`` ``SNR_comp``,
@@ -67,7 +83,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,10 +93,21 @@ import numpy as np
 from ..params import StageParams
 from .sizing import AUTO, SIZED, choose_sizes
 
-__all__ = ["CNMFParams", "INIT_METHODS", "LS_METHODS"]
+__all__ = ["CNMFParams", "INIT_METHODS", "LS_METHODS", "MODES", "ONE_PHOTON"]
 
 #: Values of ``method_init``.
-INIT_METHODS = ("greedy_roi", "sparse_nmf")
+INIT_METHODS = ("greedy_roi", "sparse_nmf", "corr_pnr")
+#: Values of ``mode``.
+MODES = ("two_photon", "one_photon")
+#: What ``mode="one_photon"`` sets, unless given explicitly (CaImAn's CNMF-E demo).
+ONE_PHOTON: dict[str, Any] = {
+    "method_init": "corr_pnr", "center_psf": True, "gnb": 0, "nb_patch": 0,
+    "min_corr": 0.8, "min_pnr": 10.0, "ssub_B": 2, "merge_thr": 0.7, "min_SNR": 3.0,
+}
+#: ``rf`` and ``stride`` of the one-photon preset (CaImAn's CNMF-E demo).
+ONE_PHOTON_PATCHES = (40, 20)
+#: Names given explicitly to the constructor under way (the preset leaves them).
+_EXPLICIT: ContextVar[frozenset] = ContextVar("cnmf_explicit", default=frozenset())
 #: Values of ``method_ls``.
 LS_METHODS = ("lasso_lars", "nnls")
 #: Most frames the initialisation runs on (see :meth:`CNMFParams.init_tsub`).
@@ -113,7 +141,9 @@ class CNMFParams(StageParams):
     _tuple_fields = ("gSig", "gSiz", "noise_range")
     #: what a user sets for their data (the dock's main section): plain label, units
     ESSENTIALS = {
+        "mode": ("imaging", ""),
         "gSig": ("neuron radius", "px"), "K": ("neurons per patch", ""),
+        "min_corr": ("seed correlation ≥ (1p)", ""), "min_pnr": ("seed PNR ≥ (1p)", ""),
         "rf": ("patch half-size", "px"), "stride": ("patch overlap", "px"),
         "fr": ("frame rate", "Hz"), "decay_time": ("decay time", "s"),
         "merge_thr": ("merge above correlation", ""),
@@ -123,6 +153,10 @@ class CNMFParams(StageParams):
         "min_size": ("smallest ROI", "pixels"), "max_size": ("largest ROI", "pixels"),
     }
 
+    mode: str = _p(
+        "two_photon", "Imaging: 'two_photon' (greedy_roi seeds, low-rank background) or "
+        "'one_photon' (CNMF-E for miniscopes: corr_pnr seeds, ring background; fills the "
+        "preset ONE_PHOTON, explicit parameters win).", choices=MODES)
     # -- data
     fr: float = _p(30.0, "Frame rate of the movie in Hz (CaImAn data.fr).")
     decay_time: float = _p(
@@ -161,8 +195,26 @@ class CNMFParams(StageParams):
         "2*ceil(gSig) + 1. Even values are increased by 1 (see cell_box).")
     method_init: str = _p(
         "greedy_roi", "Initialisation: 'greedy_roi' (somata: Gaussian-filtered energy "
-        "peaks refined by rank-1 NMF) or 'sparse_nmf' (dendrites, irregular shapes).",
-        choices=INIT_METHODS)
+        "peaks refined by rank-1 NMF), 'sparse_nmf' (dendrites, irregular shapes) or "
+        "'corr_pnr' (one-photon, CNMF-E: seeds where correlation >= min_corr and PNR >= "
+        "min_pnr, greedy, with a ring background).", choices=INIT_METHODS)
+    center_psf: bool = _p(
+        True, "corr_pnr: filter frames with a Gaussian minus its mean over its disk before "
+        "the correlation and PNR images (removes the smooth one-photon background; CaImAn "
+        "init.center_psf).")
+    min_corr: float = _p(
+        0.8, "corr_pnr: smallest local correlation of a seed pixel, in [0, 1] (CaImAn "
+        "init.min_corr).")
+    min_pnr: float = _p(
+        10.0, "corr_pnr: smallest peak-to-noise ratio of a seed pixel, > 0 (CaImAn "
+        "init.min_pnr).")
+    ring_size_factor: float = _p(
+        1.4, "Ring background (gnb=0 with corr_pnr): radius of the ring of pixels that "
+        "predicts each pixel's background, as a multiple of gSiz/2, > 1 (CaImAn "
+        "init.ring_size_factor).")
+    ssub_B: int = _p(  # noqa: N815 - CaImAn's name
+        2, "Ring background: spatial downsampling of the grid it is computed on (CaImAn "
+        "init.ssub_B).")
     nIter: int = _p(5, "Rank-1 NMF iterations refining each greedy seed (CaImAn "  # noqa: N815
                     "init.nIter).")
     rolling_sum: bool = _p(
@@ -186,8 +238,8 @@ class CNMFParams(StageParams):
         "here relative to the noise).")
     gnb: int | str = _p(
         "auto", "Rank of the background (CaImAn init.nb); 0 = no background (data "
-        "already background-subtracted). 'auto' (default) = 2 up to 256x256 pixels, one "
-        "more per 256 px of side, at most 4.")
+        "already background-subtracted), or with corr_pnr the ring background (CNMF-E). "
+        "'auto' (default) = 2 up to 256x256 pixels, one more per 256 px of side, at most 4.")
     seed: int = _p(0, "Seed of the random start of 'sparse_nmf'.")
     # -- noise and deconvolution
     p: int = _p(1, "Order of the autoregressive calcium model (CaImAn preprocess.p): "
@@ -254,11 +306,14 @@ class CNMFParams(StageParams):
         False, "Accept a component only when both its event SNR reaches min_SNR and its "
         "spatial correlation reaches rval_thr. False (the default, CaImAn's rule): either "
         "one is enough, so a high r-value alone accepts a component whatever its SNR.")
-    min_cell_probability: float | None = _p(
+    min_cell_probability: float | str | None = _p(
         None, "Also require the shipped cell classifier's probability (shape, dark nucleus, "
-        "fit to the correlation image, skewness, decay shape, overlap, neuropil; trained on "
-        "simulated cells against spurious components, core.cnmf.classifier) to reach this "
-        "value, in [0, 1]. None (the default): the SNR and r-value rule alone, as CaImAn.")
+        "brightness, fit to the correlation image, skewness, decay shape, overlap, neuropil; "
+        "trained on simulated cells against spurious components, core.cnmf.classifier) to "
+        "reach this value, in [0, 1]; 'auto' = the classifier's own cut, which keeps 98 % "
+        "of the planted cells of its training scenes. None (the default): the SNR and "
+        "r-value rule alone, as CaImAn. Silent cells of the mean image (anatomical) are "
+        "not judged by it.")
     anatomical: bool = _p(
         False, "Also propose the somata of the mean image that no component covers "
         "(filled or dark-nucleus rings: cells silent during the recording) as anatomical "
@@ -290,6 +345,8 @@ class CNMFParams(StageParams):
         """Check every parameter (a ValueError names the bad one) and normalise pairs."""
         s = object.__setattr__
         name = type(self).__name__
+        if isinstance(self.mode, str) and self.mode.strip().lower() == "one_photon":
+            self._apply_preset()
 
         def bad(field_name: str, expected: str, value: Any = None) -> ValueError:
             v = getattr(self, field_name) if value is None else value
@@ -366,6 +423,11 @@ class CNMFParams(StageParams):
                 f"than the patch width 2*rf = {2 * self.rf}; reduce stride or increase rf."
             )
         integer("nb_patch", 0)
+        number("min_corr", 0.0, 1.0)
+        number("min_pnr", 0.0, low_open=True)
+        number("ring_size_factor", 1.0, low_open=True)
+        integer("ssub_B", 1)
+        flag("center_psf")
         sized("K", 1)
         # gSig: positive numbers, one or a pair
         g = _pair(self.gSig, "gSig", name, integer=False)
@@ -377,6 +439,10 @@ class CNMFParams(StageParams):
             if min(siz) < 1:
                 raise bad("gSiz", "positive (a number or a pair of pixels)")
             s(self, "gSiz", siz)
+            if siz[0] < g[0] or siz[1] < g[1]:
+                raise ValueError(f"{name}.gSiz={siz} is smaller than gSig={g}: the box "
+                                 "around a cell must hold the cell (gSiz about 4*gSig+1 "
+                                 "for one-photon data, 2*gSig+1 for two-photon).")
         for n in ("nIter", "rolling_length", "ssub", "tsub", "ITER"):
             integer(n, 1)
         sized("gnb", 0)
@@ -402,7 +468,17 @@ class CNMFParams(StageParams):
                   "do_merge", "evaluate", "compute_dff", "flag_auto", "use_residuals",
                   "detrend_only", "require_both", "anatomical"):
             flag(n)
-        number("min_cell_probability", 0.0, 1.0, optional=True)
+        cut = self.min_cell_probability
+        if isinstance(cut, str):  # "auto" (the classifier's own cut), "none" or a number
+            text = cut.strip().lower()
+            try:
+                s(self, "min_cell_probability", text if text == AUTO else None
+                  if text in ("none", "null", "") else float(text))
+            except ValueError:
+                raise bad("min_cell_probability",
+                          "'auto', None or a number in [0, 1]") from None
+        if self.min_cell_probability != AUTO:
+            number("min_cell_probability", 0.0, 1.0, optional=True)
         number("min_SNR")
         number("SNR_lowest")
         number("rval_thr", -1.0, 1.0)
@@ -424,12 +500,74 @@ class CNMFParams(StageParams):
         integer("chunk_frames", 1, optional=True)
         number("max_in_memory_mb", 0.0)
 
+    def _apply_preset(self) -> None:
+        """Fill :data:`ONE_PHOTON` into the fields left at their default, not given."""
+        explicit = _EXPLICIT.get()
+        for f in dataclasses.fields(self):
+            if f.name in ONE_PHOTON and f.name not in explicit \
+                    and _same(getattr(self, f.name), f.default):
+                object.__setattr__(self, f.name, ONE_PHOTON[f.name])
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> CNMFParams:
+        """Build from a dict; the keys given are explicit (the preset leaves them)."""
+        token = _EXPLICIT.set(frozenset(values))
+        try:
+            return super().from_dict(values)
+        finally:
+            _EXPLICIT.reset(token)
+
+    def replace(self, **overrides: Any) -> CNMFParams:
+        """Return a copy with some parameters changed (they win over the preset).
+
+        Switching ``mode`` back to "two_photon" returns the fields that hold the
+        one-photon preset's values (and were not given) to their defaults.
+        """
+        type(self).check_names(overrides)
+        if overrides.get("mode", self.mode) == "two_photon" and self.mode == "one_photon":
+            for f in dataclasses.fields(self):
+                if f.name in ONE_PHOTON and f.name not in overrides \
+                        and _same(getattr(self, f.name), ONE_PHOTON[f.name]):
+                    overrides[f.name] = f.default
+        token = _EXPLICIT.set(frozenset(overrides))
+        try:
+            return dataclasses.replace(self, **overrides)
+        finally:
+            _EXPLICIT.reset(token)
+
+    @classmethod
+    def resolve(cls, params: Any, overrides: Mapping[str, Any]) -> CNMFParams:
+        """Return ``params`` (None, a dict or an instance) with ``overrides`` applied."""
+        if params is None and overrides:
+            return cls.from_dict(dict(overrides))
+        return super().resolve(params, overrides)
+
     # -- derived values -------------------------------------------------------------
     @property
+    def one_photon(self) -> bool:
+        """Whether the fit is CNMF-E (``method_init="corr_pnr"``)."""
+        return self.method_init == "corr_pnr"
+
+    @property
+    def ring(self) -> bool:
+        """Whether the background is CNMF-E's ring model (corr_pnr with ``gnb=0``)."""
+        return self.one_photon and self.gnb == 0
+
+    @property
+    def ring_radius(self) -> float:
+        """Ring radius in pixels, ``ring_size_factor * gSiz / 2``."""
+        return self.ring_size_factor * float(np.mean(self.cell_box)) / 2.0
+
+    @property
     def cell_box(self) -> tuple[int, int]:
-        """The effective ``gSiz``: as given (made odd) or ``2 * ceil(gSig) + 1``."""
+        """The effective ``gSiz``: as given (made odd) or ``2 * ceil(gSig) + 1``.
+
+        With ``method_init="corr_pnr"`` the default box is ``4 * ceil(gSig) + 1``
+        (CaImAn's CNMF-E demo: gSig 3, gSiz 13).
+        """
         if self.gSiz is None:
-            return tuple(int(2 * math.ceil(v) + 1) for v in self.gSig)
+            k = 4 if self.one_photon else 2
+            return tuple(int(k * math.ceil(v) + 1) for v in self.gSig)
         return tuple(v + 1 if v % 2 == 0 else v for v in self.gSiz)
 
     @property
@@ -486,9 +624,21 @@ class CNMFParams(StageParams):
         >>> CNMFParams(rf=15, stride=10, K=6, gnb=2).sized((256, 256))[0].K
         6
         """
-        sizes = choose_sizes(frame_shape, self.gSig, rf=self.rf, stride=self.stride,
+        rf, stride = self.rf, self.stride
+        if self.one_photon and rf == AUTO:
+            # CNMF-E's patches: 40 px half-size (the ring must fit), or the whole frame
+            rf = ONE_PHOTON_PATCHES[0] if max(frame_shape) > 2 * ONE_PHOTON_PATCHES[0] \
+                else None
+            stride = ONE_PHOTON_PATCHES[1] if stride == AUTO else stride
+        sizes = choose_sizes(frame_shape, self.gSig, rf=rf, stride=stride,
                              K=self.K, gnb=self.gnb)
         chosen = {n: sizes[n]["value"] for n in SIZED if sizes[n]["auto"]}
+        if rf != self.rf:
+            chosen["rf"] = rf
+            sizes["rf"].update(auto=True, why="one-photon preset: CNMF-E's 40 px patches "
+                               "(the whole frame up to 80 px)")
+        if stride != self.stride:
+            chosen["stride"] = sizes["stride"]["value"]
         return (dataclasses.replace(self, **chosen) if chosen else self), sizes
 
     @property
@@ -518,13 +668,32 @@ class CNMFParams(StageParams):
             )
         limit = (min(Y, 2 * self.rf), min(X, 2 * self.rf)) if self.rf else (Y, X)
         box = self.cell_box
+        where = "a patch" if self.rf else "the frame"
         if box[0] > limit[0] or box[1] > limit[1]:
-            where = "a patch" if self.rf else "the frame"
             raise ValueError(
                 f"{name}.gSiz={box} (cell box; gSig={self.gSig}) is larger than "
                 f"{where} ({limit[0]}x{limit[1]}); reduce gSig/gSiz"
                 + (" or increase rf." if self.rf else ".")
             )
+        if self.ring and 2 * math.ceil(self.ring_radius) + 1 > min(limit):
+            raise ValueError(
+                f"{name}: the ring background's ring (radius ring_size_factor*gSiz/2 = "
+                f"{self.ring_size_factor:g}*{np.mean(box):g}/2 = {self.ring_radius:.1f} px) is "
+                f"larger than {where} ({limit[0]}x{limit[1]}); reduce ring_size_factor or "
+                "gSiz" + (", or increase rf." if self.rf else "."))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal parameter values (a number and its float, a tuple and a list alike)."""
+    flags = isinstance(a, (bool, np.bool_)), isinstance(b, (bool, np.bool_))
+    if any(flags):
+        return all(flags) and bool(a) == bool(b)
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        return a == b
+    try:
+        return bool(np.array_equal(np.asarray(a, float), np.asarray(b, float)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _pair(value: Any, field_name: str, cls: str, *, integer: bool) -> tuple:

@@ -104,6 +104,12 @@ class SourceResult:
         ``version`` (of napari-amnesia), ``created`` (ISO time), ``elapsed_s``,
         ``input_shape``, ``input_dtype`` (and ``refit_of``: the version that made
         the result a refit started from).
+    ring : RingModel or None
+        One-photon fits (CNMF-E, ``method_init="corr_pnr"``, ``gnb=0``): the ring
+        background model (:class:`~napari_amnesia.core.cnmf.ring.RingModel`); then
+        ``background_footprints`` is its constant baseline ``b0`` (one column,
+        ``background_traces`` ones) and the fluctuating background of a movie is
+        :func:`~napari_amnesia.core.cnmf.onephoton.ring_background`. None otherwise.
     anatomical : ndarray of bool, shape (K,)
         Components proposed from the mean image (silent cells,
         :func:`~napari_amnesia.core.cnmf.anatomical.add_silent_cells`) rather than
@@ -132,6 +138,7 @@ class SourceResult:
     info: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     anatomical: np.ndarray | None = None
+    ring: Any = None
 
     def __post_init__(self) -> None:
         """Check the shapes and cast every array to its documented dtype."""
@@ -387,6 +394,8 @@ class SourceResult:
                 arrays[name] = np.asarray(value)
         if self.mean_image is not None:
             arrays["mean_image"] = np.asarray(self.mean_image)
+        if self.ring is not None:
+            arrays.update(self.ring.to_arrays())
         with atomic_folder(folder, overwrite=overwrite) as tmp:
             with open(tmp / "arrays.npz", "wb") as fh:
                 np.savez(fh, **arrays)
@@ -418,5 +427,10 @@ class SourceResult:
         else:  # written before provenance had its own key: it was mixed into info
             prov = {k: info.pop(k) for k in ("version", "input_shape", "input_dtype",
                                              "refit_of") if k in info}
+        ring = None
+        if "ring_meta" in a:
+            from .ring import RingModel
+
+            ring = RingModel.from_arrays({k: a.pop(k) for k in list(a) if k.startswith("ring_")})
         return cls(footprints=A, shape=shape, params=params, info=info, provenance=prov,
-                   **a)
+                   ring=ring, **a)

@@ -61,3 +61,335 @@ def correlation_pnr(
 
     images = summary_images(movie, gsig=gSig, center_psf=center_psf, progress=progress)
     return (np.asarray(images.corr_pnr, np.float32), np.asarray(images.pnr, np.float32))
+
+
+# ----------------------------------------------------------------------- greedy init
+#: Box pixels whose raw trace correlates with the seed's below this give the local
+#: background trace of a seed (CaImAn's ``max_corr_bg``-like choice).
+_BACKGROUND_CORR = 0.3
+#: Footprint pixels below this fraction of the footprint's maximum are dropped.
+_FOOTPRINT_THR = 0.1
+#: Filtered-and-normalised values below it are zeroed before correlating (as in the
+#: correlation image of :func:`correlation_pnr`).
+_CORR_THRESHOLD = 3.0
+
+
+class _Filter:
+    """CaImAn's ``correlation_pnr`` spatial filter (the summary stage's kernel)."""
+
+    def __init__(self, gSig: Any, center_psf: bool) -> None:  # noqa: N803
+        from ...summary.spatial_filter import _filter_taps
+
+        sig = tuple(float(v) for v in np.broadcast_to(np.asarray(gSig, float), (2,)))
+        self.taps = _filter_taps(sig, bool(center_psf))
+        self.kernel = np.asarray(self.taps.kernel, np.float32)
+
+    def movie(self, Y: np.ndarray) -> np.ndarray:
+        """Filter every frame of ``Y`` (T, h, w) float32 (replicated borders)."""
+        from ...summary.spatial_filter import _filter_frames
+
+        t = self.taps
+        Y = np.ascontiguousarray(Y, np.float32)
+        out = np.empty_like(Y)
+        _filter_frames(Y, out, t.gy, t.gx, t.widths, t.wi, t.m, t.use_box)
+        return out
+
+    def image(self, img: np.ndarray) -> np.ndarray:
+        """Filter one image the same way."""
+        from scipy import ndimage
+
+        return ndimage.correlate(np.asarray(img, np.float32), self.kernel, mode="nearest")
+
+
+def _seed_corr(Fn: np.ndarray, i: int, dims: tuple[int, int]) -> float:
+    """Local correlation at pixel ``i`` of the thresholded normalised filtered data ``Fn``."""
+    h, w = dims
+    r, c = divmod(i, w)
+    x = np.where(Fn[:, i] >= _CORR_THRESHOLD, Fn[:, i], 0)
+    x = x - x.mean()
+    nx = float(np.sqrt(x @ x))
+    if nx == 0:
+        return 0.0
+    vals = []
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            rr, cc = r + dr, c + dc
+            if (dr or dc) and 0 <= rr < h and 0 <= cc < w:
+                y = Fn[:, rr * w + cc]
+                y = np.where(y >= _CORR_THRESHOLD, y, 0)
+                y = y - y.mean()
+                ny = float(np.sqrt(y @ y))
+                vals.append(float(x @ y) / (nx * ny) if ny > 0 else 0.0)
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def _largest_piece(a: np.ndarray, shape: tuple[int, int], centre: int) -> np.ndarray:
+    """Keep the 8-connected piece of ``a > thr * max`` holding ``centre`` (else the largest)."""
+    from scipy import ndimage
+
+    img = a.reshape(shape)
+    mask = img > _FOOTPRINT_THR * img.max()
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        return np.zeros_like(a)
+    keep = lab.ravel()[centre]
+    if keep == 0:
+        keep = 1 + int(np.argmax(ndimage.sum(img, lab, index=np.arange(1, n + 1))))
+    return np.where(lab.ravel() == keep, a, 0).astype(np.float32)
+
+
+class _Greedy:
+    """State of the greedy corr/PNR search on one patch held in memory."""
+
+    def __init__(self, Y: np.ndarray, filt: _Filter, *, gSiz: tuple[int, int],  # noqa: N803
+                 min_corr: float, min_pnr: float, sn_f: np.ndarray | None = None) -> None:
+        T, h, w = Y.shape
+        self.dims = (h, w)
+        self.T = T
+        self.filt = filt
+        self.half = (int(gSiz[0]) // 2, int(gSiz[1]) // 2)
+        self.min_corr, self.min_pnr = float(min_corr), float(min_pnr)
+        self.R = np.ascontiguousarray(Y.reshape(T, h * w), np.float32)  # raw residual
+        self.R -= self.R.mean(axis=0)
+        F = filt.movie(Y).reshape(T, h * w)
+        F -= F.mean(axis=0)
+        self.F = F  # filtered residual
+        if sn_f is None:
+            from .common import pixel_noise
+
+            sn_f = pixel_noise(F, noise_method="mean")
+        self.sn_f = np.where(sn_f > 0, sn_f, np.inf).astype(np.float32)
+        self.A: list[np.ndarray] = []
+        self.C: list[np.ndarray] = []
+        self.centers: list[tuple[int, int]] = []
+
+    def _box(self, r: int, c: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        h, w = self.dims
+        y0, y1 = max(0, r - self.half[0]), min(h, r + self.half[0] + 1)
+        x0, x1 = max(0, c - self.half[1]), min(w, c + self.half[1] + 1)
+        idx = (np.arange(y0, y1)[:, None] * w + np.arange(x0, x1)[None, :]).ravel()
+        return idx, (y0, y1, x0, x1)
+
+    def passes(self, i: int) -> bool:
+        """Whether the residual at pixel ``i`` still reaches both thresholds."""
+        f = self.F[:, i]
+        pnr = float((f.max() - np.median(f)) / self.sn_f[i])
+        if not pnr >= self.min_pnr:
+            return False
+        h, w = self.dims
+        r, c = divmod(i, w)
+        # the 3x3 neighbourhood, noise-normalised, for the correlation check
+        ys = range(max(0, r - 1), min(h, r + 2))
+        xs = range(max(0, c - 1), min(w, c + 2))
+        rows = [yy * w + xx for yy in ys for xx in xs]
+        local = self.F[:, rows] / self.sn_f[rows]
+        corr = _seed_corr(local, rows.index(i), (len(ys), len(xs)))
+        return corr >= self.min_corr
+
+    def add(self, r: int, c: int, *, check: bool = True) -> bool:
+        """Estimate the component seeded at ``(r, c)`` and remove it from the residuals."""
+        h, w = self.dims
+        i = r * w + c
+        if check and not self.passes(i):
+            return False
+        idx, (y0, y1, x0, x1) = self._box(r, c)
+        shape = (y1 - y0, x1 - x0)
+        centre = (r - y0) * shape[1] + (c - x0)
+        ct = self.F[:, i].astype(np.float64)
+        ct = ct - ct.mean()
+        nc = float(ct @ ct)
+        if nc <= 0:
+            return False
+        Yb = self.R[:, idx].astype(np.float64)  # (T, n), zero-mean columns
+        ny = np.sqrt((Yb * Yb).sum(axis=0))
+        corr = (ct @ Yb) / (np.sqrt(nc) * np.where(ny > 0, ny, np.inf))
+        bg = corr < _BACKGROUND_CORR
+        if bg.sum() >= 3:
+            ybg = np.median(Yb[:, bg], axis=1)
+            X = np.stack([ct, ybg - ybg.mean()], axis=1)
+        else:
+            X = ct[:, None]
+        coef, *_ = np.linalg.lstsq(X, Yb, rcond=None)
+        a = np.maximum(coef[0], 0)
+        a[corr <= 0] = 0
+        if a[centre] <= 0:
+            return False
+        a = _largest_piece(a.astype(np.float32), shape, centre)
+        na = float(np.sqrt(a @ a))
+        if na <= 0:
+            return False
+        a /= na
+        # the trace in data units: the footprint's projection of the residual minus the
+        # local background (least squares with the footprint fixed)
+        bgpart = X[:, 1:] @ coef[1:] if X.shape[1] > 1 else 0.0
+        c_raw = ((Yb - bgpart) @ a).astype(np.float32)
+        self.R[:, idx] -= np.outer(c_raw, a)
+        # filtered update (the filter is linear): over the box grown by the kernel
+        ky, kx = (s // 2 for s in self.filt.kernel.shape)
+        gy0, gy1 = max(0, y0 - ky), min(h, y1 + ky)
+        gx0, gx1 = max(0, x0 - kx), min(w, x1 + kx)
+        img = np.zeros((h, w), np.float32)
+        img[y0:y1, x0:x1] = a.reshape(shape)
+        fa = self.filt.image(img)[gy0:gy1, gx0:gx1].ravel()
+        region = (np.arange(gy0, gy1)[:, None] * w + np.arange(gx0, gx1)[None, :]).ravel()
+        self.F[:, region] -= np.outer(c_raw, fa)
+        full = np.zeros(h * w, np.float32)
+        full[idx] = a
+        self.A.append(full)
+        base = np.percentile(c_raw, 8)
+        self.C.append(np.maximum(c_raw - base, 0).astype(np.float32))
+        self.centers.append((r, c))
+        return True
+
+    def covered(self) -> np.ndarray:
+        """Pixels ``(h, w)`` inside a found footprint (above a third of its maximum)."""
+        out = np.zeros(self.dims[0] * self.dims[1], bool)
+        for a in self.A:
+            out |= a > a.max() / 3
+        return out.reshape(self.dims)
+
+
+def greedy_corr_pnr(
+    Y: Any,
+    *,
+    gSig: Any,  # noqa: N803 - CaImAn's names
+    gSiz: Any,  # noqa: N803
+    min_corr: float,
+    min_pnr: float,
+    seeds: np.ndarray | None = None,
+    center_psf: bool = True,
+    ring_radius: float | None = None,
+    ssub_B: int = 2,  # noqa: N803
+    gnb: int = 0,
+    max_number: int | None = None,
+    automatic: bool = True,
+    owned: np.ndarray | None = None,
+) -> Any:
+    """CNMF-E's greedy initialisation on a movie (or patch) held in memory.
+
+    1. **First pass.** The seeds (``seeds``, or :func:`~.seeds.find_seeds` of the
+       movie's :func:`correlation_pnr` images) are visited best first. A seed whose
+       filtered residual no longer reaches ``min_pnr`` and ``min_corr`` (a previous
+       component explained it) is skipped. Otherwise its trace is the filtered
+       residual at the seed; its footprint, in the ``gSiz`` box around it, is the
+       non-negative regression of the raw residual on that trace and on the local
+       background trace (the median of the box pixels that do not correlate with
+       it), cut at 10 % of its maximum to the piece holding the seed. The
+       component is removed from the raw and (the filter being linear) the
+       filtered residuals before the next seed (Zhou et al. 2018, "Initialization";
+       CaImAn's ``init_neurons_corr_pnr``).
+    2. **Background.** The ring model (``ring_radius`` given, ``gnb=0``:
+       :func:`~napari_amnesia.core.cnmf.ring.fit_ring`) or a rank-``gnb`` NMF is
+       fitted to the movie minus the components.
+    3. **Second pass** (``automatic``): seeds of the correlation and PNR images of
+       the movie minus the background and the components, away from the
+       components found, are visited the same way on the background-subtracted
+       residual (CaImAn's ``greedy_pnr_corr`` second round).
+
+    Parameters
+    ----------
+    Y : array_like, shape (T, Y, X)
+    gSig, gSiz : float or pair
+        Cell radius and box (pixels).
+    min_corr, min_pnr : float
+        Seed thresholds.
+    seeds : ndarray, shape (n, 2), optional
+        Seeds of the first pass, ``(row, column)``, in visiting order.
+    center_psf : bool
+        CaImAn's centred filter.
+    ring_radius : float, optional
+        Ring radius in pixels (None: low-rank background of rank ``gnb``).
+    ssub_B : int
+        Grid of the ring model.
+    gnb : int
+        Background rank when there is no ring.
+    max_number : int, optional
+        Most components.
+    automatic : bool
+        Run the second pass (False with user seeds: they are the whole set).
+    owned : ndarray of bool, shape (Y, X), optional
+        Pixels where the second pass may seed (a patch's own pixels: a cell is
+        seeded by one patch only).
+
+    Returns
+    -------
+    Initialization
+        ``b`` and ``f`` empty for the ring model; ``centers`` the seeds used.
+    """
+    from .common import Initialization
+
+    Y = np.asarray(Y, np.float32)
+    T, h, w = Y.shape
+    P = h * w
+    siz = tuple(int(v) for v in np.broadcast_to(np.asarray(gSiz), (2,)))
+    filt = _Filter(gSig, center_psf)
+    limit = np.inf if max_number is None else int(max_number)
+    if seeds is None:
+        from .seeds import find_seeds
+
+        corr, pnr = correlation_pnr(Y, gSig=gSig, center_psf=center_psf)
+        seeds = find_seeds(corr, pnr, min_corr=min_corr, min_pnr=min_pnr, gSig=gSig)
+    g = _Greedy(Y, filt, gSiz=siz, min_corr=min_corr, min_pnr=min_pnr)
+    for r, c in np.asarray(seeds, np.int64).reshape(-1, 2):
+        if len(g.A) >= limit:
+            break
+        g.add(int(r), int(c), check=True)
+    n_first = len(g.A)
+    b = np.zeros((P, 0), np.float32)
+    f = np.zeros((0, T), np.float32)
+    if automatic and len(g.A) < limit:
+        residual_movie = _background_removed(Y, g, ring_radius=ring_radius, ssub_B=ssub_B,
+                                             gnb=gnb)
+        from .seeds import find_seeds
+
+        corr, pnr = correlation_pnr(residual_movie, gSig=gSig, center_psf=center_psf)
+        more = find_seeds(corr, pnr, min_corr=min_corr, min_pnr=min_pnr, gSig=gSig)
+        covered = g.covered()
+        if owned is not None:
+            covered |= ~np.asarray(owned, bool)
+        more = [s for s in more if not covered[s[0], s[1]]]
+        if more:
+            # the second pass works on the background-subtracted movie minus the
+            # components found (its residuals are recomputed from it)
+            g2 = _Greedy(residual_movie, filt, gSiz=siz, min_corr=min_corr,
+                         min_pnr=min_pnr)
+            for r, c in more:
+                if len(g.A) + len(g2.A) >= limit:
+                    break
+                g2.add(int(r), int(c), check=True)
+            g.A += g2.A
+            g.C += g2.C
+            g.centers += g2.centers
+    A = np.stack(g.A, axis=1) if g.A else np.zeros((P, 0), np.float32)
+    C = np.stack(g.C) if g.C else np.zeros((0, T), np.float32)
+    init = Initialization(A=A, C=C, b=b, f=f, dims=(h, w),
+                          centers=np.asarray(g.centers, float).reshape(-1, 2))
+    init.n_first = n_first  # type: ignore[attr-defined]
+    return init
+
+
+def _background_removed(Y: np.ndarray, g: _Greedy, *, ring_radius: float | None,
+                        ssub_B: int, gnb: int) -> np.ndarray:  # noqa: N803
+    """Return the movie minus its background and the components found (float32)."""
+    from scipy import sparse
+
+    from ..updates.frames import Frames
+
+    T, h, w = Y.shape
+    P = h * w
+    Yf = Y.reshape(T, P)
+    A = sparse.csc_matrix(np.stack(g.A, axis=1)) if g.A else None
+    C = np.stack(g.C) if g.C else None
+    AC = np.asarray((A @ C).T, np.float32) if A is not None else 0.0
+    if ring_radius is not None:
+        from ..ring import background_block, fit_ring
+
+        model = fit_ring(Frames(np.ascontiguousarray(Yf), (h, w)), A, C, radius=ring_radius,
+                         ssub_B=ssub_B)
+        B = background_block(model, Yf, AC if A is not None else None)
+    else:
+        from .background import background_nmf
+
+        bb, ff = background_nmf(np.maximum(Yf - AC, 0), max(1, gnb))
+        B = (ff.T @ bb.T).astype(np.float32)
+    return (Yf - B - AC).reshape(T, h, w).astype(np.float32)
