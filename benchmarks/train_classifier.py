@@ -1,22 +1,29 @@
 """Train the shipped cell classifier on simulated scenes and score it on held-out seeds.
 
-Each scene (``napari_amnesia.core.cnmf.classifier.training_scene``) is a two-photon
+Each scene (``napari_amnesia.core.cnmf.training.training_scene``) is a two-photon
 simulation with somata, neurite trees, neuropil, background and broad, dim, blurred
 out-of-focus cells (the simulator's ``n_out_of_focus``), fitted generously by CNMF
-(K = 1.6 x the somata present, low thresholds) so that the fit finds cells and
-non-cells; a component matched one to one to a planted soma is a cell. Four kinds of
-scene (frame size, frame rate, gSig, neurite trees) alternate over the seeds; each
-seed also draws how realistic its scene is: ragged, unevenly bright somata
-(``soma_irregularity`` 0.3..1 in 3 scenes of 4, smooth in the others), 4..14
-out-of-focus cells and a spike ΔF/F of 0.3..0.9 — so that the model sees somata as
-compact as the simulator's ellipses and as ragged as real ones, and does not take
-compactness alone for cellness. These ranges were chosen on the simulator's
+(on the whole field with K = 1.6 x the somata present, or with the automatic
+patches a user's fit gets, alternately; low thresholds) so that the fit finds cells
+and non-cells; a component matched one to one to a planted soma is a cell. Four
+kinds of scene (frame size, frame rate, gSig, neurite trees) alternate over the
+seeds; each seed also draws how realistic its scene is: ragged, unevenly bright
+somata (``soma_irregularity`` 0.3..1 in 3 scenes of 4, smooth in the others),
+4..14 out-of-focus cells, a spike ΔF/F of 0.3..0.9, a dark scan edge (half the
+scenes), 0..2 vessel shadows, up to 1 dendrite section per 1000 pixels, and a
+gSig given to the fit off by a factor 0.75..1.33
+(``training.dark_regions``, ``training.add_puncta``) — so that the model sees
+somata as compact as the simulator's ellipses and as ragged as real ones, does not
+take compactness alone for cellness, and meets the dark places and small active
+spots of real fields. These ranges were chosen on the simulator's
 scenes (what the options produce), not on any real recording. Training seeds
 0..N-1; held-out seeds 1000.. are never seen by the fit of the model.
 
 The model is a logistic regression (scikit-learn) on the standardised features of
-``napari_amnesia.core.cnmf.features``; its weights, the feature means and scales
-and this run's held-out scores are written to
+``napari_amnesia.core.cnmf.features``; its weights, the feature means and scales,
+its ``cut`` (the highest probability that still keeps 98 % of the training scenes'
+planted cells: what ``min_cell_probability="auto"`` uses) and this run's held-out
+scores are written to
 ``src/napari_amnesia/core/cnmf/classifier_weights.json`` (``--write``).
 
 Printed on held-out seeds: the ROC AUC of the classifier, of the SNR alone and of
@@ -41,9 +48,10 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_amnesia.core.cnmf.classifier import WEIGHTS_FILE, cell_probability, training_scene
+from napari_amnesia.core.cnmf.classifier import WEIGHTS_FILE, cell_probability
 from napari_amnesia.core.cnmf.evaluation import decide
 from napari_amnesia.core.cnmf.features import FEATURE_NAMES
+from napari_amnesia.core.cnmf.training import training_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "napari_amnesia" / "core" / "cnmf" / WEIGHTS_FILE
@@ -67,6 +75,14 @@ IRREGULARITY = (0.3, 1.0)
 OUT_OF_FOCUS = (4, 14)
 #: range of the mean spike ΔF/F (log-uniform; the simulator's default is 0.6)
 SPIKE_AMPLITUDE = (0.3, 0.9)
+#: share of the scenes with a dark scan edge (training.dark_regions)
+DARK_EDGE_SHARE = 0.5
+#: range of the number of vessel shadows per scene
+VESSELS = (0, 2)
+#: range of the density of dendrite sections (training.add_puncta), per pixel
+PUNCTA_DENSITY = (0.0, 1.0e-3)
+#: range of the error of the gSig given to the fit (log-uniform; a user's is a guess)
+GSIG_ERROR = (0.75, 1.33)
 
 
 def scene_kwargs(seed: int) -> dict:
@@ -84,8 +100,14 @@ def scene_kwargs(seed: int) -> dict:
     irregularity = float(rng.uniform(*IRREGULARITY)) if irregular else 0.0
     out_of_focus = int(rng.integers(OUT_OF_FOCUS[0], OUT_OF_FOCUS[1] + 1))
     amplitude = float(np.exp(rng.uniform(*np.log(SPIKE_AMPLITUDE))))
-    kw = dict(SCENES[seed % len(SCENES)], decay_error=error, irregularity=irregularity,
-              spike_amplitude=amplitude)
+    dark_edge = bool(rng.random() < DARK_EDGE_SHARE)
+    vessels = int(rng.integers(VESSELS[0], VESSELS[1] + 1))
+    scene = SCENES[seed % len(SCENES)]
+    puncta = int(rng.uniform(*PUNCTA_DENSITY) * scene["shape"][0] * scene["shape"][1])
+    kw = dict(scene, decay_error=error, irregularity=irregularity, spike_amplitude=amplitude,
+              dark_edge=dark_edge, n_vessels=vessels, n_puncta=puncta,
+              patches=bool((seed // len(SCENES)) % 2))
+    kw["gSig"] = scene["gSig"] * float(np.exp(rng.uniform(*np.log(GSIG_ERROR))))
     kw.setdefault("out_of_focus", out_of_focus)
     return kw
 
@@ -137,6 +159,17 @@ def fit_model(F: np.ndarray, y: np.ndarray) -> dict:
             "coef": clf.coef_.ravel().tolist(), "intercept": float(clf.intercept_[0])}
 
 
+#: recall of the planted cells of the training scenes that the shipped cut keeps
+CUT_RECALL = 0.98
+
+
+def recall_cut(model: dict, d: dict, recall: float = CUT_RECALL) -> float:
+    """Highest probability cut that keeps ``recall`` of the cells of scenes ``d``."""
+    y = d["y"].astype(bool)
+    pos = np.sort(cell_probability(d["F"], model)[y])[::-1]
+    return float(pos[max(int(np.ceil(recall * y.sum() - 1e-9)), 1) - 1])
+
+
 def score(model: dict, d: dict) -> dict:
     """Held-out scores of the classifier against CaImAn's rule."""
     from sklearn.metrics import roc_auc_score
@@ -147,7 +180,10 @@ def score(model: dict, d: dict) -> dict:
     rp, rr = pr(rule, y)
     cp, cr = pr(p >= 0.5, y)
     bp, br = pr(rule & (p >= 0.5), y)
+    cut = float(model.get("cut", 0.5))
+    kp, kr = pr(p >= cut, y)
     return {"components": int(y.size), "cells": int(y.sum()),
+            "cut": cut, "cut_precision": kp, "cut_recall": kr,
             "auc": float(roc_auc_score(y, p)),
             "auc_snr": float(roc_auc_score(y, d["snr"])),
             "auc_r": float(roc_auc_score(y, d["r"])),
@@ -177,6 +213,7 @@ def main() -> None:
             np.savez(args.cache, **{f"train_{k}": v for k, v in train.items()},
                      **{f"test_{k}": v for k, v in test.items()})
     model = fit_model(train["F"], train["y"].astype(bool))
+    model["cut"] = recall_cut(model, train)
     s = score(model, test)
     print(f"\nheld-out seeds {TEST_SEEDS[0]}..{TEST_SEEDS[-1]}: {s['components']} components, "
           f"{s['cells']} cells")
@@ -188,6 +225,8 @@ def main() -> None:
     print(f"| classifier p >= 0.5 | {s['classifier_precision']:.3f} | "
           f"{s['classifier_recall']:.3f} |")
     print(f"| both | {s['both_precision']:.3f} | {s['both_recall']:.3f} |")
+    print(f"| classifier p >= {s['cut']:.3f} (the shipped cut: {CUT_RECALL:g} of the "
+          f"training cells) | {s['cut_precision']:.3f} | {s['cut_recall']:.3f} |")
     print(f"| classifier at the rule's recall | {s['classifier_precision_at_rule_recall']:.3f} | "
           f"{s['rule_recall']:.3f} |")
     print("\ncoefficients (standardised features):")
@@ -201,7 +240,10 @@ def main() -> None:
             "train_seeds": [TRAIN_SEEDS[0], TRAIN_SEEDS[-1]],
             "components": int(train["y"].size), "cells": int(train["y"].sum()),
             "realism": {"irregular_share": IRREGULAR_SHARE, "soma_irregularity": IRREGULARITY,
-                        "out_of_focus": OUT_OF_FOCUS, "spike_amplitude": SPIKE_AMPLITUDE},
+                        "out_of_focus": OUT_OF_FOCUS, "spike_amplitude": SPIKE_AMPLITUDE,
+                        "dark_edge_share": DARK_EDGE_SHARE, "vessels": VESSELS,
+                        "puncta_density": PUNCTA_DENSITY, "gsig_error": GSIG_ERROR},
+            "fits": "whole field, K = 1.6 x the somata, and automatic patches, alternately",
             "model": "logistic regression, C=1, standardised features",
         }
         model["held_out"] = {"seeds": [TEST_SEEDS[0], TEST_SEEDS[-1]], **s}

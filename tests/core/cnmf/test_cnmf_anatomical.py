@@ -133,3 +133,21 @@ def test_fit_proposes_silent_cells_when_asked():
     assert asked.K == expected.K > plain.K
     np.testing.assert_array_equal(asked.anatomical, expected.anatomical)
     assert asked.dff is not None and asked.dff.shape[0] == asked.K  # ΔF/F of them too
+
+
+def test_the_cell_classifier_leaves_silent_cells_to_the_user(scenes):
+    """min_cell_probability re-filters CNMF's components only: the proposals of the
+    mean image keep their flag and get no probability (they are judged by the user)."""
+    movie, _truth, _silent, fitted, new = scenes[0]
+    scored = cnmf.evaluate(fitted, movie, min_cell_probability=0.5)
+    assert len(scored.info["cell_probability"]) == fitted.K
+    both = add_silent_cells(movie, scored)
+    prob = both.info["cell_probability"]
+    assert len(prob) == both.K and all(v is None for v in prob[fitted.K:])
+    strict = cnmf.evaluate(both, min_cell_probability=1.0)  # no movie: recorded values
+    np.testing.assert_array_equal(strict.accepted[fitted.K:], both.accepted[fitted.K:])
+    assert both.accepted[fitted.K:].any()
+    assert not strict.accepted[:fitted.K][np.asarray(prob[:fitted.K]) < 1.0].any()
+    np.testing.assert_array_equal(
+        cnmf.evaluate(new, movie, min_cell_probability=1.0).accepted[fitted.K:],
+        new.accepted[fitted.K:])

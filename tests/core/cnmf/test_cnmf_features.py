@@ -129,3 +129,25 @@ def test_component_features_empty_and_unevaluated():
     one.snr = one.r_values = None
     F = component_features(one)
     assert F[0, FEATURE_NAMES.index("log_snr")] == 0 and np.isfinite(F).all()
+
+
+def test_brightness_tells_dark_places_from_tissue():
+    """A component in a blanked scan edge sits near 0, one in tissue near 1 or above,
+    with the movie or, without it, the model's own mean image; gain and offset do not
+    change it."""
+    rng = np.random.default_rng(4)
+    T = 400
+    A = stack(disk(30, 4, 3), disk(30, 40, 5))
+    traces = 1 + rng.random((2, T))
+    tissue = np.full((N, N), 50.0)
+    tissue[:, :9] = 1.0  # the dark edge
+    movie = tissue[None] * (1 + 0.05 * rng.random((T, N, N))) \
+        + (A.toarray() @ traces).T.reshape(T, N, N)
+    res = _result(A, traces, background=(tissue.reshape(-1, 1), np.ones((1, T))))
+    col = FEATURE_NAMES.index("brightness")
+    with_movie = component_features(res, movie)[:, col]
+    without = component_features(res)[:, col]
+    for b in (with_movie, without):
+        assert b[0] < 0.2 and b[1] > 0.9, b
+    rescaled = component_features(res, 3.0 * movie + 100.0)[:, col]
+    np.testing.assert_allclose(rescaled, with_movie, rtol=1e-6)

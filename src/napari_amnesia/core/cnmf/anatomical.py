@@ -450,6 +450,8 @@ def add_silent_cells(
     anatomical = np.zeros(K + N, bool)
     anatomical[K:] = True
     info = dict(result.info)
+    if info.get("cell_probability") is not None:  # the classifier does not score these
+        info["cell_probability"] = list(info["cell_probability"]) + [None] * N
     info["anatomical"] = {
         "n_added": N, "contrast": found.contrast.tolist(), "ring": found.ring.tolist(),
         "gSig": list(np.broadcast_to(np.asarray(result.params.gSig if gSig is None else gSig,

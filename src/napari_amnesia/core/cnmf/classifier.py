@@ -7,9 +7,10 @@ package (``classifier_weights.json``, read with :mod:`importlib.resources`: no
 download) and it is evaluated with numpy alone.
 
 It was trained by ``benchmarks/train_classifier.py`` on simulated scenes only
-(:func:`training_scene`): planted somata found by a generous CNMF fit are the
-cells; everything else the fit found — neurite fragments, out-of-focus cells (the
-simulator's ``n_out_of_focus``: broad, dim, blurred cells of another plane), neuropil,
+(:func:`.training.training_scene`): planted somata found by a generous CNMF fit
+are the cells; everything else the fit found — neurite fragments, out-of-focus
+cells (the simulator's ``n_out_of_focus``: broad, dim, blurred cells of another
+plane), neuropil, dendrite sections, noise in dark scan edges and vessel shadows,
 partial copies — is not. Most training scenes have ragged, unevenly bright somata
 (the simulator's ``soma_irregularity``), as real ones are. The weights file records
 the seeds, the scenes and the held-out scores.
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .features import FEATURE_NAMES, component_features
+from .training import training_scene  # noqa: F401 - re-exported: where the model learns
 
 __all__ = [
     "FEATURE_NAMES",
@@ -136,70 +138,3 @@ def classify(result: Any, movie: Any = None, *, correlation_image: Any = None,
         correlation_image = local_correlations(movie)
     F = component_features(result, movie, correlation_image=correlation_image)
     return cell_probability(F, model)
-
-
-# --------------------------------------------------------------------------- training
-def training_scene(seed: int, *, shape: tuple[int, int] = (96, 96), n_frames: int = 600,
-                   frame_rate: float = 15.0, cell_density: float = 1.4e-3,
-                   n_neurite_groups: int = 4, out_of_focus: int = 6,
-                   gSig: float = 4.0, k_factor: float = 1.6,  # noqa: N803
-                   decay_error: float = 1.0, irregularity: float = 0.0,
-                   spike_amplitude: float | None = None) -> dict[str, Any]:
-    """Simulate a scene, fit it generously and label each component (cell or not).
-
-    The movie (:func:`~napari_amnesia.core.simulate.simulate`, two-photon, no
-    motion) holds ``cell_density * Y * X`` somata, ``n_neurite_groups`` neurite
-    trees, neuropil and background, somata as ragged as ``irregularity`` asks
-    (the simulator's ``soma_irregularity``), and ``out_of_focus`` broad, dim,
-    blurred cells of another plane (the simulator's ``n_out_of_focus``: twice the
-    cells' radius, blur 3 px, a quarter of their brightness, their own spikes).
-    CNMF then runs on the whole field with
-    ``K = k_factor`` times the somata present and low thresholds, so that it also
-    finds what is not a cell; the decay time it is given is the planted one times
-    ``decay_error`` (a user's guess is seldom exact). A component matched one to one
-    to a planted soma (:func:`~napari_amnesia.core.metrics.match_components`) is a
-    cell; any other is not.
-
-    Parameters
-    ----------
-    seed : int
-        Seeds the simulation.
-    shape, n_frames, frame_rate, cell_density, n_neurite_groups, out_of_focus
-        The scene.
-    irregularity : float
-        The simulator's ``soma_irregularity`` (0: smooth ellipses).
-    spike_amplitude : float, optional
-        Mean ΔF/F of one spike (default: the simulator's).
-    gSig, k_factor, decay_error
-        The fit.
-
-    Returns
-    -------
-    dict
-        ``result`` (SourceResult, evaluated), ``movie``, ``correlation_image``,
-        ``features`` ``(K, n_features)``, ``is_cell`` (bool, ``(K,)``) and ``truth``.
-    """
-    from ..metrics import match_components
-    from ..simulate import simulate
-    from ..summary import local_correlations
-    from . import fit
-
-    n_cells = max(2, int(round(cell_density * shape[0] * shape[1])))
-    movie, truth = simulate(n_frames=n_frames, shape=shape, n_cells=n_cells,
-                            n_neurite_groups=n_neurite_groups, motion=False,
-                            frame_rate=frame_rate, dtype="float32", rng=seed,
-                            soma_irregularity=irregularity, n_out_of_focus=out_of_focus,
-                            out_of_focus_brightness=0.25, spike_amplitude=spike_amplitude)
-    movie = np.asarray(movie, np.float32)
-    K = max(2, int(np.ceil(k_factor * n_cells)))
-    result = fit(movie, rf=None, gSig=gSig, K=K, fr=frame_rate,
-                 decay_time=decay_error * truth.params["decay_time"], min_SNR=1.0, rval_thr=0.5,
-                 compute_dff=False)
-    ci = local_correlations(movie)
-    is_cell = np.zeros(result.K, bool)
-    if result.K:
-        m = match_components(result.footprint_images(), truth.footprints)
-        is_cell[m["pairs"][:, 0]] = True
-    F = component_features(result, movie, correlation_image=ci)
-    return {"result": result, "movie": movie, "correlation_image": ci, "features": F,
-            "is_cell": is_cell, "truth": truth}

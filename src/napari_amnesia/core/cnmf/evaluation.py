@@ -44,6 +44,7 @@ __all__ = [
     "remove_duplicates",
     "activity_frames",
     "apply_cell_probability",
+    "classifier_cut",
 ]
 
 logger = logging.getLogger(__name__)
@@ -520,7 +521,7 @@ def describe_rule(
     min_size: int | None = None,
     max_size: int | None = None,
     require_both: bool = False,
-    min_cell_probability: float | None = None,
+    min_cell_probability: float | str | None = None,
 ) -> str:
     """Describe the rule of :func:`decide` in words, for the thresholds given.
 
@@ -536,6 +537,8 @@ def describe_rule(
     'accepted if SNR ≥ 5 and r ≥ 0.9; never if SNR ≤ 0.5 or r ≤ 0.1; size ≥ 10 px'
     >>> describe_rule(min_cell_probability=0.5)
     'accepted if SNR ≥ 2 or r ≥ 0.85; never if SNR ≤ 0.5; any size; cell probability ≥ 0.5'
+    >>> describe_rule(min_cell_probability="auto").endswith(f"≥ {classifier_cut():.2f} (auto)")
+    True
     """
     join = "and" if require_both else "or"
     text = f"accepted if SNR ≥ {min_SNR:g} {join} r ≥ {rval_thr:g}"
@@ -551,9 +554,28 @@ def describe_rule(
         size = f"size ≤ {max_size} px"
     else:
         size = "any size"
-    if min_cell_probability is not None:
+    if min_cell_probability == "auto":
+        size += f"; cell probability ≥ {classifier_cut():.2f} (auto)"
+    elif min_cell_probability is not None:
         size += f"; cell probability ≥ {min_cell_probability:g}"
     return f"{text}; {size}"
+
+
+def classifier_cut() -> float:
+    """Return the shipped classifier's own cut: what ``min_cell_probability="auto"`` means.
+
+    The highest probability that still keeps 98 % of the planted cells of the
+    classifier's training scenes (``benchmarks/train_classifier.py``), so that on
+    simulated data it costs almost no cell.
+
+    Examples
+    --------
+    >>> 0.0 < classifier_cut() < 0.5
+    True
+    """
+    from .classifier import load_model
+
+    return float(load_model().get("cut", 0.5))
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -664,7 +686,7 @@ def apply_cell_probability(
     result: Any,
     movie: Any = None,
     *,
-    min_cell_probability: float | None = None,
+    min_cell_probability: float | str | None = None,
     correlation_image: Any = None,
     recompute: bool = False,
 ) -> Any:
@@ -675,7 +697,9 @@ def apply_cell_probability(
     component is a cell (:func:`.classifier.classify`) is computed — or taken from
     ``result.info["cell_probability"]`` when present, unless ``recompute`` — and a
     component stays accepted only if CaImAn's rule accepted it *and* its probability
-    is at least ``min_cell_probability``.
+    is at least ``min_cell_probability``. Silent cells proposed from the mean image
+    (``result.anatomical``) are not scored (their probability is recorded as None)
+    and keep their flag: they are proposals of another kind, for the user to judge.
 
     Parameters
     ----------
@@ -683,8 +707,9 @@ def apply_cell_probability(
         Evaluated: ``snr``, ``r_values`` and ``accepted`` by :func:`decide`.
     movie : array_like, shape (T, Y, X), optional
         Needed to compute the probabilities (the first time, or with ``recompute``).
-    min_cell_probability : float in [0, 1], optional
-        Lowest probability of an accepted component; None: the classifier is not used.
+    min_cell_probability : float in [0, 1] or "auto", optional
+        Lowest probability of an accepted component ("auto": :func:`classifier_cut`);
+        None: the classifier is not used.
     correlation_image : array_like, shape (Y, X), optional
         The movie's local correlation image, if already computed (else computed from
         ``movie``).
@@ -707,7 +732,7 @@ def apply_cell_probability(
         return result
     from dataclasses import replace
 
-    thr = float(min_cell_probability)
+    thr = classifier_cut() if min_cell_probability == "auto" else float(min_cell_probability)
     if not 0.0 <= thr <= 1.0:
         raise ValueError(f"min_cell_probability should be in [0, 1] or None, got "
                          f"{min_cell_probability!r}.")
@@ -724,7 +749,12 @@ def apply_cell_probability(
 
         prob = classify(result, movie, correlation_image=correlation_image)
     prob = np.asarray(prob, np.float64).reshape(result.K)
-    info["cell_probability"] = [float(v) for v in prob]
+    # silent cells of the mean image (anatomical=True) are proposals of another kind,
+    # marked for the user to keep or drop: the classifier neither scores nor drops them
+    exempt = np.zeros(result.K, bool) if result.anatomical is None \
+        else np.asarray(result.anatomical, bool).reshape(result.K)
+    prob[exempt] = np.nan
+    info["cell_probability"] = [None if np.isnan(v) else float(v) for v in prob]
     info["evaluation"] = {**info.get("evaluation", {}), "min_cell_probability": thr}
-    accepted = np.asarray(result.accepted, bool) & (prob >= thr)
+    accepted = np.asarray(result.accepted, bool) & ((prob >= thr) | exempt)
     return replace(result, accepted=accepted, info=info)

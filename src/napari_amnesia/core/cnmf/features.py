@@ -16,8 +16,11 @@ feature                 what it is, in plain words
 ``log_area_ratio``      log of the footprint's area (pixels at or above 20 % of its peak)
                         over the expected soma area ``pi * gSig_y * gSig_x``
 ``abs_log_area_ratio``  how far the area is from the expected one, either way
-``compactness``         ``4 pi area / perimeter^2`` of the thresholded footprint: about
-                        1 for a disk, small for a line or a ragged fragment
+``compactness``         ``4 pi area / perimeter^2`` of the footprint's outline (cut at
+                        20 % of its peak, the piece holding the peak with its holes
+                        filled, so that specks and pinholes of noise around a real
+                        soma do not count): about 1 for a disk, small for a line or a
+                        ragged fragment
 ``eccentricity``        of the footprint's weighted second moments: 0 for a disk,
                         near 1 for a line
 ``nucleus_contrast``    mean weight in the centre (distance < 0.4 r) over the mean in
@@ -38,6 +41,12 @@ feature                 what it is, in plain words
                         surrounding annulus (``gSig`` .. ``3 gSig`` beyond the
                         footprint) of the movie minus all components; without a
                         movie, of the background ``b f`` there
+``brightness``          where the footprint lies in the mean image, between the
+                        recording's darkest places (1st percentile: 0) and its
+                        typical tissue (median: 1), clipped to [0, 4]: cells carry the
+                        indicator, so a component in a region with almost no
+                        fluorescence (the blanked edge of a scan, a vessel's shadow)
+                        is noise made to look like a cell by per-pixel normalisation
 ======================  ==================================================================
 
 All are computed from the sparse footprints without forming a dense ``(K, Y, X)``
@@ -52,7 +61,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, sparse
 
-__all__ = ["FEATURE_NAMES", "component_features", "shape_features"]
+__all__ = ["FEATURE_NAMES", "brightness", "component_features", "shape_features"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +69,7 @@ logger = logging.getLogger(__name__)
 FEATURE_NAMES: tuple[str, ...] = (
     "log_snr", "r_value", "log_area_ratio", "abs_log_area_ratio", "compactness",
     "eccentricity", "nucleus_contrast", "peak_fraction", "corr_image_fit", "skewness",
-    "decay_match", "overlap", "neuropil_corr",
+    "decay_match", "overlap", "neuropil_corr", "brightness",
 )
 
 _THRESHOLD = 0.2  # fraction of its peak at which a footprint is binarised (as sizes())
@@ -150,13 +159,18 @@ def shape_features(
         mask = crop >= _THRESHOLD * val.max()
         area = float(mask.sum())
         out["area"][k] = area
+        # compactness of the outline, not of pixel noise: the mask's piece holding the
+        # peak, with its holes filled
+        blob, _ = ndimage.label(mask)
+        blob = ndimage.binary_fill_holes(blob == blob.flat[int(np.argmax(crop))])
         # perimeter: exposed pixel edges, times pi/4 (an edge count is the L1 length of
         # the outline; pi/4 is the mean ratio of Euclidean to L1 length over directions)
-        m = np.pad(mask, 1)
+        m = np.pad(blob, 1)
         edges = sum(float(np.count_nonzero(m & ~np.roll(m, s, axis=ax)))
                     for ax in (0, 1) for s in (1, -1))
         perim = edges * np.pi / 4
-        out["compactness"][k] = min(4 * np.pi * area / perim**2, 1.5) if perim > 0 else 0.0
+        out["compactness"][k] = min(4 * np.pi * float(blob.sum()) / perim**2, 1.5) \
+            if perim > 0 else 0.0
         # weighted moments of the thresholded footprint
         w = np.where(mask, crop, 0.0)
         rr, cc = np.nonzero(mask)
@@ -292,6 +306,43 @@ def _annulus_matrix(A: sparse.csc_matrix, shape: tuple[int, int], inner: int, ou
                              shape=(Y * X, A.shape[1]))
 
 
+def brightness(footprints: Any, mean_image: Any) -> np.ndarray:
+    """Where each footprint lies in the mean image, from the darkest places to typical tissue.
+
+    Parameters
+    ----------
+    footprints : array_like or sparse matrix, shape (Y * X, K)
+        Non-negative footprints, pixels in C order.
+    mean_image : array_like, shape (Y, X) or (Y * X,)
+        The movie's mean image.
+
+    Returns
+    -------
+    ndarray, shape (K,)
+        ``(m_k - p1) / (median - p1)`` clipped to [0, 4], where ``m_k`` is the
+        footprint-weighted mean of the image and ``p1`` and ``median`` the image's
+        1st percentile and median: 0 in the darkest places, 1 in typical tissue.
+        Independent of the recording's gain and offset.
+
+    Examples
+    --------
+    >>> image = np.full((10, 10), 100.0)
+    >>> image[:, :3] = 2.0                      # a dark band at the left edge
+    >>> a = np.zeros((100, 2))
+    >>> a[5 * 10 + 1, 0] = a[5 * 10 + 6, 1] = 1.0
+    >>> brightness(a, image).round(2).tolist()
+    [0.0, 1.0]
+    """
+    img = np.nan_to_num(np.asarray(mean_image, np.float64).ravel())
+    A = _as_csc(footprints, img.size)
+    low, mid = np.percentile(img, [1.0, 50.0])
+    span = max(mid - low, 1e-12 * max(abs(mid), 1.0))
+    total = np.asarray(A.sum(axis=0)).ravel()
+    weighted = A.T @ img
+    m = np.divide(weighted, total, out=np.full(A.shape[1], mid), where=total > 0)
+    return np.clip((m - low) / span, 0.0, 4.0)
+
+
 def component_features(
     result: Any,
     movie: Any = None,
@@ -347,18 +398,29 @@ def component_features(
     # neuropil: mean of the annulus around each footprint, others removed
     pad = int(np.ceil(gs.max()))
     R = _annulus_matrix(A, (Y, X), pad, 3 * pad)
+    b, fb = result.background
+    b, fb = np.asarray(b, np.float64), np.asarray(fb, np.float64)
     if movie is not None:
         RT = R.T.tocsr()
         ring = np.zeros((K, T))
+        total = np.zeros(Y * X)
         for t0 in range(0, T, int(chunk_frames)):
             blk = movie[t0: t0 + int(chunk_frames)]
             blk = np.asarray(blk.compute() if hasattr(blk, "compute") else blk, np.float64)
-            ring[:, t0: t0 + len(blk)] = RT @ blk.reshape(len(blk), -1).T
+            blk = np.nan_to_num(blk.reshape(len(blk), -1))
+            ring[:, t0: t0 + len(blk)] = RT @ blk.T
+            total += blk.sum(axis=0)
         ring -= (RT @ A) @ np.asarray(result.traces, np.float64)
+        mean_image = total / max(T, 1)
     else:
-        b, fb = result.background
-        ring = (R.T @ np.asarray(b, np.float64)) @ np.asarray(fb, np.float64) if b.shape[1] \
-            else np.zeros((K, T))
+        ring = (R.T @ b) @ fb if b.shape[1] else np.zeros((K, T))
+        if getattr(result, "mean_image", None) is not None:  # kept by the fit
+            mean_image = np.asarray(result.mean_image, np.float64).ravel()
+        else:  # the model's own: components and background
+            mean_image = A @ np.asarray(result.traces, np.float64).mean(axis=1)
+            if b.shape[1]:
+                mean_image = mean_image + b @ fb.mean(axis=1)
     f["neuropil_corr"] = _rowcorr(raw, ring)
+    f["brightness"] = brightness(A, mean_image)
     F = np.stack([np.asarray(f[n], np.float64) for n in FEATURE_NAMES], axis=1)
     return np.nan_to_num(F, nan=0.0, posinf=0.0, neginf=0.0)
