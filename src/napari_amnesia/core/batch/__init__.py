@@ -23,9 +23,13 @@ unique (``movie``, ``movie-2``...). Its hash covers the configuration's stages a
 the input's identity (resolved paths, sizes, modification times): running the same
 batch again skips the recordings done with the same hash and redoes the failed or
 changed ones (``force=True`` redoes all). A recording that fails (missing, corrupt,
-bad shape) gets a ``failed`` row with its error; the others go on.
+bad shape) gets a ``failed`` row with its error; the others go on. What the stages
+warn about a recording (a capped ``K``, an empty skeleton) goes to its row's
+``warnings``, wherever it ran (:func:`~.recording.collect_warnings`).
 
-With a ``distributed.Client``, each recording is one task
+:func:`napari_amnesia.core.batch.cluster.connect` gives the client of a
+``LocalCluster`` started for the run, or of a running cluster. With a
+``distributed.Client``, each recording is one task
 (``client.submit(..., pure=False, retries=2)``): the worker opens the movie from
 its path (arrays never go through the scheduler), runs the stages with its own
 threads and writes the recording's folder atomically. A worker that dies costs
