@@ -270,6 +270,49 @@ def test_an_in_memory_result_one_photon_accepted_only(tmp_path):
     assert not _critical(out)[0]
 
 
+def test_a_saved_curation_exports_its_decisions(recording, tmp_path):
+    from napari_amnesia.core import curation
+
+    result = SourceResult.load(recording / "results" / "cnmf" / "result")
+    labels = result.labels(accepted_only=False)
+    table = curation.table_from_result(result, labels)
+    kept = [int(v) for v in table["index"]]
+    rejected, accepted = kept[0], kept[1]
+    table = curation.set_decision(table, [rejected], False)
+    table = curation.set_decision(table, [accepted], True)
+    folder = curation.save_curation(tmp_path / "curation", labels, table, result=result,
+                                    original=labels, extracted=labels)
+    out = write_nwb(folder, tmp_path / "curated.nwb", metadata=METADATA)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        rois = io.read().processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
+        ids = rois.id[:].tolist()
+        assert ids == kept  # the curated ROIs, in the table's order
+        flags = dict(zip(ids, rois["accepted"].data[:].tolist(), strict=True))
+        assert flags[rejected] is False and flags[accepted] is True
+
+
+def test_results_without_components_give_a_valid_file(tmp_path):
+    from scipy import sparse
+
+    movie, _ = simulate(n_frames=50, shape=(32, 40), n_cells=2, n_neurite_groups=0,
+                        motion=False, rng=1)
+    run(movie, tmp_path / "summary_only", stages=("summary",))
+    out = write_nwb(tmp_path / "summary_only", tmp_path / "summary.nwb", metadata=METADATA)
+    empty = SourceResult(
+        footprints=sparse.csc_matrix((32 * 40, 0)), traces=np.zeros((0, 50)),
+        spikes=np.zeros((0, 50)), residual_traces=np.zeros((0, 50)),
+        background_footprints=np.zeros((32 * 40, 1)), background_traces=np.zeros((1, 50)),
+        baseline=np.zeros(0), g=np.zeros((0, 1)), lam=np.zeros(0), sn=np.ones((32, 40)),
+        shape=(32, 40), params=CNMFParams())
+    none = write_nwb(empty, tmp_path / "none.nwb", metadata=METADATA)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        assert list(io.read().processing["ophys"].data_interfaces) == ["SummaryImages"]
+    with pynwb.NWBHDF5IO(str(none), "r") as io:
+        assert not io.read().processing["ophys"].data_interfaces
+    # an ImageSegmentation without a table would fail NWB's validation
+    assert not _critical(out)[0] and not _critical(none)[0]
+
+
 def test_bad_metadata_is_named_before_any_work(recording, tmp_path):
     out = tmp_path / "x.nwb"
     results = recording / "results"

@@ -223,6 +223,8 @@ def iter_write_nwb(results: Any, path: str | os.PathLike, *, metadata: Any = Non
     if accepted_only and sources.cnmf is not None:
         sources.cnmf = sources.cnmf.select(sources.cnmf.accepted)
     _check_consistent(sources)
+    if sources.cnmf is not None and sources.cnmf.K == 0:
+        logger.warning("%s has no CNMF component: the NWB file has no ROIs.", sources.name)
     lazy_movie = None
     if movie != "none":
         lazy_movie = _check_movie(sources, movie)

@@ -183,25 +183,19 @@ def build_nwbfile(sources: Any, meta: dict, *, movie: str, movie_data: Any,
                                      movie_data, nwb_folder)
         if fill is not None:
             fills.append(fill)
-    segmentation = None
-    if sources.cnmf is not None or sources.skeleton is not None or sources.clusterings:
-        from pynwb.ophys import ImageSegmentation
-
-        segmentation = ImageSegmentation(name="ImageSegmentation")
-        ophys.add(segmentation)
     if sources.cnmf is not None and sources.cnmf.K:
         # masks are checked against the shape of their reference movie: only a copied
         # movie has one in the file (a linked one has an empty dataset)
         reference = series if movie == "copy" else None
-        fills += _components(ophys, segmentation, plane, sources.cnmf, imaging["rate"],
+        fills += _components(ophys, plane, sources.cnmf, imaging["rate"],
                              reference)
     _summary_images(ophys, sources)
     if sources.motion is not None:
         _motion(ophys, sources.motion, imaging["rate"])
     if sources.skeleton is not None:
-        _skeleton(segmentation, plane, sources.skeleton)
+        _skeleton(ophys, plane, sources.skeleton)
     for level in sources.clusterings:
-        _clusters(ophys, segmentation, plane, level, imaging["rate"])
+        _clusters(ophys, plane, level, imaging["rate"])
     return nwbfile, fills
 
 
@@ -310,7 +304,20 @@ def _movie_series(nwbfile: Any, ophys: Any, plane: Any, sources: Any, imaging: d
     return series, fill
 
 
-def _components(ophys: Any, segmentation: Any, plane: Any, result: Any, rate: float,
+def _segmentation(ophys: Any) -> Any:
+    """Return the ImageSegmentation of the ophys module, made with its first table.
+
+    NWB refuses an ImageSegmentation without a PlaneSegmentation (a result without
+    components, a skeleton without branches), so it is made only when one comes.
+    """
+    from pynwb.ophys import ImageSegmentation
+
+    if "ImageSegmentation" not in ophys.data_interfaces:
+        ophys.add(ImageSegmentation(name="ImageSegmentation"))
+    return ophys["ImageSegmentation"]
+
+
+def _components(ophys: Any, plane: Any, result: Any, rate: float,
                 series: Any) -> list[Fill]:
     from hdmf.common import VectorData
     from pynwb.ophys import DfOverF, Fluorescence, RoiResponseSeries
@@ -323,7 +330,7 @@ def _components(ophys: Any, segmentation: Any, plane: Any, result: Any, rate: fl
     masks = VectorData(name="image_mask", description="CNMF footprint of each component "
                        "(rows, columns): its weights, unit L2 norm; 0 outside it",
                        data=_deferred((K, Y, X), np.float32, tile))
-    table = segmentation.create_plane_segmentation(
+    table = _segmentation(ophys).create_plane_segmentation(
         name="PlaneSegmentation", imaging_plane=plane, columns=[masks],
         id=[int(v) for v in result.label_values], reference_images=series,
         description="components found by CNMF (napari-amnesia); id = label value in the "
@@ -473,19 +480,19 @@ def _pixel_table(segmentation: Any, plane: Any, name: str, description: str, ids
     return table_nwb
 
 
-def _skeleton(segmentation: Any, plane: Any, skeleton: Any) -> None:
+def _skeleton(ophys: Any, plane: Any, skeleton: Any) -> None:
     ids = np.asarray(skeleton.branches["branch_id"], np.int64) if len(skeleton.branches) \
         else np.zeros(0, np.int64)
     if not ids.size:
         return
     pixels = _pixel_groups(np.asarray(skeleton.branch_labels), ids)
-    _pixel_table(segmentation, plane, "SkeletonBranches",
+    _pixel_table(_segmentation(ophys), plane, "SkeletonBranches",
                  "branches of the skeleton of the neurites (pyAMNESIA's morphology): one "
                  "pixel mask per branch, (row, column, weight 1); id = branch_id",
                  ids, pixels, skeleton.branches, _BRANCH_COLUMNS)
 
 
-def _clusters(ophys: Any, segmentation: Any, plane: Any, level: Any, rate: float) -> None:
+def _clusters(ophys: Any, plane: Any, level: Any, rate: float) -> None:
     from pynwb.ophys import Fluorescence, RoiResponseSeries
 
     if level.element_pixels is None or level.n_clusters == 0:
@@ -493,7 +500,7 @@ def _clusters(ophys: Any, segmentation: Any, plane: Any, level: Any, rate: float
     ids = np.arange(1, level.n_clusters + 1)
     pixels = [level.expand(int(k)) for k in ids]
     name = f"ClustersLevel{level.level}"
-    table = _pixel_table(segmentation, plane, name,
+    table = _pixel_table(_segmentation(ophys), plane, name,
                          f"clusters of coactive elements, level {level.level} (pyAMNESIA): "
                          "one pixel mask per cluster, (row, column, weight 1); id = cluster "
                          "label", ids, pixels, level.table, _CLUSTER_COLUMNS)
