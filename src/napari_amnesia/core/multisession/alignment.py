@@ -110,7 +110,7 @@ def pair_alignment(a: np.ndarray, b: np.ndarray, *, max_shift: float, max_rotati
     normalised cross-correlation at that alignment.
     """
     center = (np.asarray(a.shape, float) - 1) / 2
-    factor = 2 if min(a.shape) >= 192 else 1
+    factor = max(1, int(round(min(a.shape) / 160)))  # the angle search at ~160 px
     small_a = a[::factor, ::factor] if factor > 1 else a
     small_b = b[::factor, ::factor] if factor > 1 else b
     small_center = (np.asarray(small_a.shape, float) - 1) / 2

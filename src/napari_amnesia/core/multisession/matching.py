@@ -60,6 +60,11 @@ def _sizes(f: sparse.csc_matrix) -> np.ndarray:
     return np.asarray(f.sum(axis=0)).ravel() / np.where(peaks > 0, peaks, 1.0)
 
 
+def _peak_scaled(f: sparse.csc_matrix) -> sparse.csc_matrix:
+    peaks = np.asarray(f.max(axis=0).toarray()).ravel() if f.shape[1] else np.zeros(0)
+    return sparse.csc_matrix(f @ sparse.diags(1.0 / np.where(peaks > 0, peaks, 1.0)))
+
+
 def _containment(fa: sparse.csc_matrix, fb: sparse.csc_matrix, a: np.ndarray,
                  b: np.ndarray, typical: float) -> np.ndarray:
     """Share of the smaller footprint inside the larger: sum(min) / min(sums), peak-scaled.
@@ -67,20 +72,13 @@ def _containment(fa: sparse.csc_matrix, fb: sparse.csc_matrix, a: np.ndarray,
     Only for pairs whose larger footprint is no more than 1.5 times the ``typical`` size
     (a large junk component contains cells without being one).
     """
-    out = np.zeros(len(a))
-    for n, (k, m) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
-        ia, va = fa.indices[fa.indptr[k]:fa.indptr[k + 1]], fa.data[fa.indptr[k]:fa.indptr[k + 1]]
-        ib, vb = fb.indices[fb.indptr[m]:fb.indptr[m + 1]], fb.data[fb.indptr[m]:fb.indptr[m + 1]]
-        if va.size == 0 or vb.size == 0:
-            continue
-        va = va / va.max()
-        vb = vb / vb.max()
-        sa, sb = float(va.sum()), float(vb.sum())
-        if max(sa, sb) > 1.5 * typical:
-            continue
-        _, x, y = np.intersect1d(ia, ib, assume_unique=True, return_indices=True)
-        out[n] = float(np.minimum(va[x], vb[y]).sum()) / max(min(sa, sb), 1e-12)
-    return out
+    pa = _peak_scaled(fa)[:, a]
+    pb = _peak_scaled(fb)[:, b]
+    sa = np.asarray(pa.sum(axis=0)).ravel()
+    sb = np.asarray(pb.sum(axis=0)).ravel()
+    shared = np.asarray(pa.minimum(pb).sum(axis=0)).ravel()
+    out = shared / np.maximum(np.minimum(sa, sb), 1e-12)
+    return np.where(np.maximum(sa, sb) > 1.5 * typical, 0.0, out)
 
 
 def candidate_pairs(footprints: list[sparse.csc_matrix], centers: list[np.ndarray],

@@ -1,0 +1,147 @@
+"""Multi-session registration against planted truth: pair F1 in every order, time (issue 17).
+
+Held-out-like sets of issue 17, made by :func:`napari_amnesia.core.simulate.sessions.
+simulate_sessions` with seeds the tests do not use:
+
+- **standard**: 4 fields x 5 sessions, about 150 cells per 256x256 field, offsets up to
+  ~8 px, rotations up to ~2 degrees, non-rigid up to 5 px, 15 % silent per day;
+- **hard**: 4 fields x 5 sessions, denser (about 230 cells), 25 % silent per day, more
+  junk, partial and contaminated footprints, stronger focus and illumination changes.
+
+Each field is registered in its given order, reversed, and in two random orders (with the
+footprints shuffled within every session too). Printed per set: pair F1 (pairs of
+footprints put in one track vs the planted identity) in each order, the share of pairs
+that change with the order (order dependence), and the time for the 20 sessions. Then the
+speed target: 5 sessions x 500 cells of 512x512, BLAS limited to two threads (run with
+``taskset -c 0,1`` to hold the whole process to two cores).
+
+CaImAn's figures (``caiman.base.rois.register_multisession`` with its defaults on the same
+templates) are those measured on the held-out sets and quoted in issue 17: pair F1 0.945
+(standard) and 0.749 (hard), 21-29 s for the 20 sessions, 6 % / 22 % of its pairs changed
+when the session order is reversed; a short rigid-then-polynomial alignment with Hungarian
+matching: 0.997 / 0.923 in one order, 0.992 / 0.769 in the other.
+
+Usage::
+
+    python benchmarks/bench_multisession.py            # the tables of docs/multisession.md
+    python benchmarks/bench_multisession.py --quick    # 2 fields, 3 sessions (smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from napari_amnesia.core.multisession import pair_scores, register
+from napari_amnesia.core.multisession.scoring import track_pairs
+from napari_amnesia.core.simulate.sessions import simulate_sessions
+
+
+def _orders(n_sessions: int, rng: np.random.Generator) -> list[tuple[str, list[int]]]:
+    given = list(range(n_sessions))
+    return [("given", given), ("reversed", given[::-1]),
+            ("random 1", list(rng.permutation(n_sessions))),
+            ("random 2", list(rng.permutation(n_sessions)))]
+
+
+def _in_given_order(result, order, shuffles) -> np.ndarray:
+    """The tracks of a run on permuted inputs, in the given sessions and indices."""
+    out = np.full_like(result.assignments, -1)
+    for new_s, old_s in enumerate(order):
+        column = result.assignments[:, new_s]
+        out[:, old_s] = np.where(column >= 0, shuffles[old_s][np.maximum(column, 0)], -1)
+    return out
+
+
+def run_set(preset: str, n_fields: int, n_sessions: int, seed0: int) -> dict:
+    """Register every field in four orders; return F1s, order dependence and times."""
+    f1 = {}
+    changed = []
+    times = []
+    stats = []
+    for field in range(n_fields):
+        data = simulate_sessions(n_sessions, preset=preset, rng=seed0 + field)
+        rng = np.random.default_rng(1000 + field)
+        base_pairs = None
+        for name, order in _orders(n_sessions, rng):
+            shuffles = [np.arange(f.shape[1]) if name == "given" else
+                        rng.permutation(f.shape[1]) for f in data.footprints]
+            footprints = [data.footprints[s][:, shuffles[s]] for s in order]
+            templates = [data.templates[s] for s in order]
+            start = time.perf_counter()
+            result = register(footprints, templates)
+            elapsed = time.perf_counter() - start
+            assignments = _in_given_order(result, order, shuffles)
+            f1.setdefault(name, []).append(pair_scores(assignments, data.identity)["f1"])
+            pairs = track_pairs(assignments)
+            if name == "given":
+                times.append(elapsed)
+                base_pairs = pairs
+                stats.append((sum(f.shape[1] for f in data.footprints),
+                              int(data.centers.shape[0])))
+            else:
+                union = pairs | base_pairs
+                changed.append(len(pairs ^ base_pairs) / max(len(union), 1))
+    return {"f1": f1, "changed": changed, "times": times, "stats": stats}
+
+
+def speed(n_sessions: int, n_cells: int, size: int, repeats: int) -> dict:
+    """Time one registration of ``n_sessions`` x ``n_cells`` of ``size``², two BLAS threads."""
+    data = simulate_sessions(n_sessions, preset="standard", shape=(size, size),
+                             n_cells=n_cells, rng=7)
+    times = []
+    with threadpool_limits(2):
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = register(data.footprints, data.templates)
+            times.append(time.perf_counter() - start)
+    return {"times": times, "f1": pair_scores(result.assignments, data.identity)["f1"],
+            "footprints": [f.shape[1] for f in data.footprints],
+            "timings": result.info["timings"]}
+
+
+def main() -> None:
+    """Print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 fields x 3 sessions")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the speed case")
+    args = parser.parse_args()
+    n_fields, n_sessions = (2, 3) if args.quick else (4, 5)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"# bench_multisession — {platform.processor() or platform.machine()}, "
+          f"{cores} core(s) available\n")
+    print(f"## Held-out-like sets: {n_fields} fields x {n_sessions} sessions\n")
+    print("| set | cells / field | footprints / field | pair F1 given | reversed | random 1 "
+          "| random 2 | pairs changed by the order | time, all sessions |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for preset, seed0 in (("standard", 100), ("hard", 200)):
+        out = run_set(preset, n_fields, n_sessions, seed0)
+        f1 = {k: f"{min(v):.3f}–{max(v):.3f}" for k, v in out["f1"].items()}
+        footprints = np.mean([s[0] for s in out["stats"]])
+        cells = np.mean([s[1] for s in out["stats"]])
+        print(f"| {preset} | {cells:.0f} | {footprints:.0f} | {f1['given']} | "
+              f"{f1['reversed']} | {f1['random 1']} | {f1['random 2']} | "
+              f"{100 * max(out['changed']):.1f} % | {sum(out['times']):.1f} s |")
+    print("\nCaImAn register_multisession (issue 17, same held-out templates): pair F1 0.945 "
+          "/ 0.749, 21-29 s for the 20 sessions, 6 % / 22 % of pairs changed by reversing "
+          "the order.\n")
+    if args.quick:
+        return
+    print("## Speed: 5 sessions x 500 cells, 512x512, two BLAS threads\n")
+    out = speed(5, 500, 512, args.repeats)
+    print("| footprints per session | pair F1 | time (best of "
+          f"{args.repeats}) | median | alignment | matching |")
+    print("|---|---|---|---|---|---|")
+    t = out["timings"]
+    print(f"| {min(out['footprints'])}–{max(out['footprints'])} | {out['f1']:.3f} | "
+          f"{min(out['times']):.1f} s | {np.median(out['times']):.1f} s | "
+          f"{t['alignment']:.1f} s | {t['matching']:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()
