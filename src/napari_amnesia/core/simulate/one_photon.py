@@ -62,7 +62,7 @@ _COMMON = {
 #: or :func:`one_photon_params`. Out-of-focus cells: the mode default, 2 per cell.
 ONE_PHOTON_PRESETS: dict[str, dict[str, Any]] = {
     "standard": {**_COMMON, "n_cells": 150, "brightness": 160.0},
-    "dense": {**_COMMON, "n_cells": 250, "brightness": 110.0, "spike_amplitude": 0.5},
+    "dense": {**_COMMON, "n_cells": 250, "brightness": 85.0, "spike_amplitude": 0.45},
 }
 
 
