@@ -313,6 +313,30 @@ def test_results_without_components_give_a_valid_file(tmp_path):
     assert not _critical(out)[0] and not _critical(none)[0]
 
 
+def test_a_dict_of_stage_results_as_the_pipeline_returns_it(recording, tmp_path):
+    results = recording / "results"
+    cnmf = SourceResult.load(results / "cnmf" / "result")
+    summary = SummaryImages.load(results / "summary")
+    motion = MotionResult.load(results / "motion")
+    out = write_nwb({"cnmf": cnmf, "summary": summary, "motion": motion},
+                    tmp_path / "dict.nwb", metadata=METADATA)
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        ophys = io.read().processing["ophys"]
+        np.testing.assert_array_equal(ophys["Fluorescence"]["Deconvolved"].data[:],
+                                      cnmf.spikes.T)
+        np.testing.assert_array_equal(ophys["SummaryImages"]["correlation"].data[:],
+                                      summary.corr)
+        assert "SkeletonBranches" not in ophys["ImageSegmentation"].plane_segmentations
+    with pytest.raises(ValueError, match=r"unknown result\(s\) sumary"):
+        write_nwb({"cnmf": cnmf, "sumary": summary}, tmp_path / "x.nwb", metadata=METADATA)
+    motion.shifts = motion.shifts[:-5]
+    with pytest.raises(ValueError, match=r"disagree on their frames \(CNMF 240, motion 235\)"):
+        write_nwb({"cnmf": cnmf, "motion": motion}, tmp_path / "x.nwb", metadata=METADATA)
+    with pytest.raises(ValueError, match="movie_file names the movie to link or copy"):
+        write_nwb(cnmf, tmp_path / "x.nwb", metadata=METADATA,
+                  movie_file=recording / "movie.tif")
+
+
 def test_bad_metadata_is_named_before_any_work(recording, tmp_path):
     out = tmp_path / "x.nwb"
     results = recording / "results"

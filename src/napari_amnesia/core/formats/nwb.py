@@ -217,6 +217,9 @@ def iter_write_nwb(results: Any, path: str | os.PathLike, *, metadata: Any = Non
         raise ValueError(f"{path} is a folder: give the NWB file's name (ending .nwb).")
     if path.suffix.lower() != ".nwb":
         raise ValueError(f"an NWB file's name ends with .nwb, got {path.name!r}.")
+    if movie == "none" and movie_file is not None:
+        raise ValueError("movie_file names the movie to link or copy: give movie='link' or "
+                         "'copy' with it (amnesia export --movie link|copy).")
     meta = _metadata(metadata)
     yield Progress(0, 0, "NWB: reading results")
     sources = _gather(results, movie=movie, movie_file=movie_file)
