@@ -69,10 +69,11 @@ References
    neurophysiological data science", eLife 11:e78362.
 .. [2] suite2p, ``suite2p/io/nwb.py`` (``save_nwb``/``read_nwb``): an ``ophys``
    module, pixel masks written as ``(ypix, xpix, lam)`` (NWB's x is the row), the
-   movie's ``dimension`` ``[Ly, Lx]``. The same module names are used here so that
-   its reader finds the data. CaImAn's ``Estimates.save_NWB`` shapes image masks
-   ``dims`` = (rows, columns) too, but also writes the background components as
-   ROIs and no deconvolved activity, which this export does not copy.
+   movie's ``dimension`` ``[Ly, Lx]`` (its reader wants suite2p's own containers,
+   ``Neuropil`` and ``iscell``, which a CNMF result does not have). CaImAn's
+   ``Estimates.save_NWB`` shapes image masks ``dims`` = (rows, columns) too, but
+   also writes the background components as ROIs and no deconvolved activity,
+   which this export does not copy.
 """
 
 from __future__ import annotations
