@@ -21,23 +21,33 @@ templates) are those measured on the held-out sets and quoted in issue 17: pair 
 when the session order is reversed; a short rigid-then-polynomial alignment with Hungarian
 matching: 0.997 / 0.923 in one order, 0.992 / 0.769 in the other.
 
+Realism check (``--real``, needs ``../shared/data``; skipped without it): the neurofinder
+quadrant's mean images of frames 0-199, 200-399 and 400-599 as three sessions, each moved
+by a planted rotation (up to 2 degrees), offset (up to 6 px) and smooth non-rigid field (up
+to ~4 px), with the 106 human-drawn regions (20 % dropped per session, shuffled) moved the
+same way as footprints: pair F1 and the transforms' error against the planted maps, on real
+templates.
+
 Usage::
 
     python benchmarks/bench_multisession.py            # the tables of docs/multisession.md
     python benchmarks/bench_multisession.py --quick    # 2 fields, 3 sessions (smoke run)
+    python benchmarks/bench_multisession.py --real     # the realism check only
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from napari_amnesia.core.multisession import pair_scores, register
+from napari_amnesia.core.multisession import SessionTransform, pair_scores, register
 from napari_amnesia.core.multisession.scoring import track_pairs
 from napari_amnesia.core.simulate.sessions import simulate_sessions
 
@@ -105,12 +115,78 @@ def speed(n_sessions: int, n_cells: int, size: int, repeats: int) -> dict:
             "timings": result.info["timings"]}
 
 
+def real_check(folder: Path) -> dict | None:
+    """Three sessions made from the neurofinder quadrant with planted deformations."""
+    import tifffile
+    from scipy import ndimage, sparse
+
+    from napari_amnesia.core.metrics import regions_to_masks
+
+    movie_path = folder / "neurofinder_quadrant_600x256x256.tif"
+    if not movie_path.is_file():
+        return None
+    movie = tifffile.imread(movie_path).astype(np.float32)
+    masks = regions_to_masks(folder / "neurofinder_quadrant_regions.json", movie.shape[1:])
+    Y, X = movie.shape[1:]
+    rng = np.random.default_rng(0)
+    footprints, templates, identity, planted = [], [], [], []
+    for s in range(3):
+        mean = movie[200 * s:200 * (s + 1)].mean(axis=0)
+        yy, xx = np.mgrid[:5, :5] / 4.0
+        field = rng.normal(size=(2, 1, 1)) * 2.0 * np.stack([
+            np.sin(2 * yy + 1.3 * xx + rng.uniform(0, 6)), np.cos(yy - xx + rng.uniform(0, 6))])
+        truth = SessionTransform(shape=(Y, X), common_shape=(Y, X),
+                                 angle=math.radians(rng.uniform(-2, 2)),
+                                 translation=tuple(rng.uniform(-6, 6, 2)), field=field,
+                                 grid_origin=(0, 0), grid_spacing=64)
+        planted.append(truth)
+        coords = truth.common_coordinates()  # session pixel → where it shows the tissue
+        templates.append(ndimage.map_coordinates(mean, coords, order=1, mode="reflect"))
+        keep = np.flatnonzero(rng.random(len(masks)) > 0.2)
+        columns = [ndimage.map_coordinates(ndimage.gaussian_filter(
+            masks[k].astype(np.float32), 0.7), coords, order=1).reshape(-1, 1) for k in keep]
+        order = rng.permutation(len(columns))
+        footprints.append(sparse.csc_matrix(np.hstack([columns[i] for i in order])))
+        identity.append(keep[order])
+    start = time.perf_counter()
+    result = register(footprints, templates)
+    elapsed = time.perf_counter() - start
+    grid = np.stack(np.meshgrid(np.arange(16, Y - 16, 8.0), np.arange(16, X - 16, 8.0),
+                                indexing="ij"), -1).reshape(-1, 2)
+    errors = []
+    for s in range(3):
+        for u in range(3):
+            if s != u:
+                true = planted[u].inverse_points(planted[s].apply_points(grid))
+                found = result.transforms[u].inverse_points(
+                    result.transforms[s].apply_points(grid))
+                errors.append(np.hypot(*(true - found).T))
+    errors = np.concatenate(errors)
+    return {"f1": pair_scores(result.assignments, identity)["f1"], "time": elapsed,
+            "median": float(np.median(errors)), "p95": float(np.percentile(errors, 95)),
+            "regions": [len(i) for i in identity]}
+
+
 def main() -> None:
     """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 fields x 3 sessions")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of the speed case")
+    parser.add_argument("--real", action="store_true", help="the realism check only")
     args = parser.parse_args()
+    if args.real:
+        folder = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+        out = real_check(folder)
+        if out is None:
+            print(f"no real data in {folder}: realism check skipped")
+            return
+        print("## Real templates (neurofinder quadrant, planted deformations)\n")
+        print("| regions per session | pair F1 | transform error, median | 95th percentile "
+              "| time |")
+        print("|---|---|---|---|---|")
+        print(f"| {min(out['regions'])}–{max(out['regions'])} | {out['f1']:.3f} | "
+              f"{out['median']:.2f} px | {out['p95']:.2f} px | {out['time']:.1f} s |")
+        return
     n_fields, n_sessions = (2, 3) if args.quick else (4, 5)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"# bench_multisession — {platform.processor() or platform.machine()}, "
