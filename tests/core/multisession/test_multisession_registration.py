@@ -191,3 +191,37 @@ def test_footprints_that_do_not_fit_the_template_are_an_error():
         register([], [])
     with pytest.raises(ValueError, match="RegistrationParams.max_shift"):
         register(data.footprints, data.templates, max_shift=-1)
+
+
+def test_progress_is_reported_and_a_cancel_stops_the_work():
+    from napari_amnesia.core.multisession import iter_register
+    from napari_amnesia.core.progress import Cancelled, Progress, drive
+
+    data = simulate_sessions(3, preset="standard", shape=(96, 96), n_cells=15, rng=12)
+    steps = []
+    register(data.footprints, data.templates, progress=steps.append)
+    assert steps and all(isinstance(p, Progress) for p in steps)
+    assert {"aligning pairs of sessions", "matching footprints"} <= {p.message for p in steps}
+    with pytest.raises(Cancelled):
+        drive(iter_register(data.footprints, data.templates), cancel=lambda: True)
+
+
+def test_results_without_a_mean_image_are_aligned_on_their_footprints(tmp_path):
+    from napari_amnesia.core.cnmf import CNMFParams, SourceResult
+
+    data = simulate_sessions(3, preset="standard", shape=(128, 128), n_cells=40, rng=13,
+                             junk_fraction=0.0)
+    folders = []
+    for s, f in enumerate(data.footprints):
+        K, T = f.shape[1], 10
+        result = SourceResult(
+            footprints=f, traces=np.zeros((K, T)), spikes=np.zeros((K, T)),
+            residual_traces=np.zeros((K, T)), background_footprints=np.ones((f.shape[0], 1)),
+            background_traces=np.ones((1, T)), baseline=np.zeros(K), g=np.zeros((K, 1)),
+            lam=np.zeros(K), sn=np.ones((128, 128)), shape=(128, 128),
+            params=CNMFParams(p=1))
+        folders.append(result.save(tmp_path / f"day{s}"))
+    registration = register(folders)
+    assert registration.session_names == ["day0", "day1", "day2"]
+    assert pair_scores(registration.assignments, data.identity)["f1"] >= 0.97
+    assert registration.provenance["inputs"] == [str(f) for f in folders]

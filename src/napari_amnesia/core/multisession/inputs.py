@@ -127,8 +127,9 @@ def load_session(source: Any, *, accepted_only: bool = True) -> tuple[Any, np.nd
     footprints : scipy.sparse.csc_matrix
         Every component's footprint; the rejected ones are emptied (zero columns are
         not registered) when ``accepted_only``.
-    template : ndarray or None
-        The result's mean image, else the folder's ``summary/mean.tif``, else None.
+    template : ndarray
+        The result's mean image, else the folder's ``summary/mean.tif``, else the sum of
+        the footprints (each scaled to its peak: the cells stand for the image).
     name : str
         The results folder's name.
     """
@@ -165,6 +166,10 @@ def load_session(source: Any, *, accepted_only: bool = True) -> tuple[Any, np.nd
         footprints = sparse.csc_matrix(footprints @ keep)
     if template is not None and template.shape != tuple(result.shape):
         template = None
+    if template is None:  # imported results may lack a mean image: align on the cells
+        logger.warning("%s: no mean image; aligned on its footprints", name)
+        template = _footprint_image(sparse.csc_matrix(result.footprints, dtype=np.float32),
+                                    tuple(result.shape))
     return footprints, template, name
 
 
@@ -221,8 +226,9 @@ def prepare_sessions(footprints: Any, templates: Any = None, *, names: Any = Non
         n_pixels = None if template is None else template.size
         a = _as_footprints(value, name, n_pixels)
         if template is None:
-            raise ValueError(f"{name}: no template (mean image) given and none found; "
-                             "pass templates=[...] (the sessions' mean images).")
+            raise ValueError(f"{name}: no template (mean image) given, and footprints "
+                             "alone do not say the image's shape; pass templates=[...] "
+                             "(the sessions' mean images).")
         shape = template.shape
         n_input = int(a.shape[1])
         keep = np.flatnonzero(np.diff(a.indptr) > 0)
