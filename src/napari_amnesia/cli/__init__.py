@@ -15,6 +15,8 @@
     amnesia apply-shifts DIR MOVIE --out F shifts found on one movie applied to another
     amnesia export DIR --format F --out P  results as nwb, suite2p, imagej, csv or labels
     amnesia import SRC --out DIR           suite2p plane / CaImAn .hdf5 → CNMF result folder
+    amnesia register DIR... --out OUT      the same cells across sessions: tracks, transforms,
+                                           cross-day traces of silent cells too
     amnesia demo [--out DIR] [--view]      the whole pipeline on the built-in synthetic sample
 
 The stage subcommands are generated from the stage registry
