@@ -131,9 +131,7 @@ def _cmd_register(args: argparse.Namespace) -> int:
     with progress(args) as bar:
         result = drive(iter_register([str(f) for f in folders], None, params,
                                      names=args.names), bar)
-    for note in result.notes:
-        logger.warning("%s", note)
-    cross = None
+    cross = None  # (the registration's notes were logged as warnings already)
     if not args.no_reextract and any(m is not None for m in movies_paths):
         from ..core.io import open_movie
         from ..core.multisession import iter_reextract_silent
