@@ -84,7 +84,7 @@ logger = logging.getLogger(__name__)
 
 #: A movie whose ring background explains less than this share of the fluctuation
 #: of its pixels (outside the cells) is probably not one-photon: a warning says so.
-BACKGROUND_SHARE = 0.25
+BACKGROUND_SHARE = 0.6
 #: Whole-field rounds: (ring fit, updates) pairs.
 _RING_ROUNDS = 2
 
@@ -254,7 +254,8 @@ def iter_fit_one_photon(
                             gSig=params.gSig)
         if len(points) == 0:
             raise ValueError(_no_seed_message(corr, pnr, params))
-    info.update(n_seeds=int(len(points)), max_corr=float(np.nanmax(corr)),
+    info.update(seeds=points.tolist(), n_seeds=int(len(points)),
+                max_corr=float(np.nanmax(corr)),
                 max_pnr=float(np.nanmax(pnr)), user_seeds=bool(user))
     timings["seeds"] = time.perf_counter() - t0
     # 2. greedy initialisation per patch

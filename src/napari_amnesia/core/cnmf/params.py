@@ -51,7 +51,7 @@ napari-amnesia             CaImAn ``CNMFParams``            meaning
 ``rval_thr``, ``rval_low..````quality.rval_thr``, ...         spatial-correlation thr.
 ``min_size``, ``max_size`` (none)                           footprint size limits (px)
 ``require_both``           (none; CaImAn: False)            SNR *and* r must pass
-``min_cell_probability``   (none; CaImAn: its CNN)          shipped cell classifier
+``min_cell_probability``   (CaImAn: ``min_cnn_thr``)        shipped cell classifier
 ``anatomical``             (suite2p: anatomical mode)       silent somata of the mean
 ``quantile_min`` ...       ``detrend_df_f`` arguments       ΔF/F
 =========================  ===============================  ===========================
@@ -60,7 +60,7 @@ One-photon preset
 -----------------
 ``mode="one_photon"`` fills the settings of CaImAn's CNMF-E demo and of careful
 CaImAn users (:data:`ONE_PHOTON`): ``method_init="corr_pnr"``, ``gnb=0`` (ring
-background), ``nb_patch=0``, ``min_corr=0.8``, ``min_pnr=10``, ``ssub_B=2``,
+background), ``nb_patch=0``, ``min_corr=0.8``, ``min_pnr=7``, ``ssub_B=2``,
 ``merge_thr=0.7``, ``min_SNR=3``; ``gSiz`` left to None becomes ``4 * ceil(gSig) + 1``
 and ``rf`` left to "auto" becomes 40 (stride 20; the whole frame when it is at most
 80 pixels). A parameter given explicitly (as a keyword, in a dict or on the command
@@ -102,7 +102,7 @@ MODES = ("two_photon", "one_photon")
 #: What ``mode="one_photon"`` sets, unless given explicitly (CaImAn's CNMF-E demo).
 ONE_PHOTON: dict[str, Any] = {
     "method_init": "corr_pnr", "center_psf": True, "gnb": 0, "nb_patch": 0,
-    "min_corr": 0.8, "min_pnr": 10.0, "ssub_B": 2, "merge_thr": 0.7, "min_SNR": 3.0,
+    "min_corr": 0.8, "min_pnr": 7.0, "ssub_B": 2, "merge_thr": 0.7, "min_SNR": 3.0,
 }
 #: ``rf`` and ``stride`` of the one-photon preset (CaImAn's CNMF-E demo).
 ONE_PHOTON_PATCHES = (40, 20)
@@ -307,13 +307,13 @@ class CNMFParams(StageParams):
         "spatial correlation reaches rval_thr. False (the default, CaImAn's rule): either "
         "one is enough, so a high r-value alone accepts a component whatever its SNR.")
     min_cell_probability: float | str | None = _p(
-        None, "Also require the shipped cell classifier's probability (shape, dark nucleus, "
+        "auto", "Also require the shipped cell classifier's probability (shape, dark nucleus, "
         "brightness, fit to the correlation image, skewness, decay shape, overlap, neuropil; "
         "trained on simulated cells against spurious components, core.cnmf.classifier) to "
         "reach this value, in [0, 1]; 'auto' = the classifier's own cut, which keeps 98 % "
-        "of the planted cells of its training scenes. None (the default): the SNR and "
-        "r-value rule alone, as CaImAn. Silent cells of the mean image (anatomical) are "
-        "not judged by it.")
+        "of the planted cells of its training scenes (the default; two-photon only: "
+        "one-photon results are not judged by it). None: the SNR and r-value rule alone, "
+        "as CaImAn. Silent cells of the mean image (anatomical) are not judged by it.")
     anatomical: bool = _p(
         False, "Also propose the somata of the mean image that no component covers "
         "(filled or dark-nucleus rings: cells silent during the recording) as anatomical "
