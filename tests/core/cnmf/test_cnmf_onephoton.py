@@ -151,7 +151,7 @@ def test_no_seed_message_names_the_largest_correlation_and_pnr():
     (dict(min_corr=-0.1), r"min_corr should be a number in \[0, 1\]"),
     (dict(min_pnr=0), r"min_pnr should be a number in \(0, inf\], got 0"),
     (dict(ring_size_factor=1.0), r"ring_size_factor should be a number in \(1, inf\]"),
-    (dict(gSig=4, gSiz=3), r"gSiz=\(3, 3\) is smaller than gSig=\(4.0, 4.0\)"),
+    (dict(gSig=4, gSiz=3), r"gSiz \(3, 3\) is smaller than gSig \(4.0, 4.0\)"),
 ])
 def test_bad_one_photon_parameters(kw, words):
     with pytest.raises(ValueError, match=words):

@@ -134,8 +134,8 @@ def _no_seed_message(corr: np.ndarray, pnr: np.ndarray, params: CNMFParams) -> s
     return (f"no seed pixel reaches min_corr={params.min_corr:g} and "
             f"min_pnr={params.min_pnr:g}: the largest correlation is {c:.2f} and the "
             f"largest PNR {p:.1f} ({int(both.sum())} pixels pass both); lower "
-            "'min_corr' or 'min_pnr' (the summary stage's corr_pnr and pnr images with "
-            "gsig=gSig show them), or check gSig.")
+            "'min_corr' or 'min_pnr' (the summary images corr_pnr and pnr, filtered with "
+            "the same gSig, show them), or check 'gSig'.")
 
 
 def _init_patch(movie: Any, bounds: tuple[int, int, int, int], seeds: np.ndarray,

@@ -206,7 +206,7 @@ class CNMFParams(StageParams):
         0.8, "corr_pnr: smallest local correlation of a seed pixel, in [0, 1] (CaImAn "
         "init.min_corr).")
     min_pnr: float = _p(
-        10.0, "corr_pnr: smallest peak-to-noise ratio of a seed pixel, > 0 (CaImAn "
+        7.0, "corr_pnr: smallest peak-to-noise ratio of a seed pixel, > 0 (CaImAn "
         "init.min_pnr).")
     ring_size_factor: float = _p(
         1.4, "Ring background (gnb=0 with corr_pnr): radius of the ring of pixels that "
@@ -440,9 +440,9 @@ class CNMFParams(StageParams):
                 raise bad("gSiz", "positive (a number or a pair of pixels)")
             s(self, "gSiz", siz)
             if siz[0] < g[0] or siz[1] < g[1]:
-                raise ValueError(f"{name}.gSiz={siz} is smaller than gSig={g}: the box "
-                                 "around a cell must hold the cell (gSiz about 4*gSig+1 "
-                                 "for one-photon data, 2*gSig+1 for two-photon).")
+                raise ValueError(f"{name}.gSiz {siz} is smaller than gSig {g}: the box "
+                                 "around a cell must hold the cell (gSiz about 4 x gSig + 1 "
+                                 "for one-photon data, 2 x gSig + 1 for two-photon).")
         for n in ("nIter", "rolling_length", "ssub", "tsub", "ITER"):
             integer(n, 1)
         sized("gnb", 0)
@@ -677,10 +677,11 @@ class CNMFParams(StageParams):
             )
         if self.ring and 2 * math.ceil(self.ring_radius) + 1 > min(limit):
             raise ValueError(
-                f"{name}: the ring background's ring (radius ring_size_factor*gSiz/2 = "
-                f"{self.ring_size_factor:g}*{np.mean(box):g}/2 = {self.ring_radius:.1f} px) is "
-                f"larger than {where} ({limit[0]}x{limit[1]}); reduce ring_size_factor or "
-                "gSiz" + (", or increase rf." if self.rf else "."))
+                f"{name}.ring_size_factor: the ring of the ring background (radius "
+                f"ring_size_factor x gSiz / 2 = {self.ring_size_factor:g} x {np.mean(box):g} "
+                f"/ 2 = {self.ring_radius:.1f} px) is larger than {where} ({limit[0]}x"
+                f"{limit[1]}); reduce 'ring_size_factor' or 'gSiz'"
+                + (", or increase 'rf'." if self.rf else "."))
 
 
 def _same(a: Any, b: Any) -> bool:
