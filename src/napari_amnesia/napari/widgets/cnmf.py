@@ -67,6 +67,7 @@ from ..layers import layer_name, show
 from ..session import session_for, unproxied
 from ._controls import controls_for, values_of
 from ._stage import StageWidget
+from .seed_picker import SeedPicker
 
 if TYPE_CHECKING:
     import napari
@@ -173,6 +174,9 @@ class SourceWidget(StageWidget):
                      self.cancel_button, self.quality_label, *self.thresholds, self.rule,
                      self.show_rejected, self.contours, self.export_path, self.export_button,
                      self.status])
+        # one-photon mode: the CNMF-E seed picker, above the run button (seed_picker.py)
+        self.seed_picker = SeedPicker(viewer, self)
+        self.insert(self.index(self.run_button), self.seed_picker)
 
     # ------------------------------------------------------------ parameters
     def params(self) -> CNMFParams:
@@ -231,12 +235,19 @@ class SourceWidget(StageWidget):
                                  f"{MIN_FRAMES}.")
             return None
         source, movie = layer.name, layer.data
+        seeds = None
+        if self.seed_picker.active:  # its thresholds; its points when edited by hand
+            try:
+                params, seeds = self.seed_picker.fit_inputs(params)
+            except ValueError as exc:
+                self.status.value = str(exc)
+                return None
 
         def on_result(result) -> None:
             self._source, self._movie_data = source, movie
             self._show(result)
 
-        run = self.movie_generator(layer, lambda movie: iter_fit(movie, params))
+        run = self.movie_generator(layer, lambda movie: iter_fit(movie, params, seeds=seeds))
         return self.launch(run, source=source, on_result=on_result,
                            message=f"Extracting the sources of {source!r}...")
 
