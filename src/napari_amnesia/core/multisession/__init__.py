@@ -18,7 +18,9 @@ Public API
   ``apply_image``/``inverse_image``, ``apply_footprints``/``inverse_footprints``);
 - :func:`load_session`: footprints, template and name of a CNMF results folder;
 - :func:`reextract_silent`, :func:`iter_reextract_silent` → :class:`CrossDayTraces`;
-- :func:`pair_scores`: pair precision, recall and F1 of tracks against a planted identity.
+- :func:`pair_scores`: pair precision, recall and F1 of tracks against a planted identity;
+- :class:`TrackEditor` (:mod:`.editing`): split, merge, reassign tracks with undo;
+  :func:`open_sessions` (:mod:`.opening`): results folders → registration → re-extraction.
 
 Examples
 --------
@@ -42,6 +44,7 @@ _EXPORTS = {
     "load_session": "inputs", "pair_scores": "scoring",
     "reextract_silent": "traces", "iter_reextract_silent": "traces",
     "CrossDayTraces": "traces",
+    "TrackEditor": "editing", "open_sessions": "opening", "iter_open_sessions": "opening",
 }
 
 __all__ = sorted(_EXPORTS)
