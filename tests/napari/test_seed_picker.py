@@ -138,8 +138,8 @@ def test_hand_edits_survive_slider_moves_until_reset(make_napari_viewer):
     np.testing.assert_array_equal(_seeds(picker), edited)
     more = find_seeds(corr, pnr, min_corr=0.8, min_pnr=3.0, gSig=GSIG)
     assert f"the sliders give {len(more)}" in picker.count.value
-    # the fit receives exactly the points, and the sliders' thresholds (explicitly:
-    # min_pnr=10, the field's default, is not taken over by the one-photon preset)
+    # the fit receives exactly the points, and the sliders' thresholds (given explicitly,
+    # so the one-photon preset never takes them over)
     picker.min_pnr.value = 10.0
     params, seeds = picker.fit_inputs(dock.params())
     np.testing.assert_array_equal(seeds, edited)

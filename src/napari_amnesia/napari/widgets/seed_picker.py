@@ -365,11 +365,12 @@ class SeedPicker(Container):
         for image, what, visible, cmap in ((corr, CORRELATION, True, "gray"),
                                            (pnr, PNR, False, "magma")):
             finite = image[np.isfinite(image)]
-            high = float(finite.max()) if finite.size else 1.0
+            low, high = (np.percentile(finite, [1, 99.5]).tolist() if finite.size
+                         else (0.0, 1.0))
             data.append((image, {"name": layer_name(layer.name, what), "scale": scale,
                                  "translate": translate, "colormap": cmap,
                                  "visible": visible, "metadata": meta,
-                                 "contrast_limits": (0.0, max(high, 1e-6))}, "image"))
+                                 "contrast_limits": (low, max(high, low + 1e-6))}, "image"))
         show(self._viewer, data)
         finite = pnr[np.isfinite(pnr)]
         if finite.size and float(finite.max()) > self.min_pnr.max:
