@@ -555,12 +555,27 @@ class TrackEditor:
                 out[t] = np.asarray(self.cross.re_extracted[t], bool)
         return out
 
-    def re_extracted_labels(self, threshold: float = 0.2) -> np.ndarray:
-        """Return ``(S, Yc, Xc)`` labels of the tracks re-extracted in each session."""
+    def re_extracted_labels(self, threshold: float = 0.2, *, outline: bool = True
+                            ) -> np.ndarray:
+        """Return ``(S, Yc, Xc)`` labels of the tracks re-extracted in each session.
+
+        Each is drawn with its track's label, from the track's footprint (what the
+        re-extraction carried into the session); ``outline`` keeps only the pixels on
+        its border, so that it reads as an outline over the tracks layer.
+        """
         view = self._view()
         flags = self.re_extracted()
-        return np.stack([view.labels(threshold, tracks=flags[:, s])
-                         for s in range(self.n_sessions)])
+        out = np.stack([view.labels(threshold, tracks=flags[:, s])
+                        for s in range(self.n_sessions)])
+        if outline:
+            inner = out.copy()
+            for axis in (1, 2):
+                for shift in (1, -1):
+                    inner[np.roll(out, shift, axis=axis) != out] = 0
+            inner[:, [0, -1], :] = 0
+            inner[:, :, [0, -1]] = 0
+            out = np.where(inner > 0, 0, out)
+        return out
 
     def table(self) -> dict[str, np.ndarray]:
         """Return the non-empty tracks as columns.
@@ -644,7 +659,7 @@ class TrackEditor:
         As :meth:`RegistrationResult.to_layers`, the tracks drawn from the edited
         assignments (label = track + 1, ``features`` with ``edited``); with a
         re-extraction, a fourth Labels layer outlines, in each session, the tracks
-        measured there by re-extraction (same label, drawn as contours).
+        measured there by re-extraction (same label, its border only).
         """
         layers = self.result.to_layers(source)
         images = [layer for layer in layers if layer[2] == "image"]
@@ -657,7 +672,7 @@ class TrackEditor:
             from ..layers import layer_name
 
             out.append((self.re_extracted_labels(), {
-                "name": layer_name(source, "re-extracted"), "contour": 1, "opacity": 0.9,
+                "name": layer_name(source, "re-extracted"), "opacity": 0.9,
                 "metadata": kwargs["metadata"], "blending": "translucent"}, "labels"))
         return out
 
