@@ -199,3 +199,26 @@ def test_bad_input_is_said_in_the_dock(make_napari_viewer, study, monkeypatch, t
     dock.run()
     assert "Invalid parameter" in dock.status.value and "max_shift" in dock.status.value
     assert dock.split() is None and "Register sessions first" in dock.status.value
+
+
+def test_registration_runs_in_a_worker_and_cancel_adds_nothing(make_napari_viewer, study,
+                                                               qtbot, monkeypatch):
+    monkeypatch.delenv("NAPARI_AMNESIA_SYNC", raising=False)
+    data, folders = study
+    viewer = make_napari_viewer()
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Sessions")
+    dock.add_sessions(folders)
+    dock.reextract.value = False
+    worker = dock.run()
+    assert worker is not None and not dock.run_button.enabled
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert dock.run_button.enabled and dock.editor is not None
+    assert viewer.layers["sessions · tracks"].data.shape == (3, 64, 64)
+    viewer.layers.clear()
+    worker = dock.run()
+    dock.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    assert dock.status.value == "Cancelled."
+    assert "sessions · tracks" not in [layer.name for layer in viewer.layers]
