@@ -437,10 +437,11 @@ class SeedPicker(Container):
                 [points] = show(self._viewer, [(seeds.astype(float), kwargs, "points")])
                 points.events.data.connect(self._points_edited)
                 self._points = points
-            else:
+            else:  # one refresh: the data's (the size is set only when gSig changed)
+                if points.current_size != size:
+                    points.current_size = size
+                    points.size = size
                 points.data = seeds.astype(float)
-                points.size = size
-            points.refresh()
         finally:
             self._writing = False
 
