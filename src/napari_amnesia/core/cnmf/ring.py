@@ -51,6 +51,8 @@ __all__ = ["RingModel", "ring_offsets", "ring_radius", "fit_ring", "RingFrames",
 
 #: Ridge of the normal equations, relative to their mean diagonal.
 _RIDGE = 1e-4
+#: Bytes of float32 frames in a block of :class:`RingFrames`.
+_BLOCK_BYTES = 16 * 2**20
 #: Grid pixels whose normal equations are solved at once (memory of the solve).
 _SOLVE_BLOCK = 4096
 
@@ -345,8 +347,10 @@ class RingFrames(Frames):
 
     def __init__(self, frames: Frames, model: RingModel, A: Any = None,
                  C: np.ndarray | None = None) -> None:
-        super().__init__(frames.movie, frames.dims,
-                         chunk_frames=frames.chunk_frames, fill=frames.fill)
+        # blocks of about 16 MB of float32: each read makes four arrays of that size
+        # (frames, components, background, difference), in every thread at once
+        chunk = max(1, min(frames.chunk_frames, _BLOCK_BYTES // (4 * max(1, frames.P))))
+        super().__init__(frames.movie, frames.dims, chunk_frames=chunk, fill=frames.fill)
         self.source = frames
         self.model = model
         self.A = None if A is None else sparse.csc_matrix(A, dtype=np.float32)

@@ -23,6 +23,9 @@ import numpy as np
 
 __all__ = ["correlation_pnr"]
 
+#: Bytes of float32 frames the correlation and PNR pass reads at a time.
+_CHUNK_BYTES = 32 * 2**20
+
 
 def correlation_pnr(
     movie: Any,
@@ -55,11 +58,16 @@ def correlation_pnr(
     -------
     correlation, pnr : ndarray, shape (Y, X), float32
         ``summary_images(movie, gsig=gSig, center_psf=center_psf)``'s ``corr_pnr``
-        and ``pnr``.
+        and ``pnr`` (read in chunks of about 32 MB: the summary stage's own images,
+        read in larger chunks, equal them up to floating-point rounding).
     """
     from ...summary import summary_images
 
-    images = summary_images(movie, gsig=gSig, center_psf=center_psf, progress=progress)
+    T, h, w = (int(n) for n in movie.shape)
+    # chunks of about 32 MB of float32 (the summary's default, 256 MB, would be the
+    # fit's peak of memory); the images do not depend on it beyond rounding
+    images = summary_images(movie, gsig=gSig, center_psf=center_psf, progress=progress,
+                            chunk_frames=max(1, min(T, _CHUNK_BYTES // (4 * h * w))))
     return (np.asarray(images.corr_pnr, np.float32), np.asarray(images.pnr, np.float32))
 
 
