@@ -161,6 +161,7 @@ class SourceWidget(StageWidget):
         self.export_button.changed.connect(lambda *_: self.export())
 
         self.show_patches.changed.connect(self._patches_changed)
+        by_name["mode"].changed.connect(self._mode_changed)  # before the seed picker's
         for name in ("rf", "stride"):
             by_name[name].changed.connect(self._patches_changed)
         self.movie.changed.connect(self._patches_changed)
@@ -182,6 +183,18 @@ class SourceWidget(StageWidget):
     def params(self) -> CNMFParams:
         """Return the :class:`CNMFParams` the controls hold (raises ValueError if invalid)."""
         return CNMFParams(**values_of(self.parameters, CNMFParams))
+
+    def _mode_changed(self, *_: Any) -> None:
+        """Show the one-photon preset in the controls left as they were (or the defaults)."""
+        from ...core.cnmf.params import ONE_PHOTON
+
+        one = str(self.mode.value) == "one_photon"
+        for name, preset in ONE_PHOTON.items():
+            control = getattr(self, name)
+            default = CNMFParams.field_info(name)["default"]
+            old, new = (default, preset) if one else (preset, default)
+            if str(control.value) == str(old):
+                control.value = str(new) if isinstance(control.value, str) else new
 
     # --------------------------------------------------------------- patches
     def _patches_changed(self, *_: Any) -> None:
