@@ -1,0 +1,138 @@
+"""CNMF-E (``cnmf.fit(movie, mode="one_photon")``) on planted one-photon movies: issue 16's targets.
+
+Movies: ``core.simulate``'s one-photon presets (``one_photon_params``), "standard"
+(256 x 256 x 2000 at 20 Hz, 150 in-focus cells under vessels, neuropil haze and
+out-of-focus cells) and "dense" (250 dimmer cells), written as uint16 TIFFs; and
+the standard movie at 1000 and 4000 frames for memory against the movie's length.
+Each fit runs in a process of its own (``cnmf_worker.py``: wall time, peak RSS of
+the process, which starts no other process, so it is the whole tree's); the saved
+result is then scored against the planted in-focus cells: footprints matched one to
+one (``metrics.match_components``), a detection of an out-of-focus cell counts
+neither for nor against (left out of precision), median correlation of the matched
+traces with the planted calcium.
+
+Settings: the preset and a careful CaImAn user's cell size (gSig 4, gSiz 17,
+fr 20): ``{"mode": "one_photon", "gSig": 4, "gSiz": 17, "fr": 20}``.
+
+CaImAn's figures (CNMF-E of CaImAn 1.12.1 with gSig 4, gSiz 17, min_corr 0.7,
+min_pnr 5, ring_size_factor 1.4, rf 40, stride 20, ssub_B 2, on 2 cores) are
+those given in issue 16 for held-out movies of the same kind; they are quoted,
+not rerun here.
+
+Run: ``python benchmarks/bench_cnmfe.py [--quick] [--out DIR]``; prints the tables
+of docs/cnmfe.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+PARAMS = {"mode": "one_photon", "gSig": 4, "gSiz": 17, "fr": 20}
+#: issue 16's CaImAn figures (standard / dense movies, 2 cores)
+CAIMAN = {"standard": {"f1": 0.946, "precision": 1.00, "recall": 0.90, "trace_r": 0.965,
+                       "time_s": 402.0, "peak_mb": 1870.0},
+          "dense": {"f1": 0.816, "precision": float("nan"), "recall": 0.69,
+                    "trace_r": float("nan"), "time_s": float("nan"), "peak_mb": 1600.0}}
+
+
+def score(result, truth) -> dict:
+    """F1, precision, recall against the in-focus cells; median trace r of the matches."""
+    from napari_amnesia.core.metrics import match_components
+
+    found = result.footprint_images(np.flatnonzero(result.accepted))
+    m = match_components(found, truth.footprints)
+    rest = np.setdiff1d(np.arange(len(found)), m["pairs"][:, 0])
+    oof = truth.out_of_focus_footprints
+    ignored = match_components(found[rest], oof)["matched"] if len(rest) and len(oof) else 0
+    counted = len(found) - ignored
+    p = m["matched"] / counted if counted else 1.0
+    r = m["matched"] / truth.n_cells
+    idx = np.flatnonzero(result.accepted)[m["pairs"][:, 0]]
+    a = result.traces[idx] - result.traces[idx].mean(axis=1, keepdims=True)
+    b = truth.traces[m["pairs"][:, 1]] - truth.traces[m["pairs"][:, 1]].mean(axis=1,
+                                                                             keepdims=True)
+    rr = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-12)
+    return {"f1": 2 * p * r / (p + r) if p + r else 0.0, "precision": p, "recall": r,
+            "trace_r": float(np.median(rr)) if len(rr) else float("nan"),
+            "out_of_focus": int(ignored), "n_true": int(truth.n_cells)}
+
+
+def run(name: str, movie_params, folder: Path) -> dict:
+    """Simulate, write, fit in a worker process, score."""
+    import tifffile
+
+    from napari_amnesia.core.cnmf import SourceResult
+    from napari_amnesia.core.simulate import simulate
+
+    movie, truth = simulate(movie_params)
+    tif = folder / f"{name}.tif"
+    tifffile.imwrite(tif, movie)
+    del movie
+    out = folder / f"{name}_result"
+    line = subprocess.run([sys.executable, str(HERE / "cnmf_worker.py"), str(tif), str(out),
+                           json.dumps(PARAMS)], check=True, capture_output=True,
+                          text=True).stdout.strip().splitlines()[-1]
+    worker = json.loads(line)
+    result = SourceResult.load(out)
+    row = {"movie": name, "T": int(truth.n_frames), "time_s": worker["time_s"],
+           "peak_mb": worker["peak_rss_mb"], "K": worker["K"],
+           "accepted": worker["accepted"], **score(result, truth)}
+    tif.unlink()
+    return row
+
+
+def main() -> None:
+    """Run the benchmark and print its tables."""
+    from napari_amnesia.core.simulate.one_photon import one_photon_params
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="128 x 128 x 1000 movies")
+    ap.add_argument("--out", type=Path, default=None, help="keep the results here")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    shape, T = ((128, 128), 1000) if args.quick else ((256, 256), 2000)
+    scale = shape[0] * shape[1] / 256**2
+    folder = args.out or Path(tempfile.mkdtemp(prefix="bench_cnmfe_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for preset, n in (("standard", 150), ("dense", 250)):
+        p = one_photon_params(preset, shape=shape, n_frames=T, n_cells=round(n * scale),
+                              rng=args.seed)
+        rows.append(run(preset, p, folder))
+        print(json.dumps(rows[-1]), flush=True)
+    mem = []
+    for t in (T // 2, 2 * T):
+        p = one_photon_params("standard", shape=shape, n_frames=t,
+                              n_cells=round(150 * scale), rng=args.seed)
+        mem.append(run(f"standard_T{t}", p, folder))
+        print(json.dumps(mem[-1]), flush=True)
+    print(f"\nCNMF-E on planted one-photon movies ({shape[0]}x{shape[1]}x{T}, seed "
+          f"{args.seed}; settings {PARAMS})\n")
+    print("| movie | cells | found (accepted) | F1 | precision | recall | median trace r "
+          "| time (s) | peak memory (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['movie']} | {r['n_true']} | {r['K']} ({r['accepted']}) | {r['f1']:.3f} "
+              f"| {r['precision']:.3f} | {r['recall']:.3f} | {r['trace_r']:.3f} "
+              f"| {r['time_s']:.0f} | {r['peak_mb']:.0f} |")
+        c = CAIMAN[r["movie"]]
+        print(f"| {r['movie']}, CaImAn 1.12.1 (issue 16) | | | {c['f1']:.3f} "
+              f"| {c['precision']:.2f} | {c['recall']:.2f} | {c['trace_r']:.3f} "
+              f"| {c['time_s']:.0f} | {c['peak_mb']:.0f} |")
+    print("\nMemory against the movie's length (standard movie)\n")
+    print("| frames | time (s) | peak memory (MB) | F1 |")
+    print("|---|---|---|---|")
+    for r in sorted(mem + rows[:1], key=lambda r: r["T"]):
+        print(f"| {r['T']} | {r['time_s']:.0f} | {r['peak_mb']:.0f} | {r['f1']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
