@@ -146,16 +146,25 @@ def precision_at_recall(score: np.ndarray, y: np.ndarray, recall: float) -> floa
     return pr(score >= t, y)[0]
 
 
+#: the features the model uses: all but the SNR. CaImAn's rule, which the classifier
+#: narrows, already judges the SNR; and in the training scenes the brightest, most
+#: exceptional transients belong to spurious components (dendrite sections, cells of
+#: another plane), so a linear model learns "the higher the SNR, the less a cell" and
+#: rejects very clean cells it never saw.
+USED = tuple(n for n in FEATURE_NAMES if n != "log_snr")
+
+
 def fit_model(F: np.ndarray, y: np.ndarray) -> dict:
     """Logistic regression on standardised features (scikit-learn), as a weights dict."""
     from sklearn.linear_model import LogisticRegression
 
+    F = F[:, [FEATURE_NAMES.index(n) for n in USED]]
     mean = F.mean(axis=0)
     scale = F.std(axis=0)
     scale[scale == 0] = 1.0
     clf = LogisticRegression(C=1.0, max_iter=5000)
     clf.fit((F - mean) / scale, y)
-    return {"features": list(FEATURE_NAMES), "mean": mean.tolist(), "scale": scale.tolist(),
+    return {"features": list(USED), "mean": mean.tolist(), "scale": scale.tolist(),
             "coef": clf.coef_.ravel().tolist(), "intercept": float(clf.intercept_[0])}
 
 
@@ -230,7 +239,7 @@ def main() -> None:
     print(f"| classifier at the rule's recall | {s['classifier_precision_at_rule_recall']:.3f} | "
           f"{s['rule_recall']:.3f} |")
     print("\ncoefficients (standardised features):")
-    for n, c in sorted(zip(FEATURE_NAMES, model["coef"], strict=True), key=lambda t: -abs(t[1])):
+    for n, c in sorted(zip(USED, model["coef"], strict=True), key=lambda t: -abs(t[1])):
         print(f"  {n:20s} {c:+.3f}")
     if args.write:
         model["trained_on"] = {

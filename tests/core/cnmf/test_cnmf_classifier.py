@@ -38,11 +38,26 @@ PRECISION_GAIN = 0.1
 
 def test_shipped_weights_load_and_match_the_features():
     model = load_model()
-    assert model["features"] == list(FEATURE_NAMES)
+    used = model["features"]
+    assert set(used) <= set(FEATURE_NAMES) and len(set(used)) == len(used) >= 10
+    assert "log_snr" not in used  # CaImAn's rule judges the SNR (train_classifier.USED)
     for key in ("mean", "scale", "coef"):
-        assert len(model[key]) == len(FEATURE_NAMES) and np.all(np.isfinite(model[key]))
+        assert len(model[key]) == len(used) and np.all(np.isfinite(model[key]))
     assert np.all(np.asarray(model["scale"]) > 0)
     assert model["held_out"]["auc"] > 0.9  # what the training run measured
+    assert 0.0 < model["cut"] < 0.5 and model["held_out"]["cut_recall"] > 0.97
+
+
+def test_cell_probability_picks_the_model_columns_by_name():
+    rng = np.random.default_rng(1)
+    F = rng.normal(size=(20, len(FEATURE_NAMES)))
+    model = load_model()
+    own = F[:, [FEATURE_NAMES.index(n) for n in model["features"]]]
+    np.testing.assert_array_equal(cell_probability(F), cell_probability(own))
+    # a very clean cell is not penalised for its SNR
+    F2 = F.copy()
+    F2[:, FEATURE_NAMES.index("log_snr")] = 6.0
+    np.testing.assert_array_equal(cell_probability(F2), cell_probability(F))
 
 
 def test_cell_probability_range_and_errors(tmp_path):
@@ -52,7 +67,9 @@ def test_cell_probability_range_and_errors(tmp_path):
     with pytest.raises(ValueError, match="columns"):
         cell_probability(np.zeros((2, 3)))
     # a weights file of one's own
-    model = dict(load_model(), coef=[0.0] * len(FEATURE_NAMES), intercept=0.0)
+    model = dict(load_model(), features=list(FEATURE_NAMES), mean=[0.0] * len(FEATURE_NAMES),
+                 scale=[1.0] * len(FEATURE_NAMES), coef=[0.0] * len(FEATURE_NAMES),
+                 intercept=0.0)
     path = tmp_path / "w.json"
     path.write_text(json.dumps(model))
     np.testing.assert_array_equal(cell_probability(np.zeros((3, len(FEATURE_NAMES))),
@@ -107,7 +124,7 @@ def test_fit_and_evaluate_take_the_classifier_threshold():
 
     movie, _ = simulate(n_frames=300, shape=(64, 64), n_cells=8, n_neurite_groups=2,
                         motion=False, rng=2)
-    plain = cnmf.fit(movie, gSig=4, K=12, rf=None, p=1)
+    plain = cnmf.fit(movie, gSig=4, K=12, rf=None, p=1, min_cell_probability=None)
     both = cnmf.fit(movie, gSig=4, K=12, rf=None, p=1, min_cell_probability=0.5)
     probability = np.asarray(both.info["cell_probability"])
     assert probability.shape == (both.K,)
@@ -115,3 +132,13 @@ def test_fit_and_evaluate_take_the_classifier_threshold():
     loose = cnmf.evaluate(both, min_cell_probability=0.0)  # recorded probabilities reused
     np.testing.assert_array_equal(loose.accepted, plain.accepted)
     assert "cell probability ≥ 0" in cnmf.evaluation.describe_rule(min_cell_probability=0.0)
+    # the default: the classifier's own cut, on two-photon results
+    auto = cnmf.fit(movie, gSig=4, K=12, rf=None, p=1)
+    assert auto.params.min_cell_probability == "auto"
+    cut = cnmf.evaluation.classifier_cut()
+    np.testing.assert_array_equal(auto.accepted, plain.accepted & (probability >= cut))
+    assert f"≥ {cut:.2f} (auto)" in cnmf.evaluation.describe_rule(min_cell_probability="auto")
+    # typed in a box: text is read as None, "auto" or a number
+    assert cnmf.evaluate(both, min_cell_probability="none").info["cell_probability"]
+    np.testing.assert_array_equal(
+        cnmf.evaluate(both, min_cell_probability="0.0").accepted, plain.accepted)

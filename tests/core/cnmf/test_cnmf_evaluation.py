@@ -4,6 +4,8 @@ duplicates (napari_amnesia.core.cnmf.evaluation) and cnmf.evaluate on fits.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from cnmf_data import FIT, G1, N_CELLS, SHAPE, T, _fields, ar_traces, assert_accurate, score
@@ -284,21 +286,32 @@ def test_evaluation_rejects_spurious_components_and_keeps_the_cells(seed):
 
 
 # --------------------------------------------------------------------------- classifier
+def _rule_only(fitted):
+    """The fit as CaImAn's rule alone judges it (no classifier probabilities)."""
+    plain = cnmf.evaluate(fitted, min_cell_probability=None)
+    return replace(plain, info={k: v for k, v in plain.info.items() if k != "cell_probability"})
+
+
 def test_apply_cell_probability_none_is_todays_rule(fitted):
     """Without a probability threshold nothing changes: the same object comes back."""
     from napari_amnesia.core.cnmf.evaluation import apply_cell_probability
 
-    assert apply_cell_probability(fitted, min_cell_probability=None) is fitted
-    again = cnmf.evaluate(fitted)
+    plain = _rule_only(fitted)
+    assert apply_cell_probability(plain, min_cell_probability=None) is plain
+    again = cnmf.evaluate(plain)
     assert apply_cell_probability(again) is again
-    np.testing.assert_array_equal(again.accepted, fitted.accepted)
+    np.testing.assert_array_equal(again.accepted, plain.accepted)
     assert "cell_probability" not in again.info
+    # the default is the classifier's own cut: the fit recorded its probabilities
+    assert fitted.params.min_cell_probability == "auto"
+    assert len(fitted.info["cell_probability"]) == fitted.K
 
 
 def test_apply_cell_probability_narrows_and_refilters(sim, fitted):
     from napari_amnesia.core.cnmf.evaluation import apply_cell_probability
 
     movie, _ = sim
+    fitted = _rule_only(fitted)
     out = apply_cell_probability(fitted, movie, min_cell_probability=0.5)
     prob = np.asarray(out.info["cell_probability"])
     assert prob.shape == (fitted.K,) and np.all((prob >= 0) & (prob <= 1))
@@ -319,3 +332,17 @@ def test_apply_cell_probability_narrows_and_refilters(sim, fitted):
     bare = SourceResult(**{**_fields(fitted), "snr": None, "r_values": None})
     with pytest.raises(ValueError, match="evaluated"):
         apply_cell_probability(bare, movie, min_cell_probability=0.5)
+
+
+def test_auto_cut_leaves_one_photon_results_to_the_rule(sim, fitted):
+    """The shipped model knows two-photon fields: "auto" does not judge CNMF-E results."""
+    from napari_amnesia.core.cnmf.evaluation import apply_cell_probability
+
+    movie, _ = sim
+    plain = _rule_only(fitted)
+    one_photon = replace(plain, params=plain.params.replace(method_init="corr_pnr"))
+    assert one_photon.params.one_photon
+    assert apply_cell_probability(one_photon, movie, min_cell_probability="auto") is one_photon
+    # a number is the user's explicit wish: it applies whatever the mode
+    out = apply_cell_probability(one_photon, movie, min_cell_probability=0.5)
+    assert len(out.info["cell_probability"]) == plain.K

@@ -67,7 +67,7 @@ def load_model(path: Any = None) -> dict[str, Any]:
     Examples
     --------
     >>> model = load_model()
-    >>> model["features"] == list(FEATURE_NAMES)
+    >>> set(model["features"]) <= set(FEATURE_NAMES)
     True
     """
     if path is None:
@@ -87,8 +87,9 @@ def cell_probability(features: Any, model: dict[str, Any] | None = None) -> np.n
     Parameters
     ----------
     features : array_like, shape (K, n_features)
-        From :func:`~napari_amnesia.core.cnmf.features.component_features`
-        (columns in the order of ``model["features"]``).
+        From :func:`~napari_amnesia.core.cnmf.features.component_features`: either
+        the columns of ``model["features"]``, in that order, or all of
+        :data:`FEATURE_NAMES` (the model's columns are then picked by name).
     model : dict, optional
         From :func:`load_model` (default: the shipped weights).
 
@@ -105,6 +106,8 @@ def cell_probability(features: Any, model: dict[str, Any] | None = None) -> np.n
     model = load_model() if model is None else model
     F = np.atleast_2d(np.asarray(features, np.float64))
     n = len(model["features"])
+    if F.shape[-1] == len(FEATURE_NAMES) != n and set(model["features"]) <= set(FEATURE_NAMES):
+        F = F[:, [FEATURE_NAMES.index(name) for name in model["features"]]]
     if F.shape[-1] != n:
         raise ValueError(f"features should have {n} columns ({', '.join(model['features'])}),"
                          f" got shape {F.shape}.")

@@ -554,11 +554,22 @@ def describe_rule(
         size = f"size ≤ {max_size} px"
     else:
         size = "any size"
+    min_cell_probability = _cut(min_cell_probability)
     if min_cell_probability == "auto":
         size += f"; cell probability ≥ {classifier_cut():.2f} (auto)"
     elif min_cell_probability is not None:
         size += f"; cell probability ≥ {min_cell_probability:g}"
     return f"{text}; {size}"
+
+
+def _cut(value: Any) -> float | str | None:
+    """Read a min_cell_probability as typed (a text box) or given: None, "auto" or a number."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("", "none", "null"):
+            return None
+        return "auto" if text == "auto" else float(text)
+    return value
 
 
 def classifier_cut() -> float:
@@ -708,8 +719,10 @@ def apply_cell_probability(
     movie : array_like, shape (T, Y, X), optional
         Needed to compute the probabilities (the first time, or with ``recompute``).
     min_cell_probability : float in [0, 1] or "auto", optional
-        Lowest probability of an accepted component ("auto": :func:`classifier_cut`);
-        None: the classifier is not used.
+        Lowest probability of an accepted component ("auto": :func:`classifier_cut`
+        for two-photon results; the model was trained on two-photon fields only, so
+        "auto" leaves one-photon results to CaImAn's rule); None: the classifier is
+        not used.
     correlation_image : array_like, shape (Y, X), optional
         The movie's local correlation image, if already computed (else computed from
         ``movie``).
@@ -728,8 +741,11 @@ def apply_cell_probability(
         For a threshold outside [0, 1], an unevaluated result, or no movie when the
         probabilities must be computed.
     """
+    min_cell_probability = _cut(min_cell_probability)
     if min_cell_probability is None:
         return result
+    if min_cell_probability == "auto" and getattr(result.params, "one_photon", False):
+        return result  # the shipped model knows two-photon fields only
     from dataclasses import replace
 
     thr = classifier_cut() if min_cell_probability == "auto" else float(min_cell_probability)

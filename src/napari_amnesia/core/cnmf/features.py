@@ -348,7 +348,7 @@ def component_features(
     movie: Any = None,
     *,
     correlation_image: Any = None,
-    chunk_frames: int = 256,
+    chunk_frames: int = 64,
 ) -> np.ndarray:
     """Features of every component of a result, one row per component.
 
