@@ -197,3 +197,21 @@ def test_two_photon_movie_in_one_photon_mode_works_and_warns():
                           min_corr=0.6, fr=30)
     assert result.K > 0
     assert any("does not look like a one-photon movie" in str(w.message) for w in caught)
+
+
+def test_command_line_one_photon_mode_and_its_messages(tmp_path, capsys):
+    import tifffile
+
+    from napari_amnesia.cli import main
+
+    movie, _ = _movie(1, shape=(48, 48), n_frames=200)
+    tif = tmp_path / "m.tif"
+    tifffile.imwrite(tif, movie)
+    args = ["cnmf", str(tif), "--mode", "one_photon", "--gsig", "4", "--gsiz", "17",
+            "--no-report"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--min-pnr", "500"]) != 0
+    err = capsys.readouterr().err
+    assert "no seed pixel reaches --min-corr 0.8 and --min-pnr 500" in err
+    assert "Traceback" not in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--min-corr", "1.5"]) != 0
+    assert "--min-corr should be a number in [0, 1], got 1.5" in capsys.readouterr().err
