@@ -166,6 +166,8 @@ class SessionsWidget(StageWidget):
                      row(self.undo_button, self.redo_button),
                      self.save_to, row(self.overwrite, self.save_button),
                      self.open_from, self.open_button])
+        # a long status wraps within the dock rather than setting its width
+        self.status.native.setMinimumWidth(120)
         self._enable()
 
     @staticmethod
