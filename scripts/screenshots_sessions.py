@@ -9,9 +9,10 @@ preset at 128×128 with 40 cells, 20 % silent per day, with movies), writes each
 as a results folder (``cnmf/result/`` holding the planted footprints found that day and
 their planted traces, ``motion/corrected.tif`` the movie), opens every dock of the plugin
 but *Curate ROIs* (see ``main``) in a 1920×1080 window, registers the sessions with the
-*Sessions* dock (re-extracting the silent cells), selects a track that was silent on one day and shows that day: the
-aligned templates, the tracks (one label per cell across days), the re-extracted track
-outlined, its traces across days in the trace dock (the re-extracted day in grey).
+*Sessions* dock (re-extracting the silent cells), selects a track that was silent on
+one day and shows that day: the aligned templates, the tracks (one label per cell across
+days), the re-extracted track outlined, its traces across days in the trace dock (the
+re-extracted day in grey).
 It prints the pair F1 against the planted identity and the time the dock took.
 """
 
