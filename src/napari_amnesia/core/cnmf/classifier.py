@@ -112,6 +112,11 @@ def cell_probability(features: Any, model: dict[str, Any] | None = None) -> np.n
         raise ValueError(f"features should have {n} columns ({', '.join(model['features'])}),"
                          f" got shape {F.shape}.")
     z = (F - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    # a value far beyond the training scenes' counts as the farthest they showed: a
+    # linear model must not extrapolate (a noisy r value on a short movie, a cell far
+    # larger than the gSig given)
+    clip = float(model.get("clip", np.inf))
+    z = np.clip(z, -clip, clip)
     logit = z @ np.asarray(model["coef"], np.float64) + float(model["intercept"])
     return 0.5 * (1.0 + np.tanh(0.5 * logit))  # the logistic function, without overflow
 

@@ -575,7 +575,7 @@ def _cut(value: Any) -> float | str | None:
 def classifier_cut() -> float:
     """Return the shipped classifier's own cut: what ``min_cell_probability="auto"`` means.
 
-    The highest probability that still keeps 98 % of the planted cells of the
+    The highest probability that still keeps 99 % of the planted cells of the
     classifier's training scenes (``benchmarks/train_classifier.py``), so that on
     simulated data it costs almost no cell.
 

@@ -310,7 +310,7 @@ class CNMFParams(StageParams):
         "auto", "Also require the shipped cell classifier's probability (shape, dark nucleus, "
         "brightness, fit to the correlation image, skewness, decay shape, overlap, neuropil; "
         "trained on simulated cells against spurious components, core.cnmf.classifier) to "
-        "reach this value, in [0, 1]; 'auto' = the classifier's own cut, which keeps 98 % "
+        "reach this value, in [0, 1]; 'auto' = the classifier's own cut, which keeps 99 % "
         "of the planted cells of its training scenes (the default; two-photon only: "
         "one-photon results are not judged by it). None: the SNR and r-value rule alone, "
         "as CaImAn. Silent cells of the mean image (anatomical) are not judged by it.")
