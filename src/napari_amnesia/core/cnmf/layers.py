@@ -138,6 +138,8 @@ def footprint_map(result: Any) -> np.ndarray:
     label, or as ``lazy_footprints(result)[k]`` in the console.
     """
     A = result.footprints.tocsc().astype(np.float32)
+    if A.shape[1] == 0:  # no component (an empty suite2p plane, a fit that found none)
+        return np.zeros(result.shape, np.float32)
     peaks = np.asarray(A.max(axis=0).todense()).ravel()
     peaks[peaks <= 0] = 1.0
     scaled = A.multiply(1.0 / peaks[None, :]).tocsr()
