@@ -112,6 +112,9 @@ def test_sessions_dock_shows_one_stack_tracks_keeping_labels_and_traces_across_d
     dock.select(int(silent[0]))
     flagged = [n for n in traces.series if n.endswith("(re-extracted)")]
     assert flagged and all(traces.series_colors[n] == "0.55" for n in flagged)
+    # a label of the re-extracted outlines is its track too
+    traces.show_label(viewer.layers["sessions · re-extracted"], int(silent[-1]) + 1)
+    assert f"track {int(silent[-1])}:" in traces.title.text()
     # clicking a row of the table selects its track
     dock._row_clicked(0)
     assert tracks.selected_label == int(dock.table_rows()["track"][0]) + 1
@@ -160,6 +163,13 @@ def test_split_merge_reassign_undo_follow_in_table_and_labels_then_save(
     rows = dock.table_rows()
     assert rows["day3"][rows["track"].index(str(a))] != "-1"
     assert dock.redo() and not np.any(tracks.data[2] == a + 1)
+    # Ctrl-Z / Ctrl-Shift-Z on the tracks layer are the dock's undo / redo
+    from napari.utils.key_bindings import coerce_keybinding
+
+    tracks.keymap[coerce_keybinding("Control-Z")](tracks)
+    assert np.array_equal(tracks.data, original) and dock.status.value == "Undone."
+    tracks.keymap[coerce_keybinding("Control-Shift-Z")](tracks)
+    assert not np.any(tracks.data[2] == a + 1) and dock.status.value == "Redone."
 
     # save: the edited registration, reloadable; never over a folder without overwrite
     out = dock.save(tmp_path / "tracked")

@@ -267,7 +267,10 @@ class SessionsWidget(StageWidget):
             self._remove(layer_name(SOURCE, "re-extracted"))
         tracks = unproxied(self.tracks_layer(layers))
         tracks.mode = "pick"
-        session_for(self._viewer).label_series[tracks] = self.track_series
+        series = session_for(self._viewer).label_series
+        for layer in layers:  # a label of either Labels layer is a track: its traces
+            if layer.name in (layer_name(SOURCE, "tracks"), layer_name(SOURCE, "re-extracted")):
+                series[unproxied(layer)] = self.track_series
         tracks.events.selected_label.disconnect(self._on_selected_label)
         tracks.events.selected_label.connect(self._on_selected_label)
         tracks.bind_key("Control-Z", lambda _layer: self.undo(), overwrite=True)
