@@ -257,3 +257,18 @@ def test_a_result_without_rois(tmp_path):
     assert np.load(plane / "F.npy").shape == (0, result.n_frames)
     back = read_suite2p(plane)
     assert back.K == 0 and back.n_frames == result.n_frames and back.shape == result.shape
+
+
+def test_iscell_probability_of_unscored_rois_is_their_flag(tmp_path):
+    """Silent cells proposed from the mean image have no classifier probability (None):
+    iscell's second column then holds their accepted flag, never NaN."""
+    from dataclasses import replace
+
+    result, _ = planted_result(SEEDS[0])
+    prob = [0.9] * (result.K - 1) + [None]
+    result = replace(result, info={**result.info, "cell_probability": prob})
+    plane = write_suite2p(result, tmp_path / "s2p")
+    iscell = np.load(plane / "iscell.npy")
+    assert np.all(np.isfinite(iscell))
+    assert iscell[-1, 1] == float(result.accepted[-1])
+    np.testing.assert_allclose(iscell[:-1, 1], 0.9)

@@ -601,8 +601,10 @@ def write_suite2p(results: Any, folder: str | os.PathLike, *, fs: float | None =
     probability = result.info.get("cell_probability")
     if probability is None or len(probability) != result.K:
         probability = result.accepted.astype(np.float64)
-    iscell = np.stack([result.accepted.astype(np.float64),
-                       np.asarray(probability, np.float64)], axis=1)
+    probability = np.asarray(probability, np.float64)  # None (not scored) reads as NaN
+    unscored = ~np.isfinite(probability)  # silent cells of the mean image: their flag
+    probability[unscored] = result.accepted[unscored]
+    iscell = np.stack([result.accepted.astype(np.float64), probability], axis=1)
     Y, X = result.shape
     rate = float(result.params.fr if fs is None else fs)
     pictures = _images(result, images)
