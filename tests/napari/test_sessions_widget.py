@@ -86,10 +86,12 @@ def test_sessions_dock_shows_one_stack_tracks_keeping_labels_and_traces_across_d
         where = [np.flatnonzero(data.identity[s] == cell) for s in range(3)]
         if not all(len(w) == 1 for w in where):
             continue
-        labels = {_cell_label(data, editor, tracks.data, s, int(where[s][0]))
-                  for s in range(3)}
-        kept += len(labels) == 1 and 0 not in labels
-    assert kept >= 8
+        labels = [_cell_label(data, editor, tracks.data, s, int(where[s][0]))
+                  for s in range(3)]
+        # each day's footprint is drawn with its track's label...
+        assert labels == [editor.track_of(s, int(where[s][0])) + 1 for s in range(3)]
+        kept += len(set(labels)) == 1
+    assert kept >= 8  # ...and the registration put 8 of these 9 cells in one track each
     # the table has one row per track
     rows = dock.table_rows()
     assert list(rows)[:4] == ["track", *NAMES]
