@@ -215,3 +215,19 @@ def test_command_line_one_photon_mode_and_its_messages(tmp_path, capsys):
     assert "Traceback" not in err
     assert main([*args, "--out", str(tmp_path / "b"), "--min-corr", "1.5"]) != 0
     assert "--min-corr should be a number in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+def test_refit_and_roi_seeds_of_a_one_photon_result_keep_the_ring(fits):
+    movie, truth, result = fits[SEEDS[0]]
+    kept = result.select(result.accepted)
+    again = cnmf.refit(kept, movie)
+    assert again.K == kept.K and again.ring is not None
+    r = corr_rows(again.traces, kept.traces)
+    assert np.median(r) >= 0.95
+    # user ROIs (a label image) in one-photon mode are fitted on Y - B too
+    labels = kept.labels()
+    mine = cnmf.fit(movie, seeds=labels, **FIT)
+    assert mine.ring is not None and mine.K == len(np.unique(labels[labels > 0]))
+    s = score_one_photon(mine.footprint_images(), truth)
+    found, true = s["pairs"][:, 0], s["pairs"][:, 1]
+    assert np.median(corr_rows(mine.traces[found], truth.traces[true])) >= 0.9

@@ -404,6 +404,7 @@ def iter_fit(
     elif seeds is not None:
         res, sn, mean_image, label_values, n_bad, eval_movie = yield from _iter_seeded(
             movie, seeds, params, workers, timings)
+        ring = res.get("ring")
         info["seeded"] = True
         info["n_patches"] = 0
         capped, fits_k = None, []
@@ -550,6 +551,10 @@ def _iter_seeded(movie: Any, seeds: Any, params: CNMFParams, workers: int,
     st = pixel_statistics(stats, dims, T, gnb)
     del stats
     frames, eval_movie = _frames_for(movie, params, fill=st["mean"])
+    if params.ring:  # one-photon: the seeds are fitted on Y minus a ring background
+        from .onephoton import finish_ring, seeded_ring
+
+        frames = seeded_ring(frames, params, st["mean"])
     K = A0.shape[1]
     if init is not None and init.K == K:
         C0, f0 = init.traces, init.background_traces
@@ -570,6 +575,8 @@ def _iter_seeded(movie: Any, seeds: Any, params: CNMFParams, workers: int,
         frames, A0, C0, b0, f0, st["sn"], params, rounds=2, merge=False,
         first_temporal=False, support_dilation=dilation, fallback=sparse.csc_matrix(A0),
         n_threads=workers, label="seeded fit: ")
+    if params.ring:
+        finish_ring(res, frames.model, st["mean"])
     timings["fit"] = time.perf_counter() - t0
     return res, st["sn"], st["mean"], np.asarray(values), st["n_nonfinite"], eval_movie
 
@@ -645,7 +652,7 @@ def iter_refit(result: SourceResult, movie: Any, **overrides: Any
         background_footprints=res["b"], background_traces=res["f"], baseline=res["baseline"],
         g=res["g"], lam=res["lam"], sn=sn.reshape(result.shape), shape=result.shape,
         params=params, label_values=values, mean_image=mean.reshape(result.shape), info=info,
-        provenance=prov)
+        provenance=prov, ring=res.get("ring"))
     if params.evaluate and new.K:
         yield Progress(0, 1, "evaluating components")
         new = evaluate(new, eval_movie)

@@ -78,7 +78,7 @@ from .ring import RingFrames, RingModel, RingMovie, fit_ring
 from .updates.frames import Frames
 
 __all__ = ["iter_fit_one_photon", "is_seed_points", "ring_background", "ring_movie",
-           "seed_owner", "BACKGROUND_SHARE"]
+           "seed_owner", "seeded_ring", "finish_ring", "BACKGROUND_SHARE"]
 
 logger = logging.getLogger(__name__)
 
@@ -313,15 +313,38 @@ def iter_fit_one_photon(
     info["merged"] = len(res.get("merged", []))
     timings["refine"] = time.perf_counter() - t0
     if ring is not None:
-        # the baseline b0 of the final components (what ΔF/F divides by)
-        ring = RingModel(dims=dims, ssub_B=ring.ssub_B, radius=ring.radius, W=ring.W,
-                         b0=_baseline(mean, res["A"], res["C"]), share=ring.share)
-        res["b"] = ring.b0.reshape(P, 1)
-        res["f"] = np.ones((1, T), np.float32)
+        ring = finish_ring(res, ring, mean)
         info["ring"] = {"radius": float(ring.radius), "ssub_B": int(ring.ssub_B),
                         "nnz": int(ring.W.nnz), "background_share": ring_share(ring)}
     # the evaluation subtracts the ring background itself (evaluate: result.ring)
     return res, sn, mean, source_movie, ring
+
+
+def finish_ring(res: dict[str, Any], ring: RingModel, mean: np.ndarray) -> RingModel:
+    """Give ``res`` the ring's baseline ``b0`` of the final components as its background.
+
+    ``res["b"]`` becomes ``b0`` ``(P, 1)`` (what ΔF/F divides by), ``res["f"]`` ones,
+    ``res["ring"]`` the ring model with that ``b0``, which is returned.
+    """
+    T = res["C"].shape[1]
+    ring = RingModel(dims=ring.dims, ssub_B=ring.ssub_B, radius=ring.radius, W=ring.W,
+                     b0=_baseline(mean, res["A"], res["C"]), share=ring.share)
+    res.update(b=ring.b0.reshape(-1, 1), f=np.ones((1, T), np.float32), ring=ring)
+    return ring
+
+
+def seeded_ring(frames: Frames, params: CNMFParams, mean: np.ndarray) -> RingFrames:
+    """Return the movie minus a ring background fitted to it alone (a fit from seeds).
+
+    User ROIs (a label image, masks) and :func:`~napari_amnesia.core.cnmf.refit` of a
+    one-photon result are fitted on ``Y - B`` like the automatic CNMF-E fit; the
+    ring is fitted to the movie alone (no components: see the module doc) and warns
+    as :func:`iter_fit_one_photon` does on a movie it explains little of.
+    """
+    ring = fit_ring(frames, None, None, radius=params.ring_radius, ssub_B=params.ssub_B,
+                    tsub=params.init_tsub(frames.T), mean=mean)
+    _warn_two_photon(ring)
+    return RingFrames(frames, ring)
 
 
 def _baseline(mean: np.ndarray, A: Any, C: np.ndarray) -> np.ndarray:
