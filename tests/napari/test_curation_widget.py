@@ -368,3 +368,17 @@ def test_curate_dock_opened_first_keeps_the_trace_source(make_napari_viewer, som
     assert dock.layer is rois  # bound as it appeared
     assert rois.metadata["napari_amnesia"]["curated"]
     assert session_for(viewer).label_series[rois] == dock.component_series
+
+
+def test_a_labels_stack_is_not_taken_for_a_roi_image(make_napari_viewer):
+    """A (session, y, x) Labels layer (the Sessions dock's tracks) is refused with a
+    message; the dock keeps what it had bound and does not fail."""
+    viewer = make_napari_viewer()
+    _, dock = viewer.window.add_plugin_dock_widget("napari-amnesia", "Curate ROIs")
+    stack = np.zeros((3, 32, 32), np.int32)
+    stack[:, 5:9, 5:9] = 1
+    layer = viewer.add_labels(stack, name="tracks")
+    assert dock.bind(layer) is None and dock.layer is None
+    assert "(Y, X)" in dock.status.value
+    flat = viewer.add_labels(stack[0], name="day 1 · ROIs")
+    assert dock.bind(flat) is flat

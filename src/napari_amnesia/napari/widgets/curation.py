@@ -265,6 +265,11 @@ class CurationWidget(StageWidget):
         :class:`~napari_amnesia.core.curation.Curation`) restores a saved curation.
         """
         layer = unproxied(self.rois.value if layer is None else layer)
+        if layer is not None and getattr(layer, "ndim", 2) != 2:
+            # e.g. the Sessions dock's (session, y, x) tracks: not one ROI image
+            self.status.value = (f"'{layer.name}' has {layer.ndim} axes: the ROIs to curate "
+                                 "are a (Y, X) Labels layer.")
+            return None
         self._unbind()
         if layer is not None and self.rois.value is not layer:
             self._binding = True
