@@ -103,6 +103,12 @@ def test_fit_seeds_are_find_seeds_of_the_correlation_pnr_images(fits):
     seeds = find_seeds(corr, pnr, min_corr=params.min_corr, min_pnr=params.min_pnr,
                        gSig=params.gSig)
     np.testing.assert_array_equal(np.asarray(result.info["seeds"]), seeds)
+    # the seed picker's images (the summary stage's, default chunks) are the same
+    from napari_amnesia.core.summary import summary_images
+
+    images = summary_images(movie, gsig=params.gSig, center_psf=params.center_psf)
+    np.testing.assert_array_equal(images.corr_pnr, corr)
+    np.testing.assert_array_equal(images.pnr, pnr)
 
 
 def test_user_seed_points_replace_the_automatic_ones(fits):

@@ -58,8 +58,9 @@ def correlation_pnr(
     -------
     correlation, pnr : ndarray, shape (Y, X), float32
         ``summary_images(movie, gsig=gSig, center_psf=center_psf)``'s ``corr_pnr``
-        and ``pnr`` (read in chunks of about 32 MB: the summary stage's own images,
-        read in larger chunks, equal them up to floating-point rounding).
+        and ``pnr``, read in chunks of about 32 MB (the summary stage's own images,
+        read in larger chunks, are the same: its sums are folded the same way whatever
+        the chunks; a test checks the equality).
     """
     from ...summary import summary_images
 
