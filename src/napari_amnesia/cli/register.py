@@ -43,22 +43,6 @@ __all__ = ["add_register_command", "tracks_figure"]
 logger = logging.getLogger("napari_amnesia")
 
 
-def _find_movie(folder: Path) -> Path | None:
-    """Return the movie a results folder's footprints were found in (corrected one first)."""
-    corrected = folder / "motion" / "corrected.tif"
-    if corrected.is_file():
-        return corrected
-    summary = folder / "summary.json"
-    if summary.is_file():
-        try:
-            path = json.loads(summary.read_text()).get("input", {}).get("path")
-        except (OSError, ValueError, AttributeError):
-            path = None
-        if path and Path(path).exists():
-            return Path(path)
-    return None
-
-
 def tracks_figure(result: Any, *, title: str = ""):
     """Return a matplotlib figure: tracks on the common template, coloured by sessions held.
 
@@ -124,7 +108,9 @@ def _cmd_register(args: argparse.Namespace) -> int:
             if m is not None and not m.exists():
                 raise FileNotFoundError(f"--movies: {m} does not exist.")
     elif not args.no_reextract:
-        movies_paths = [_find_movie(f) for f in folders]
+        from ..core.multisession.opening import find_movie
+
+        movies_paths = [find_movie(f) for f in folders]
     inputs = [*folders, *[m for m in movies_paths if m is not None]]
     check_destination(args.out, args.overwrite, folder=True, inputs=inputs)
     params = RegistrationParams.resolve(None, overrides(args, RegistrationParams))
