@@ -161,3 +161,21 @@ def test_amnesia_register_on_imported_folders(imported, capsys):
         rows = list(csv.DictReader(fh))
     assignments = np.array([[int(r[n]) for n in ("day1", "day2", "day3")] for r in rows])
     assert pair_scores(assignments, data.identity)["f1"] >= 0.95
+
+
+def test_the_movie_an_import_names_is_found_for_re_extraction(tmp_path):
+    """amnesia import SRC --movie M records M; register finds it to re-extract silent cells."""
+    import tifffile
+
+    from napari_amnesia.core.multisession.opening import find_movie
+
+    data = simulate_sessions(1, preset="standard", shape=(48, 48), n_cells=8, rng=1)
+    rng = np.random.default_rng(1)
+    plane = _write_suite2p_plane(tmp_path / "s2p" / "plane0", data.footprints[0],
+                                 data.templates[0], data.identity[0] >= 0, rng)
+    movie = tmp_path / "recording.tif"
+    tifffile.imwrite(movie, rng.random((N_FRAMES, 48, 48)).astype(np.float32))
+    with_movie = import_results(plane, tmp_path / "with", movie=movie)
+    without = import_results(plane, tmp_path / "without")
+    assert find_movie(with_movie) == movie.resolve()
+    assert find_movie(without) is None

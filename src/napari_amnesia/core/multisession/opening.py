@@ -54,7 +54,8 @@ def find_movie(folder: str | os.PathLike) -> Path | None:
     """Return the movie a results folder's footprints were found in (None: not found).
 
     The motion-corrected movie (``motion/corrected.tif``) first, else the input named
-    in ``summary.json`` if it still exists.
+    in ``summary.json``, else the movie an imported result names (``amnesia import
+    SRC --movie M`` records it in the result's provenance), if it still exists.
     """
     folder = Path(os.path.expanduser(os.fspath(folder)))
     corrected = folder / "motion" / "corrected.tif"
@@ -64,6 +65,15 @@ def find_movie(folder: str | os.PathLike) -> Path | None:
     if summary.is_file():
         try:
             path = json.loads(summary.read_text()).get("input", {}).get("path")
+        except (OSError, ValueError, AttributeError):
+            path = None
+        if path and Path(path).exists():
+            return Path(path)
+    result = find_result(folder)
+    if result is not None:
+        try:
+            meta = json.loads((result / "result.json").read_text())
+            path = meta.get("provenance", {}).get("movie", {}).get("path")
         except (OSError, ValueError, AttributeError):
             path = None
         if path and Path(path).exists():
