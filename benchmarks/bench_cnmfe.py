@@ -131,10 +131,12 @@ def main() -> None:
         print(f"| {r['movie']} | {r['n_true']} | {r['K']} ({r['accepted']}) | {r['f1']:.3f} "
               f"| {r['precision']:.3f} | {r['recall']:.3f} | {r['trace_r']:.3f} "
               f"| {r['time_s']:.0f} | {r['cpu_s']:.0f} | {r['peak_mb']:.0f} |")
-        c = CAIMAN[r["movie"]]
-        print(f"| {r['movie']}, CaImAn 1.12.1 (issue 16) | | | {c['f1']:.3f} "
-              f"| {c['precision']:.2f} | {c['recall']:.2f} | {c['trace_r']:.3f} "
-              f"| {c['time_s']:.0f} | | {c['peak_mb']:.0f} |")
+        c = {k: (f"{v:{spec}}" if np.isfinite(v) else "—") for (k, v), spec in zip(
+            CAIMAN[r["movie"]].items(), (".3f", ".2f", ".2f", ".3f", ".0f", ".0f"),
+            strict=True)}
+        print(f"| {r['movie']}, CaImAn 1.12.1 (issue 16) | | | {c['f1']} "
+              f"| {c['precision']} | {c['recall']} | {c['trace_r']} "
+              f"| {c['time_s']} | | {c['peak_mb']} |")
     print("\nMemory against the movie's length (standard movie)\n")
     print("| frames | movie | wall time (s) | CPU time (s) | peak memory (MB) | F1 |")
     print("|---|---|---|---|---|---|")
