@@ -143,7 +143,6 @@ class CNMFParams(StageParams):
     ESSENTIALS = {
         "mode": ("imaging", ""),
         "gSig": ("neuron radius", "px"), "K": ("neurons per patch", ""),
-        "min_corr": ("seed correlation ≥ (1p)", ""), "min_pnr": ("seed PNR ≥ (1p)", ""),
         "rf": ("patch half-size", "px"), "stride": ("patch overlap", "px"),
         "fr": ("frame rate", "Hz"), "decay_time": ("decay time", "s"),
         "merge_thr": ("merge above correlation", ""),
