@@ -40,26 +40,6 @@ def _settle(app, seconds: float = 0.5) -> None:
         time.sleep(0.02)
 
 
-def _write_session(path: Path, footprints, template, traces, movie) -> Path:
-    """A session's results folder as ``amnesia cnmf`` writes it, from the planted truth."""
-    import tifffile
-
-    from napari_amnesia.core.cnmf import CNMFParams, SourceResult
-
-    K, T = footprints.shape[1], traces.shape[1]
-    result = SourceResult(
-        footprints=footprints, traces=traces, spikes=np.maximum(np.diff(traces, prepend=0), 0),
-        residual_traces=np.zeros((K, T)), background_footprints=np.ones((template.size, 1)),
-        background_traces=np.ones((1, T)), baseline=np.zeros(K), g=np.full((K, 1), 0.9),
-        lam=np.zeros(K), sn=np.ones(template.shape), shape=template.shape,
-        params=CNMFParams(fr=10.0, p=1), mean_image=template)
-    (path / "cnmf").mkdir(parents=True)
-    result.save(path / "cnmf" / "result")
-    (path / "motion").mkdir()
-    tifffile.imwrite(path / "motion" / "corrected.tif", movie, photometric="minisblack")
-    return path
-
-
 def _dock_names() -> list[str]:
     import npe2
 
@@ -73,7 +53,7 @@ def main() -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_amnesia.core.multisession import pair_scores
+    from napari_amnesia.core.multisession import pair_scores, save_session
     from napari_amnesia.core.simulate.sessions import simulate_sessions
     from napari_amnesia.napari.viewer import open_docks, raise_dock
 
@@ -87,8 +67,8 @@ def main() -> int:
         for s, name in enumerate(NAMES):
             ids = data.identity[s]
             traces = np.where(ids[:, None] >= 0, data.traces[s][np.maximum(ids, 0)], 0)
-            folders.append(_write_session(work / name, data.footprints[s], data.templates[s],
-                                          traces.astype(np.float32), data.movies[s]))
+            folders.append(save_session(work / name, data.footprints[s], data.templates[s],
+                                        traces.astype(np.float32), movie=data.movies[s]))
         viewer = napari.Viewer(title="napari-amnesia: the same cells across days")
         viewer.window.resize(1920, 1080)
         app = QApplication.instance()

@@ -9,28 +9,8 @@ import tifffile
 from cli_data import _one_error
 
 from napari_amnesia.cli import main
-from napari_amnesia.core.cnmf import CNMFParams, SourceResult
-from napari_amnesia.core.multisession import RegistrationResult, pair_scores
+from napari_amnesia.core.multisession import RegistrationResult, pair_scores, save_session
 from napari_amnesia.core.simulate.sessions import simulate_sessions
-
-
-def _results_folder(path, footprints, template, traces=None, movie=None):
-    """A session's results folder as amnesia cnmf writes it (cnmf/result/), without the fit."""
-    K = footprints.shape[1]
-    T = 50 if traces is None else traces.shape[1]
-    traces = np.zeros((K, T)) if traces is None else traces
-    result = SourceResult(
-        footprints=footprints, traces=traces, spikes=np.maximum(np.diff(traces, prepend=0), 0),
-        residual_traces=np.zeros((K, T)), background_footprints=np.ones((template.size, 1)),
-        background_traces=np.ones((1, T)), baseline=np.zeros(K), g=np.full((K, 1), 0.9),
-        lam=np.zeros(K), sn=np.ones(template.shape), shape=template.shape,
-        params=CNMFParams(fr=10.0, p=1), mean_image=template)
-    (path / "cnmf").mkdir(parents=True)
-    result.save(path / "cnmf" / "result")
-    if movie is not None:
-        (path / "motion").mkdir()
-        tifffile.imwrite(path / "motion" / "corrected.tif", movie, photometric="minisblack")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +22,8 @@ def sessions(tmp_path_factory):
     for s, name in enumerate(["day1", "day2", "day3"]):
         ids = data.identity[s]
         traces = np.where(ids[:, None] >= 0, data.traces[s][np.maximum(ids, 0)], 0)
-        folders.append(_results_folder(root / name, data.footprints[s], data.templates[s],
-                                       traces, data.movies[s]))
+        folders.append(save_session(root / name, data.footprints[s], data.templates[s],
+                                    traces, movie=data.movies[s]))
     return data, folders, root
 
 
@@ -104,7 +84,7 @@ def test_register_bad_input_gets_one_clear_line(sessions, tmp_path, capsys):
                  str(tmp_path / "o")]) == 1
     assert "holds no CNMF result" in _one_error(capsys)
     other = simulate_sessions(1, preset="standard", shape=(96, 96), n_cells=24, rng=99)
-    _results_folder(tmp_path / "elsewhere", other.footprints[0], other.templates[0])
+    save_session(tmp_path / "elsewhere", other.footprints[0], other.templates[0])
     assert main(["register", *map(str, folders[:2]), str(tmp_path / "elsewhere"), "--out",
                  str(tmp_path / "o"), "-q", "--no-reextract"]) == 1
     line = _one_error(capsys)

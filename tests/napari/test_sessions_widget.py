@@ -4,31 +4,12 @@ import csv
 
 import numpy as np
 import pytest
-import tifffile
 
-from napari_amnesia.core.cnmf import CNMFParams, SourceResult
-from napari_amnesia.core.multisession import RegistrationResult
+from napari_amnesia.core.multisession import RegistrationResult, save_session
 from napari_amnesia.core.simulate.sessions import simulate_sessions
 
 PLUGIN = "napari-amnesia"
 NAMES = ["day1", "day2", "day3"]
-
-
-def _write_session(path, footprints, template, traces, movie=None):
-    """A session's results folder as ``amnesia cnmf`` writes it (cnmf/result/)."""
-    K, T = footprints.shape[1], traces.shape[1]
-    result = SourceResult(
-        footprints=footprints, traces=traces, spikes=np.maximum(np.diff(traces, prepend=0), 0),
-        residual_traces=np.zeros((K, T)), background_footprints=np.ones((template.size, 1)),
-        background_traces=np.ones((1, T)), baseline=np.zeros(K), g=np.full((K, 1), 0.9),
-        lam=np.zeros(K), sn=np.ones(template.shape), shape=template.shape,
-        params=CNMFParams(fr=10.0, p=1), mean_image=template)
-    (path / "cnmf").mkdir(parents=True)
-    result.save(path / "cnmf" / "result")
-    if movie is not None:
-        (path / "motion").mkdir()
-        tifffile.imwrite(path / "motion" / "corrected.tif", movie, photometric="minisblack")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +23,8 @@ def study(tmp_path_factory):
     for s, name in enumerate(NAMES):
         ids = data.identity[s]
         traces = np.where(ids[:, None] >= 0, data.traces[s][np.maximum(ids, 0)], 0)
-        folders.append(_write_session(root / name, data.footprints[s], data.templates[s],
-                                      traces.astype(np.float32), data.movies[s]))
+        folders.append(save_session(root / name, data.footprints[s], data.templates[s],
+                                    traces.astype(np.float32), movie=data.movies[s]))
     return data, folders
 
 

@@ -41,7 +41,7 @@ _EXPORTS = {
     "RegistrationParams": "params", "RegistrationResult": "result",
     "SessionTransform": "transforms", "register": "registration",
     "iter_register": "registration", "footprint_centers": "registration",
-    "load_session": "inputs", "pair_scores": "scoring",
+    "load_session": "inputs", "save_session": "inputs", "pair_scores": "scoring",
     "reextract_silent": "traces", "iter_reextract_silent": "traces",
     "CrossDayTraces": "traces",
     "TrackEditor": "editing", "open_sessions": "opening", "iter_open_sessions": "opening",

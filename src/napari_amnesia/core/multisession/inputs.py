@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-__all__ = ["Session", "load_session", "prepare_sessions"]
+__all__ = ["Session", "load_session", "prepare_sessions", "save_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,61 @@ def _as_footprints(value: Any, name: str, n_pixels: int | None) -> sparse.csc_ma
     if a.nnz and not np.all(np.isfinite(a.data)):
         raise ValueError(f"{name}: the footprints hold NaN or infinite values.")
     return a
+
+
+def save_session(folder: Any, footprints: Any, template: Any, traces: Any = None, *,
+                 movie: Any = None, frame_rate: float = 10.0) -> Path:
+    """Write footprints found elsewhere as a session's results folder.
+
+    The folder is laid out as ``amnesia cnmf`` writes one (``cnmf/result/``, and the
+    movie as ``motion/corrected.tif`` when given), so that ``amnesia register``, the
+    Sessions dock and :func:`load_session` open it: for footprints from another tool
+    or a simulation (``core.simulate.sessions``), without a CNMF fit.
+
+    Parameters
+    ----------
+    folder : str or path
+        The results folder to create (it must not exist).
+    footprints : array_like or sparse matrix, shape (Y * X, K)
+        C-order pixels.
+    template : array_like, shape (Y, X)
+        The session's mean image.
+    traces : array_like, shape (K, T), optional
+        Default: 50 frames of zeros.
+    movie : array_like, shape (T, Y, X), optional
+        The session's recording (for re-extracting silent cells).
+    frame_rate : float
+        Hz, recorded in the result's parameters.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
+    import tifffile
+
+    from ..cnmf.params import CNMFParams
+    from ..cnmf.result import SourceResult
+
+    folder = Path(os.path.expanduser(os.fspath(folder)))
+    template = np.asarray(template, np.float32)
+    A = sparse.csc_matrix(footprints)
+    K = A.shape[1]
+    traces = np.zeros((K, 50)) if traces is None else np.asarray(traces, np.float64)
+    T = traces.shape[1]
+    result = SourceResult(
+        footprints=A, traces=traces, spikes=np.maximum(np.diff(traces, prepend=0), 0),
+        residual_traces=np.zeros((K, T)), background_footprints=np.ones((template.size, 1)),
+        background_traces=np.ones((1, T)), baseline=np.zeros(K), g=np.full((K, 1), 0.9),
+        lam=np.zeros(K), sn=np.ones(template.shape), shape=template.shape,
+        params=CNMFParams(fr=float(frame_rate), p=1), mean_image=template)
+    (folder / "cnmf").mkdir(parents=True)
+    result.save(folder / "cnmf" / "result")
+    if movie is not None:
+        (folder / "motion").mkdir()
+        tifffile.imwrite(folder / "motion" / "corrected.tif", np.asarray(movie),
+                         photometric="minisblack")
+    return folder
 
 
 def load_session(source: Any, *, accepted_only: bool = True) -> tuple[Any, np.ndarray, str]:
