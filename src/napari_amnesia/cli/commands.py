@@ -109,8 +109,20 @@ def _cmd_run(args) -> int:
     return 0
 
 
+#: gSig of the one-photon demo: the simulator's standard miniscope preset (somata of
+#: semi-axes 5-8 px) as docs/cnmfe.md and benchmarks/bench_cnmfe.py fit it
+ONE_PHOTON_GSIG = 4
+
+
 def _demo_cnmf_params(args, truth) -> dict:
-    """CNMF settings of the demo: the seed notebook's, sized to the simulated cells."""
+    """CNMF settings of the demo: the seed notebook's, sized to the simulated cells.
+
+    A one-photon demo runs CNMF-E (``mode="one_photon"``: corr/PNR seeds, ring
+    background) with the preset's settings and the miniscope cells' gSig.
+    """
+    if args.mode == "one_photon":
+        return {"mode": "one_photon", "gSig": (ONE_PHOTON_GSIG, ONE_PHOTON_GSIG),
+                "fr": float(getattr(truth, "frame_rate", 20.0))}
     low, high = (truth.params or {}).get("cell_radius", (4.0, 7.0))
     g = max(2, int(round(0.4 * (low + high))))  # CaImAn's gSig: about a cell's radius
     return {"gSig": (g, g), "rf": 15 if args.size >= 64 else None, "stride": 10, "K": 6,
@@ -126,13 +138,17 @@ def _cmd_demo(args) -> int:
     from ..core.io import open_movie
     from ..core.simulate import simulate
 
-    params = summary_params(args, **({"gsig": 3.0} if args.mode == "one_photon" else {}))
+    # one-photon: the summary's corr/PNR images with CNMF-E's filter, as the fit seeds from
+    params = summary_params(args, **({"gsig": float(ONE_PHOTON_GSIG)}
+                                     if args.mode == "one_photon" else {}))
     from ..core.motion import MotionParams
 
     # piecewise rigid by default, when the default patches fit in the frame
     patch = max(a + b for a, b in zip(MotionParams().strides, MotionParams().overlaps,
                                       strict=True))
-    motion_params = MotionParams.from_dict({"pw_rigid": args.size >= patch,
+    # one-photon: motion is estimated on the high-passed movie (CaImAn's gSig_filt)
+    filt = {"gSig_filt": float(ONE_PHOTON_GSIG)} if args.mode == "one_photon" else {}
+    motion_params = MotionParams.from_dict({"pw_rigid": args.size >= patch, **filt,
                                             **overrides(args, MotionParams)})
     stages = (() if args.no_motion else ("motion",)) + ("summary",) + (
         () if args.no_cnmf else ("cnmf",)) + (() if args.no_skeleton else ("skeleton",))
@@ -145,8 +161,16 @@ def _cmd_demo(args) -> int:
 
     check_destination(out, args.overwrite, folder=True)
     logger.info("simulating %s movie %dx%dx%d", args.mode, args.frames, args.size, args.size)
-    movie, truth = simulate(n_frames=args.frames, shape=(args.size, args.size), mode=args.mode,
-                            rng=args.seed)
+    if args.mode == "one_photon":  # the documented miniscope scene, at the demo's size
+        from ..core.simulate import one_photon_params
+
+        cells = max(4, int(round(150 * args.size ** 2 / 256 ** 2)))  # the preset's density
+        movie, truth = simulate(one_photon_params(
+            "standard", n_frames=args.frames, shape=(args.size, args.size), n_cells=cells,
+            rng=args.seed, motion=not args.no_motion))
+    else:
+        movie, truth = simulate(n_frames=args.frames, shape=(args.size, args.size),
+                                mode=args.mode, rng=args.seed)
     labels = np.asarray(truth.labels(), dtype=np.int32)
     # the movie goes to disk and is reopened lazily, as a user's recording would be
     staging = Path(tempfile.mkdtemp(prefix=".amnesia-demo-", dir=out.parent))
