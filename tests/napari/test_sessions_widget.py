@@ -209,9 +209,13 @@ def test_registration_runs_in_a_worker_and_cancel_adds_nothing(make_napari_viewe
     assert dock.run_button.enabled and dock.editor is not None
     assert viewer.layers["sessions · tracks"].data.shape == (3, 64, 64)
     viewer.layers.clear()
+    # the pool is free (a worker of an earlier test still running would hold the cancelled
+    # one in its queue), and the signal is watched before the cancel can end the worker
+    from qtpy.QtCore import QThreadPool
+
+    assert QThreadPool.globalInstance().waitForDone(120_000)
     worker = dock.run()
-    dock.cancel()
-    with qtbot.waitSignal(worker.finished, timeout=60_000):
-        pass
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        dock.cancel()
     assert dock.status.value == "Cancelled."
     assert "sessions · tracks" not in [layer.name for layer in viewer.layers]
