@@ -110,3 +110,35 @@ def test_write_config_round_trips_and_the_cli_replays_it(movie_folder, tmp_path,
     assert "skeletonize(" in capsys.readouterr().out
     assert cli.main(["run", str(tmp_path / "nothing.yaml"), "--out", str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_mode_one_photon_switches_cnmf_to_cnmf_e_and_is_saved(tmp_path, capsys):
+    """amnesia run CONFIG --mode one_photon: the cnmf section runs CNMF-E (its preset fills
+    what the file leaves at the defaults, what it sets stays), the motion stage high-passes
+    at the cells' scale, and the results' config.yaml replays the same."""
+    from napari_amnesia.core.simulate import one_photon_params
+
+    movie, _ = simulate(one_photon_params("standard", n_frames=150, shape=(96, 96),
+                                          n_cells=20, rng=0))
+    save_movie(movie, tmp_path / "m.tif")
+    path = write_config(tmp_path / "c.yaml", movie=tmp_path / "m.tif",
+                        stages={"motion": {"max_shifts": [4, 4]}, "summary": {},
+                                "cnmf": {"gSig": [4, 4], "fr": 20.0, "merge_thr": 0.8}})
+    out = tmp_path / "res"
+    assert cli.main(["-q", "run", str(path), "--mode", "one_photon", "--out", str(out)]) == 0
+    saved = load_config(out / "config.yaml")["stages"]
+    cnmf = saved["cnmf"]
+    assert cnmf["mode"] == "one_photon" and cnmf["method_init"] == "corr_pnr"
+    assert cnmf["gnb"] == 0
+    assert cnmf["merge_thr"] == 0.8  # the file's own value wins over the preset's 0.7
+    assert saved["motion"]["gSig_filt"] == 4.0
+    # the saved configuration replays as it is, without --mode
+    assert cli.main(["-q", "run", str(out / "config.yaml"), "--out", str(tmp_path / "again")]) == 0
+    again = load_config(tmp_path / "again" / "config.yaml")["stages"]["cnmf"]
+    assert again["mode"] == "one_photon"
+    # a configuration without a cnmf section: one clear line
+    plain = write_config(tmp_path / "p.yaml", movie=tmp_path / "m.tif", stages={"summary": {}})
+    capsys.readouterr()
+    assert cli.main(["-q", "run", str(plain), "--mode", "one_photon", "--out",
+                     str(tmp_path / "x")]) == 1
+    assert "--mode" in capsys.readouterr().err

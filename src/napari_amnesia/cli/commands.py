@@ -74,6 +74,30 @@ def _cmd_apply_shifts(args) -> int:
     return 0
 
 
+def _set_mode(config: dict, mode: str) -> None:
+    """Apply ``amnesia run --mode`` to a loaded configuration.
+
+    The CNMF section gets the mode (its preset fills what the configuration leaves at
+    the defaults); for one-photon movies the motion stage gets the high-pass at the
+    cells' scale (``gSig_filt``), unless the configuration sets it.
+    """
+    import numpy as np
+
+    stages = config["stages"]
+    if "cnmf" not in stages:
+        raise ValueError("--mode sets the cnmf section's mode: this configuration has no "
+                         "cnmf: section.")
+    from ..core.cnmf.params import CNMFParams
+
+    cnmf = CNMFParams.from_dict(stages["cnmf"] or {}).replace(mode=mode)
+    stages["cnmf"] = cnmf.to_dict()
+    motion = stages.get("motion")
+    if mode == "one_photon" and motion is not None and (motion or {}).get("gSig_filt") is None:
+        gsig = cnmf.gSig
+        stages["motion"] = {**(motion or {}),
+                            "gSig_filt": float(max(np.atleast_1d(np.asarray(gsig, float))))}
+
+
 def _cmd_run(args) -> int:
     from ..core.files import check_destination
     from ..core.io import movie_info, open_movie
@@ -82,6 +106,8 @@ def _cmd_run(args) -> int:
     config = load_config(args.config)
     if args.movie is not None:
         config["input"] = {"movie": str(args.movie)}
+    if args.mode is not None:
+        _set_mode(config, args.mode)
     if args.script:
         print(python_script(config), end="")
         return 0
@@ -303,6 +329,11 @@ def add_commands(sub) -> dict:
     run.add_argument("--script", action="store_true",
                      help="print the Python calls that reproduce the run, and run nothing")
     run.add_argument("--no-report", action="store_true", help="skip the report pictures")
+    run.add_argument("--mode", choices=["two_photon", "one_photon"], default=None,
+                     help="the CNMF section's mode: one_photon runs CNMF-E (corr/PNR seeds, "
+                     "ring background; its preset fills what the configuration leaves at the "
+                     "defaults) and high-passes the motion stage at the cells' scale "
+                     "(gSig_filt); saved in the results' config.yaml")
 
     apply = sub.add_parser("apply-shifts", help="apply saved shifts to another movie",
                            description="Apply the shifts of a motion-correction results folder "
