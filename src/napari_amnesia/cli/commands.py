@@ -259,11 +259,12 @@ def _cmd_demo(args) -> int:
     if not args.no_skeleton:
         totals = record["stages"]["skeleton"]["totals"]
         truth_graph = record["stages"]["skeleton"].get("truth", {})
+        planted = (f" (planted neurites: {truth_graph['n_segments']} branches, "
+                   f"{truth_graph.get('neurite_length', float('nan')):.0f} px; junction F1 "
+                   f"{truth_graph.get('junction_f1', float('nan')):.2f})"
+                   if truth_graph.get("n_segments") else " (no neurites planted)")
         print(f"skeleton: {totals['n_branches']} branches, {totals['n_junctions']} junctions, "
-              f"length {totals['total_length']:.0f} px (planted neurites: "
-              f"{truth_graph.get('n_segments', '?')} branches, "
-              f"{truth_graph.get('neurite_length', float('nan')):.0f} px; junction F1 "
-              f"{truth_graph.get('junction_f1', float('nan')):.2f})")
+              f"length {totals['total_length']:.0f} px{planted}")
     if not args.no_cnmf:
         found = record["stages"]["cnmf"]
         sc = found.get("truth", {})
