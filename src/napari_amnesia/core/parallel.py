@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["blas_single_threaded", "one_thread", "n_workers", "thread_map", "split_map"]
+__all__ = ["blas_single_threaded", "one_thread", "n_workers", "numba_threads", "thread_map",
+           "split_map"]
 
 T = TypeVar("T")
 
@@ -55,6 +56,26 @@ def n_workers(limit: int | None = None) -> int:
     if configured:
         n = min(n, int(configured))
     return max(1, n if limit is None else min(n, int(limit)))
+
+
+@contextmanager
+def numba_threads(limit: int | None = None) -> Iterator[None]:
+    """Run numba's parallel loops on :func:`n_workers` threads inside the block.
+
+    numba starts as many threads as the machine has CPUs, whatever dask's
+    ``num_workers`` says, so a one-thread batch worker would run its parallel
+    kernels on every core beside the other workers. The setting is numba's, per
+    calling thread, and restored after the block. The kernels' results do not
+    depend on it.
+    """
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n_workers(limit), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 @contextmanager

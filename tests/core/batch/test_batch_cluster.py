@@ -67,6 +67,12 @@ def test_unreachable_scheduler_and_bad_scheduler_files(tmp_path):
             pass
 
 
+def _numba_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
 def test_workers_start_a_cluster_closed_after_and_a_running_one_is_reached(tmp_path):
     distributed = pytest.importorskip("distributed")
     with connect(workers=1) as client:
@@ -76,6 +82,8 @@ def test_workers_start_a_cluster_closed_after_and_a_running_one_is_reached(tmp_p
         with pytest.raises(ValueError):  # not dask's default: the caller's arrays stay here
             distributed.default_client()
         assert client.submit(sum, [1, 2]).result() == 3
+        # numba's parallel loops too use the worker's one thread, not every core
+        assert client.submit(_numba_threads).result() == 1
     assert client.status == "closed"
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=":0") as cluster:

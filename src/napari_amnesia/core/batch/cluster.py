@@ -177,8 +177,10 @@ def connect(scheduler: Any = None, workers: int | None = None, *,
     from distributed import Client, LocalCluster
 
     if kind == "workers":
+        # NUMBA_NUM_THREADS: numba's parallel loops would otherwise use every core of
+        # the machine in each one-thread worker (the nanny already pins BLAS/OpenMP)
         with LocalCluster(n_workers=value, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster, \
+                          dashboard_address=":0", env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
                 Client(cluster, set_as_default=False) as client:
             yield client
         return

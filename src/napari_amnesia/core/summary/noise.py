@@ -9,11 +9,11 @@ other lengths ``scipy.fft``.
 from __future__ import annotations
 
 import functools
-import os
 
 import numba as nb
 import numpy as np
 
+from ..parallel import n_workers, numba_threads
 from ._fastmath import _FASTMATH
 
 
@@ -215,7 +215,7 @@ def _band_power_sum(segment: np.ndarray, out: np.ndarray, band: tuple[int, int])
     npix = flat.shape[1]
     if n >= 2 and n & (n - 1) == 0:
         twr, twi, rev = _fft_tables(n)
-        with nb.parallel_chunksize(4):
+        with numba_threads(), nb.parallel_chunksize(4):
             _band_power_lanes(flat, k0, k1, twr, twi, rev, acc)
         return
     import scipy.fft
@@ -223,10 +223,12 @@ def _band_power_sum(segment: np.ndarray, out: np.ndarray, band: tuple[int, int])
     block = min(npix, max(64, (8 * 2**20) // (4 * n)))  # ~8 MB of float32
     buf = np.empty((block, n), np.float32)
     means = np.empty(npix)
-    workers = os.cpu_count() or 1
+    workers = n_workers()
     for p0 in range(0, npix, block):
         p1 = min(npix, p0 + block)
         b = buf[: p1 - p0]
-        _transpose_centred(flat, p0, p1, b, means)
+        with numba_threads():
+            _transpose_centred(flat, p0, p1, b, means)
         spec = scipy.fft.rfft(b, axis=1, workers=workers)
-        _band_power(spec.view(np.float32), k0, k1, n, acc[p0:p1])
+        with numba_threads():
+            _band_power(spec.view(np.float32), k0, k1, n, acc[p0:p1])

@@ -15,6 +15,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from ..parallel import numba_threads
 from ..progress import Progress, ProgressGenerator
 from .correlation import (
     _EIGHT,
@@ -100,7 +101,7 @@ def _run(
     def threshold_stats(frames: np.ndarray) -> None:
         mu, mu32, thr32 = provisional
         fexact = _exact_in_float32(frames.dtype)
-        with nb.parallel_chunksize(_ROWS_PER_TASK):
+        with numba_threads(), nb.parallel_chunksize(_ROWS_PER_TASK):
             _accumulate(frames, frames, 0, len(frames), _F_THR | eight_bit, d2, d2f, True,
                         d2f, d3, mu, mu32, thr32, fexact, d2f, gmom.sums)
         gmom.n += len(frames)
@@ -149,7 +150,7 @@ def _run(
                 if fbuf is None:
                     fbuf = np.empty((chunk, ny, nx), np.float32)
                 ffr = fbuf[: t1 - t0]
-                with nb.parallel_chunksize(2):
+                with numba_threads(), nb.parallel_chunksize(2):
                     _filter_frames(frames, ffr, taps.gy, taps.gx, taps.widths, taps.wi,
                                    np.float32(taps.m), taps.use_box)
             # the noise first: the first segment gives the corr_pnr threshold
@@ -170,7 +171,7 @@ def _run(
         pos = t0
         while pos < t1:
             stop = min(t1, next(b for b in boundaries if b > pos))
-            with nb.parallel_chunksize(_ROWS_PER_TASK):
+            with numba_threads(), nb.parallel_chunksize(_ROWS_PER_TASK):
                 _accumulate(frames, ffr, pos - t0, stop - t0, what, center, center32,
                             exact, vmax, part.sums, mu, mu32, thr32, fexact, fmax,
                             gmom.sums)

@@ -95,12 +95,14 @@ class _Filter:
 
     def movie(self, Y: np.ndarray) -> np.ndarray:
         """Filter every frame of ``Y`` (T, h, w) float32 (replicated borders)."""
+        from ...parallel import numba_threads
         from ...summary.spatial_filter import _filter_frames
 
         t = self.taps
         Y = np.ascontiguousarray(Y, np.float32)
         out = np.empty_like(Y)
-        _filter_frames(Y, out, t.gy, t.gx, t.widths, t.wi, t.m, t.use_box)
+        with numba_threads():
+            _filter_frames(Y, out, t.gy, t.gx, t.widths, t.wi, t.m, t.use_box)
         return out
 
     def image(self, img: np.ndarray) -> np.ndarray:
