@@ -270,8 +270,7 @@ def _cmd_demo(args) -> int:
         sc = found.get("truth", {})
         print(f"CNMF: {found['n_accepted']} of {found['n_components']} components accepted in "
               f"{found['elapsed_s']:.1f} s; against the {sc.get('n_true', '?')} planted cells: "
-              f"F1 {sc.get('f1', nan):.3f} ({sc.get('neurite_components', 0)} neurite "
-              f"components not scored), median trace r "
+              f"F1 {sc.get('f1', nan):.3f} ({_not_scored(sc)} not scored), median trace r "
               f"{sc.get('median_trace_r') or nan:.3f}, spike r "
               f"{sc.get('median_spike_r') or nan:.3f}")
     if not args.no_motion:
@@ -376,3 +375,11 @@ def add_commands(sub) -> dict:
     summary_options(demo)
     return {"info": _cmd_info, "run": _cmd_run, "apply-shifts": _cmd_apply_shifts,
             "demo": _cmd_demo}
+
+
+def _not_scored(score: dict) -> str:
+    """'3 neurite components', or out-of-focus cells' detections in a one-photon scene."""
+    parts = [f"{score.get('neurite_components', 0)} neurite components"]
+    if score.get("out_of_focus_components"):
+        parts.append(f"{score['out_of_focus_components']} detections of out-of-focus cells")
+    return " and ".join(parts)

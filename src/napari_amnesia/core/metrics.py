@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["roi_auc", "match_points", "match_components", "majority_labels",
+__all__ = ["roi_auc", "match_points", "match_components", "score_in_focus", "majority_labels",
            "regions_to_masks", "region_traces", "transient_scores", "active_regions",
            "score_regions"]
 
@@ -172,6 +172,80 @@ def match_components(found_images, true_images, *, threshold: float = 0.2,
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
     return {"pairs": pairs, "iou": iou[rows[ok], cols[ok]], "matched": matched,
             "precision": precision, "recall": recall, "f1": f1}
+
+
+def score_in_focus(found_images, footprints, out_of_focus, *, inside: float = 0.5,
+                   threshold: float = 0.2) -> dict:
+    """Score detections against in-focus cells; detections of out-of-focus cells are ignored.
+
+    The one-photon rule (issue 16): found footprints are matched one to one to the
+    in-focus cells (:func:`match_components`); a found footprint that matches none
+    and is a detection of an out-of-focus cell counts neither for nor against
+    (it is left out of precision). It is one when :func:`match_components` pairs
+    it with an out-of-focus footprint, or when at least ``inside`` of its weight
+    lies in one out-of-focus cell's mask (above ``threshold`` times its maximum)
+    and more of it there than in any in-focus cell's mask: a blurred cell is
+    several times larger than a soma, so a detection of part of it overlaps it
+    too little to be matched one to one.
+
+    Parameters
+    ----------
+    found_images, footprints, out_of_focus : array_like, shape (K, Y, X)
+        Found footprints, in-focus and out-of-focus planted footprints.
+    inside : float
+        Share of a detection's weight inside an out-of-focus cell.
+    threshold : float
+        Masks are the footprints above this share of their maximum.
+
+    Returns
+    -------
+    dict
+        ``pairs``, ``matched``, ``counted`` (found minus ignored), ``precision``,
+        ``recall``, ``f1``, ``out_of_focus`` (ignored detections), and
+        ``strict_precision`` (only one-to-one matches to out-of-focus cells
+        ignored).
+
+    Examples
+    --------
+    >>> cell = np.zeros((1, 20, 20)); cell[0, 2:6, 2:6] = 1
+    >>> blur = np.zeros((1, 20, 20)); blur[0, 8:20, 8:20] = 1
+    >>> found = np.concatenate([cell, np.zeros((1, 20, 20))]); found[1, 9:12, 9:12] = 1
+    >>> s = score_in_focus(found, cell, blur)
+    >>> s["matched"], s["out_of_focus"], s["precision"], s["strict_precision"]
+    (1, 1, 1.0, 0.5)
+    """
+    found = np.asarray(found_images, np.float64)
+    true = np.asarray(footprints, np.float64)
+    oof = np.asarray(out_of_focus, np.float64)
+    m = match_components(found, true, threshold=threshold)
+    rest = np.setdiff1d(np.arange(len(found)), m["pairs"][:, 0])
+    paired = np.zeros(0, np.int64)
+    if len(rest) and len(oof):
+        paired = rest[match_components(found[rest], oof, threshold=threshold)["pairs"][:, 0]]
+    ignored = set(paired.tolist())
+    if len(rest) and len(oof):
+        def masks(images: np.ndarray) -> np.ndarray:
+            flat = images.reshape(len(images), -1)
+            peak = flat.max(axis=1, keepdims=True)
+            return (flat > threshold * np.where(peak > 0, peak, np.inf)).astype(np.float64)
+
+        w = np.maximum(found[rest].reshape(len(rest), -1), 0)
+        w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+        in_oof = (w @ masks(oof).T).max(axis=1)
+        in_cell = (w @ masks(true).T).max(axis=1) if len(true) else np.zeros(len(rest))
+        ignored |= set(rest[(in_oof >= inside) & (in_oof > in_cell)].tolist())
+    matched = int(m["matched"])
+
+    def prf(n_ignored: int) -> tuple[float, float, float]:
+        counted = len(found) - n_ignored
+        p = matched / counted if counted else 1.0
+        r = matched / len(true) if len(true) else 1.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+    p, r, f1 = prf(len(ignored))
+    return {"pairs": m["pairs"], "matched": matched, "counted": len(found) - len(ignored),
+            "precision": p, "recall": r, "f1": f1, "out_of_focus": len(ignored),
+            "strict_precision": prf(len(paired))[0]}
 
 
 def majority_labels(pixels, label_image) -> tuple[np.ndarray, np.ndarray]:

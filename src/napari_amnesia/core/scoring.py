@@ -135,15 +135,22 @@ def score_sources(result: Any, truth: Any, offset: Any = (0.0, 0.0)) -> dict:
     Planted neurites are real sources too, but the somata are what is scored: an
     unmatched component with most of its footprint weight on planted neurite pixels
     is counted in ``neurite_components`` and left out of the precision (neither a
-    hit nor a false positive).
+    hit nor a false positive). Likewise, in a one-photon scene, a detection of an
+    out-of-focus cell (:func:`~.metrics.score_in_focus`) is counted in
+    ``out_of_focus_components``.
     """
     from scipy import ndimage
 
-    from .metrics import match_components
+    from .metrics import match_components, score_in_focus
 
-    true = np.asarray(truth.footprints, np.float32)
-    if np.any(np.abs(np.asarray(offset, float)) > 1e-3):
-        true = np.stack([ndimage.shift(f, offset, order=1, mode="constant") for f in true])
+    def moved(images: Any) -> np.ndarray:
+        images = np.asarray(images, np.float32)
+        if len(images) and np.any(np.abs(np.asarray(offset, float)) > 1e-3):
+            images = np.stack([ndimage.shift(f, offset, order=1, mode="constant")
+                               for f in images])
+        return images
+
+    true = moved(truth.footprints)
     chosen = np.flatnonzero(result.accepted)
     match = match_components(result.footprint_images(chosen), true)
 
@@ -167,13 +174,18 @@ def score_sources(result: Any, truth: Any, offset: Any = (0.0, 0.0)) -> dict:
         on = np.asarray(A[neurite].sum(axis=0)).ravel()
         total = np.asarray(A.sum(axis=0)).ravel()
         n_neurite = int(np.count_nonzero(on > 0.5 * np.maximum(total, 1e-30)))
+    n_oof = 0
+    oof = getattr(truth, "out_of_focus_footprints", None)
+    if oof is not None and len(oof) and len(chosen):
+        n_oof = score_in_focus(result.footprint_images(chosen), true,
+                               moved(oof))["out_of_focus"]
     matched = int(match["matched"])
-    scored = len(chosen) - n_neurite
+    scored = len(chosen) - n_neurite - n_oof
     precision = matched / scored if scored else float(matched == 0)
     recall = match["recall"]
     f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
     return {"n_true": int(len(true)), "n_accepted": int(len(chosen)),
-            "neurite_components": n_neurite,
+            "neurite_components": n_neurite, "out_of_focus_components": n_oof,
             "matched": matched, "precision": round(precision, 4),
             "recall": round(recall, 4), "f1": round(f1, 4),
             "median_trace_r": round(float(np.nanmedian(r_c)), 4) if r_c else None,

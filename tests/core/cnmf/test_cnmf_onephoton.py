@@ -3,9 +3,10 @@
 The movies are ``core.simulate``'s one-photon "standard" preset (miniscope-like:
 out-of-focus cells, neuropil haze, vessels, vignetting, 12-bit counts), cut to
 96 x 96 pixels and 800 frames (21 in-focus cells). Found footprints are matched
-one to one to the in-focus cells (``metrics.match_components``); a detection that
-matches an out-of-focus cell instead counts neither for nor against (the issue's
-rule): it is left out of precision.
+one to one to the in-focus cells (``metrics.score_in_focus``); a detection of an
+out-of-focus cell instead (matched to it, or lying mostly inside its blurred
+footprint) counts neither for nor against (the issue's rule): it is left out of
+precision.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from napari_amnesia.core import cnmf
 from napari_amnesia.core.cnmf.initialization.corr_pnr import correlation_pnr
 from napari_amnesia.core.cnmf.initialization.seeds import find_seeds
 from napari_amnesia.core.cnmf.onephoton import ring_background
-from napari_amnesia.core.metrics import match_components
+from napari_amnesia.core.metrics import score_in_focus
 from napari_amnesia.core.simulate import simulate
 from napari_amnesia.core.simulate.one_photon import one_photon_params
 
@@ -38,16 +39,7 @@ def _movie(rng: int, shape=SHAPE, n_frames=T):
 
 def score_one_photon(found: np.ndarray, truth) -> dict:
     """Match ``found`` footprints to the in-focus cells; out-of-focus hits are ignored."""
-    m = match_components(found, truth.footprints)
-    rest = np.setdiff1d(np.arange(len(found)), m["pairs"][:, 0])
-    oof = truth.out_of_focus_footprints
-    ignored = match_components(found[rest], oof)["matched"] if len(rest) and len(oof) else 0
-    counted = len(found) - ignored
-    precision = m["matched"] / counted if counted else 1.0
-    recall = m["matched"] / truth.n_cells
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"pairs": m["pairs"], "matched": m["matched"], "counted": counted,
-            "precision": precision, "recall": recall, "f1": f1}
+    return score_in_focus(found, truth.footprints, truth.out_of_focus_footprints)
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,8 @@ One-photon preset
 ``mode="one_photon"`` fills the settings of CaImAn's CNMF-E demo and of careful
 CaImAn users (:data:`ONE_PHOTON`): ``method_init="corr_pnr"``, ``gnb=0`` (ring
 background), ``nb_patch=0``, ``min_corr=0.8``, ``min_pnr=7``, ``ssub_B=2``,
-``merge_thr=0.7``, ``min_SNR=3``; ``gSiz`` left to None becomes ``4 * ceil(gSig) + 1``
+``merge_thr=0.7``, ``min_SNR=2`` (CaImAn's demo: 3, which rejected one dim planted
+cell in five of a dense field); ``gSiz`` left to None becomes ``4 * ceil(gSig) + 1``
 and ``rf`` left to "auto" becomes 40 (stride 20; the whole frame when it is at most
 80 pixels). A parameter given explicitly (as a keyword, in a dict or on the command
 line) is never replaced by the preset.
@@ -102,7 +103,7 @@ MODES = ("two_photon", "one_photon")
 #: What ``mode="one_photon"`` sets, unless given explicitly (CaImAn's CNMF-E demo).
 ONE_PHOTON: dict[str, Any] = {
     "method_init": "corr_pnr", "center_psf": True, "gnb": 0, "nb_patch": 0,
-    "min_corr": 0.8, "min_pnr": 7.0, "ssub_B": 2, "merge_thr": 0.7, "min_SNR": 3.0,
+    "min_corr": 0.8, "min_pnr": 7.0, "ssub_B": 2, "merge_thr": 0.7, "min_SNR": 2.0,
 }
 #: ``rf`` and ``stride`` of the one-photon preset (CaImAn's CNMF-E demo).
 ONE_PHOTON_PATCHES = (40, 20)

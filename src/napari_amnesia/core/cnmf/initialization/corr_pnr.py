@@ -252,6 +252,38 @@ class _Greedy:
         self.centers.append((r, c))
         return True
 
+    def images(self) -> tuple[np.ndarray, np.ndarray]:
+        """Correlation and PNR images ``(h, w)`` of the filtered residual.
+
+        The same quantities as :meth:`passes` checks at one pixel: the PNR is the
+        residual's peak over its median in units of the filtered noise; the
+        correlation the mean correlation with the 8 neighbours of the
+        noise-normalised residual thresholded at 3.
+        """
+        h, w = self.dims
+        F = self.F
+        pnr = ((F.max(axis=0) - np.median(F, axis=0)) / self.sn_f).reshape(h, w)
+        Z = F / self.sn_f
+        Z = np.where(Z >= _CORR_THRESHOLD, Z, 0).astype(np.float32)
+        Z -= Z.mean(axis=0)
+        norm = np.sqrt((Z * Z).sum(axis=0))
+        Z /= np.where(norm > 0, norm, np.inf)
+        Z = Z.reshape(-1, h, w)
+        total = np.zeros((h, w), np.float64)
+        count = np.zeros((h, w), np.float64)
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                if not (dr or dc):
+                    continue
+                ys = slice(max(0, -dr), h - max(0, dr))
+                xs = slice(max(0, -dc), w - max(0, dc))
+                yn = slice(max(0, dr), h - max(0, -dr))
+                xn = slice(max(0, dc), w - max(0, -dc))
+                total[ys, xs] += np.einsum("tyx,tyx->yx", Z[:, ys, xs], Z[:, yn, xn])
+                count[ys, xs] += 1
+        corr = (total / np.maximum(count, 1)).astype(np.float32)
+        return corr, pnr.astype(np.float32)
+
     def covered(self) -> np.ndarray:
         """Pixels ``(h, w)`` inside a found footprint (above a third of its maximum)."""
         out = np.zeros(self.dims[0] * self.dims[1], bool)
@@ -345,6 +377,8 @@ def greedy_corr_pnr(
         if len(g.A) >= limit:
             break
         g.add(int(r), int(c), check=True)
+    if automatic:
+        _residual_rounds(g, gSig=gSig, limit=limit, owned=owned)
     n_first = len(g.A)
     b = np.zeros((P, 0), np.float32)
     f = np.zeros((0, T), np.float32)
@@ -377,6 +411,44 @@ def greedy_corr_pnr(
                           centers=np.asarray(g.centers, float).reshape(-1, 2))
     init.n_first = n_first  # type: ignore[attr-defined]
     return init
+
+
+#: Most rounds of seeding on the residual after the first pass.
+_RESIDUAL_ROUNDS = 4
+
+
+def _residual_rounds(g: _Greedy, *, gSig: Any, limit: float,  # noqa: N803
+                     owned: np.ndarray | None) -> None:
+    """Seed again on the residual until it holds no seed (CNMF-E's greedy search).
+
+    Seeds are the local maxima of the product of the images in a box of
+    ``gSig``: a dim cell beside a brighter one is hidden by it until the brighter
+    one is removed from the residual. Each round computes the residual's images
+    (:meth:`_Greedy.images`) and visits its new seeds, away (``gSig``) from the
+    components' centres and inside ``owned``; it stops when a round adds nothing.
+    """
+    from .seeds import find_seeds
+
+    sig = np.maximum(1, np.round(np.broadcast_to(np.asarray(gSig, float), (2,))))
+    for _ in range(_RESIDUAL_ROUNDS):
+        if len(g.A) >= limit:
+            return
+        corr, pnr = g.images()
+        more = find_seeds(corr, pnr, min_corr=g.min_corr, min_pnr=g.min_pnr, gSig=gSig)
+        centres = np.asarray(g.centers, float).reshape(-1, 2)
+        added = 0
+        for r, c in more:
+            if owned is not None and not owned[r, c]:
+                continue
+            if len(centres) and np.any(np.all(np.abs(centres - (r, c)) <= sig, axis=1)):
+                continue
+            if len(g.A) >= limit:
+                break
+            if g.add(int(r), int(c), check=True):
+                added += 1
+                centres = np.vstack([centres, (r, c)])
+        if not added:
+            return
 
 
 def _background_removed(Y: np.ndarray, g: _Greedy, *, ring_radius: float | None,
