@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 __all__ = ["blas_single_threaded", "one_thread", "n_workers", "numba_threads", "thread_map",
-           "split_map"]
+           "split_map", "release_memory"]
 
 T = TypeVar("T")
 
@@ -56,6 +56,30 @@ def n_workers(limit: int | None = None) -> int:
     if configured:
         n = min(n, int(configured))
     return max(1, n if limit is None else min(n, int(limit)))
+
+
+_TRIM: Any = None
+
+
+def release_memory() -> None:
+    """Give the memory freed so far back to the operating system (glibc's ``malloc_trim``).
+
+    Large temporary arrays freed in worker threads stay in glibc's per-thread
+    arenas, counted in the process's resident memory, until the same thread
+    allocates again: between the stages of a fit (patches, ring background,
+    whole-field updates) they add up to hundreds of MB that the next stage does
+    not reuse. Called at those boundaries; does nothing where glibc is absent.
+    """
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
 
 
 @contextmanager

@@ -161,7 +161,7 @@ def _compute_batches(tasks: list[Any], message: str, workers: int, *,
     """
     import dask
 
-    from ..parallel import blas_single_threaded
+    from ..parallel import blas_single_threaded, release_memory
 
     out: list[Any] = []
     batch = batch or max(1, 4 * workers)
@@ -171,6 +171,7 @@ def _compute_batches(tasks: list[Any], message: str, workers: int, *,
         part = tasks[b0:b0 + batch]
         with blas_single_threaded():
             out.extend(dask.compute(*part, **options))
+        release_memory()  # the tasks' temporaries, freed in the pool's threads
         yield Progress(len(out), len(tasks), message)
     return out
 

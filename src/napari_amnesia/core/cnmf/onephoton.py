@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from ..parallel import release_memory
 from ..progress import Progress, ProgressGenerator
 from .initialization import fill_nonfinite
 from .initialization.corr_pnr import correlation_pnr, greedy_corr_pnr
@@ -190,6 +191,7 @@ def _compute(tasks: list[Any], message: str, workers: int) -> ProgressGenerator[
         with blas_single_threaded():
             out.extend(dask.compute(*tasks[b0:b0 + max(1, workers)], scheduler="threads",
                                     num_workers=workers))
+        release_memory()  # the tasks' temporaries, freed in the pool's threads
         yield Progress(len(out), len(tasks), message)
     return out
 
@@ -246,6 +248,7 @@ def iter_fit_one_photon(
     yield Progress(0, 1, "correlation and PNR images")
     source_movie = matrix.reshape(T, h, w) if matrix is not None else movie
     corr, pnr = correlation_pnr(source_movie, gSig=params.gSig, center_psf=params.center_psf)
+    release_memory()
     yield Progress(1, 1, "correlation and PNR images")
     if user:
         points = _check_points(seeds, dims)
@@ -294,6 +297,7 @@ def iter_fit_one_photon(
             ring = fit_ring(frames, None if first else A, None if first else C,
                             radius=params.ring_radius, ssub_B=params.ssub_B, tsub=tsub,
                             mean=mean)
+            release_memory()
             if rnd == 0:
                 _warn_two_photon(ring)
             res = yield from iter_fit_components(
@@ -303,6 +307,7 @@ def iter_fit_one_photon(
                 first_temporal=rnd == 0, merge=True, n_threads=workers,
                 label=f"whole field (ring {rnd + 1}/{_RING_ROUNDS}): ")
             A, C = res["A"], res["C"]
+            release_memory()
             if A.shape[1] == 0:
                 break
     else:

@@ -276,7 +276,10 @@ def fit_ring(
     g = np.zeros((P2, n), np.float32)
     xx = np.zeros(P2, np.float32)
     tsub = max(1, int(tsub))
-    for t0, t1 in frames.bounds():
+    # blocks of about 16 MB of float32 (each makes three or four arrays of that size)
+    step = max(tsub, (max(1, _BLOCK_BYTES // (4 * max(1, frames.P))) // tsub) * tsub)
+    for t0 in range(0, T, step):
+        t1 = min(T, t0 + step)
         blk = np.asarray(frames.block(t0, t1), np.float32) - b0
         AC = _component_rows(A, C, t0, t1)
         if AC is not None:

@@ -262,9 +262,12 @@ class _Greedy:
         """
         h, w = self.dims
         F = self.F
-        pnr = ((F.max(axis=0) - np.median(F, axis=0)) / self.sn_f).reshape(h, w)
-        Z = F / self.sn_f
-        Z = np.where(Z >= _CORR_THRESHOLD, Z, 0).astype(np.float32)
+        # the median a block of pixels at a time (it copies what it sorts)
+        med = np.concatenate([np.median(F[:, p0:p0 + 1024], axis=0)
+                              for p0 in range(0, F.shape[1], 1024)])
+        pnr = ((F.max(axis=0) - med) / self.sn_f).reshape(h, w)
+        Z = F / self.sn_f  # the only (T, P) copy: thresholded and normalised in place
+        Z[Z < _CORR_THRESHOLD] = 0
         Z -= Z.mean(axis=0)
         norm = np.sqrt((Z * Z).sum(axis=0))
         Z /= np.where(norm > 0, norm, np.inf)
@@ -383,6 +386,7 @@ def greedy_corr_pnr(
     b = np.zeros((P, 0), np.float32)
     f = np.zeros((0, T), np.float32)
     if automatic and len(g.A) < limit:
+        g.R = g.F = None  # the first pass's residuals are done with: free them first
         residual_movie = _background_removed(Y, g, ring_radius=ring_radius, ssub_B=ssub_B,
                                              gnb=gnb)
         from .seeds import find_seeds
@@ -475,4 +479,7 @@ def _background_removed(Y: np.ndarray, g: _Greedy, *, ring_radius: float | None,
 
         bb, ff = background_nmf(np.maximum(Yf - AC, 0), max(1, gnb))
         B = (ff.T @ bb.T).astype(np.float32)
-    return (Yf - B - AC).reshape(T, h, w).astype(np.float32)
+    B -= Yf  # in place: no other (T, P) copy
+    B += AC
+    np.negative(B, out=B)
+    return B.reshape(T, h, w)
