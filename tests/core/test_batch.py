@@ -19,6 +19,7 @@ from napari_amnesia.core.batch import (
     recording_names,
     run_batch,
 )
+from napari_amnesia.core.batch.recording import BATCH_MAX_IN_MEMORY_MB
 from napari_amnesia.core.io import open_movie
 from napari_amnesia.core.simulate import simulate
 
@@ -134,6 +135,8 @@ def test_csv_and_json(local_run):
     data = json.loads((out / "batch.json").read_text())
     assert {"napari_amnesia", "dask", "distributed", "config", "recordings"} <= set(data)
     assert data["config"]["cnmf"]["K"] == 8
+    # long recordings are streamed: a worker's memory does not grow with their length
+    assert data["config"]["cnmf"]["max_in_memory_mb"] == BATCH_MAX_IN_MEMORY_MB
     assert [len(r["hash"]) for r in data["recordings"]] == [64] * 3
     cells = _csv(out / "cells.csv")
     assert list(cells[0]) == ["recording", "component", "accepted", "snr", "event_rate",

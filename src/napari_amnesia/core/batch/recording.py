@@ -26,8 +26,9 @@ import numpy as np
 from ..files import jsonable
 from ..progress import Progress, drive
 
-__all__ = ["RECORDING_FILE", "WARNINGS_SEPARATOR", "recording_names", "input_identity",
-           "recording_hash", "cell_table", "collect_warnings", "iter_run_recording"]
+__all__ = ["RECORDING_FILE", "WARNINGS_SEPARATOR", "BATCH_MAX_IN_MEMORY_MB", "recording_names",
+           "input_identity", "recording_hash", "cell_table", "collect_warnings",
+           "iter_run_recording"]
 
 #: What each recording's results folder holds about the batch (hash, row).
 RECORDING_FILE = "batch-recording.json"
@@ -117,8 +118,31 @@ def recording_hash(sections: dict[str, Any], identity: list) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: ``cnmf.max_in_memory_mb`` of a batch whose configuration does not set it: a
+#: recording whose float32 copy is larger is streamed, so a worker's memory does not
+#: grow with the recordings' length (a single fit's default, 2048, favours speed).
+BATCH_MAX_IN_MEMORY_MB = 512.0
+
+
+def _given_cnmf(config: Any) -> dict[str, Any]:
+    """Return the ``cnmf`` section as the user wrote it (a dict or a YAML file), or {}."""
+    import yaml
+
+    if not isinstance(config, dict):
+        try:
+            config = yaml.safe_load(Path(os.path.expanduser(os.fspath(config))).read_text())
+        except (OSError, yaml.YAMLError):
+            return {}
+    given = config.get("cnmf") if isinstance(config, dict) else None
+    return given if isinstance(given, dict) else {}
+
+
 def _sections(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return a checked configuration's stage sections (plain data) and channel/plane."""
+    """Return a checked configuration's stage sections (plain data) and channel/plane.
+
+    A ``cnmf`` section that does not set ``max_in_memory_mb`` gets
+    :data:`BATCH_MAX_IN_MEMORY_MB`.
+    """
     import yaml
 
     from ..pipeline import dump_config, load_config
@@ -128,6 +152,9 @@ def _sections(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     selection = {k: checked["input"][k] for k in ("channel", "plane")
                  if checked["input"].get(k) is not None}
     sections = {k: v for k, v in raw.items() if k not in ("name", "input", "output")}
+    if isinstance(sections.get("cnmf"), dict) \
+            and "max_in_memory_mb" not in _given_cnmf(config):
+        sections["cnmf"]["max_in_memory_mb"] = BATCH_MAX_IN_MEMORY_MB
     return sections, selection
 
 

@@ -143,16 +143,12 @@ def _init_patch(movie: Any, bounds: tuple[int, int, int, int], seeds: np.ndarray
                 owned: np.ndarray, params: CNMFParams, T: int, automatic: bool,
                 max_number: int | None) -> PatchFit:
     """One dask task: read a patch, average it over ``tsub`` frames, seed it greedily."""
-    from .patches import _downsample, _upsample_time
+    from .patches import _upsample_time
 
     y0, y1, x0, x1 = bounds
-    Y = read_patch(movie.movie if isinstance(movie, Opaque) else movie, bounds)
-    h, w = Y.shape[1:]
-    flat = Y.reshape(T, -1)
-    fill_nonfinite(flat)
+    h, w = y1 - y0, x1 - x0
     tsub = params.init_tsub(T)
-    Yb = _downsample(Y, 1, tsub) if tsub > 1 else Y
-    del Y, flat
+    Yb = _read_averaged(movie.movie if isinstance(movie, Opaque) else movie, bounds, T, tsub)
     init = greedy_corr_pnr(
         Yb, gSig=params.gSig, gSiz=params.cell_box, min_corr=params.min_corr,
         min_pnr=params.min_pnr, seeds=seeds - np.array([y0, x0]),
@@ -169,6 +165,39 @@ def _init_patch(movie: Any, bounds: tuple[int, int, int, int], seeds: np.ndarray
                     b=np.zeros((P, 0), np.float32), f=np.zeros((0, T), np.float32),
                     sn=np.zeros(P, np.float32), mean=np.zeros(P, np.float32),
                     info={"K_init": K, "first_pass": int(getattr(init, "n_first", K))})
+
+
+#: Bytes of float32 frames of a patch read at a time before averaging over ``tsub``.
+_PATCH_BLOCK_BYTES = 16 * 2**20
+
+
+def _read_averaged(movie: Any, bounds: tuple[int, int, int, int], T: int, tsub: int
+                   ) -> np.ndarray:
+    """Read a patch averaged over ``tsub`` frames, a block of frames at a time.
+
+    Memory is the averaged patch, not the whole patch: independent of the movie's
+    length. Non-finite values are replaced by each pixel's mean over the whole
+    movie (:func:`~.initialization.fill_nonfinite`), so a block holding any is
+    read again with the whole patch.
+    """
+    from .patches import _downsample
+
+    y0, y1, x0, x1 = bounds
+    P = (y1 - y0) * (x1 - x0)
+    n = (T // tsub) * tsub if tsub > 1 else T
+    step = max(1, _PATCH_BLOCK_BYTES // (4 * P) // tsub) * tsub
+    parts = []
+    for t0 in range(0, n, step):
+        region = movie[t0:min(n, t0 + step), y0:y1, x0:x1]
+        if hasattr(region, "compute"):
+            region = region.compute(scheduler="synchronous")
+        block = np.asarray(region, dtype=np.float32)
+        if not np.all(np.isfinite(block)):  # rare: the whole movie's means are needed
+            Y = read_patch(movie, bounds)
+            fill_nonfinite(Y.reshape(T, -1))
+            return _downsample(Y, 1, tsub) if tsub > 1 else Y
+        parts.append(_downsample(block, 1, tsub) if tsub > 1 else block)
+    return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
 def _owner_image(dims: tuple[int, int], grid: list[tuple[int, int, int, int]]
