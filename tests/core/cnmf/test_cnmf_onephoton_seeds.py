@@ -89,3 +89,38 @@ def test_find_seeds_bad_thresholds(kw, words):
 def test_find_seeds_shapes_must_match():
     with pytest.raises(ValueError, match="same shape"):
         find_seeds(np.zeros((5, 5)), np.zeros((5, 6)), min_corr=0.5, min_pnr=1, gSig=2)
+
+
+def test_a_dim_cell_hidden_by_a_brighter_neighbour_is_seeded_from_the_residual():
+    """Seeds are local maxima within gSig: the dim cell 4 px from a bright one has none at
+    first, and the greedy search finds it once the bright one is removed (CNMF-E), before
+    the pass on the background-subtracted movie."""
+    from napari_amnesia.core.cnmf.initialization.corr_pnr import (
+        correlation_pnr,
+        greedy_corr_pnr,
+    )
+
+    g = np.random.default_rng(4)
+    T, shape = 600, (40, 40)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    centres = [(20, 17), (20, 21)]  # bright, dim
+    blobs = [np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 2.5**2)) for r, c in centres]
+    traces = []
+    for amplitude in (12.0, 3.0):
+        spikes = (g.random(T) < 0.02) * amplitude
+        traces.append(np.convolve(spikes, 0.9 ** np.arange(40))[:T])
+    movie = sum(b[None] * t[:, None, None] for b, t in zip(blobs, traces, strict=True))
+    movie = (movie + g.normal(0, 0.3, (T, *shape))).astype(np.float32)
+    kw = dict(min_corr=0.6, min_pnr=5.0, gSig=3)
+    corr, pnr = correlation_pnr(movie, gSig=3)
+    first = find_seeds(corr, pnr, **kw)
+
+    def near(points, centre):
+        return [i for i, p in enumerate(points) if np.hypot(*(np.asarray(p) - centre)) <= 2]
+
+    assert near(first, centres[0]) and not near(first, centres[1])  # hidden at first
+    init = greedy_corr_pnr(movie, gSiz=13, **kw)
+    first_pass = init.centers[:init.n_first]  # before the background-subtracted pass
+    assert near(first_pass, centres[0]) and near(first_pass, centres[1]), init.centers
+    dim = near(first_pass, centres[1])[0]
+    assert np.corrcoef(init.C[dim], traces[1])[0, 1] > 0.8
