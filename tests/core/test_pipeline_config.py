@@ -142,3 +142,16 @@ def test_run_mode_one_photon_switches_cnmf_to_cnmf_e_and_is_saved(tmp_path, caps
     assert cli.main(["-q", "run", str(plain), "--mode", "one_photon", "--out",
                      str(tmp_path / "x")]) == 1
     assert "--mode" in capsys.readouterr().err
+
+
+def test_a_one_photon_cnmf_section_high_passes_the_motion_stage(tmp_path):
+    """mode: one_photon written in the file does what --mode one_photon does."""
+    config = load_config({"motion": {}, "cnmf": {"mode": "one_photon", "gSig": [5, 3]}})
+    assert config["stages"]["motion"]["gSig_filt"] == 5.0
+    kept = load_config({"motion": {"gSig_filt": 2}, "cnmf": {"mode": "one_photon"}})
+    assert kept["stages"]["motion"]["gSig_filt"] == 2
+    two = load_config({"motion": {}, "cnmf": {"gSig": 5}})
+    assert two["stages"]["motion"]["gSig_filt"] is None
+    path = tmp_path / "one_photon.yaml"
+    path.write_text("motion: {}\ncnmf: {mode: one_photon, gSig: 4}\n")
+    assert load_config(path)["stages"]["motion"]["gSig_filt"] == 4.0

@@ -81,7 +81,7 @@ def _set_mode(config: dict, mode: str) -> None:
     the defaults); for one-photon movies the motion stage gets the high-pass at the
     cells' scale (``gSig_filt``), unless the configuration sets it.
     """
-    import numpy as np
+    from ..core.pipeline import one_photon_motion
 
     stages = config["stages"]
     if "cnmf" not in stages:
@@ -89,13 +89,8 @@ def _set_mode(config: dict, mode: str) -> None:
                          "cnmf: section.")
     from ..core.cnmf.params import CNMFParams
 
-    cnmf = CNMFParams.from_dict(stages["cnmf"] or {}).replace(mode=mode)
-    stages["cnmf"] = cnmf.to_dict()
-    motion = stages.get("motion")
-    if mode == "one_photon" and motion is not None and (motion or {}).get("gSig_filt") is None:
-        gsig = cnmf.gSig
-        stages["motion"] = {**(motion or {}),
-                            "gSig_filt": float(max(np.atleast_1d(np.asarray(gsig, float))))}
+    stages["cnmf"] = CNMFParams.from_dict(stages["cnmf"] or {}).replace(mode=mode).to_dict()
+    one_photon_motion(stages)
 
 
 def _cmd_run(args) -> int:

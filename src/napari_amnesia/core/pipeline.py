@@ -39,7 +39,7 @@ from .stages import STAGES, Context, as_jsonable, get, names
 
 __all__ = ["RunContext", "STAGES", "iter_run", "run", "PIPELINE_ORDER",
            "load_config", "dump_config", "iter_run_config", "run_config", "write_config",
-           "python_script", "score_sources", "shift_rmse"]
+           "python_script", "score_sources", "shift_rmse", "one_photon_motion"]
 
 logger = logging.getLogger(__name__)
 
@@ -256,8 +256,31 @@ def load_config(config: Any) -> dict[str, Any]:
     if not stages:
         raise ValueError(f"{source}: no stage to run; add at least one of the sections "
                          f"{', '.join(names())}.")
+    one_photon_motion(stages)
     return {"name": config.get("name"), "input": inp, "output": config.get("output"),
             "stages": {s: stages[s] for s in names() if s in stages}}
+
+
+def one_photon_motion(stages: dict[str, Any]) -> None:
+    """Give the motion stage CNMF-E's high-pass when the cnmf section is one-photon.
+
+    A one-photon movie is registered on its spatially high-passed frames
+    (``gSig_filt``, CaImAn's setting for CNMF-E data): when ``stages["cnmf"]`` has
+    ``mode: one_photon`` and ``stages["motion"]`` leaves ``gSig_filt`` unset, it
+    becomes the cells' radius (the largest of ``gSig``). ``load_config`` and
+    ``amnesia run --mode`` apply it, so a configuration behaves the same whichever
+    way the mode was chosen; an explicit ``gSig_filt`` is kept.
+    """
+    cnmf, motion = stages.get("cnmf"), stages.get("motion")
+    if cnmf is None or motion is None or (motion or {}).get("gSig_filt") is not None:
+        return
+    from .cnmf.params import CNMFParams
+
+    params = CNMFParams.from_dict(cnmf or {})
+    if not params.one_photon:
+        return
+    gsig = float(max(np.atleast_1d(np.asarray(params.gSig, float))))
+    stages["motion"] = {**(motion or {}), "gSig_filt": gsig}
 
 
 def iter_run_config(config: Any, *, movie: Any = None, out: Any = None,
