@@ -323,7 +323,10 @@ def greedy_corr_pnr(
        it), cut at 10 % of its maximum to the piece holding the seed. The
        component is removed from the raw and (the filter being linear) the
        filtered residuals before the next seed (Zhou et al. 2018, "Initialization";
-       CaImAn's ``init_neurons_corr_pnr``).
+       CaImAn's ``init_neurons_corr_pnr``). With ``automatic``, the residual is
+       then seeded again until it holds no seed (:func:`_residual_rounds`). The
+       user's seeds (``automatic=False``) are not checked against the thresholds,
+       only skipped inside a component already found.
     2. **Background.** The ring model (``ring_radius`` given, ``gnb=0``:
        :func:`~napari_amnesia.core.cnmf.ring.fit_ring`) or a rank-``gnb`` NMF is
        fitted to the movie minus the components.
@@ -379,7 +382,13 @@ def greedy_corr_pnr(
     for r, c in np.asarray(seeds, np.int64).reshape(-1, 2):
         if len(g.A) >= limit:
             break
-        g.add(int(r), int(c), check=True)
+        if automatic:
+            g.add(int(r), int(c), check=True)
+        elif not g.covered()[r, c]:
+            # the user's seeds (not automatic) are used whatever the thresholds (a
+            # seed put by hand on a dim cell is meant), unless a component found
+            # from an earlier seed already covers the point
+            g.add(int(r), int(c), check=False)
     if automatic:
         _residual_rounds(g, gSig=gSig, limit=limit, owned=owned)
     n_first = len(g.A)
