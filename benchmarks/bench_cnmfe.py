@@ -10,8 +10,8 @@ result is then scored against the planted in-focus cells: footprints matched one
 one (``metrics.match_components``), a detection of an out-of-focus cell counts
 neither for nor against (left out of precision), median correlation of the matched
 traces with the planted calcium. A detection of an out-of-focus cell is one matched
-one to one to it, or one lying mostly inside its blurred footprint
-(``metrics.score_in_focus``); "F1, strict" ignores only the one-to-one matches.
+one to one to it, or one lying mostly inside its blurred footprint whose trace follows
+that cell's (r >= 0.5; ``metrics.score_in_focus``); "F1, strict" ignores only the one-to-one matches.
 
 Settings: the preset and a careful CaImAn user's cell size (gSig 4, gSiz 17,
 fr 20): ``{"mode": "one_photon", "gSig": 4, "gSiz": 17, "fr": 20}``.
@@ -49,8 +49,10 @@ def score(result, truth) -> dict:
     """F1, precision, recall against the in-focus cells; median trace r of the matches."""
     from napari_amnesia.core.metrics import score_in_focus
 
-    found = result.footprint_images(np.flatnonzero(result.accepted))
-    m = score_in_focus(found, truth.footprints, truth.out_of_focus_footprints)
+    acc = np.flatnonzero(result.accepted)
+    m = score_in_focus(result.footprint_images(acc), truth.footprints,
+                       truth.out_of_focus_footprints, found_traces=result.traces[acc],
+                       out_of_focus_traces=truth.out_of_focus_traces)
     p, r = m["precision"], m["recall"]
     ps = m["strict_precision"]
     idx = np.flatnonzero(result.accepted)[m["pairs"][:, 0]]

@@ -174,7 +174,8 @@ def match_components(found_images, true_images, *, threshold: float = 0.2,
             "precision": precision, "recall": recall, "f1": f1}
 
 
-def score_in_focus(found_images, footprints, out_of_focus, *, inside: float = 0.5,
+def score_in_focus(found_images, footprints, out_of_focus, *, found_traces=None,
+                   out_of_focus_traces=None, inside: float = 0.5, min_trace_r: float = 0.5,
                    threshold: float = 0.2) -> dict:
     """Score detections against in-focus cells; detections of out-of-focus cells are ignored.
 
@@ -182,18 +183,25 @@ def score_in_focus(found_images, footprints, out_of_focus, *, inside: float = 0.
     in-focus cells (:func:`match_components`); a found footprint that matches none
     and is a detection of an out-of-focus cell counts neither for nor against
     (it is left out of precision). It is one when :func:`match_components` pairs
-    it with an out-of-focus footprint, or when at least ``inside`` of its weight
-    lies in one out-of-focus cell's mask (above ``threshold`` times its maximum)
-    and more of it there than in any in-focus cell's mask: a blurred cell is
-    several times larger than a soma, so a detection of part of it overlaps it
-    too little to be matched one to one.
+    it with an out-of-focus footprint, or — with the traces given — when at least
+    ``inside`` of its weight lies in an out-of-focus cell's mask (above
+    ``threshold`` times its maximum), more of it there than in any in-focus
+    cell's mask, and its trace follows that cell's (Pearson r >= ``min_trace_r``).
+    A blurred cell is several times larger than a soma, so a detection of part of
+    it overlaps it too little to be matched one to one; the blurred cells cover
+    nearly the whole field, so the trace is what says which cell a detection saw
+    (without traces, only one-to-one matches are ignored).
 
     Parameters
     ----------
     found_images, footprints, out_of_focus : array_like, shape (K, Y, X)
         Found footprints, in-focus and out-of-focus planted footprints.
+    found_traces, out_of_focus_traces : array_like, shape (K, T), optional
+        Traces of the found components and of the out-of-focus cells.
     inside : float
         Share of a detection's weight inside an out-of-focus cell.
+    min_trace_r : float
+        Correlation of a detection's trace with that cell's.
     threshold : float
         Masks are the footprints above this share of their maximum.
 
@@ -210,9 +218,14 @@ def score_in_focus(found_images, footprints, out_of_focus, *, inside: float = 0.
     >>> cell = np.zeros((1, 20, 20)); cell[0, 2:6, 2:6] = 1
     >>> blur = np.zeros((1, 20, 20)); blur[0, 8:20, 8:20] = 1
     >>> found = np.concatenate([cell, np.zeros((1, 20, 20))]); found[1, 9:12, 9:12] = 1
-    >>> s = score_in_focus(found, cell, blur)
+    >>> activity = np.array([[0, 1, 0, 2, 0, 1.0]])
+    >>> s = score_in_focus(found, cell, blur, found_traces=np.r_[activity, activity],
+    ...                    out_of_focus_traces=activity)
     >>> s["matched"], s["out_of_focus"], s["precision"], s["strict_precision"]
     (1, 1, 1.0, 0.5)
+    >>> score_in_focus(found, cell, blur, found_traces=np.r_[activity, activity[:, ::-1]],
+    ...                out_of_focus_traces=activity)["out_of_focus"]  # another activity
+    0
     """
     found = np.asarray(found_images, np.float64)
     true = np.asarray(footprints, np.float64)
@@ -223,28 +236,35 @@ def score_in_focus(found_images, footprints, out_of_focus, *, inside: float = 0.
     if len(rest) and len(oof):
         paired = rest[match_components(found[rest], oof, threshold=threshold)["pairs"][:, 0]]
     ignored = set(paired.tolist())
-    if len(rest) and len(oof):
+    if len(rest) and len(oof) and found_traces is not None and out_of_focus_traces is not None:
         def masks(images: np.ndarray) -> np.ndarray:
             flat = images.reshape(len(images), -1)
             peak = flat.max(axis=1, keepdims=True)
             return (flat > threshold * np.where(peak > 0, peak, np.inf)).astype(np.float64)
 
+        def centred(x: Any) -> np.ndarray:
+            x = np.asarray(x, np.float64)
+            x = x - x.mean(axis=1, keepdims=True)
+            return x / np.maximum(np.sqrt((x * x).sum(axis=1, keepdims=True)), 1e-300)
+
         w = np.maximum(found[rest].reshape(len(rest), -1), 0)
         w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
-        in_oof = (w @ masks(oof).T).max(axis=1)
+        in_oof = w @ masks(oof).T  # (rest, n_oof)
         in_cell = (w @ masks(true).T).max(axis=1) if len(true) else np.zeros(len(rest))
-        ignored |= set(rest[(in_oof >= inside) & (in_oof > in_cell)].tolist())
+        r = centred(np.asarray(found_traces)[rest]) @ centred(out_of_focus_traces).T
+        seen = (in_oof >= inside) & (in_oof > in_cell[:, None]) & (r >= min_trace_r)
+        ignored |= set(rest[seen.any(axis=1)].tolist())
     matched = int(m["matched"])
 
     def prf(n_ignored: int) -> tuple[float, float, float]:
         counted = len(found) - n_ignored
         p = matched / counted if counted else 1.0
-        r = matched / len(true) if len(true) else 1.0
-        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+        rc = matched / len(true) if len(true) else 1.0
+        return p, rc, (2 * p * rc / (p + rc) if p + rc else 0.0)
 
-    p, r, f1 = prf(len(ignored))
+    p, rc, f1 = prf(len(ignored))
     return {"pairs": m["pairs"], "matched": matched, "counted": len(found) - len(ignored),
-            "precision": p, "recall": r, "f1": f1, "out_of_focus": len(ignored),
+            "precision": p, "recall": rc, "f1": f1, "out_of_focus": len(ignored),
             "strict_precision": prf(len(paired))[0]}
 
 

@@ -177,8 +177,9 @@ def score_sources(result: Any, truth: Any, offset: Any = (0.0, 0.0)) -> dict:
     n_oof = 0
     oof = getattr(truth, "out_of_focus_footprints", None)
     if oof is not None and len(oof) and len(chosen):
-        n_oof = score_in_focus(result.footprint_images(chosen), true,
-                               moved(oof))["out_of_focus"]
+        n_oof = score_in_focus(result.footprint_images(chosen), true, moved(oof),
+                               found_traces=result.traces[chosen],
+                               out_of_focus_traces=truth.out_of_focus_traces)["out_of_focus"]
     matched = int(match["matched"])
     scored = len(chosen) - n_neurite - n_oof
     precision = matched / scored if scored else float(matched == 0)

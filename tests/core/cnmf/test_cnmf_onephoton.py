@@ -37,9 +37,12 @@ def _movie(rng: int, shape=SHAPE, n_frames=T):
                                       n_cells=n, rng=rng))
 
 
-def score_one_photon(found: np.ndarray, truth) -> dict:
-    """Match ``found`` footprints to the in-focus cells; out-of-focus hits are ignored."""
-    return score_in_focus(found, truth.footprints, truth.out_of_focus_footprints)
+def score_one_photon(result, truth, accepted_only: bool = False) -> dict:
+    """Match a result's footprints to the in-focus cells; out-of-focus hits are ignored."""
+    idx = np.flatnonzero(result.accepted) if accepted_only else np.arange(result.K)
+    return score_in_focus(result.footprint_images(idx), truth.footprints,
+                          truth.out_of_focus_footprints, found_traces=result.traces[idx],
+                          out_of_focus_traces=truth.out_of_focus_traces)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def fits():
 def test_one_photon_finds_the_in_focus_cells(fits):
     matched = counted = n_true = 0
     for rng, (_, truth, result) in fits.items():
-        s = score_one_photon(result.footprint_images(np.flatnonzero(result.accepted)), truth)
+        s = score_one_photon(result, truth, accepted_only=True)
         # every seed: nearly no false cell, at most a few missed (overlapping pairs)
         assert s["precision"] >= 0.95, (rng, s)
         assert s["recall"] >= 0.85, (rng, s)
@@ -66,7 +69,7 @@ def test_one_photon_finds_the_in_focus_cells(fits):
 
 def test_one_photon_traces_follow_the_planted_calcium(fits):
     for rng, (_, truth, result) in fits.items():
-        s = score_one_photon(result.footprint_images(), truth)
+        s = score_one_photon(result, truth)
         found, true = s["pairs"][:, 0], s["pairs"][:, 1]
         r = corr_rows(result.traces[found], truth.traces[true])
         assert np.median(r) >= 0.9, (rng, np.sort(r))
@@ -110,11 +113,11 @@ def test_user_seed_points_replace_the_automatic_ones(fits):
     mine = cnmf.fit(movie, seeds=points, **FIT)
     assert mine.info["user_seeds"] and mine.info["n_seeds"] == 3
     assert mine.K == 3
-    s = score_one_photon(mine.footprint_images(), truth)
+    s = score_one_photon(mine, truth)
     assert s["matched"] == 3 and set(s["pairs"][:, 1]) == {0, 1, 2}
     # seeds put by hand are used whatever the thresholds (a dim cell the user saw)
     strict = cnmf.fit(movie, seeds=points, **{**FIT, "min_corr": 0.999, "min_pnr": 500})
-    s = score_one_photon(strict.footprint_images(), truth)
+    s = score_one_photon(strict, truth)
     assert strict.K == 3 and set(s["pairs"][:, 1]) == {0, 1, 2}
 
 
@@ -122,8 +125,8 @@ def test_patches_and_whole_field_find_the_same_cells(fits):
     movie, truth, patched = fits[SEEDS[0]]
     assert patched.info["n_patches"] > 1
     whole = cnmf.fit(movie, rf=None, **FIT)
-    a = score_one_photon(patched.footprint_images(np.flatnonzero(patched.accepted)), truth)
-    b = score_one_photon(whole.footprint_images(np.flatnonzero(whole.accepted)), truth)
+    a = score_one_photon(patched, truth, accepted_only=True)
+    b = score_one_photon(whole, truth, accepted_only=True)
     same = set(a["pairs"][:, 1]) & set(b["pairs"][:, 1])
     assert len(same) >= 0.95 * max(a["matched"], b["matched"])
 
@@ -229,6 +232,6 @@ def test_refit_and_roi_seeds_of_a_one_photon_result_keep_the_ring(fits):
     labels = kept.labels()
     mine = cnmf.fit(movie, seeds=labels, **FIT)
     assert mine.ring is not None and mine.K == len(np.unique(labels[labels > 0]))
-    s = score_one_photon(mine.footprint_images(), truth)
+    s = score_one_photon(mine, truth)
     found, true = s["pairs"][:, 0], s["pairs"][:, 1]
     assert np.median(corr_rows(mine.traces[found], truth.traces[true])) >= 0.9

@@ -188,10 +188,7 @@ def _read_averaged(movie: Any, bounds: tuple[int, int, int, int], T: int, tsub: 
     step = max(1, _PATCH_BLOCK_BYTES // (4 * P) // tsub) * tsub
     parts = []
     for t0 in range(0, n, step):
-        region = movie[t0:min(n, t0 + step), y0:y1, x0:x1]
-        if hasattr(region, "compute"):
-            region = region.compute(scheduler="synchronous")
-        block = np.asarray(region, dtype=np.float32)
+        block = read_patch(movie, bounds, slice(t0, min(n, t0 + step)))
         if not np.all(np.isfinite(block)):  # rare: the whole movie's means are needed
             Y = read_patch(movie, bounds)
             fill_nonfinite(Y.reshape(T, -1))

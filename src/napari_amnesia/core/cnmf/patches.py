@@ -132,10 +132,11 @@ class PatchFit:
         return int(self.nonfinite.size)
 
 
-def read_patch(movie: Any, bounds: tuple[int, int, int, int]) -> np.ndarray:
-    """Read ``movie[:, y0:y1, x0:x1]`` as float32 (a dask movie: only that region)."""
+def read_patch(movie: Any, bounds: tuple[int, int, int, int], frames: slice = slice(None)
+               ) -> np.ndarray:
+    """Read ``movie[frames, y0:y1, x0:x1]`` as float32 (a dask movie: only that region)."""
     y0, y1, x0, x1 = bounds
-    region = movie[:, y0:y1, x0:x1]
+    region = movie[frames, y0:y1, x0:x1]
     if hasattr(region, "compute"):
         region = region.compute(scheduler="synchronous")
     return np.asarray(region, dtype=np.float32)

@@ -44,6 +44,7 @@ import numba as nb
 import numpy as np
 from scipy import sparse
 
+from ..parallel import numba_threads
 from .updates.frames import Frames
 
 __all__ = ["RingModel", "ring_offsets", "ring_radius", "fit_ring", "RingFrames",
@@ -288,7 +289,8 @@ def fit_ring(
         m = (len(Xd) // tsub) * tsub
         if tsub > 1 and m:
             Xd = np.ascontiguousarray(Xd[:m].reshape(m // tsub, tsub, P2).mean(axis=1))
-        _accumulate(np.ascontiguousarray(Xd.T), idx, G, g, xx)
+        with numba_threads():
+            _accumulate(np.ascontiguousarray(Xd.T), idx, G, g, xx)
     W = _solve(G, g, idx)
     # explained variance of each grid pixel: w . g (the least-squares fit's)
     explained = np.asarray(W.multiply(_dense_rows(g, idx, P2)).sum(axis=1)).ravel()
