@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from napari_amnesia.core.cnmf.initialization.corr_pnr import correlation_pnr
 from napari_amnesia.core.cnmf.initialization.seeds import find_seeds
-from napari_amnesia.core.metrics import match_components
+from napari_amnesia.core.metrics import score_in_focus
 from napari_amnesia.core.summary import SummaryImages, SummaryParams
 from napari_amnesia.napari.session import session_for
 
@@ -211,14 +211,10 @@ def one_photon_movie():
 
 
 def _in_focus_score(result, truth):
-    """Match accepted footprints to the in-focus cells; out-of-focus hits are ignored."""
+    """Precision and recall against the in-focus cells (one-to-one out-of-focus hits ignored)."""
     found = result.footprint_images(np.flatnonzero(result.accepted))
-    m = match_components(found, truth.footprints)
-    rest = np.setdiff1d(np.arange(len(found)), m["pairs"][:, 0])
-    oof = truth.out_of_focus_footprints
-    ignored = match_components(found[rest], oof)["matched"] if len(rest) and len(oof) else 0
-    counted = len(found) - ignored
-    return m["matched"] / max(counted, 1), m["matched"] / truth.n_cells
+    s = score_in_focus(found, truth.footprints, truth.out_of_focus_footprints)
+    return s["precision"], s["recall"]
 
 
 def test_one_photon_movie_end_to_end(make_napari_viewer, monkeypatch, one_photon_movie):
