@@ -19,12 +19,15 @@ from scipy import ndimage
 
 from napari_amnesia.core.cnmf.initialization.corr_pnr import correlation_pnr
 from napari_amnesia.core.cnmf.initialization.seeds import find_seeds
+from napari_amnesia.core.cnmf.params import ONE_PHOTON
 from napari_amnesia.core.metrics import score_in_focus
 from napari_amnesia.core.summary import SummaryImages, SummaryParams
 from napari_amnesia.napari.session import session_for
 
 PLUGIN = "napari-amnesia"
 GSIG = (4.0, 4.0)
+#: the one-photon preset's seed thresholds (the sliders' starting values)
+CORR, PNR = ONE_PHOTON["min_corr"], ONE_PHOTON["min_pnr"]
 
 
 def _image_pair(shape, n_cells, rng):
@@ -122,7 +125,7 @@ def test_hand_edits_survive_slider_moves_until_reset(make_napari_viewer):
     assert len(automatic) >= 5 and not picker.edited
     # untouched: the fit finds the same seeds itself (and runs its second pass)
     params, seeds = picker.fit_inputs(dock.params())
-    assert seeds is None and (params.min_corr, params.min_pnr) == (0.8, 7.0)
+    assert seeds is None and (params.min_corr, params.min_pnr) == (CORR, PNR)
 
     # delete the best seed with napari's tools, add one by hand
     points.selected_data = {0}
@@ -136,14 +139,14 @@ def test_hand_edits_survive_slider_moves_until_reset(make_napari_viewer):
     # a slider move does not overwrite the hand-edited points
     picker.min_pnr.value = 3.0
     np.testing.assert_array_equal(_seeds(picker), edited)
-    more = find_seeds(corr, pnr, min_corr=0.8, min_pnr=3.0, gSig=GSIG)
+    more = find_seeds(corr, pnr, min_corr=CORR, min_pnr=3.0, gSig=GSIG)
     assert f"the sliders give {len(more)}" in picker.count.value
     # the fit receives exactly the points, and the sliders' thresholds (given explicitly,
     # so the one-photon preset never takes them over)
     picker.min_pnr.value = 10.0
     params, seeds = picker.fit_inputs(dock.params())
     np.testing.assert_array_equal(seeds, edited)
-    assert (params.min_corr, params.min_pnr) == (0.8, 10.0)
+    assert (params.min_corr, params.min_pnr) == (CORR, 10.0)
 
     # every point deleted: the dock says so instead of fitting nothing
     points.selected_data = set(range(len(points.data)))
@@ -156,7 +159,7 @@ def test_hand_edits_survive_slider_moves_until_reset(make_napari_viewer):
     picker.reset_button.clicked.emit()
     assert not picker.edited
     np.testing.assert_array_equal(
-        _seeds(picker), find_seeds(corr, pnr, min_corr=0.8, min_pnr=10.0, gSig=GSIG))
+        _seeds(picker), find_seeds(corr, pnr, min_corr=CORR, min_pnr=10.0, gSig=GSIG))
     picker.min_corr.value = 0.6
     np.testing.assert_array_equal(
         _seeds(picker), find_seeds(corr, pnr, min_corr=0.6, min_pnr=10.0, gSig=GSIG))
@@ -193,7 +196,7 @@ def test_images_are_computed_in_a_worker_with_progress_and_cancel(make_napari_vi
     np.testing.assert_array_equal(viewer.layers["noise · seed correlation"].data, corr)
     np.testing.assert_array_equal(viewer.layers["noise · seed PNR"].data, pnr)
     np.testing.assert_array_equal(
-        _seeds(picker), find_seeds(corr, pnr, min_corr=0.8, min_pnr=7.0, gSig=(3.0, 3.0)))
+        _seeds(picker), find_seeds(corr, pnr, min_corr=CORR, min_pnr=PNR, gSig=(3.0, 3.0)))
     # another gSig: those images no longer apply
     dock.gSig.value = (2.0, 2.0)
     assert picker.images is None and "press 'Show seeds'" in picker.count.value
@@ -241,7 +244,7 @@ def test_one_photon_movie_end_to_end(make_napari_viewer, monkeypatch, one_photon
     np.testing.assert_array_equal(picker.images[1], pnr)
     automatic = _seeds(picker).astype(np.int64)
     np.testing.assert_array_equal(
-        automatic, find_seeds(corr, pnr, min_corr=0.8, min_pnr=7.0, gSig=GSIG))
+        automatic, find_seeds(corr, pnr, min_corr=CORR, min_pnr=PNR, gSig=GSIG))
     # a seed near most planted in-focus cells
     d = np.abs(truth.centers[:, None, :] - automatic[None]).max(axis=2)
     assert np.mean(d.min(axis=1) <= 3) >= 0.8

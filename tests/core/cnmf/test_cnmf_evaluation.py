@@ -156,6 +156,83 @@ def test_decide_require_both():
         [False, False, False, False, False])
 
 
+def test_decide_joint_pair_and_width():
+    from napari_amnesia.core.cnmf.evaluation import MIN_REFERENCE_CELLS, footprint_widths
+
+    # clear / dim but both well above noise / dim SNR only / dim r only / noise
+    snr = np.array([6.0, 1.5, 1.5, 1.0, 0.8])
+    rv = np.array([0.95, 0.7, 0.4, 0.7, 0.3])
+    np.testing.assert_array_equal(decide(snr, rv), [True, False, False, False, False])
+    np.testing.assert_array_equal(decide(snr, rv, joint_SNR=1.3, joint_rval=0.6),
+                                  [True, True, False, False, False])
+    # one of the pair alone is no rule (None turns it off)
+    np.testing.assert_array_equal(decide(snr, rv, joint_SNR=1.3), decide(snr, rv))
+    # the lowest bounds still reject what the pair accepts
+    assert not decide(snr, rv, SNR_lowest=1.5, joint_SNR=1.3, joint_rval=0.6)[1]
+
+    # widths: a disc of radius R has RMS radius R/sqrt(2); a Gaussian of sigma s, s*sqrt(2)
+    yy, xx = np.mgrid[:41, :41]
+    d2 = (yy - 20.0) ** 2 + (xx - 20.0) ** 2
+    discs = np.stack([(d2 <= r * r).ravel().astype(float) for r in (4, 8, 12)], axis=1)
+    gauss = np.exp(-d2 / (2 * 3.0**2)).ravel()[:, None]
+    w = footprint_widths(np.c_[discs, gauss, np.zeros(41 * 41)], (41, 41))
+    np.testing.assert_allclose(w[:3], np.array([4, 8, 12]) / np.sqrt(2), rtol=0.06)
+    np.testing.assert_allclose(w[3], 3 * np.sqrt(2), rtol=0.02)
+    assert np.isnan(w[4])
+    np.testing.assert_allclose(footprint_widths(sparse.csc_matrix(discs), (41, 41)), w[:3])
+    with pytest.raises(ValueError, match="pixels"):
+        footprint_widths(discs, (40, 40))
+
+    # the width rule: wider than 1.3 x the clear cells' median is rejected, whatever the
+    # metrics; a dim component's width is judged against the clear cells only
+    n = MIN_REFERENCE_CELLS
+    snr = np.r_[np.full(n, 6.0), 6.0, 1.5, 1.5]
+    rv = np.r_[np.full(n, 0.95), 0.95, 0.7, 0.7]
+    widths = np.r_[np.linspace(3.8, 4.2, n), 6.0, 4.5, 5.5]
+    got = decide(snr, rv, joint_SNR=1.3, joint_rval=0.6, widths=widths, max_width_ratio=1.3)
+    np.testing.assert_array_equal(got, np.r_[np.ones(n, bool), False, True, False])
+    # too few clear cells to say what a cell's width is: no width rule
+    few = decide(snr[n - 1:], rv[n - 1:], widths=widths[n - 1:], max_width_ratio=1.3)
+    np.testing.assert_array_equal(few, decide(snr[n - 1:], rv[n - 1:]))
+    with pytest.raises(ValueError, match="widths are needed"):
+        decide(snr, rv, max_width_ratio=1.3)
+
+
+def test_joint_pair_and_width_in_params_and_evaluate(fitted):
+    from napari_amnesia.core.cnmf.evaluation import describe_rule, footprint_widths
+    from napari_amnesia.core.cnmf.params import ONE_PHOTON
+
+    # off by default (two-photon: CaImAn's rule); the one-photon preset sets them
+    p = CNMFParams()
+    assert (p.joint_SNR, p.joint_rval, p.max_width_ratio) == (None, None, None)
+    q = CNMFParams(mode="one_photon")
+    assert (q.joint_SNR, q.joint_rval, q.max_width_ratio) == (
+        ONE_PHOTON["joint_SNR"], ONE_PHOTON["joint_rval"], ONE_PHOTON["max_width_ratio"])
+    # given explicitly (a dict, a config, a keyword of fit), None turns the rule off
+    assert CNMFParams.from_dict({"mode": "one_photon", "max_width_ratio": None}
+                                ).max_width_ratio is None
+    assert q.replace(joint_SNR=None).joint_SNR is None
+    for bad in ({"max_width_ratio": 0.9}, {"joint_rval": 1.5}, {"joint_SNR": "high"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            CNMFParams(**bad)
+    text = describe_rule(min_SNR=2, joint_SNR=1.3, joint_rval=0.6, max_width_ratio=1.3)
+    assert "or if SNR ≥ 1.3 and r ≥ 0.6" in text and "wider than 1.3 × the clear" in text
+
+    # evaluate re-filters with them (stored metrics, no movie)
+    K = fitted.K
+    snr = np.where(np.arange(K) % 2 == 0, 8.0, 1.5)
+    r_values = np.where(np.arange(K) % 3 == 0, 0.4, 0.95)
+    case = SourceResult(**{**_fields(fitted), "snr": snr, "r_values": r_values})
+    out = cnmf.evaluate(case, min_SNR=5.0, rval_thr=0.97, joint_SNR=1.3, joint_rval=0.9)
+    np.testing.assert_array_equal(out.accepted, (snr >= 5) | ((snr >= 1.3) & (r_values >= 0.9)))
+    assert out.info["evaluation"]["joint_SNR"] == 1.3
+    widths = footprint_widths(fitted.footprints, fitted.shape)
+    narrow = cnmf.evaluate(case, min_SNR=5.0, rval_thr=0.9, max_width_ratio=1.0)
+    clear = (snr >= 5) & (r_values >= 0.9)
+    np.testing.assert_array_equal(
+        narrow.accepted, ((snr >= 5) | (r_values >= 0.9)) & (widths <= np.median(widths[clear])))
+
+
 def test_describe_rule_follows_the_thresholds():
     from napari_amnesia.core.cnmf.evaluation import describe_rule
 

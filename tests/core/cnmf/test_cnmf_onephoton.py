@@ -215,7 +215,7 @@ def test_command_line_one_photon_mode_and_its_messages(tmp_path, capsys):
             "--no-report"]
     assert main([*args, "--out", str(tmp_path / "a"), "--min-pnr", "500"]) != 0
     err = capsys.readouterr().err
-    assert "no seed pixel reaches --min-corr 0.8 and --min-pnr 500" in err
+    assert "no seed pixel reaches --min-corr 0.7 and --min-pnr 500" in err
     assert "Traceback" not in err
     assert main([*args, "--out", str(tmp_path / "b"), "--min-corr", "1.5"]) != 0
     assert "--min-corr should be a number in [0, 1], got 1.5" in capsys.readouterr().err

@@ -124,3 +124,25 @@ def test_a_dim_cell_hidden_by_a_brighter_neighbour_is_seeded_from_the_residual()
     assert near(first_pass, centres[0]) and near(first_pass, centres[1]), init.centers
     dim = near(first_pass, centres[1])[0]
     assert np.corrcoef(init.C[dim], traces[1])[0, 1] > 0.8
+
+
+def test_greedy_search_leaves_the_movie_unless_told_to_work_in_it():
+    """A patch task lets the search use its read as the residual (no copy); a caller's
+    movie is left as it was, and both give the same components."""
+    from napari_amnesia.core.cnmf.initialization.corr_pnr import greedy_corr_pnr
+    from napari_amnesia.core.simulate import simulate
+    from napari_amnesia.core.simulate.one_photon import one_photon_params
+
+    movie, truth = simulate(one_photon_params("standard", shape=(48, 48), n_frames=300,
+                                              n_cells=6, rng=2))
+    movie = movie.astype(np.float32)
+    before = movie.copy()
+    kw = dict(gSig=4, gSiz=17, min_corr=0.7, min_pnr=5.0, ring_radius=12.0)
+    kept = greedy_corr_pnr(movie, **kw)
+    np.testing.assert_array_equal(movie, before)
+    assert kept.K >= 3
+    work = movie.copy()
+    reused = greedy_corr_pnr(work, **kw, overwrite=True)
+    assert not np.array_equal(work, before)  # its buffer held the residuals
+    np.testing.assert_array_equal(reused.A, kept.A)
+    np.testing.assert_array_equal(reused.C, kept.C)

@@ -678,7 +678,8 @@ def refit(result: SourceResult, movie: Any, *, progress: Any = None, **overrides
 
 # --------------------------------------------------------------------------- quality
 _THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size",
-               "require_both", "min_cell_probability")
+               "require_both", "joint_SNR", "joint_rval", "max_width_ratio",
+               "min_cell_probability")
 
 
 def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False,
@@ -702,8 +703,11 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
     **thresholds
         ``min_SNR``, ``SNR_lowest``, ``rval_thr``, ``rval_lowest``, ``min_size``,
         ``max_size``, ``require_both`` (True: SNR and r-value must both pass; False,
-        the default: either, as CaImAn), ``min_cell_probability`` (also require the
-        shipped classifier's probability; its features need the movie the first time).
+        the default: either, as CaImAn), ``joint_SNR`` and ``joint_rval`` (a weaker
+        pair that accepts when both are reached), ``max_width_ratio`` (reject footprints
+        wider than this multiple of the clear cells' median width),
+        ``min_cell_probability`` (also require the shipped classifier's probability; its
+        features need the movie the first time).
 
     Returns
     -------
@@ -742,7 +746,11 @@ def evaluate(result: SourceResult, movie: Any = None, *, recompute: bool = False
     accepted = np.asarray(evaluation.decide(
         snr, r_values, result.sizes(), min_SNR=params.min_SNR, SNR_lowest=params.SNR_lowest,
         rval_thr=params.rval_thr, rval_lowest=params.rval_lowest, min_size=params.min_size,
-        max_size=params.max_size, require_both=params.require_both), bool)
+        max_size=params.max_size, require_both=params.require_both,
+        joint_SNR=params.joint_SNR, joint_rval=params.joint_rval,
+        widths=evaluation.footprint_widths(result.footprints, result.shape)
+        if params.max_width_ratio is not None else None,
+        max_width_ratio=params.max_width_ratio), bool)
     if result.anatomical is not None and result.accepted is not None:
         # silent cells of the mean image have no events to judge: they keep the flag
         # they were given (or the user's), whatever the thresholds

@@ -41,6 +41,8 @@ __all__ = [
     "spatial_r_values",
     "decide",
     "describe_rule",
+    "footprint_widths",
+    "MIN_REFERENCE_CELLS",
     "remove_duplicates",
     "activity_frames",
     "apply_cell_probability",
@@ -452,6 +454,10 @@ def decide(
     min_size: int | None = None,
     max_size: int | None = None,
     require_both: bool = False,
+    joint_SNR: float | None = None,
+    joint_rval: float | None = None,
+    widths: Any = None,
+    max_width_ratio: float | None = None,
 ) -> np.ndarray:
     """CaImAn's acceptance rule on precomputed metrics.
 
@@ -462,7 +468,18 @@ def decide(
     rejected when none does ([1]_, ``select_components_from_metrics``, without the
     CNN classifier). With ``require_both`` both must reach their high threshold
     (``snr >= min_SNR`` and ``r_value >= rval_thr``): a high r-value alone no longer
-    accepts a weak trace. A NaN metric satisfies no comparison, so it neither accepts
+    accepts a weak trace. With ``joint_SNR`` and ``joint_rval`` both given, a
+    component is also accepted when its metrics reach this weaker pair *together*
+    (``snr >= joint_SNR`` and ``r_value >= joint_rval``): a dim cell whose SNR and
+    spatial correlation are each short of the high thresholds but both well above
+    what noise and background give (the one-photon preset's rule; see
+    ``docs/cnmfe.md``). With ``max_width_ratio``, a component whose footprint is
+    wider (:func:`footprint_widths`) than ``max_width_ratio`` times the median
+    width of the clear cells (both ``snr >= min_SNR`` and ``r_value >= rval_thr``)
+    is rejected: in a one-photon movie the somata in focus have similar sizes, and a
+    footprint much wider than theirs is a blurred out-of-focus cell or a patch of
+    background (no rule when fewer than :data:`MIN_REFERENCE_CELLS` clear cells give
+    the reference). A NaN metric satisfies no comparison, so it neither accepts
     nor rejects by itself (and never passes ``require_both``). The metrics are
     inputs: filtering again with other thresholds costs nothing.
 
@@ -478,6 +495,13 @@ def decide(
         Size limits in pixels.
     require_both : bool
         Both high thresholds must be reached (default: either one, as CaImAn).
+    joint_SNR, joint_rval : float, optional
+        A weaker pair of thresholds that accepts when both are reached (None, the
+        default: no such pair, CaImAn's rule; the pair works only with both given).
+    widths : array_like, shape (K,), optional
+        Footprint widths (:func:`footprint_widths`; needed with ``max_width_ratio``).
+    max_width_ratio : float, optional
+        Widest accepted footprint, as a multiple of the clear cells' median width.
 
     Returns
     -------
@@ -489,6 +513,11 @@ def decide(
     [True, True, False, False]
     >>> decide([3.0, 1.0, 3.0], [0.5, 0.9, 0.9], require_both=True).tolist()
     [False, False, True]
+    >>> decide([1.5, 1.5, 1.0], [0.7, 0.5, 0.7], joint_SNR=1.3, joint_rval=0.6).tolist()
+    [True, False, False]
+    >>> decide([5.0] * 6, [0.9] * 6, widths=[4, 4, 4, 4, 4, 7],
+    ...        max_width_ratio=1.3).tolist()
+    [True, True, True, True, True, False]
     """
     snr = np.asarray(snr, dtype=np.float64).ravel()
     r = np.asarray(r_values, dtype=np.float64).ravel()
@@ -499,6 +528,17 @@ def decide(
         bad = (snr <= SNR_lowest) | (r <= rval_lowest)
         good = ((snr >= min_SNR) & (r >= rval_thr)) if require_both else \
             ((snr >= min_SNR) | (r >= rval_thr))
+        if joint_SNR is not None and joint_rval is not None:
+            good |= (snr >= joint_SNR) & (r >= joint_rval)
+        if max_width_ratio is not None:
+            if widths is None:
+                raise ValueError("widths are needed with max_width_ratio.")
+            wd = np.asarray(widths, dtype=np.float64).ravel()
+            if wd.shape != snr.shape:
+                raise ValueError(f"widths should have length {snr.size}, got {wd.size}.")
+            clear = (snr >= min_SNR) & (r >= rval_thr) & ~bad & np.isfinite(wd)
+            if np.count_nonzero(clear) >= MIN_REFERENCE_CELLS:
+                bad |= wd > float(max_width_ratio) * np.median(wd[clear])
     if min_size is not None or max_size is not None:
         if sizes is None:
             raise ValueError("sizes are needed with min_size or max_size.")
@@ -512,6 +552,51 @@ def decide(
     return good & ~bad
 
 
+#: Fewest clear cells whose median width is the reference of ``max_width_ratio``.
+MIN_REFERENCE_CELLS = 5
+
+
+def footprint_widths(footprints: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Width of each footprint: the RMS distance of its weight from its centre, in pixels.
+
+    ``sqrt(sum_p a_p |p - c|^2 / sum_p a_p)`` with ``c`` the footprint-weighted
+    centre (the radius of gyration; a disc of radius R gives R/sqrt(2), a Gaussian
+    of width sigma gives sigma*sqrt(2)). Negative weights count as zero; an empty
+    footprint has width NaN.
+
+    Parameters
+    ----------
+    footprints : sparse or array_like, shape (Y * X, K)
+        Footprints, pixels in C order.
+    shape : tuple of int
+        Frame shape ``(Y, X)``.
+
+    Returns
+    -------
+    ndarray, shape (K,)
+
+    Examples
+    --------
+    >>> disc = np.zeros((21, 21)); yy, xx = np.mgrid[:21, :21]
+    >>> disc[(yy - 10) ** 2 + (xx - 10) ** 2 <= 36] = 1.0
+    >>> float(np.round(footprint_widths(disc.reshape(-1, 1), (21, 21))[0], 1))
+    4.2
+    """
+    A = _as_csc(footprints)
+    A = A.multiply(A > 0).tocsc() if A.nnz and A.data.min() < 0 else A
+    Y, X = (int(v) for v in shape)
+    if A.shape[0] != Y * X:
+        raise ValueError(f"footprints have {A.shape[0]} pixels, the frame {Y}x{X}.")
+    rows, cols = np.divmod(np.arange(Y * X, dtype=np.float64), X)
+    w = np.asarray(A.sum(axis=0)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cy = (A.T @ rows) / w
+        cx = (A.T @ cols) / w
+        second = (A.T @ (rows**2 + cols**2)) / w
+        var = second - cy**2 - cx**2
+    return np.sqrt(np.clip(var, 0.0, None))
+
+
 def describe_rule(
     *,
     min_SNR: float = 2.0,
@@ -522,6 +607,9 @@ def describe_rule(
     max_size: int | None = None,
     require_both: bool = False,
     min_cell_probability: float | str | None = None,
+    joint_SNR: float | None = None,
+    joint_rval: float | None = None,
+    max_width_ratio: float | None = None,
 ) -> str:
     """Describe the rule of :func:`decide` in words, for the thresholds given.
 
@@ -535,6 +623,10 @@ def describe_rule(
     >>> describe_rule(min_SNR=5, rval_thr=0.9, rval_lowest=0.1, require_both=True,
     ...               min_size=10)
     'accepted if SNR ≥ 5 and r ≥ 0.9; never if SNR ≤ 0.5 or r ≤ 0.1; size ≥ 10 px'
+    >>> describe_rule(min_SNR=2, joint_SNR=1.3, joint_rval=0.6)
+    'accepted if SNR ≥ 2 or r ≥ 0.85, or if SNR ≥ 1.3 and r ≥ 0.6; never if SNR ≤ 0.5; any size'
+    >>> describe_rule(max_width_ratio=1.3).split("; ")[1]
+    'never if SNR ≤ 0.5 or wider than 1.3 × the clear cells'
     >>> describe_rule(min_cell_probability=0.5)
     'accepted if SNR ≥ 2 or r ≥ 0.85; never if SNR ≤ 0.5; any size; cell probability ≥ 0.5'
     >>> describe_rule(min_cell_probability="auto").endswith(f"≥ {classifier_cut():.2f} (auto)")
@@ -542,9 +634,13 @@ def describe_rule(
     """
     join = "and" if require_both else "or"
     text = f"accepted if SNR ≥ {min_SNR:g} {join} r ≥ {rval_thr:g}"
+    if joint_SNR is not None and joint_rval is not None:
+        text += f", or if SNR ≥ {joint_SNR:g} and r ≥ {joint_rval:g}"
     never = [f"SNR ≤ {SNR_lowest:g}"]
     if rval_lowest > -1.0:
         never.append(f"r ≤ {rval_lowest:g}")
+    if max_width_ratio is not None:
+        never.append(f"wider than {max_width_ratio:g} × the clear cells")
     text += "; never if " + " or ".join(never)
     if min_size is not None and max_size is not None:
         size = f"size {min_size}–{max_size} px"

@@ -155,7 +155,7 @@ def _init_patch(movie: Any, bounds: tuple[int, int, int, int], seeds: np.ndarray
         center_psf=params.center_psf,
         ring_radius=params.ring_radius if params.gnb == 0 else None, ssub_B=params.ssub_B,
         gnb=params.gnb, max_number=max_number, automatic=automatic,
-        owned=owned[y0:y1, x0:x1])
+        owned=owned[y0:y1, x0:x1], overwrite=True)  # the patch read is this task's own
     P = h * w
     K = init.K
     C = _upsample_time(init.C, tsub, T) if tsub > 1 else init.C

@@ -51,6 +51,8 @@ napari-amnesia             CaImAn ``CNMFParams``            meaning
 ``rval_thr``, ``rval_low..````quality.rval_thr``, ...         spatial-correlation thr.
 ``min_size``, ``max_size`` (none)                           footprint size limits (px)
 ``require_both``           (none; CaImAn: False)            SNR *and* r must pass
+``joint_SNR``, ``joint_r..`` (none)                         weaker pair, both must pass
+``max_width_ratio``        (none)                           wider than clear cells: out
 ``min_cell_probability``   (CaImAn: ``min_cnn_thr``)        shipped cell classifier
 ``anatomical``             (suite2p: anatomical mode)       silent somata of the mean
 ``quantile_min`` ...       ``detrend_df_f`` arguments       ΔF/F
@@ -60,12 +62,17 @@ One-photon preset
 -----------------
 ``mode="one_photon"`` fills the settings of CaImAn's CNMF-E demo and of careful
 CaImAn users (:data:`ONE_PHOTON`): ``method_init="corr_pnr"``, ``gnb=0`` (ring
-background), ``nb_patch=0``, ``min_corr=0.8``, ``min_pnr=7``, ``ssub_B=2``,
-``merge_thr=0.7``, ``min_SNR=2`` (CaImAn's demo: 3, which rejected one dim planted
-cell in five of a dense field); ``gSiz`` left to None becomes ``4 * ceil(gSig) + 1``
-and ``rf`` left to "auto" becomes 40 (stride 20; the whole frame when it is at most
-80 pixels). A parameter given explicitly (as a keyword, in a dict or on the command
-line) is never replaced by the preset.
+background), ``nb_patch=0``, ``min_corr=0.7``, ``min_pnr=5`` (careful CaImAn users'
+seed thresholds; the demo's 0.8 and 10 leave dim cells of a dense field unseeded),
+``ssub_B=2``, ``merge_thr=0.7``, ``min_SNR=2`` (CaImAn's demo: 3, which rejected one
+dim planted cell in five of a dense field), and two rules of its own for one-photon
+evaluation: ``joint_SNR=1.3`` with ``joint_rval=0.6`` (a dim cell whose SNR and
+r-value are both well above the background's is accepted) and ``max_width_ratio=1.3``
+(a footprint wider than the clear cells is a blurred out-of-focus cell); ``gSiz``
+left to None becomes ``4 * ceil(gSig) + 1`` and ``rf`` left to "auto" becomes 40
+(stride 20; the whole frame when it is at most 80 pixels). A parameter given
+explicitly (as a keyword, in a dict or on the command line) is never replaced by the
+preset.
 
 Result names differ from CaImAn's (see :mod:`.result`): ``footprints`` is ``A``,
 ``traces`` ``C``, ``spikes`` ``S``, ``residual_traces`` ``YrA``, ``background``
@@ -103,7 +110,8 @@ MODES = ("two_photon", "one_photon")
 #: What ``mode="one_photon"`` sets, unless given explicitly (CaImAn's CNMF-E demo).
 ONE_PHOTON: dict[str, Any] = {
     "method_init": "corr_pnr", "center_psf": True, "gnb": 0, "nb_patch": 0,
-    "min_corr": 0.8, "min_pnr": 7.0, "ssub_B": 2, "merge_thr": 0.7, "min_SNR": 2.0,
+    "min_corr": 0.7, "min_pnr": 5.0, "ssub_B": 2, "merge_thr": 0.7, "min_SNR": 2.0,
+    "joint_SNR": 1.3, "joint_rval": 0.6, "max_width_ratio": 1.3,
 }
 #: ``rf`` and ``stride`` of the one-photon preset (CaImAn's CNMF-E demo).
 ONE_PHOTON_PATCHES = (40, 20)
@@ -149,6 +157,8 @@ class CNMFParams(StageParams):
         "merge_thr": ("merge above correlation", ""),
         "min_SNR": ("accept if SNR ≥", ""), "rval_thr": ("accept if r ≥", ""),
         "require_both": ("SNR and r must both pass", ""),
+        "joint_SNR": ("or accept if SNR ≥", ""), "joint_rval": ("together with r ≥", ""),
+        "max_width_ratio": ("reject if wider than", "× clear cells"),
         "SNR_lowest": ("reject if SNR ≤", ""), "rval_lowest": ("reject if r ≤", ""),
         "min_size": ("smallest ROI", "pixels"), "max_size": ("largest ROI", "pixels"),
     }
@@ -306,6 +316,20 @@ class CNMFParams(StageParams):
         False, "Accept a component only when both its event SNR reaches min_SNR and its "
         "spatial correlation reaches rval_thr. False (the default, CaImAn's rule): either "
         "one is enough, so a high r-value alone accepts a component whatever its SNR.")
+    joint_SNR: float | None = _p(  # noqa: N815
+        None, "With joint_rval: also accept a component whose event SNR reaches joint_SNR "
+        "and whose spatial correlation reaches joint_rval together (a weaker pair than "
+        "min_SNR / rval_thr, for dim cells that pass neither alone; the one-photon preset "
+        "sets 1.3 and 0.6). None: no such pair (CaImAn's rule).")
+    joint_rval: float | None = _p(
+        None, "With joint_SNR: the spatial correlation that, together with an SNR of at "
+        "least joint_SNR, accepts a component. None: no such pair.")
+    max_width_ratio: float | None = _p(
+        None, "Reject a component whose footprint is wider (RMS distance of its weight from "
+        "its centre) than this multiple of the median width of the clear cells (SNR >= "
+        "min_SNR and r >= rval_thr): blurred out-of-focus cells and background patches "
+        "are wider than the somata in focus (the one-photon preset sets 1.3). None: no "
+        "width limit.")
     min_cell_probability: float | str | None = _p(
         "auto", "Also require the shipped cell classifier's probability (shape, dark nucleus, "
         "brightness, fit to the correlation image, skewness, decay shape, overlap, neuropil; "
@@ -483,6 +507,9 @@ class CNMFParams(StageParams):
         number("SNR_lowest")
         number("rval_thr", -1.0, 1.0)
         number("rval_lowest", -1.0, 1.0)
+        number("joint_SNR", optional=True)
+        number("joint_rval", -1.0, 1.0, optional=True)
+        number("max_width_ratio", 1.0, optional=True)
         if self.SNR_lowest > self.min_SNR:
             raise ValueError(f"{name}.SNR_lowest ({self.SNR_lowest}) should be <= min_SNR "
                              f"({self.min_SNR}).")

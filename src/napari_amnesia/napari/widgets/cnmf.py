@@ -24,8 +24,10 @@ it gives (:meth:`SourceResult.to_layers
   minus reconstruction): hidden lazy movies, computed chunk by chunk as viewed.
 
 The quality thresholds (``min_SNR``, ``SNR_lowest``, ``rval_thr``,
-``rval_lowest``, ``min_size``, ``max_size``, and ``require_both``: SNR *and*
-r-value must pass, instead of CaImAn's either) sit below the run button, with the
+``rval_lowest``, ``min_size``, ``max_size``, ``require_both``: SNR *and*
+r-value must pass, instead of CaImAn's either, and ``joint_SNR``/``joint_rval``: a
+weaker pair that accepts when both are reached, and ``max_width_ratio``: footprints
+wider than the clear cells are rejected) sit below the run button, with the
 rule they make written out beside them (``rule``: "accepted if SNR ≥ 2.5 or r ≥
 0.85; ..."), and **re-filter live**: each change calls
 :func:`~napari_amnesia.core.cnmf.evaluate` with the new thresholds, which reuses
@@ -81,7 +83,8 @@ logger = logging.getLogger(__name__)
 
 #: The parameters :func:`~napari_amnesia.core.cnmf.evaluate` re-filters with.
 THRESHOLDS = ("min_SNR", "SNR_lowest", "rval_thr", "rval_lowest", "min_size", "max_size",
-              "require_both", "min_cell_probability")
+              "require_both", "joint_SNR", "joint_rval", "max_width_ratio",
+              "min_cell_probability")
 # the layer builders live in the core (napari_amnesia.core.cnmf.layers); the names
 # below stay importable from here for the Curate dock and scripts
 _label_colors = label_colors
@@ -98,6 +101,13 @@ def roi_colormap(label_values, accepted, *, show_rejected: bool = True):
 
     return DirectLabelColormap(color_dict=roi_color_dict(label_values, accepted,
                                                          show_rejected=show_rejected))
+
+
+def joint_text(params) -> str:
+    """Return the weaker pair of thresholds for the status line ("" when it is off)."""
+    if params.joint_SNR is None or params.joint_rval is None:
+        return ""
+    return f", or SNR ≥ {params.joint_SNR:g} and r ≥ {params.joint_rval:g}"
 
 
 # --------------------------------------------------------------------------- widget
@@ -188,13 +198,16 @@ class SourceWidget(StageWidget):
         """Show the one-photon preset in the controls left as they were (or the defaults)."""
         from ...core.cnmf.params import ONE_PHOTON
 
+        def text(value: Any) -> str:  # as a text box shows it (None is "none")
+            return "none" if value is None else str(value)
+
         one = str(self.mode.value) == "one_photon"
         for name, preset in ONE_PHOTON.items():
             control = getattr(self, name)
             default = CNMFParams.field_info(name)["default"]
             old, new = (default, preset) if one else (preset, default)
-            if str(control.value) == str(old):
-                control.value = str(new) if isinstance(control.value, str) else new
+            if text(control.value).lower() == text(old).lower():
+                control.value = text(new) if isinstance(control.value, str) else new
 
     # --------------------------------------------------------------- patches
     def _patches_changed(self, *_: Any) -> None:
@@ -313,7 +326,8 @@ class SourceWidget(StageWidget):
         p = r.params
         self.status.value = (f"{r.K} components, {int(r.accepted.sum())} accepted "
                              f"(min_SNR={p.min_SNR:g}, rval_thr={p.rval_thr:g}"
-                             f"{', both must hold' if p.require_both else ''}).")
+                             f"{', both must hold' if p.require_both else ''}"
+                             f"{joint_text(p)}).")
         if r.info.get("k_capped"):
             self.status.value += " " + capped_message(r.info["k_capped"], name="K")
 

@@ -153,6 +153,9 @@ def _neighbourhood(r: int, c: int, dims: tuple[int, int], radius: int) -> np.nda
 
 #: Frames whose spectrum gives a pixel's noise level (see :func:`pixel_noise`).
 NOISE_FRAMES = 1024
+#: Bytes of the float64 spectrum :func:`pixel_noise` transforms at a time (a patch task
+#: runs beside others: its temporaries are kept small).
+NOISE_CHUNK_BYTES = 8 * 2**20
 
 
 def pixel_noise(Yf: np.ndarray, *, noise_range: Sequence[float] = (0.25, 0.5),
@@ -176,7 +179,8 @@ def pixel_noise(Yf: np.ndarray, *, noise_range: Sequence[float] = (0.25, 0.5),
         t0 = (T - max_frames) // 2
         Yf = Yf[t0:t0 + max_frames]
     sn = np.nan_to_num(np.asarray(estimate_noise(Yf.T, noise_range=noise_range,
-                                                 noise_method=noise_method), np.float32))
+                                                 noise_method=noise_method,
+                                                 chunk_bytes=NOISE_CHUNK_BYTES), np.float32))
     if noise_method != "mean":
         # "logmexp" gives 0 when one frequency bin has exactly no power (integer
         # data); such a pixel is not constant: use the plain mean of the band

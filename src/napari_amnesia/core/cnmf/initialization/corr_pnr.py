@@ -160,8 +160,11 @@ class _Greedy:
         self.filt = filt
         self.half = (int(gSiz[0]) // 2, int(gSiz[1]) // 2)
         self.min_corr, self.min_pnr = float(min_corr), float(min_pnr)
-        self.R = np.ascontiguousarray(Y.reshape(T, h * w), np.float32)  # raw residual
-        self.R -= self.R.mean(axis=0)
+        # the raw residual, in Y's own buffer when Y is contiguous float32 (greedy_corr_pnr
+        # hands it a copy, or the patch it may overwrite): no second copy of the movie
+        self.R = np.ascontiguousarray(Y.reshape(T, h * w), np.float32)
+        self.mean = self.R.mean(axis=0)
+        self.R -= self.mean
         F = filt.movie(Y).reshape(T, h * w)
         F -= F.mean(axis=0)
         self.F = F  # filtered residual
@@ -269,7 +272,7 @@ class _Greedy:
         Z = F / self.sn_f  # the only (T, P) copy: thresholded and normalised in place
         Z[Z < _CORR_THRESHOLD] = 0
         Z -= Z.mean(axis=0)
-        norm = np.sqrt((Z * Z).sum(axis=0))
+        norm = np.sqrt(np.einsum("tp,tp->p", Z, Z))
         Z /= np.where(norm > 0, norm, np.inf)
         Z = Z.reshape(-1, h, w)
         total = np.zeros((h, w), np.float64)
@@ -310,6 +313,7 @@ def greedy_corr_pnr(
     max_number: int | None = None,
     automatic: bool = True,
     owned: np.ndarray | None = None,
+    overwrite: bool = False,
 ) -> Any:
     """CNMF-E's greedy initialisation on a movie (or patch) held in memory.
 
@@ -333,7 +337,9 @@ def greedy_corr_pnr(
     3. **Second pass** (``automatic``): seeds of the correlation and PNR images of
        the movie minus the background and the components, away from the
        components found, are visited the same way on the background-subtracted
-       residual (CaImAn's ``greedy_pnr_corr`` second round).
+       residual (CaImAn's ``greedy_pnr_corr`` second round). The background is
+       fitted to the first pass's residual (the movie minus the components as they
+       were removed, with each pixel's mean restored).
 
     Parameters
     ----------
@@ -359,6 +365,10 @@ def greedy_corr_pnr(
     owned : ndarray of bool, shape (Y, X), optional
         Pixels where the second pass may seed (a patch's own pixels: a cell is
         seeded by one patch only).
+    overwrite : bool
+        Use ``Y``'s buffer (float32, contiguous) as the working residual, which
+        overwrites it: no copy of the movie (a patch read for this call). False:
+        ``Y`` is left as it was.
 
     Returns
     -------
@@ -367,7 +377,7 @@ def greedy_corr_pnr(
     """
     from .common import Initialization
 
-    Y = np.asarray(Y, np.float32)
+    Y = np.ascontiguousarray(Y, np.float32) if overwrite else np.array(Y, np.float32)
     T, h, w = Y.shape
     P = h * w
     siz = tuple(int(v) for v in np.broadcast_to(np.asarray(gSiz), (2,)))
@@ -395,9 +405,13 @@ def greedy_corr_pnr(
     b = np.zeros((P, 0), np.float32)
     f = np.zeros((0, T), np.float32)
     if automatic and len(g.A) < limit:
-        g.R = g.F = None  # the first pass's residuals are done with: free them first
-        residual_movie = _background_removed(Y, g, ring_radius=ring_radius, ssub_B=ssub_B,
-                                             gnb=gnb)
+        # the movie minus the components found is the first pass's residual (in Y's
+        # buffer) with the pixels' means restored; the filtered one is done with
+        resid, g.R, g.F = g.R, None, None
+        Y = None
+        resid += g.mean
+        residual_movie = _background_removed(resid, (h, w), ring_radius=ring_radius,
+                                             ssub_B=ssub_B, gnb=gnb)
         from .seeds import find_seeds
 
         corr, pnr = correlation_pnr(residual_movie, gSig=gSig, center_psf=center_psf)
@@ -464,31 +478,30 @@ def _residual_rounds(g: _Greedy, *, gSig: Any, limit: float,  # noqa: N803
             return
 
 
-def _background_removed(Y: np.ndarray, g: _Greedy, *, ring_radius: float | None,
+#: Bytes of float32 frames whose ring background is computed at a time.
+_BACKGROUND_BLOCK_BYTES = 16 * 2**20
+
+
+def _background_removed(Yf: np.ndarray, dims: tuple[int, int], *, ring_radius: float | None,
                         ssub_B: int, gnb: int) -> np.ndarray:  # noqa: N803
-    """Return the movie minus its background and the components found (float32)."""
-    from scipy import sparse
+    """Subtract, in place, the background of ``Yf`` (T, P), the movie minus its components.
 
-    from ..updates.frames import Frames
-
-    T, h, w = Y.shape
-    P = h * w
-    Yf = Y.reshape(T, P)
-    A = sparse.csc_matrix(np.stack(g.A, axis=1)) if g.A else None
-    C = np.stack(g.C) if g.C else None
-    AC = np.asarray((A @ C).T, np.float32) if A is not None else 0.0
+    The ring model (``ring_radius``) or a rank-``gnb`` NMF is fitted to ``Yf`` and
+    subtracted from it a block of frames at a time; returns ``Yf`` as ``(T, h, w)``.
+    """
+    T, P = Yf.shape
+    h, w = dims
     if ring_radius is not None:
         from ..ring import background_block, fit_ring
+        from ..updates.frames import Frames
 
-        model = fit_ring(Frames(np.ascontiguousarray(Yf), (h, w)), A, C, radius=ring_radius,
-                         ssub_B=ssub_B)
-        B = background_block(model, Yf, AC if A is not None else None)
+        model = fit_ring(Frames(Yf, (h, w)), None, None, radius=ring_radius, ssub_B=ssub_B)
+        step = max(1, _BACKGROUND_BLOCK_BYTES // (4 * P))
+        for t0 in range(0, T, step):
+            Yf[t0:t0 + step] -= background_block(model, Yf[t0:t0 + step], None)
     else:
         from .background import background_nmf
 
-        bb, ff = background_nmf(np.maximum(Yf - AC, 0), max(1, gnb))
-        B = (ff.T @ bb.T).astype(np.float32)
-    B -= Yf  # in place: no other (T, P) copy
-    B += AC
-    np.negative(B, out=B)
-    return B.reshape(T, h, w)
+        bb, ff = background_nmf(np.maximum(Yf, 0), max(1, gnb))
+        Yf -= (ff.T @ bb.T).astype(np.float32)
+    return Yf.reshape(T, h, w)
