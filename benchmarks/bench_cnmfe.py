@@ -11,7 +11,10 @@ one (``metrics.match_components``), a detection of an out-of-focus cell counts
 neither for nor against (left out of precision), median correlation of the matched
 traces with the planted calcium. A detection of an out-of-focus cell is one matched
 one to one to it, or one lying mostly inside its blurred footprint whose trace follows
-that cell's (r >= 0.5; ``metrics.score_in_focus``); "F1, strict" ignores only the one-to-one matches.
+that cell's (r >= 0.5; ``metrics.score_in_focus``); "F1, strict" ignores only the
+one-to-one matches. A third table filters the same fits again with the preset's
+evaluation rules switched off one after the other (``joint_SNR``/``joint_rval``,
+``max_width_ratio``).
 
 Settings: the preset and a careful CaImAn user's cell size (gSig 4, gSiz 17,
 fr 20): ``{"mode": "one_photon", "gSig": 4, "gSiz": 17, "fr": 20}``.
@@ -88,9 +91,29 @@ def run(name: str, movie_params, folder: Path, extra: dict | None = None) -> dic
            "cpu_s": worker["timings"].get("cpu_total", float("nan")),
            "streamed": bool(extra and extra.get("max_in_memory_mb") == 0),
            "peak_mb": worker["peak_rss_mb"], "K": worker["K"],
-           "accepted": worker["accepted"], **score(result, truth)}
+           "accepted": worker["accepted"], **score(result, truth),
+           "rules": rule_rows(result, truth)}
     tif.unlink()
     return row
+
+
+#: The one-photon preset's evaluation rules, switched off one after the other
+RULES = {"CaImAn's (SNR or r)": {"joint_SNR": None, "joint_rval": None,
+                                 "max_width_ratio": None},
+         "+ joint pair": {"max_width_ratio": None},
+         "+ joint pair + width (preset)": {}}
+
+
+def rule_rows(result, truth) -> list[dict]:
+    """The same fit filtered again (stored metrics) with fewer of the preset's rules."""
+    from napari_amnesia.core import cnmf
+
+    rows = []
+    for name, off in RULES.items():
+        again = cnmf.evaluate(result, **off)
+        rows.append({"rule": name, "accepted": int(again.accepted.sum()),
+                     **score(again, truth)})
+    return rows
 
 
 def main() -> None:
@@ -141,6 +164,14 @@ def main() -> None:
         print(f"| {r['movie']}, CaImAn 1.12.1 (issue 16) | | | {c['f1']} "
               f"| {c['precision']} | {c['recall']} | | {c['trace_r']} "
               f"| {c['time_s']} | | {c['peak_mb']} |")
+    if rows:
+        print("\nThe preset's evaluation rules (the same fits, filtered again)\n")
+        print("| movie | rule | accepted | F1 | precision | recall | F1, strict |")
+        print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        for q in r["rules"]:
+            print(f"| {r['movie']} | {q['rule']} | {q['accepted']} | {q['f1']:.3f} "
+                  f"| {q['precision']:.3f} | {q['recall']:.3f} | {q['strict_f1']:.3f} |")
     print("\nMemory against the movie's length (standard movie)\n")
     print("| frames | movie | wall time (s) | CPU time (s) | peak memory (MB) | F1 |")
     print("|---|---|---|---|---|---|")

@@ -27,7 +27,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "miniscope1p_minian_500x240x376.tif"
-#: the preset's min_corr 0.8 and min_pnr 7 pass nearly every pixel of this movie: it is
+#: the preset's min_corr 0.7 and min_pnr 5 pass nearly every pixel of this movie: it is
 #: 8-bit and H.264-compressed, which smooths its noise away (correlation about 0.9
 #: everywhere, PNR inflated), so the thresholds are raised as one would with the seed
 #: picker, to where the seeds sit on the somata of the PNR image

@@ -55,7 +55,7 @@ _RIDGE = 1e-4
 #: Bytes of float32 frames in a block of :class:`RingFrames`.
 _BLOCK_BYTES = 16 * 2**20
 #: Grid pixels whose normal equations are solved at once (memory of the solve).
-_SOLVE_BLOCK = 4096
+_SOLVE_BLOCK = 1024
 
 
 def ring_radius(ring_size_factor: float, cell_box: Any) -> float:
