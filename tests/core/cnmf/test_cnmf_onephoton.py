@@ -219,6 +219,12 @@ def test_command_line_one_photon_mode_and_its_messages(tmp_path, capsys):
     assert "Traceback" not in err
     assert main([*args, "--out", str(tmp_path / "b"), "--min-corr", "1.5"]) != 0
     assert "--min-corr should be a number in [0, 1], got 1.5" in capsys.readouterr().err
+    # the preset's evaluation rules, in the command line's words
+    assert main([*args, "--out", str(tmp_path / "c"), "--max-width-ratio", "0.5"]) != 0
+    err = capsys.readouterr().err
+    assert "--max-width-ratio should be None or a number in [1, inf], got 0.5" in err
+    assert main([*args, "--out", str(tmp_path / "d"), "--joint-rval", "2"]) != 0
+    assert "--joint-rval should be None or a number in [-1, 1]" in capsys.readouterr().err
 
 
 def test_refit_and_roi_seeds_of_a_one_photon_result_keep_the_ring(fits):
