@@ -274,3 +274,24 @@ def test_one_photon_movie_end_to_end(make_napari_viewer, monkeypatch, one_photon
     peaks = np.array([np.unravel_index(np.argmax(a), a.shape)
                       for a in mine.footprint_images()])
     assert np.abs(peaks - automatic[0]).max(axis=1).min() > 2
+
+
+def test_one_photon_mode_fills_and_clears_the_preset_evaluation_rules(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock, _, _ = _dock_with_summary(viewer, (64, 64), n_cells=10)
+    names = ("min_corr", "min_pnr", "joint_SNR", "joint_rval", "max_width_ratio")
+    p = dock.params()
+    assert (p.joint_SNR, p.joint_rval, p.max_width_ratio) == (None, None, None)
+    dock.mode.value = "one_photon"
+    p = dock.params()
+    assert tuple(getattr(p, n) for n in names) == tuple(ONE_PHOTON[n] for n in names)
+    # the rule in words follows the controls
+    rule = dock.rule.value
+    assert f"or if SNR ≥ {ONE_PHOTON['joint_SNR']:g} and r ≥ {ONE_PHOTON['joint_rval']:g}" \
+        in rule and f"wider than {ONE_PHOTON['max_width_ratio']:g} ×" in rule
+    # a value changed by hand stays through a switch back; the others return to none
+    dock.max_width_ratio.value = "1.5"
+    dock.mode.value = "two_photon"
+    p = dock.params()
+    assert p.joint_SNR is None and p.joint_rval is None and p.max_width_ratio == 1.5
+    assert "or if SNR" not in dock.rule.value
