@@ -111,8 +111,9 @@ def _accumulate(X, idx, G, g, xx):  # pragma: no cover - compiled
 
     ``X`` is ``(P2, t)`` float32 (pixel-major); ``idx[p]`` the ring of ``p`` (``-1``: none). Each
     pixel's ring traces are gathered into a ``(n, t)`` block and the products are
-    dot products over time (the upper triangle, mirrored). Each ``p`` is summed in
-    the same order whatever the threads.
+    dot products over time. ``G[p]`` holds the upper triangle only, row by row
+    (:func:`_packed_index`: half the memory of the ``n x n`` matrices). Each ``p``
+    is summed in the same order whatever the threads.
     """
     T = X.shape[1]
     P2, n = idx.shape
@@ -138,6 +139,7 @@ def _accumulate(X, idx, G, g, xx):  # pragma: no cover - compiled
             for t in range(T):
                 s += vi[t] * x[t]
             gp[i] += s
+            row = i * n - (i * (i - 1)) // 2 - i  # packed index of (i, j) is row + j
             for j in range(i, n):
                 if ring[j] < 0:
                     continue
@@ -145,9 +147,18 @@ def _accumulate(X, idx, G, g, xx):  # pragma: no cover - compiled
                 s = np.float32(0.0)
                 for t in range(T):
                     s += vi[t] * vj[t]
-                Gp[i, j] += s
-                if j != i:
-                    Gp[j, i] += s
+                Gp[row + j] += s
+
+
+def _packed_index(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the upper triangle of an ``n x n`` matrix, in packed order.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in _packed_index(3)]
+    [[0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]]
+    """
+    return np.triu_indices(n)
 
 
 @dataclass
@@ -273,7 +284,7 @@ def fit_ring(
     b0 = np.asarray(mean, np.float32).reshape(-1).copy()
     if A is not None and C is not None and A.shape[1]:
         b0 -= np.asarray(A @ C.mean(axis=1), np.float32).ravel()
-    G = np.zeros((P2, n, n), np.float32)
+    G = np.zeros((P2, n * (n + 1) // 2), np.float32)  # upper triangles, packed
     g = np.zeros((P2, n), np.float32)
     xx = np.zeros(P2, np.float32)
     tsub = max(1, int(tsub))
@@ -308,14 +319,20 @@ def _dense_rows(g: np.ndarray, idx: np.ndarray, P2: int) -> sparse.csr_matrix:
 
 
 def _solve(G: np.ndarray, g: np.ndarray, idx: np.ndarray) -> sparse.csr_matrix:
-    """Ring weights from the normal equations (ridge ``_RIDGE`` of the mean diagonal)."""
+    """Ring weights from the normal equations (ridge ``_RIDGE`` of the mean diagonal).
+
+    ``G`` holds each pixel's upper triangle, packed (:func:`_accumulate`).
+    """
     P2, n = idx.shape
     data = np.zeros((P2, n), np.float32)
     valid = idx >= 0
     eye = np.eye(n)
+    rows, cols = _packed_index(n)
     for p0 in range(0, P2, _SOLVE_BLOCK):
         p1 = min(P2, p0 + _SOLVE_BLOCK)
-        Gb = G[p0:p1].astype(np.float64)
+        Gb = np.empty((p1 - p0, n, n))
+        Gb[:, rows, cols] = G[p0:p1]
+        Gb[:, cols, rows] = G[p0:p1]
         diag = np.einsum("pii->pi", Gb)
         scale = diag.sum(axis=1) / np.maximum(valid[p0:p1].sum(axis=1), 1)
         ridge = _RIDGE * np.where(scale > 0, scale, 1.0)
