@@ -157,8 +157,6 @@ class CNMFParams(StageParams):
         "merge_thr": ("merge above correlation", ""),
         "min_SNR": ("accept if SNR ≥", ""), "rval_thr": ("accept if r ≥", ""),
         "require_both": ("SNR and r must both pass", ""),
-        "joint_SNR": ("or accept if SNR ≥", ""), "joint_rval": ("together with r ≥", ""),
-        "max_width_ratio": ("reject if wider than", "× clear cells"),
         "SNR_lowest": ("reject if SNR ≤", ""), "rval_lowest": ("reject if r ≤", ""),
         "min_size": ("smallest ROI", "pixels"), "max_size": ("largest ROI", "pixels"),
     }
@@ -320,16 +318,17 @@ class CNMFParams(StageParams):
         None, "With joint_rval: also accept a component whose event SNR reaches joint_SNR "
         "and whose spatial correlation reaches joint_rval together (a weaker pair than "
         "min_SNR / rval_thr, for dim cells that pass neither alone; the one-photon preset "
-        "sets 1.3 and 0.6). None: no such pair (CaImAn's rule).")
+        "sets 1.3 and 0.6). None: no such pair (CaImAn's rule).", label="or accept if SNR ≥")
     joint_rval: float | None = _p(
         None, "With joint_SNR: the spatial correlation that, together with an SNR of at "
-        "least joint_SNR, accepts a component. None: no such pair.")
+        "least joint_SNR, accepts a component. None: no such pair.",
+        label="together with r ≥")
     max_width_ratio: float | None = _p(
         None, "Reject a component whose footprint is wider (RMS distance of its weight from "
         "its centre) than this multiple of the median width of the clear cells (SNR >= "
         "min_SNR and r >= rval_thr): blurred out-of-focus cells and background patches "
         "are wider than the somata in focus (the one-photon preset sets 1.3). None: no "
-        "width limit.")
+        "width limit.", label="reject if wider than", units="× clear cells")
     min_cell_probability: float | str | None = _p(
         "auto", "Also require the shipped cell classifier's probability (shape, dark nucleus, "
         "brightness, fit to the correlation image, skewness, decay shape, overlap, neuropil; "
