@@ -289,9 +289,10 @@ def test_one_photon_mode_fills_and_clears_the_preset_evaluation_rules(make_napar
     rule = dock.rule.value
     assert f"or if SNR ≥ {ONE_PHOTON['joint_SNR']:g} and r ≥ {ONE_PHOTON['joint_rval']:g}" \
         in rule and f"wider than {ONE_PHOTON['max_width_ratio']:g} ×" in rule
+    assert "cell probability" not in rule  # "auto" leaves one-photon fits to the rule
     # a value changed by hand stays through a switch back; the others return to none
     dock.max_width_ratio.value = "1.5"
     dock.mode.value = "two_photon"
     p = dock.params()
     assert p.joint_SNR is None and p.joint_rval is None and p.max_width_ratio == 1.5
-    assert "or if SNR" not in dock.rule.value
+    assert "or if SNR" not in dock.rule.value and "cell probability" in dock.rule.value

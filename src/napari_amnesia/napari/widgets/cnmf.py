@@ -145,6 +145,7 @@ class SourceWidget(StageWidget):
         # one control per CNMFParams field, named after it: w.rf, w.K, w.gSig, w.min_SNR...
         self.parameters = self.with_nan_policy(controls_for(CNMFParams))
         by_name = {c.name: c for c in self.parameters}
+        self._mode_control = by_name["mode"]  # read before the controls join the dock
         self.thresholds = [by_name[name] for name in THRESHOLDS]
         for name, (low, high, step) in {"rval_thr": (-1.0, 1.0, 0.05),
                                         "rval_lowest": (-1.0, 1.0, 0.05),
@@ -208,6 +209,7 @@ class SourceWidget(StageWidget):
             old, new = (default, preset) if one else (preset, default)
             if text(control.value).lower() == text(old).lower():
                 control.value = text(new) if isinstance(control.value, str) else new
+        self._show_rule()  # the classifier's "auto" reads differently in each mode
 
     # --------------------------------------------------------------- patches
     def _patches_changed(self, *_: Any) -> None:
@@ -376,9 +378,13 @@ class SourceWidget(StageWidget):
         """Write the acceptance rule of the threshold controls in the rule label."""
         from ...core.cnmf.evaluation import describe_rule
 
+        values = self.threshold_values()
+        if str(self._mode_control.value) == "one_photon" and \
+                str(values.get("min_cell_probability")).strip().lower() == "auto":
+            values["min_cell_probability"] = None  # "auto" leaves one-photon fits unjudged
         try:
             # one clause a line: the dock stays narrow, nothing is clipped
-            self.rule.value = describe_rule(**self.threshold_values()).replace("; ", "\n")
+            self.rule.value = describe_rule(**values).replace("; ", "\n")
         except (TypeError, ValueError) as exc:
             self.rule.value = f"Invalid threshold: {exc}"
 
