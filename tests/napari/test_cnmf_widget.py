@@ -124,7 +124,7 @@ def test_cnmf_dock_extracts_refilters_live_plots_and_exports(make_napari_viewer,
         result.snr, result.r_values, min_SNR=mid_snr, rval_thr=mid_r, require_both=True))
     assert both.sum() < either.sum()
     assert list(rois.features["accepted"]) == list(both)
-    assert "both must hold" in widget.status.value
+    assert f"accepted if SNR ≥ {mid_snr:g} and r ≥ {mid_r:g})" in widget.status.value
     widget.require_both.value = False
     np.testing.assert_array_equal(widget.result.accepted, either)
     widget.rval_thr.value = 1.0

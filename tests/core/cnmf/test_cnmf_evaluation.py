@@ -211,7 +211,12 @@ def test_joint_pair_and_width_in_params_and_evaluate(fitted):
     # given explicitly (a dict, a config, a keyword of fit), None turns the rule off
     assert CNMFParams.from_dict({"mode": "one_photon", "max_width_ratio": None}
                                 ).max_width_ratio is None
-    assert q.replace(joint_SNR=None).joint_SNR is None
+    assert q.replace(joint_SNR=None, joint_rval=None).joint_SNR is None
+    # one of the pair alone would silently do nothing: said instead
+    with pytest.raises(ValueError, match="joint_SNR and joint_rval go together"):
+        q.replace(joint_SNR=None)
+    with pytest.raises(ValueError, match="go together"):
+        CNMFParams(joint_SNR=1.3)
     for bad in ({"max_width_ratio": 0.9}, {"joint_rval": 1.5}, {"joint_SNR": "high"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             CNMFParams(**bad)

@@ -601,11 +601,13 @@ def describe_rule(
     joint_SNR: float | None = None,
     joint_rval: float | None = None,
     max_width_ratio: float | None = None,
+    one_photon: bool = False,
 ) -> str:
     """Describe the rule of :func:`decide` in words, for the thresholds given.
 
     ``min_cell_probability`` adds the cell classifier's condition
-    (:func:`apply_cell_probability`).
+    (:func:`apply_cell_probability`), except "auto" for a one-photon fit
+    (``one_photon``), which the shipped model leaves to the rule.
 
     Examples
     --------
@@ -621,6 +623,8 @@ def describe_rule(
     >>> describe_rule(min_cell_probability=0.5)
     'accepted if SNR ≥ 2 or r ≥ 0.85; never if SNR ≤ 0.5; any size; cell probability ≥ 0.5'
     >>> describe_rule(min_cell_probability="auto").endswith(f"≥ {classifier_cut():.2f} (auto)")
+    True
+    >>> describe_rule(min_cell_probability="auto", one_photon=True).endswith("any size")
     True
     """
     join = "and" if require_both else "or"
@@ -642,7 +646,9 @@ def describe_rule(
     else:
         size = "any size"
     min_cell_probability = _cut(min_cell_probability)
-    if min_cell_probability == "auto":
+    if min_cell_probability == "auto" and one_photon:
+        pass  # the shipped model knows two-photon fields only (apply_cell_probability)
+    elif min_cell_probability == "auto":
         size += f"; cell probability ≥ {classifier_cut():.2f} (auto)"
     elif min_cell_probability is not None:
         size += f"; cell probability ≥ {min_cell_probability:g}"

@@ -315,10 +315,11 @@ class CNMFParams(StageParams):
         "spatial correlation reaches rval_thr. False (the default, CaImAn's rule): either "
         "one is enough, so a high r-value alone accepts a component whatever its SNR.")
     joint_SNR: float | None = _p(  # noqa: N815
-        None, "With joint_rval: also accept a component whose event SNR reaches joint_SNR "
-        "and whose spatial correlation reaches joint_rval together (a weaker pair than "
-        "min_SNR / rval_thr, for dim cells that pass neither alone; the one-photon preset "
-        "sets 1.3 and 0.6). None: no such pair (CaImAn's rule).", label="or accept if SNR ≥")
+        None, "With joint_rval (both or neither): also accept a component whose event SNR "
+        "reaches joint_SNR and whose spatial correlation reaches joint_rval together (a "
+        "weaker pair than min_SNR / rval_thr, for dim cells that pass neither alone; the "
+        "one-photon preset sets 1.3 and 0.6). None: no such pair (CaImAn's rule).",
+        label="or accept if SNR ≥")
     joint_rval: float | None = _p(
         None, "With joint_SNR: the spatial correlation that, together with an SNR of at "
         "least joint_SNR, accepts a component. None: no such pair.",
@@ -509,6 +510,10 @@ class CNMFParams(StageParams):
         number("joint_SNR", optional=True)
         number("joint_rval", -1.0, 1.0, optional=True)
         number("max_width_ratio", 1.0, optional=True)
+        if (self.joint_SNR is None) != (self.joint_rval is None):
+            raise ValueError(f"{name}.joint_SNR and joint_rval go together: set both, or both "
+                             f"to None (got joint_SNR={self.joint_SNR}, joint_rval="
+                             f"{self.joint_rval}).")
         if self.SNR_lowest > self.min_SNR:
             raise ValueError(f"{name}.SNR_lowest ({self.SNR_lowest}) should be <= min_SNR "
                              f"({self.min_SNR}).")

@@ -103,13 +103,6 @@ def roi_colormap(label_values, accepted, *, show_rejected: bool = True):
                                                          show_rejected=show_rejected))
 
 
-def joint_text(params) -> str:
-    """Return the weaker pair of thresholds for the status line ("" when it is off)."""
-    if params.joint_SNR is None or params.joint_rval is None:
-        return ""
-    return f", or SNR ≥ {params.joint_SNR:g} and r ≥ {params.joint_rval:g}"
-
-
 # --------------------------------------------------------------------------- widget
 class SourceWidget(StageWidget):
     """CNMF source extraction of a movie layer, with live quality filtering.
@@ -324,12 +317,12 @@ class SourceWidget(StageWidget):
                                  "filter them by quality).")
             return
         from ...core.cnmf import capped_message
+        from ...core.cnmf.evaluation import describe_rule
 
         p = r.params
+        rule = describe_rule(**{name: getattr(p, name) for name in THRESHOLDS})
         self.status.value = (f"{r.K} components, {int(r.accepted.sum())} accepted "
-                             f"(min_SNR={p.min_SNR:g}, rval_thr={p.rval_thr:g}"
-                             f"{', both must hold' if p.require_both else ''}"
-                             f"{joint_text(p)}).")
+                             f"({rule.split('; ')[0]}).")
         if r.info.get("k_capped"):
             self.status.value += " " + capped_message(r.info["k_capped"], name="K")
 
@@ -378,13 +371,11 @@ class SourceWidget(StageWidget):
         """Write the acceptance rule of the threshold controls in the rule label."""
         from ...core.cnmf.evaluation import describe_rule
 
-        values = self.threshold_values()
-        if str(self._mode_control.value) == "one_photon" and \
-                str(values.get("min_cell_probability")).strip().lower() == "auto":
-            values["min_cell_probability"] = None  # "auto" leaves one-photon fits unjudged
+        one_photon = str(self._mode_control.value) == "one_photon"
         try:
             # one clause a line: the dock stays narrow, nothing is clipped
-            self.rule.value = describe_rule(**values).replace("; ", "\n")
+            self.rule.value = describe_rule(**self.threshold_values(),
+                                            one_photon=one_photon).replace("; ", "\n")
         except (TypeError, ValueError) as exc:
             self.rule.value = f"Invalid threshold: {exc}"
 
